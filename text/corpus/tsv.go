@@ -1,0 +1,122 @@
+package corpus
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"unicode/utf8"
+)
+
+// Pair is one training example: a source sequence and its target, as text.
+type Pair struct {
+	Source, Target string
+}
+
+// ReadTSV reads source<TAB>target lines. name is used in error messages
+// ("name:line: problem"). A final line without a newline is accepted, a
+// trailing "\r" (Windows line ends) is removed, and lines that are entirely
+// empty are skipped. Every other line must hold exactly one tab, with a
+// non-empty side on each side of it, in valid UTF-8.
+func ReadTSV(r io.Reader, name string) ([]Pair, error) {
+	var pairs []Pair
+	err := eachLine(r, name, func(lineNo int, line []byte) error {
+		if len(line) == 0 {
+			return nil
+		}
+		if !utf8.Valid(line) {
+			return fmt.Errorf("%s:%d: invalid UTF-8 at byte %d of the line", name, lineNo, invalidAt(line))
+		}
+		src, tgt, ok := bytes.Cut(line, []byte{'\t'})
+		switch {
+		case !ok:
+			return fmt.Errorf("%s:%d: missing tab between source and target", name, lineNo)
+		case bytes.IndexByte(tgt, '\t') >= 0:
+			return fmt.Errorf("%s:%d: more than one tab (want source<TAB>target)", name, lineNo)
+		case len(src) == 0:
+			return fmt.Errorf("%s:%d: empty source side", name, lineNo)
+		case len(tgt) == 0:
+			return fmt.Errorf("%s:%d: empty target side", name, lineNo)
+		}
+		pairs = append(pairs, Pair{string(src), string(tgt)})
+		return nil
+	})
+	return pairs, err
+}
+
+// ReadTSVFile is ReadTSV on a file.
+func ReadTSVFile(path string) ([]Pair, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadTSV(f, path)
+}
+
+// WriteTSV writes pairs as source<TAB>target lines. It refuses pairs that
+// ReadTSV could not read back (tabs or line breaks inside a side, empty sides).
+func WriteTSV(w io.Writer, pairs []Pair) error {
+	bw := bufio.NewWriter(w)
+	for i, p := range pairs {
+		for _, side := range []string{p.Source, p.Target} {
+			if side == "" || strings.ContainsAny(side, "\t\n\r") {
+				return fmt.Errorf("pair %d (%q → %q): a side is empty or holds a tab or line break", i, p.Source, p.Target)
+			}
+		}
+		bw.WriteString(p.Source)
+		bw.WriteByte('\t')
+		bw.WriteString(p.Target)
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
+
+// WriteTSVFile is WriteTSV to a new file at path.
+func WriteTSVFile(path string, pairs []Pair) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WriteTSV(f, pairs); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// eachLine calls fn with every line of r (1-based number, without "\n" or a
+// trailing "\r"). Lines may be of any length.
+func eachLine(r io.Reader, name string, fn func(lineNo int, line []byte) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for lineNo := 1; ; lineNo++ {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			line = bytes.TrimSuffix(line, []byte{'\n'})
+			line = bytes.TrimSuffix(line, []byte{'\r'})
+			if ferr := fn(lineNo, line); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", name, lineNo, err)
+		}
+	}
+}
+
+// invalidAt is the byte offset of the first invalid UTF-8 sequence in b.
+func invalidAt(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
