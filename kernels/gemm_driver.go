@@ -1,0 +1,329 @@
+package kernels
+
+import "sync"
+
+// This file is the GotoBLAS/BLIS loop nest around a microkernel:
+//
+//	for jc := 0; jc < n; jc += nc          // B block kc×nc packed (L3)
+//	  for pc := 0; pc < k; pc += kc
+//	    pack B[pc:pc+kc, jc:jc+nc] into nr-column panels
+//	    for ic := 0; ic < m; ic += mc      // A block mc×kc packed (L2)
+//	      pack A[ic:ic+mc, pc:pc+kc] into mr-row panels
+//	      for jr := 0; jr < nc; jr += nr   // one B panel kc×nr stays in L1
+//	        for ir := 0; ir < mc; ir += mr
+//	          microkernel: C[ir:ir+mr, jr:jr+nr] = α·Apanel·Bpanel + β'·C
+//
+// where β' is β on the first kc block and 1 afterwards. Panels are padded with
+// zeros to whole mr/nr widths; edge tiles go through a small scratch tile.
+
+// microKernel computes the mr×nr tile c[i*ldc+j] = alpha·Σ_p a[p*mr+i]·b[p*nr+j]
+// + beta·c[i*ldc+j] from packed panels a (k×mr) and b (k×nr). When beta is 0, c
+// is not read.
+type microKernel func(k int, a, b, c []float32, ldc int, alpha, beta float32)
+
+// gemmImpl is one microkernel with the blocking that suits it.
+type gemmImpl struct {
+	name       string
+	mr, nr     int // register tile
+	kc, mc, nc int // cache blocks: kc×nr B panel in L1, mc×kc A block in L2, kc×nc B block in L3
+	kernel     microKernel
+	// packA and packB may be replaced by faster (assembly) versions; nil means the Go ones.
+	packA func(transA bool, a []float32, lda, i0, p0, mb, kb, mr int, dst []float32)
+	packB func(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []float32)
+}
+
+// gemmBuf is one goroutine's packing space.
+type gemmBuf struct {
+	a, b, tile []float32
+}
+
+var gemmBufs sync.Pool
+
+func getGemmBuf(g *gemmImpl) *gemmBuf {
+	buf, _ := gemmBufs.Get().(*gemmBuf)
+	if buf == nil {
+		buf = new(gemmBuf)
+	}
+	na := roundUp(g.mc, g.mr) * g.kc
+	nb := roundUp(g.nc, g.nr) * g.kc
+	if cap(buf.a) < na {
+		buf.a = make([]float32, na)
+	}
+	if cap(buf.b) < nb {
+		buf.b = make([]float32, nb)
+	}
+	if cap(buf.tile) < g.mr*g.nr {
+		buf.tile = make([]float32, g.mr*g.nr)
+	}
+	return buf
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// scaleC sets C = beta·C (and C = 0 when beta is 0, without reading C).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+		} else if beta != 1 {
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// gemmSerial runs the whole loop nest on one goroutine.
+func gemmSerial(g *gemmImpl, buf *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	mr, nr := g.mr, g.nr
+	packA, packB := g.packA, g.packB
+	if packA == nil {
+		packA = packAGeneric
+	}
+	if packB == nil {
+		packB = packBGeneric
+	}
+	kern := g.kernel
+	tile := buf.tile[:mr*nr]
+	for jc := 0; jc < n; jc += g.nc {
+		nb := min(g.nc, n-jc)
+		for pc := 0; pc < k; pc += g.kc {
+			kb := min(g.kc, k-pc)
+			bb := buf.b[:roundUp(nb, nr)*kb]
+			packB(transB, b, ldb, pc, jc, kb, nb, nr, bb)
+			betaEff := beta
+			if pc > 0 {
+				betaEff = 1
+			}
+			for ic := 0; ic < m; ic += g.mc {
+				mb := min(g.mc, m-ic)
+				ab := buf.a[:roundUp(mb, mr)*kb]
+				packA(transA, a, lda, ic, pc, mb, kb, mr, ab)
+				for jr := 0; jr < nb; jr += nr {
+					cols := min(nr, nb-jr)
+					bp := bb[jr*kb : (jr+nr)*kb]
+					for ir := 0; ir < mb; ir += mr {
+						rows := min(mr, mb-ir)
+						ap := ab[ir*kb : (ir+mr)*kb]
+						co := (ic+ir)*ldc + jc + jr
+						if rows == mr && cols == nr {
+							kern(kb, ap, bp, c[co:co+(mr-1)*ldc+nr], ldc, alpha, betaEff)
+							continue
+						}
+						kern(kb, ap, bp, tile, nr, alpha, 0)
+						for i := 0; i < rows; i++ {
+							crow := c[co+i*ldc : co+i*ldc+cols]
+							trow := tile[i*nr : i*nr+cols]
+							switch betaEff {
+							case 0:
+								copy(crow, trow)
+							case 1:
+								for j, t := range trow {
+									crow[j] += t
+								}
+							default:
+								for j, t := range trow {
+									crow[j] = t + betaEff*crow[j]
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// packAGeneric packs rows i0..i0+mb and columns p0..p0+kb of op(A) into mr-row
+// panels: panel q holds dst[q*mr*kb + p*mr + r] = op(A)[i0+q*mr+r, p0+p], with
+// zero rows past mb.
+func packAGeneric(transA bool, a []float32, lda, i0, p0, mb, kb, mr int, dst []float32) {
+	for ir := 0; ir < mb; ir += mr {
+		rows := min(mr, mb-ir)
+		d := dst[ir*kb : ir*kb+kb*mr]
+		if !transA {
+			for r := 0; r < rows; r++ {
+				off := (i0+ir+r)*lda + p0
+				src := a[off : off+kb]
+				for p, v := range src {
+					d[p*mr+r] = v
+				}
+			}
+			for r := rows; r < mr; r++ {
+				for p := 0; p < kb; p++ {
+					d[p*mr+r] = 0
+				}
+			}
+			continue
+		}
+		for p := 0; p < kb; p++ {
+			off := (p0+p)*lda + i0 + ir
+			dp := d[p*mr : p*mr+mr]
+			copy(dp, a[off:off+rows])
+			clear(dp[rows:])
+		}
+	}
+}
+
+// packBGeneric packs rows p0..p0+kb and columns j0..j0+nb of op(B) into
+// nr-column panels: panel q holds dst[q*nr*kb + p*nr + j] = op(B)[p0+p, j0+q*nr+j],
+// with zero columns past nb.
+func packBGeneric(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []float32) {
+	for jr := 0; jr < nb; jr += nr {
+		cols := min(nr, nb-jr)
+		d := dst[jr*kb : jr*kb+kb*nr]
+		if transB {
+			for j := 0; j < cols; j++ {
+				off := (j0+jr+j)*ldb + p0
+				src := b[off : off+kb]
+				for p, v := range src {
+					d[p*nr+j] = v
+				}
+			}
+			for j := cols; j < nr; j++ {
+				for p := 0; p < kb; p++ {
+					d[p*nr+j] = 0
+				}
+			}
+			continue
+		}
+		for p := 0; p < kb; p++ {
+			off := (p0+p)*ldb + j0 + jr
+			dp := d[p*nr : p*nr+nr]
+			copy(dp, b[off:off+cols])
+			clear(dp[cols:])
+		}
+	}
+}
+
+// parallelMinFlops is the smallest m·n·k worth splitting over goroutines:
+// below it, starting a goroutine costs more than it saves.
+const parallelMinFlops = 64 * 64 * 64
+
+// gemmParallel splits the larger of m and n into nt slabs, whole register
+// tiles each, and runs gemmSerial on each slab in its own goroutine. Splitting
+// the larger side duplicates the packing of the smaller operand only.
+func gemmParallel(g *gemmImpl, nt int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if nt > 1 && m*n*max(k, 1) >= parallelMinFlops {
+		if m >= n {
+			nt = min(nt, (m+g.mr-1)/g.mr)
+		} else {
+			nt = min(nt, (n+g.nr-1)/g.nr)
+		}
+	}
+	if nt <= 1 || m*n*max(k, 1) < parallelMinFlops {
+		buf := getGemmBuf(g)
+		gemmSerial(g, buf, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		gemmBufs.Put(buf)
+		return
+	}
+	var wg sync.WaitGroup
+	splitM := m >= n
+	total, unit := n, g.nr
+	if splitM {
+		total, unit = m, g.mr
+	}
+	tiles := (total + unit - 1) / unit
+	for t := 0; t < nt; t++ {
+		lo := tiles * t / nt * unit
+		hi := min(tiles*(t+1)/nt*unit, total)
+		if lo >= hi {
+			continue
+		}
+		run := func(lo, hi int) {
+			buf := getGemmBuf(g)
+			if splitM {
+				ao := lo * lda
+				if transA {
+					ao = lo
+				}
+				if k == 0 {
+					ao = 0
+				}
+				gemmSerial(g, buf, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+			} else {
+				bo := lo
+				if transB {
+					bo = lo * ldb
+				}
+				if k == 0 {
+					bo = 0
+				}
+				gemmSerial(g, buf, transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, beta, c[lo:], ldc)
+			}
+			gemmBufs.Put(buf)
+		}
+		if t == nt-1 {
+			run(lo, hi)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// gemmBatched runs SgemmStrided: small products are dealt out to nt
+// goroutines a contiguous range of the batch each; large ones run in turn,
+// each split by gemmParallel.
+func gemmBatched(g *gemmImpl, nt int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int, batch int) {
+	one := func(buf *gemmBuf, i int) {
+		var ai, bi []float32
+		if k > 0 {
+			ai, bi = a[i*strideA:], b[i*strideB:]
+		}
+		gemmSerial(g, buf, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, c[i*strideC:], ldc)
+	}
+	work := m * n * max(k, 1)
+	if work >= 4*parallelMinFlops || nt <= 1 || batch == 1 || work*batch < parallelMinFlops {
+		if work >= 4*parallelMinFlops && nt > 1 {
+			for i := 0; i < batch; i++ {
+				var ai, bi []float32
+				if k > 0 {
+					ai, bi = a[i*strideA:], b[i*strideB:]
+				}
+				gemmParallel(g, nt, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, c[i*strideC:], ldc)
+			}
+			return
+		}
+		buf := getGemmBuf(g)
+		for i := 0; i < batch; i++ {
+			one(buf, i)
+		}
+		gemmBufs.Put(buf)
+		return
+	}
+	nt = min(nt, batch)
+	var wg sync.WaitGroup
+	for t := 0; t < nt; t++ {
+		lo, hi := batch*t/nt, batch*(t+1)/nt
+		run := func(lo, hi int) {
+			buf := getGemmBuf(g)
+			for i := lo; i < hi; i++ {
+				one(buf, i)
+			}
+			gemmBufs.Put(buf)
+		}
+		if t == nt-1 {
+			run(lo, hi)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
