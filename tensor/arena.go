@@ -1,0 +1,45 @@
+package tensor
+
+// arenaAlign is the allocation granularity in elements: 16 float32 = 64
+// bytes, one cache line and one AVX-512 register.
+const arenaAlign = 16
+
+// arena hands out slices of one large buffer and takes them all back at once.
+// A step that needs more than the buffer holds is served from overflow
+// allocations; the next reset grows the buffer to the step's total, so from
+// then on identical steps allocate nothing.
+type arena[T any] struct {
+	buf      []T
+	off      int
+	overflow int // elements served outside buf since the last reset
+}
+
+// alloc returns n elements, not zeroed.
+func (a *arena[T]) alloc(n int) []T {
+	rounded := (n + arenaAlign - 1) &^ (arenaAlign - 1)
+	if a.off+rounded <= len(a.buf) {
+		s := a.buf[a.off : a.off+n : a.off+n]
+		a.off += rounded
+		return s
+	}
+	a.overflow += rounded
+	return make([]T, n)
+}
+
+// zeroed returns n zeroed elements.
+func (a *arena[T]) zeroed(n int) []T {
+	s := a.alloc(n)
+	clear(s)
+	return s
+}
+
+// reset takes back everything handed out.
+func (a *arena[T]) reset() {
+	if a.overflow > 0 {
+		a.buf = make([]T, a.off+a.overflow+a.off/8)
+	}
+	a.off, a.overflow = 0, 0
+}
+
+// size is the arena's capacity in elements.
+func (a *arena[T]) size() int { return len(a.buf) }

@@ -1,0 +1,217 @@
+package tensor
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Graph records operations for reverse-mode differentiation and owns the
+// memory of every intermediate tensor. A Graph is not safe for concurrent
+// use; operations may use several cores internally.
+//
+// A training step is: build the forward pass with the Graph's methods,
+// call Backward on the loss, update the parameters, then Reset. Tensors
+// produced by a Graph are invalid after Reset.
+type Graph struct {
+	floats arena[float32]
+	ids    arena[int32]
+
+	tape []*Tensor // produced tensors that need a gradient, in creation order
+	used []*Tensor // every header handed out since the last reset
+	free []*Tensor // headers ready for reuse
+
+	shapeTmp []int // scratch for building shapes without allocating
+
+	noGrad   bool
+	training bool
+	pcg      *rand.PCG
+	rng      *rand.Rand
+}
+
+// NewGraph returns a graph in training mode whose random numbers (dropout)
+// come from a generator seeded with seed.
+func NewGraph(seed uint64) *Graph {
+	pcg := rand.NewPCG(seed, 0x9e3779b97f4a7c15)
+	return &Graph{training: true, pcg: pcg, rng: rand.New(pcg)}
+}
+
+// SetTraining switches dropout on (training) or off (evaluation).
+func (g *Graph) SetTraining(on bool) { g.training = on }
+
+// Training reports whether dropout is active.
+func (g *Graph) Training() bool { return g.training }
+
+// SetNoGrad turns recording off: operations then compute values only, as
+// for inference, and no gradient memory is allocated.
+func (g *Graph) SetNoGrad(on bool) { g.noGrad = on }
+
+// RNG is the graph's random source (dropout). Its state is part of a
+// training checkpoint: see RNGState.
+func (g *Graph) RNG() *rand.Rand { return g.rng }
+
+// RNGState returns the random generator's state, for exact resumption.
+func (g *Graph) RNGState() ([]byte, error) { return g.pcg.MarshalBinary() }
+
+// SetRNGState restores a state returned by RNGState.
+func (g *Graph) SetRNGState(state []byte) error { return g.pcg.UnmarshalBinary(state) }
+
+// Reset recycles every tensor the graph produced since the last reset. The
+// arenas grow to what the step needed, so later identical steps allocate
+// nothing.
+func (g *Graph) Reset() {
+	for _, t := range g.used {
+		*t = Tensor{}
+	}
+	g.free = append(g.free, g.used...)
+	g.used = g.used[:0]
+	g.tape = g.tape[:0]
+	g.floats.reset()
+	g.ids.reset()
+}
+
+// ArenaBytes is the memory the graph's arenas hold.
+func (g *Graph) ArenaBytes() int64 {
+	return int64(g.floats.size())*4 + int64(g.ids.size())*4
+}
+
+// header takes a recycled tensor header.
+func (g *Graph) header() *Tensor {
+	var t *Tensor
+	if n := len(g.free); n > 0 {
+		t = g.free[n-1]
+		g.free = g.free[:n-1]
+	} else {
+		t = new(Tensor)
+	}
+	g.used = append(g.used, t)
+	return t
+}
+
+// newTensor allocates an uninitialized tensor of the given shape. When
+// needsGrad is true (and the graph records), it gets a zeroed gradient.
+func (g *Graph) newTensor(needsGrad bool, shape ...int) *Tensor {
+	t := g.header()
+	t.setShape(shape)
+	n := numel(t.Shape)
+	t.Data = g.floats.alloc(n)
+	if needsGrad && !g.noGrad {
+		t.needsGrad = true
+		t.Grad = g.floats.zeroed(n)
+	}
+	return t
+}
+
+// record puts out on the tape with its backward function and inputs.
+func (g *Graph) record(out *Tensor, backward func(*Graph, *Tensor), inputs ...*Tensor) {
+	if !out.needsGrad {
+		return
+	}
+	out.backward = backward
+	copy(out.in[:], inputs)
+	g.tape = append(g.tape, out)
+}
+
+// anyNeedsGrad reports whether an output computed from ts needs a gradient.
+func (g *Graph) anyNeedsGrad(ts ...*Tensor) bool {
+	if g.noGrad {
+		return false
+	}
+	for _, t := range ts {
+		if t != nil && t.needsGrad {
+			return true
+		}
+	}
+	return false
+}
+
+// Scratch returns n float32 values from the arena, valid until Reset. Layers
+// use it for temporary buffers that need no gradient.
+func (g *Graph) Scratch(n int) []float32 { return g.floats.alloc(n) }
+
+// scratchIDs copies ids into the arena so backward does not depend on the
+// caller keeping its slice unchanged.
+func (g *Graph) scratchIDs(ids []int32) []int32 {
+	s := g.ids.alloc(len(ids))
+	copy(s, ids)
+	return s
+}
+
+// Const returns a constant tensor holding a copy of data.
+func (g *Graph) Const(data []float32, shape ...int) *Tensor {
+	t := g.newTensor(false, shape...)
+	if len(data) != len(t.Data) {
+		panic(fmt.Sprintf("tensor.Const: %d values for shape %v", len(data), shape))
+	}
+	copy(t.Data, data)
+	return t
+}
+
+// Zeros returns a constant tensor of zeros.
+func (g *Graph) Zeros(shape ...int) *Tensor {
+	t := g.newTensor(false, shape...)
+	clear(t.Data)
+	return t
+}
+
+// Backward computes the gradient of the scalar loss with respect to every
+// tensor that needs one, accumulating into parameters' Grad.
+func (g *Graph) Backward(loss *Tensor) {
+	if len(loss.Data) != 1 {
+		panic(fmt.Sprintf("tensor.Backward: loss has shape %v, want a scalar", loss.Shape))
+	}
+	if !loss.needsGrad {
+		panic("tensor.Backward: the loss does not depend on any parameter")
+	}
+	loss.Grad[0] += 1
+	g.runTape()
+}
+
+// BackwardFrom adds grad to out's gradient and back-propagates it: the
+// gradient of Σ out·grad. Tests use it to seed an output with PyTorch's
+// upstream gradient.
+func (g *Graph) BackwardFrom(out *Tensor, grad []float32) {
+	if !out.needsGrad {
+		panic("tensor.BackwardFrom: the tensor does not depend on any parameter")
+	}
+	if len(grad) != len(out.Grad) {
+		panic(fmt.Sprintf("tensor.BackwardFrom: %d gradient values for shape %v", len(grad), out.Shape))
+	}
+	axpy(1, grad, out.Grad)
+	g.runTape()
+}
+
+// runTape calls every recorded backward function, newest first.
+func (g *Graph) runTape() {
+	for i := len(g.tape) - 1; i >= 0; i-- {
+		t := g.tape[i]
+		t.backward(g, t)
+	}
+}
+
+// Reshape returns a view of x with a new shape of the same size: it shares
+// x's data and gradient, so it needs no backward function. One dimension
+// may be -1 and is then inferred.
+func (g *Graph) Reshape(x *Tensor, shape ...int) *Tensor {
+	t := g.header()
+	t.setShape(shape)
+	infer := -1
+	known := 1
+	for i, d := range t.Shape {
+		if d == -1 {
+			if infer >= 0 {
+				panic(fmt.Sprintf("tensor.Reshape: two -1 in %v", shape))
+			}
+			infer = i
+			continue
+		}
+		known *= d
+	}
+	if infer >= 0 && known > 0 {
+		t.Shape[infer] = len(x.Data) / known
+	}
+	if numel(t.Shape) != len(x.Data) {
+		panic(fmt.Sprintf("tensor.Reshape: %v to %v changes the size", x.Shape, shape))
+	}
+	t.Data, t.Grad, t.needsGrad = x.Data, x.Grad, x.needsGrad
+	return t
+}
