@@ -141,13 +141,13 @@ func TestChrFDocumented(t *testing.T) {
 
 func TestTokenize13a(t *testing.T) {
 	for in, want := range map[string]string{
-		"Hello, world!":             "Hello , world !",
-		"It costs $3,500.00.":       "It costs $ 3,500.00 .",
-		"1990-2000 e-mail":          "1990 - 2000 e-mail",
+		"Hello, world!":              "Hello , world !",
+		"It costs $3,500.00.":        "It costs $ 3,500.00 .",
+		"1990-2000 e-mail":           "1990 - 2000 e-mail",
 		"a &amp; b &lt;c&gt; &quot;": `a & b < c > "`,
-		"x<skipped>y":               "xy",
-		"Don't (stop)":              "Don't ( stop )",
-		"Straße, schön.":            "Straße , schön .",
+		"x<skipped>y":                "xy",
+		"Don't (stop)":               "Don't ( stop )",
+		"Straße, schön.":             "Straße , schön .",
 	} {
 		if got := strings.Join(Tokenize13a(in), " "); got != want {
 			t.Errorf("%q → %q, want %q", in, got, want)
