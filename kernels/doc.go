@@ -7,3 +7,5 @@
 // kernel has a pure-Go twin with the same doc comment; the `purego` build tag
 // forces the twins.
 package kernels
+
+//go:generate sh -c "cd _asm && go run . -out ../asm_amd64.s -stubs ../asm_amd64_stubs.go -pkg kernels"

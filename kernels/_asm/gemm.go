@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+const kernelSig = "func(k int, a, b, c *float32, ldc int, alpha, beta float32)"
+
+func gemmKernels() {
+	microKernel("sgemmKernel12x32AVX512", 12, 2, 16, zmm, 4)
+	microKernel("sgemmKernel6x16AVX2", 6, 2, 8, ymm, 4)
+}
+
+func zmm(i int) VecPhysical { return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i] }
+func ymm(i int) VecPhysical { return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i] }
+
+// microKernel emits the register-blocked GEMM microkernel for an mr×(nv·w)
+// tile, w float32 lanes per vector register: mr·nv accumulators, nv registers
+// for the row of the B panel, and the rest for broadcasts of A, which are
+// reused by the nv FMAs of their row. The k loop is unrolled by unroll.
+//
+//	for p := 0; p < k; p++ {
+//		for i := 0; i < mr; i++ {
+//			for j := 0; j < nr; j++ { acc[i][j] += a[p*mr+i] * b[p*nr+j] }
+//		}
+//	}
+//	c[i*ldc+j] = alpha*acc[i][j] + beta*c[i*ldc+j]   // c not read when beta == 0
+func microKernel(name string, mr, nv, w int, vr func(int) VecPhysical, unroll int) {
+	nr := nv * w
+	TEXT(name, NOSPLIT, kernelSig)
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s computes the %d×%d tile c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*%d+j] + beta·c[i*ldc+j]", name, mr, nr, mr, nr),
+		"from packed panels a (k×mr) and b (k×nr); c is not read when beta is 0.")
+	nacc := mr * nv
+	acc := func(i, j int) VecPhysical { return vr(i*nv + j) }
+	bv := func(j int) VecPhysical { return vr(nacc + j) }
+	nfree := 32
+	if w == 8 {
+		nfree = 16
+	}
+	nbc := nfree - nacc - nv // broadcast registers
+	if nbc < 1 {
+		panic("no register left for broadcasts")
+	}
+	bc := func(i int) VecPhysical { return vr(nacc + nv + i%nbc) }
+
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+
+	Comment("Zero the accumulators; prefetch the C tile.")
+	for i := 0; i < nacc; i++ {
+		if w == 16 {
+			VPXORD(vr(i), vr(i), vr(i))
+		} else {
+			VXORPS(vr(i), vr(i), vr(i))
+		}
+	}
+	cp := GP64()
+	MOVQ(c, cp)
+	for i := 0; i < mr; i++ {
+		PREFETCHT0(Mem{Base: cp})
+		if nr*4 > 64 {
+			PREFETCHT0(Mem{Base: cp, Disp: nr*4 - 4})
+		}
+		ADDQ(ldc, cp)
+	}
+
+	step := func(u int) {
+		for j := 0; j < nv; j++ {
+			VMOVUPS(Mem{Base: b, Disp: (u*nr + j*w) * 4}, bv(j))
+		}
+		for i := 0; i < mr; i++ {
+			r := bc(u*mr + i)
+			VBROADCASTSS(Mem{Base: a, Disp: (u*mr + i) * 4}, r)
+			for j := 0; j < nv; j++ {
+				VFMADD231PS(bv(j), r, acc(i, j))
+			}
+		}
+	}
+	Comment(fmt.Sprintf("Main loop: %d steps of k at a time.", unroll))
+	CMPQ(k, Imm(uint64(unroll)))
+	JL(LabelRef(name + "_tail"))
+	Label(name + "_loop")
+	PREFETCHT0(Mem{Base: a, Disp: 16 * mr * 4})
+	if unroll*mr*4 > 64 {
+		PREFETCHT0(Mem{Base: a, Disp: 16*mr*4 + 64})
+	}
+	if unroll*mr*4 > 128 {
+		PREFETCHT0(Mem{Base: a, Disp: 16*mr*4 + 128})
+	}
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	ADDQ(U32(unroll*mr*4), a)
+	ADDQ(U32(unroll*nr*4), b)
+	SUBQ(Imm(uint64(unroll)), k)
+	CMPQ(k, Imm(uint64(unroll)))
+	JGE(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_store"))
+	step(0)
+	ADDQ(U32(mr*4), a)
+	ADDQ(U32(nr*4), b)
+	DECQ(k)
+	JMP(LabelRef(name + "_tail"))
+
+	Label(name + "_store")
+	alpha, beta := bv(0), bc(0)
+	if nv > 1 {
+		beta = bv(1)
+	}
+	VBROADCASTSS(NewParamAddr("alpha", 40), alpha)
+	VBROADCASTSS(NewParamAddr("beta", 44), beta)
+	bits := GP32()
+	MOVL(NewParamAddr("beta", 44), bits)
+	SHLL(Imm(1), bits) // drop the sign: -0 is 0 too
+	JZ(LabelRef(name + "_beta0"))
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			VMULPS(alpha, acc(i, j), acc(i, j))
+			VFMADD231PS(Mem{Base: c, Disp: j * w * 4}, beta, acc(i, j))
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * w * 4})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+	Label(name + "_beta0")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			VMULPS(alpha, acc(i, j), acc(i, j))
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * w * 4})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}

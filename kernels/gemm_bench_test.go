@@ -1,0 +1,87 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// gemmShapes are the default shapes of qkv bench gemm and of the OpenBLAS peer.
+var gemmShapes = []struct {
+	m, n, k int
+	ta, tb  bool
+}{
+	{2048, 256, 256, false, false},
+	{2048, 1024, 256, false, false},
+	{2048, 256, 1024, false, false},
+	{256, 1024, 2048, true, false},
+	{2048, 256, 1024, false, true},
+	{4096, 2048, 512, false, false},
+	{1024, 1024, 1024, false, false},
+}
+
+func benchGemm(b *testing.B, m, n, k int, ta, tb bool) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	a := make([]float32, m*k)
+	bb := make([]float32, k*n)
+	c := make([]float32, m*n)
+	for i := range a {
+		a[i] = rng.Float32()
+	}
+	for i := range bb {
+		bb[i] = rng.Float32()
+	}
+	lda, ldb := k, n
+	if ta {
+		lda = m
+	}
+	if tb {
+		ldb = k
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		Sgemm(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
+	}
+	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+func tn(t bool) string {
+	if t {
+		return "t"
+	}
+	return "n"
+}
+
+// BenchmarkSgemm runs the default shapes on every implementation at 1 and 2
+// threads: go test -bench Sgemm ./kernels
+func BenchmarkSgemm(b *testing.B) {
+	for _, name := range Impls() {
+		for _, nt := range []int{1, 2} {
+			for _, s := range gemmShapes {
+				b.Run(fmt.Sprintf("%s/t%d/%dx%dx%d%s%s", name, nt, s.m, s.n, s.k, tn(s.ta), tn(s.tb)), func(b *testing.B) {
+					prev, _ := SetImpl(name)
+					defer SetImpl(prev)
+					defer SetThreads(SetThreads(nt))
+					benchGemm(b, s.m, s.n, s.k, s.ta, s.tb)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkSgemmStrided is per-head attention: 256 products of 20×20×64.
+func BenchmarkSgemmStrided(b *testing.B) {
+	for _, nt := range []int{1, 2} {
+		b.Run(fmt.Sprintf("t%d/256x20x20x64", nt), func(b *testing.B) {
+			defer SetThreads(SetThreads(nt))
+			const m, n, k, batch = 20, 20, 64, 256
+			a := make([]float32, batch*m*k)
+			bb := make([]float32, batch*k*n)
+			c := make([]float32, batch*m*n)
+			for b.Loop() {
+				SgemmStrided(false, true, m, n, k, 1, a, k, m*k, bb, k, n*k, 0, c, n, m*n, batch)
+			}
+			b.ReportMetric(2*float64(m*n*k*batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
