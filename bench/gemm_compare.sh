@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Side-by-side single-precision GEMM throughput: qkv (kernels.Sgemm through
+# `qkv bench gemm`) against OpenBLAS (../shared/bench/peers/openblas_gemm.py),
+# measured in one run on this machine, interleaved shape by shape so that
+# both see the same machine load. Prints a table with the per-shape ratio
+# qkv/OpenBLAS and the geometric mean at each thread count.
+#
+# Usage: bench/gemm_compare.sh [rounds]        (default 3; the median round counts)
+# Env:   PEER=path/to/openblas_gemm.py  THREADS=1,2  IMPL=avx512|avx2|generic
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+PEER=${PEER:-$(cd .. && pwd)/shared/bench/peers/openblas_gemm.py}
+THREADS=${THREADS:-1,2}
+PY=/usr/bin/python3
+SHAPES=(2048,256,256 2048,1024,256 2048,256,1024 256,1024,2048,t,n 2048,256,1024,n,t 4096,2048,512 1024,1024,1024)
+
+bin=$(mktemp -d)/qkv
+trap 'rm -rf "$(dirname "$bin")"' EXIT
+go build -o "$bin" ./cmd/qkv
+implflag=()
+[ -n "${IMPL:-}" ] && implflag=(--impl "$IMPL")
+
+out=$(mktemp)
+for ((r = 0; r < ROUNDS; r++)); do
+	for t in ${THREADS//,/ }; do
+		for s in "${SHAPES[@]}"; do
+			"$PY" "$PEER" --threads "$t" --shape "$s" >>"$out"
+			"$bin" bench gemm "${implflag[@]}" --threads "$t" --shape "$s" >>"$out"
+		done
+	done
+done
+
+"$PY" - "$out" <<'PYEOF'
+import json, math, statistics, sys, collections
+rows = collections.defaultdict(lambda: collections.defaultdict(list))
+impl = "?"
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    key = (r["threads"], r["m"], r["n"], r["k"], r["ta"], r["tb"])
+    rows[key][r["peer"]].append(r["gflops"])
+    if r["peer"] == "qkv":
+        impl = r.get("impl", "?")
+print(f"| threads | shape (m,n,k,ta,tb) | OpenBLAS GFLOP/s | qkv ({impl}) GFLOP/s | qkv/OpenBLAS |")
+print("|---:|---|---:|---:|---:|")
+by_t = collections.defaultdict(list)
+for key in sorted(rows, key=lambda k: (k[0],)):
+    t, m, n, k, ta, tb = key
+    o = statistics.median(rows[key]["openblas"])
+    q = statistics.median(rows[key]["qkv"])
+    by_t[t].append(q / o)
+    shape = f"{m},{n},{k},{'t' if ta else 'n'},{'t' if tb else 'n'}"
+    print(f"| {t} | {shape} | {o:.1f} | {q:.1f} | {q/o:.2f} |")
+for t, rs in sorted(by_t.items()):
+    g = math.exp(sum(math.log(x) for x in rs) / len(rs))
+    print(f"| {t} | **geometric mean** | | | **{g:.2f}** (min {min(rs):.2f}) |")
+PYEOF
+rm -f "$out"
