@@ -1,0 +1,111 @@
+package tensor
+
+import "math"
+
+// Elementwise nonlinearities. Tanh, Sigmoid and ReLU differentiate through
+// their output, so their backward passes need nothing saved; GELU reads its
+// input.
+
+// Tanh returns tanh(x) elementwise.
+func (g *Graph) Tanh(x *Tensor) *Tensor {
+	out := g.newTensor(g.anyNeedsGrad(x), x.Shape...)
+	for i, v := range x.Data {
+		out.Data[i] = float32(math.Tanh(float64(v)))
+	}
+	g.record(out, tanhBackward, x)
+	return out
+}
+
+// tanhBackward differentiates y = tanh(x): dx += dy·(1 − y²).
+func tanhBackward(_ *Graph, out *Tensor) {
+	x := out.in[0]
+	if !x.needsGrad {
+		return
+	}
+	for i, y := range out.Data {
+		x.Grad[i] += out.Grad[i] * (1 - y*y)
+	}
+}
+
+// Sigmoid returns σ(x) = 1/(1 + e^−x) elementwise.
+func (g *Graph) Sigmoid(x *Tensor) *Tensor {
+	out := g.newTensor(g.anyNeedsGrad(x), x.Shape...)
+	for i, v := range x.Data {
+		out.Data[i] = sigmoid(v)
+	}
+	g.record(out, sigmoidBackward, x)
+	return out
+}
+
+// sigmoid is 1/(1 + e^−x), written so that neither branch overflows.
+func sigmoid(x float32) float32 {
+	if x >= 0 {
+		return float32(1 / (1 + math.Exp(-float64(x))))
+	}
+	e := math.Exp(float64(x))
+	return float32(e / (1 + e))
+}
+
+// sigmoidBackward differentiates y = σ(x): dx += dy·y·(1 − y).
+func sigmoidBackward(_ *Graph, out *Tensor) {
+	x := out.in[0]
+	if !x.needsGrad {
+		return
+	}
+	for i, y := range out.Data {
+		x.Grad[i] += out.Grad[i] * y * (1 - y)
+	}
+}
+
+// ReLU returns max(x, 0) elementwise.
+func (g *Graph) ReLU(x *Tensor) *Tensor {
+	out := g.newTensor(g.anyNeedsGrad(x), x.Shape...)
+	for i, v := range x.Data {
+		out.Data[i] = max(v, 0)
+	}
+	g.record(out, reluBackward, x)
+	return out
+}
+
+// reluBackward differentiates y = max(x, 0): dx += dy where y > 0 (the
+// subgradient at 0 is 0, as in PyTorch).
+func reluBackward(_ *Graph, out *Tensor) {
+	x := out.in[0]
+	if !x.needsGrad {
+		return
+	}
+	for i, y := range out.Data {
+		if y > 0 {
+			x.Grad[i] += out.Grad[i]
+		}
+	}
+}
+
+// GELU returns x·Φ(x) elementwise, Φ the standard normal distribution
+// function, in the exact erf form (PyTorch's default, approximate='none'):
+// GELU(x) = x/2·(1 + erf(x/√2)).
+func (g *Graph) GELU(x *Tensor) *Tensor {
+	out := g.newTensor(g.anyNeedsGrad(x), x.Shape...)
+	for i, v := range x.Data {
+		xv := float64(v)
+		out.Data[i] = float32(0.5 * xv * (1 + math.Erf(xv/math.Sqrt2)))
+	}
+	g.record(out, geluBackward, x)
+	return out
+}
+
+// geluBackward differentiates y = x·Φ(x): dx += dy·(Φ(x) + x·φ(x)), with
+// φ(x) = e^(−x²/2)/√(2π).
+func geluBackward(_ *Graph, out *Tensor) {
+	x := out.in[0]
+	if !x.needsGrad {
+		return
+	}
+	const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
+	for i, v := range x.Data {
+		xv := float64(v)
+		cdf := 0.5 * (1 + math.Erf(xv/math.Sqrt2))
+		pdf := invSqrt2Pi * math.Exp(-0.5*xv*xv)
+		x.Grad[i] += out.Grad[i] * float32(cdf+xv*pdf)
+	}
+}

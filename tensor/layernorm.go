@@ -1,0 +1,101 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// LayerNorm normalizes each row of x over its last axis and applies the
+// elementwise affine map of torch.nn.LayerNorm (Ba, Kiros & Hinton 2016):
+// y = (x − mean)·rstd·gamma + beta, rstd = 1/√(var + eps), var the biased
+// variance. x (…, D); gamma, beta (D), either may be nil (no scale, no
+// shift). The forward saves each row's mean and rstd for the backward pass,
+// as llm.c does.
+func (g *Graph) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
+	d := x.Cols()
+	for _, p := range [2]*Tensor{gamma, beta} {
+		if p != nil && (len(p.Shape) != 1 || p.Shape[0] != d) {
+			panic(fmt.Sprintf("tensor.LayerNorm: parameter %v does not match input %v", p.Shape, x.Shape))
+		}
+	}
+	out := g.newTensor(g.anyNeedsGrad(x, gamma, beta), x.Shape...)
+	rows := x.Rows()
+	var stats []float32 // (rows, 2): mean, rstd
+	if out.needsGrad {
+		stats = g.floats.alloc(2 * rows)
+		out.saved = stats
+	}
+	for r := 0; r < rows; r++ {
+		xr, y := x.Data[r*d:(r+1)*d], out.Data[r*d:(r+1)*d]
+		var sum float64
+		for _, v := range xr {
+			sum += float64(v)
+		}
+		mean := sum / float64(d)
+		var ss float64
+		for _, v := range xr {
+			c := float64(v) - mean
+			ss += c * c
+		}
+		rstd := 1 / math.Sqrt(ss/float64(d)+float64(eps))
+		m, s := float32(mean), float32(rstd)
+		for j, v := range xr {
+			n := (v - m) * s
+			if gamma != nil {
+				n *= gamma.Data[j]
+			}
+			if beta != nil {
+				n += beta.Data[j]
+			}
+			y[j] = n
+		}
+		if stats != nil {
+			stats[2*r], stats[2*r+1] = m, s
+		}
+	}
+	g.record(out, layerNormBackward, x, gamma, beta)
+	return out
+}
+
+// layerNormBackward differentiates y = n·gamma + beta, n = (x − mean)·rstd:
+// dbeta += Σ_rows dy, dgamma += Σ_rows dy·n, and with dn = dy·gamma,
+// dx += rstd·(dn − mean_j(dn) − n·mean_j(dn·n)).
+func layerNormBackward(_ *Graph, out *Tensor) {
+	x, gamma, beta := out.in[0], out.in[1], out.in[2]
+	d := out.Cols()
+	stats := out.saved
+	for r := 0; r < out.Rows(); r++ {
+		xr, dy := x.Data[r*d:(r+1)*d], out.Grad[r*d:(r+1)*d]
+		mean, rstd := stats[2*r], stats[2*r+1]
+		var dnMean, dnNMean float32
+		for j, v := range xr {
+			n := (v - mean) * rstd
+			dn := dy[j]
+			if gamma != nil {
+				dn *= gamma.Data[j]
+				if gamma.needsGrad {
+					gamma.Grad[j] += dy[j] * n
+				}
+			}
+			if beta != nil && beta.needsGrad {
+				beta.Grad[j] += dy[j]
+			}
+			dnMean += dn
+			dnNMean += dn * n
+		}
+		if !x.needsGrad {
+			continue
+		}
+		dnMean /= float32(d)
+		dnNMean /= float32(d)
+		dx := x.Grad[r*d : (r+1)*d]
+		for j, v := range xr {
+			n := (v - mean) * rstd
+			dn := dy[j]
+			if gamma != nil {
+				dn *= gamma.Data[j]
+			}
+			dx[j] += rstd * (dn - dnMean - n*dnNMean)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// CrossEntropy returns the mean label-smoothed cross-entropy of logits
+// (N, V) against targets (N), over the targets that are not ignoreIndex
+// (padding), exactly as torch.nn.CrossEntropyLoss(ignore_index=ignoreIndex,
+// label_smoothing=smoothing) computes it: with log-probabilities
+// l = log_softmax(logits) and ε = smoothing, each counted row contributes
+//
+//	(1 − ε)·(−l[t]) + ε/V·Σ_j (−l[j])
+//
+// (the target distribution puts 1 − ε + ε/V on the target and ε/V
+// elsewhere; Szegedy et al. 2016, used by Vaswani et al. 2017 with ε = 0.1),
+// and the sum is divided by the number of counted rows. A batch whose
+// targets are all ignored gives 0, with zero gradient, rather than NaN.
+// The log-softmax is fused in: the forward saves the probabilities, and the
+// backward is (p − target distribution)/count. The result is a scalar.
+func (g *Graph) CrossEntropy(logits *Tensor, targets []int32, ignoreIndex int32, smoothing float32) *Tensor {
+	out, count := g.crossEntropy("CrossEntropy", logits, targets, ignoreIndex, smoothing)
+	if count > 0 {
+		out.Data[0] /= float32(count)
+		out.floats[1] = 1 / float32(count)
+	}
+	return out
+}
+
+// CrossEntropySum is [Graph.CrossEntropy] summed over the counted rows
+// instead of averaged; it also returns how many rows were counted, so that
+// training can report a per-token loss over several batches, or normalize
+// accumulated gradients by the total token count.
+func (g *Graph) CrossEntropySum(logits *Tensor, targets []int32, ignoreIndex int32, smoothing float32) (*Tensor, int) {
+	out, count := g.crossEntropy("CrossEntropySum", logits, targets, ignoreIndex, smoothing)
+	out.floats[1] = 1
+	return out, count
+}
+
+// crossEntropy computes the summed loss into a scalar and records the
+// backward pass; the caller sets out.floats[1], the factor applied to the
+// gradient (1/count for the mean, 1 for the sum).
+func (g *Graph) crossEntropy(op string, logits *Tensor, targets []int32, ignoreIndex int32, smoothing float32) (*Tensor, int) {
+	if len(logits.Shape) != 2 || logits.Shape[0] != len(targets) {
+		panic(fmt.Sprintf("tensor.%s: logits %v for %d targets, want (N, V) with N = %d", op, logits.Shape, len(targets), len(targets)))
+	}
+	if !(smoothing >= 0 && smoothing <= 1) {
+		panic(fmt.Sprintf("tensor.%s: smoothing %v not in [0, 1]", op, smoothing))
+	}
+	v := logits.Shape[1]
+	out := g.newTensor(g.anyNeedsGrad(logits))
+	var probs []float32
+	if out.needsGrad {
+		probs = g.floats.alloc(len(logits.Data))
+		out.saved = probs
+		out.savedIDs = g.scratchIDs(targets)
+	}
+	eps := float64(smoothing)
+	var total float64
+	count := 0
+	for i, t := range targets {
+		if t == ignoreIndex {
+			continue
+		}
+		if t < 0 || int(t) >= v {
+			panic(fmt.Sprintf("tensor.%s: target %d at row %d out of range for V=%d", op, t, i, v))
+		}
+		count++
+		x := logits.Data[i*v : (i+1)*v]
+		m := x[0]
+		for _, xv := range x {
+			m = max(m, xv)
+		}
+		var sum, sumX float64
+		for _, xv := range x {
+			sum += math.Exp(float64(xv - m))
+			sumX += float64(xv)
+		}
+		lse := float64(m) + math.Log(sum)
+		nll := lse - float64(x[t])
+		smooth := float64(v)*lse - sumX // Σ_j −l[j]
+		total += (1-eps)*nll + eps/float64(v)*smooth
+		if probs != nil {
+			p := probs[i*v : (i+1)*v]
+			for j, xv := range x {
+				p[j] = float32(math.Exp(float64(xv) - lse))
+			}
+		}
+	}
+	out.Data[0] = float32(total)
+	out.ints[0] = int(ignoreIndex)
+	out.floats[0] = smoothing
+	g.record(out, crossEntropyBackward, logits)
+	return out, count
+}
+
+// crossEntropyBackward differentiates loss = c·Σ_i [(1 − ε)·(−l_i[t_i]) +
+// ε/V·Σ_j (−l_i[j])], l_i = log_softmax(x_i), c = out.floats[1]:
+// dx_i[j] += dloss·c·(p_i[j] − (1 − ε)·[j = t_i] − ε/V) for counted rows.
+func crossEntropyBackward(_ *Graph, out *Tensor) {
+	logits := out.in[0]
+	if !logits.needsGrad {
+		return
+	}
+	v := logits.Shape[1]
+	ignore := int32(out.ints[0])
+	eps := out.floats[0]
+	c := out.Grad[0] * out.floats[1]
+	uniform := eps / float32(v)
+	for i, t := range out.savedIDs {
+		if t == ignore {
+			continue
+		}
+		p, dx := out.saved[i*v:(i+1)*v], logits.Grad[i*v:(i+1)*v]
+		for j, pj := range p {
+			dx[j] += c * (pj - uniform)
+		}
+		dx[t] -= c * (1 - eps)
+	}
+}
