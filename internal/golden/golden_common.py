@@ -18,7 +18,7 @@ def arr(t):
 
 
 def rand(gen, *shape, lo=-1.0, hi=1.0):
-    return (torch.rand(*shape, generator=gen, dtype=torch.float64) * (hi - lo) + lo)
+    return (torch.rand(tuple(shape), generator=gen, dtype=torch.float64) * (hi - lo) + lo)
 
 
 def save(name, inputs, outputs, grads, attrs=None):
