@@ -3,7 +3,6 @@ package tensor_test
 import (
 	"testing"
 
-	"github.com/qkv-dev/qkv/internal/golden"
 	"github.com/qkv-dev/qkv/internal/gradcheck"
 	"github.com/qkv-dev/qkv/tensor"
 )
@@ -55,50 +54,6 @@ func TestLinearGradients(t *testing.T) {
 	gradcheck.Check(t, "linear", []*tensor.Tensor{x, w, b}, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
 		return g.Linear(p[0], p[1], p[2])
 	}, gradcheck.Options{})
-}
-
-// param loads a golden input as a parameter.
-func param(t *testing.T, c *golden.Case, name string) *tensor.Tensor {
-	t.Helper()
-	a := c.In(t, name)
-	p := tensor.NewParam(name, a.Shape...)
-	copy(p.Data, a.Float32())
-	return p
-}
-
-// checkGolden runs out = f(inputs), back-propagates the case's upstream
-// gradient and compares the output and every input gradient with PyTorch.
-func checkGolden(t *testing.T, name string, inputs []string, f func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor) {
-	t.Helper()
-	c := golden.Load(t, name)
-	ps := make([]*tensor.Tensor, len(inputs))
-	for i, n := range inputs {
-		ps[i] = param(t, c, n)
-	}
-	g := tensor.NewGraph(1)
-	out := f(g, ps)
-	if want := c.Outputs["out"].Shape; !equalInts(out.Shape, want) {
-		t.Fatalf("%s: output shape %v, want %v", name, out.Shape, want)
-	}
-	golden.Close(t, name+" out", out.Data, c.Outputs["out"], 1e-5, 1e-6)
-	g.BackwardFrom(out, c.In(t, "up_out").Float32())
-	for i, n := range inputs {
-		if want, ok := c.Grads[n]; ok {
-			golden.Close(t, name+" d"+n, ps[i].Grad, want, 1e-4, 1e-6)
-		}
-	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestMatMulGolden(t *testing.T) {
