@@ -151,13 +151,13 @@ func (a *Adam) Step() {
 		for j := range theta {
 			g := grad[j]
 			if l2 != 0 {
-				g += l2 * theta[j] // grad.add(param, alpha=weight_decay)
+				g = fmadd(theta[j], l2, g) // grad.add(param, alpha=weight_decay)
 			}
 			if decay != 1 {
 				theta[j] *= decay // param.mul_(1 - lr*weight_decay)
 			}
-			mj := m[j]*b1 + omb1*g   // exp_avg.mul_(beta1).add_(grad, alpha=1-beta1)
-			vj := v[j]*b2 + omb2*g*g // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2)
+			mj := fmadd(g, omb1, m[j]*b1)   // exp_avg.mul_(beta1).add_(grad, alpha=1-beta1)
+			vj := fmadd(omb2*g, g, v[j]*b2) // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2)
 			m[j], v[j] = mj, vj
 			denom := float32(math.Sqrt(float64(vj)))/bc2Sqrt + eps // (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
 			theta[j] += negStep * mj / denom                       // param.addcdiv_(exp_avg, denom, value=-step_size)

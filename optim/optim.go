@@ -206,3 +206,11 @@ func sameShape(a, b []int) bool {
 	}
 	return true
 }
+
+// fmadd returns a·b + c rounded once to float32, as PyTorch's vectorized
+// add with alpha (vec::fmadd) computes it. The product of two float32 is
+// exact in float64, so only the sum is rounded (twice, which differs from
+// a true single rounding only on exact float32 ties of the float64 sum).
+func fmadd(a, b, c float32) float32 {
+	return float32(float64(a)*float64(b) + float64(c))
+}

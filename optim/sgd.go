@@ -90,9 +90,9 @@ func (s *SGD) Step() {
 			for j := range theta {
 				g := grad[j]
 				if wd != 0 {
-					g += wd * theta[j]
+					g = fmadd(theta[j], wd, g)
 				}
-				theta[j] += negLR * g // param.add_(d_p, alpha=-lr)
+				theta[j] = fmadd(g, negLR, theta[j]) // param.add_(d_p, alpha=-lr)
 			}
 			continue
 		}
@@ -100,19 +100,19 @@ func (s *SGD) Step() {
 		for j := range theta {
 			g := grad[j]
 			if wd != 0 {
-				g += wd * theta[j] // d_p.add(param, alpha=weight_decay)
+				g = fmadd(theta[j], wd, g) // d_p.add(param, alpha=weight_decay)
 			}
 			if first {
 				b[j] = g // buf = clone(d_p)
 			} else {
-				b[j] = b[j]*mu + omDamp*g // buf.mul_(momentum).add_(d_p, alpha=1-dampening)
+				b[j] = fmadd(g, omDamp, b[j]*mu) // buf.mul_(momentum).add_(d_p, alpha=1-dampening)
 			}
 			if nest {
-				g += mu * b[j] // d_p.add(buf, alpha=momentum)
+				g = fmadd(b[j], mu, g) // d_p.add(buf, alpha=momentum)
 			} else {
 				g = b[j]
 			}
-			theta[j] += negLR * g
+			theta[j] = fmadd(g, negLR, theta[j])
 		}
 	}
 }
