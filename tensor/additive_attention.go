@@ -1,0 +1,114 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// Additive attention, fused (Bahdanau, Cho & Bengio 2014, §3.1 and
+// appendix A.1.2):
+//
+//	e_j = vᵀ tanh(W·s + U·h_j)     α = softmax_j(e)     c = Σ_j α_j h_j
+//
+// U·h_j does not depend on the decoder step, so a layer computes the keys
+// U·h_j once per source sentence and every decoder step passes only its
+// query W·s. The op saves tanh(W·s + U·h_j) (B, Tk, A) for backward.
+
+// AdditiveAttentionWeights returns the attention weights α (B, Tk):
+// query (B, A) = W·s, keys (B, Tk, A) = U·h_j, v (A); keyPad (B, Tk), or
+// nil, marks padded source positions (true), which get weight 0. A row with
+// no unpadded key gets all zeros.
+func (g *Graph) AdditiveAttentionWeights(query, keys, v *Tensor, keyPad []bool) *Tensor {
+	if len(query.Shape) != 2 || len(keys.Shape) != 3 || len(v.Shape) != 1 ||
+		keys.Shape[0] != query.Shape[0] || keys.Shape[2] != query.Shape[1] || v.Shape[0] != query.Shape[1] {
+		panic(fmt.Sprintf("tensor.AdditiveAttentionWeights: want query (B,A), keys (B,Tk,A), v (A); got %v, %v, %v", query.Shape, keys.Shape, v.Shape))
+	}
+	B, Tk, A := keys.Shape[0], keys.Shape[1], keys.Shape[2]
+	if keyPad != nil && len(keyPad) != B*Tk {
+		panic(fmt.Sprintf("tensor.AdditiveAttentionWeights: keyPad has %d entries, want B·Tk = %d", len(keyPad), B*Tk))
+	}
+	out := g.newTensor(g.anyNeedsGrad(query, keys, v), B, Tk)
+	th := g.floats.alloc(B * Tk * A) // tanh(W·s + U·h_j), 0 where padded
+	for b := 0; b < B; b++ {
+		qb := query.Data[b*A : (b+1)*A]
+		for j := 0; j < Tk; j++ {
+			t := th[(b*Tk+j)*A : (b*Tk+j+1)*A]
+			if keyPad != nil && keyPad[b*Tk+j] {
+				clear(t)
+				out.Data[b*Tk+j] = 0
+				continue
+			}
+			kj := keys.Data[(b*Tk+j)*A : (b*Tk+j+1)*A]
+			var e float32
+			for a, qa := range qb {
+				x := float32(math.Tanh(float64(qa + kj[a])))
+				t[a] = x
+				e += v.Data[a] * x
+			}
+			out.Data[b*Tk+j] = e
+		}
+		var pad []bool
+		if keyPad != nil {
+			pad = keyPad[b*Tk : (b+1)*Tk]
+		}
+		attnSoftmaxRow(out.Data[b*Tk:(b+1)*Tk], pad)
+	}
+	out.saved = th
+	g.record(out, additiveAttentionWeightsBackward, query, keys, v)
+	return out
+}
+
+// additiveAttentionWeightsBackward differentiates α = softmax(e),
+// e_j = Σ_a v_a t_ja, t_ja = tanh(q_a + k_ja):
+//
+//	de_j  = α_j (dα_j − Σ_i α_i dα_i)     (0 where padded: α_j = 0)
+//	dv_a += Σ_j de_j t_ja
+//	du_ja = de_j v_a (1 − t_ja²);  dk_ja += du_ja;  dq_a += Σ_j du_ja
+func additiveAttentionWeightsBackward(_ *Graph, out *Tensor) {
+	query, keys, v := out.in[0], out.in[1], out.in[2]
+	B, Tk, A := keys.Shape[0], keys.Shape[1], keys.Shape[2]
+	th := out.saved
+	for b := 0; b < B; b++ {
+		w, dw := out.Data[b*Tk:(b+1)*Tk], out.Grad[b*Tk:(b+1)*Tk]
+		var dot float32
+		for j, wj := range w {
+			dot += wj * dw[j]
+		}
+		for j, wj := range w {
+			de := wj * (dw[j] - dot)
+			if de == 0 {
+				continue
+			}
+			t := th[(b*Tk+j)*A : (b*Tk+j+1)*A]
+			if v.needsGrad {
+				axpy(de, t, v.Grad)
+			}
+			if !query.needsGrad && !keys.needsGrad {
+				continue
+			}
+			for a, x := range t {
+				du := de * v.Data[a] * (1 - x*x)
+				if keys.needsGrad {
+					keys.Grad[(b*Tk+j)*A+a] += du
+				}
+				if query.needsGrad {
+					query.Grad[b*A+a] += du
+				}
+			}
+		}
+	}
+}
+
+// AdditiveAttention returns the context c (B, Dv) = Σ_j α_j values_j and
+// the weights α (B, Tk) of AdditiveAttentionWeights; values (B, Tk, Dv) are
+// the annotations h_j.
+func (g *Graph) AdditiveAttention(query, keys, v, values *Tensor, keyPad []bool) (context, weights *Tensor) {
+	B, Tk := keys.Shape[0], keys.Shape[1]
+	if len(values.Shape) != 3 || values.Shape[0] != B || values.Shape[1] != Tk {
+		panic(fmt.Sprintf("tensor.AdditiveAttention: values %v are not (%d, %d, Dv)", values.Shape, B, Tk))
+	}
+	weights = g.AdditiveAttentionWeights(query, keys, v, keyPad)
+	// c_b = α_b·values_b: (1, Tk)·(Tk, Dv)
+	c := g.BatchedMatMul(g.Reshape(weights, B, 1, Tk), values, false, false)
+	return g.Reshape(c, B, values.Shape[2]), weights
+}

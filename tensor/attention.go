@@ -1,0 +1,190 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/qkv-dev/qkv/kernels"
+)
+
+// Scaled dot-product attention, multi-head, fused (Vaswani et al. 2017,
+// §3.2.1–3.2.2):
+//
+//	Attention(Q, K, V) = softmax(QKᵀ/√d_k)·V
+//	MultiHead(Q, K, V) = Concat(head_1, …, head_h), head_i = Attention(Q_i, K_i, V_i)
+//
+// Head i owns the contiguous columns [i·Dh, (i+1)·Dh) of the model dimension
+// D = h·Dh, so a head's Q_i is the strided matrix at column i·Dh with leading
+// dimension D: the GEMMs read and write the heads in place and no permuted
+// copy of Q, K, V or the output is ever made (the output's head columns are
+// already "Concat"ed). The probabilities (B, H, Tq, Tk) are saved: backward
+// needs them, and they are what qkv shows users (AttentionProbs).
+
+// attentionTag marks a tensor produced by Attention (a pointer in an
+// interface does not allocate).
+var attentionTag = new(int)
+
+// Attention returns multi-head scaled dot-product attention:
+// q (B, Tq, D), k (B, Tk, D), v (B, Tk, D) with D = heads·Dh; the result is
+// (B, Tq, D), head h in columns [h·Dh, (h+1)·Dh).
+//
+// keyPad (B, Tk), or nil, marks padded keys (true = padding) that no query
+// attends to. With causal, query i attends to keys j ≤ i + Tk − Tq only: for
+// Tq = Tk that is the usual j ≤ i, and for incremental decoding (Tq new
+// queries after Tk − Tq cached keys) each query sees the cache and itself.
+// A query with no key left to attend to gets zero weights and a zero output
+// (PyTorch gives NaN).
+func (g *Graph) Attention(q, k, v *Tensor, heads int, keyPad []bool, causal bool) *Tensor {
+	if len(q.Shape) != 3 || len(k.Shape) != 3 || !sameShape(k.Shape, v.Shape) ||
+		q.Shape[0] != k.Shape[0] || q.Shape[2] != k.Shape[2] {
+		panic(fmt.Sprintf("tensor.Attention: want q (B,Tq,D), k and v (B,Tk,D); got %v, %v, %v", q.Shape, k.Shape, v.Shape))
+	}
+	B, Tq, D, Tk := q.Shape[0], q.Shape[1], q.Shape[2], k.Shape[1]
+	if heads <= 0 || D%heads != 0 {
+		panic(fmt.Sprintf("tensor.Attention: model dimension %d is not a multiple of %d heads", D, heads))
+	}
+	if keyPad != nil && len(keyPad) != B*Tk {
+		panic(fmt.Sprintf("tensor.Attention: keyPad has %d entries, want B·Tk = %d", len(keyPad), B*Tk))
+	}
+	H, dh := heads, D/heads
+	scale := float32(1 / math.Sqrt(float64(dh)))
+	out := g.newTensor(g.anyNeedsGrad(q, k, v), B, Tq, D)
+	probs := g.floats.alloc(B * H * Tq * Tk) // P (B, H, Tq, Tk)
+	if Tk == 0 || Tq == 0 {
+		clear(out.Data)
+	} else {
+		for b := 0; b < B; b++ {
+			// S_bh = Q_bh·K_bhᵀ/√Dh for every head: (Tq, Dh)·(Dh, Tk) → (Tq, Tk)
+			kernels.SgemmStrided(false, true, Tq, Tk, dh, scale,
+				q.Data[b*Tq*D:], D, dh, k.Data[b*Tk*D:], D, dh, 0, probs[b*H*Tq*Tk:], Tk, Tq*Tk, H)
+		}
+		attnMaskedSoftmax(probs, B, H, Tq, Tk, keyPad, causal)
+		for b := 0; b < B; b++ {
+			// O_bh = P_bh·V_bh: (Tq, Tk)·(Tk, Dh) → (Tq, Dh), written into head h's columns
+			kernels.SgemmStrided(false, false, Tq, dh, Tk, 1,
+				probs[b*H*Tq*Tk:], Tk, Tq*Tk, v.Data[b*Tk*D:], D, dh, 0, out.Data[b*Tq*D:], D, dh, H)
+		}
+	}
+	out.saved = probs
+	out.aux = attentionTag
+	out.ints = [4]int{H, 0, 0, 0}
+	out.floats[0] = scale
+	g.record(out, attentionBackward, q, k, v)
+	return out
+}
+
+// attentionBackward differentiates O = P·V, P = softmax(S), S = scale·Q·Kᵀ
+// per (batch, head):
+//
+//	dV += Pᵀ·dO
+//	dP  = dO·Vᵀ
+//	dS  = P ⊙ (dP − rowsum(P ⊙ dP))   (masked entries have P = 0, so dS = 0)
+//	dQ += scale·dS·K
+//	dK += scale·dSᵀ·Q
+func attentionBackward(g *Graph, out *Tensor) {
+	q, k, v := out.in[0], out.in[1], out.in[2]
+	B, Tq, D, Tk := q.Shape[0], q.Shape[1], q.Shape[2], k.Shape[1]
+	H := out.ints[0]
+	dh := D / H
+	scale := out.floats[0]
+	P := out.saved
+	if Tk == 0 || Tq == 0 {
+		return
+	}
+	var dS []float32
+	if q.needsGrad || k.needsGrad {
+		dS = g.floats.alloc(H * Tq * Tk)
+	}
+	for b := 0; b < B; b++ {
+		Pb := P[b*H*Tq*Tk:]
+		dO := out.Grad[b*Tq*D:]
+		if v.needsGrad { // dV_bh += P_bhᵀ·dO_bh: (Tk, Tq)·(Tq, Dh)
+			kernels.SgemmStrided(true, false, Tk, dh, Tq, 1, Pb, Tk, Tq*Tk, dO, D, dh, 1, v.Grad[b*Tk*D:], D, dh, H)
+		}
+		if dS == nil {
+			continue
+		}
+		// dP_bh = dO_bh·V_bhᵀ: (Tq, Dh)·(Dh, Tk)
+		kernels.SgemmStrided(false, true, Tq, Tk, dh, 1, dO, D, dh, v.Data[b*Tk*D:], D, dh, 0, dS, Tk, Tq*Tk, H)
+		for r := 0; r < H*Tq; r++ {
+			p, d := Pb[r*Tk:(r+1)*Tk], dS[r*Tk:(r+1)*Tk]
+			var dot float32
+			for j, pj := range p {
+				dot += pj * d[j]
+			}
+			for j, pj := range p {
+				d[j] = pj * (d[j] - dot)
+			}
+		}
+		if q.needsGrad { // dQ_bh += scale·dS_bh·K_bh: (Tq, Tk)·(Tk, Dh)
+			kernels.SgemmStrided(false, false, Tq, dh, Tk, scale, dS, Tk, Tq*Tk, k.Data[b*Tk*D:], D, dh, 1, q.Grad[b*Tq*D:], D, dh, H)
+		}
+		if k.needsGrad { // dK_bh += scale·dS_bhᵀ·Q_bh: (Tk, Tq)·(Tq, Dh)
+			kernels.SgemmStrided(true, false, Tk, dh, Tq, scale, dS, Tk, Tq*Tk, q.Data[b*Tq*D:], D, dh, 1, k.Grad[b*Tk*D:], D, dh, H)
+		}
+	}
+}
+
+// attnMaskedSoftmax turns the scores s (B, H, Tq, Tk) into probabilities in
+// place: keys that are padding, or in the future of a causal query, get 0;
+// the rest a softmax shifted by the row maximum; rows with no key get 0.
+func attnMaskedSoftmax(s []float32, B, H, Tq, Tk int, keyPad []bool, causal bool) {
+	off := Tk - Tq
+	for b := 0; b < B; b++ {
+		var pad []bool
+		if keyPad != nil {
+			pad = keyPad[b*Tk : (b+1)*Tk]
+		}
+		for h := 0; h < H; h++ {
+			for i := 0; i < Tq; i++ {
+				row := s[((b*H+h)*Tq+i)*Tk:][:Tk]
+				lim := Tk
+				if causal {
+					lim = min(max(i+off+1, 0), Tk)
+				}
+				attnSoftmaxRow(row[:lim], pad)
+				clear(row[lim:])
+			}
+		}
+	}
+}
+
+// attnSoftmaxRow is a softmax over row in place, skipping positions where
+// pad is true (they become 0; pad may be nil or longer than row). A row
+// with no unpadded position becomes all zeros.
+func attnSoftmaxRow(row []float32, pad []bool) {
+	mx := float32(math.Inf(-1))
+	for j, x := range row {
+		if (pad == nil || !pad[j]) && x > mx {
+			mx = x
+		}
+	}
+	if math.IsInf(float64(mx), -1) {
+		clear(row)
+		return
+	}
+	var sum float32
+	for j, x := range row {
+		if pad != nil && pad[j] {
+			row[j] = 0
+			continue
+		}
+		e := float32(math.Exp(float64(x - mx)))
+		row[j] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for j := range row {
+		row[j] *= inv
+	}
+}
+
+// AttentionProbs returns the attention probabilities (B, H, Tq, Tk) that
+// Attention computed for out, row-major, or nil if out did not come from
+// Attention. The slice belongs to the graph: copy it before Reset.
+func AttentionProbs(out *Tensor) []float32 {
+	if out == nil || out.aux != attentionTag {
+		return nil
+	}
+	return out.saved
+}
