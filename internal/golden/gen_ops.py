@@ -92,3 +92,9 @@ case("cross_entropy", lambda logits, targets: F.cross_entropy(logits, targets, i
 # Reductions to a scalar.
 case("sum", torch.sum, {"x": rand(g, 3, 4)})
 case("mean", torch.mean, {"x": rand(g, 3, 4)})
+
+# Dropout: PyTorch's mask cannot be reproduced, so the Go test only checks that
+# qkv follows the same conventions (kept values scaled by 1/(1-p), gradient =
+# mask * up / (1-p)) that this reference exhibits.
+torch.manual_seed(5)
+case("dropout", lambda x: F.dropout(x, 0.25, training=True), {"x": rand(g, 8, 16, lo=0.5, hi=1.5)}, attrs={"p": 0.25})
