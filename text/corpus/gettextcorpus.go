@@ -1,0 +1,146 @@
+package corpus
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Catalogue is the usable English→LL pairs of one gettext catalogue.
+type Catalogue struct {
+	Name  string // the file name without extension, e.g. "coreutils"
+	Pairs []Pair
+}
+
+// GettextPairs keeps the messages that make clean translation pairs
+// (msgid → msgstr): it drops the header, entries with a context or plural
+// forms, fuzzy entries, untranslated ones (empty or blank msgstr), strings
+// holding a tab or a line break, and invalid UTF-8; it keeps the first of
+// repeated msgids. Strings are not changed, so format directives (%s,
+// %1$d, {0}) and accelerator marks (_File, &File) stay as they are.
+func GettextPairs(msgs []Message) []Pair {
+	var out []Pair
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if m.ID == "" || m.Context != "" || m.Plural != "" || m.Fuzzy || len(m.Translations) != 1 {
+			continue
+		}
+		src, tgt := m.ID, m.Translations[0]
+		if !usable(src) || !usable(tgt) || seen[src] {
+			continue
+		}
+		seen[src] = true
+		out = append(out, Pair{src, tgt})
+	}
+	return out
+}
+
+func usable(s string) bool {
+	return strings.TrimSpace(s) != "" && !strings.ContainsAny(s, "\t\n\r") && utf8.ValidString(s)
+}
+
+// LoadGettext reads every catalogue localeDir/lang/LC_MESSAGES/*.mo (the
+// layout of /usr/share/locale). lang is used exactly: "pt" does not read
+// "pt_BR". Catalogues are read in name order and de-duplicated across
+// files: a msgid belongs to the first catalogue that has it, so no source
+// string can end up in two splits. Catalogues that cannot be read are
+// skipped and reported in warnings; err is set only when the directory
+// cannot be listed or holds no catalogue.
+func LoadGettext(localeDir, lang string) (cats []Catalogue, warnings []error, err error) {
+	if lang == "" || strings.ContainsAny(lang, `/\`) || lang == "." || lang == ".." {
+		return nil, nil, fmt.Errorf("bad language code %q", lang)
+	}
+	dir := filepath.Join(localeDir, lang, "LC_MESSAGES")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	found := 0
+	for _, e := range entries { // ReadDir sorts by name
+		if e.IsDir() || filepath.Ext(e.Name()) != ".mo" {
+			continue
+		}
+		found++
+		path := filepath.Join(dir, e.Name())
+		msgs, err := ReadMOFile(path)
+		if err != nil {
+			warnings = append(warnings, err)
+			continue
+		}
+		c := Catalogue{Name: strings.TrimSuffix(e.Name(), ".mo")}
+		for _, p := range GettextPairs(msgs) {
+			if !seen[p.Source] {
+				seen[p.Source] = true
+				c.Pairs = append(c.Pairs, p)
+			}
+		}
+		if len(c.Pairs) > 0 {
+			cats = append(cats, c)
+		}
+	}
+	if found == 0 {
+		return nil, warnings, fmt.Errorf("%s: no .mo catalogues", dir)
+	}
+	return cats, warnings, nil
+}
+
+// Split is a corpus divided by catalogue.
+type Split struct {
+	Train, Valid, Test []Catalogue
+}
+
+// SplitCatalogues assigns whole catalogues to the test, validation and
+// training sets, so that no catalogue is in two of them. Catalogues are
+// visited in an order shuffled by seed (deterministic for a given seed and
+// input); one goes to test if it still fits in testFrac of all pairs, else
+// to valid if it fits in validFrac, else to train. Sizes are therefore at
+// most the fractions asked for, and close to them when catalogues are
+// small next to the corpus. Each set lists its catalogues by name.
+func SplitCatalogues(cats []Catalogue, validFrac, testFrac float64, seed uint64) (Split, error) {
+	if !(validFrac >= 0 && testFrac >= 0 && validFrac+testFrac < 1) {
+		return Split{}, fmt.Errorf("fractions valid %g and test %g must be ≥ 0 with a sum below 1", validFrac, testFrac)
+	}
+	sorted := slices.Clone(cats)
+	slices.SortFunc(sorted, func(a, b Catalogue) int { return strings.Compare(a.Name, b.Name) })
+	total := 0
+	for _, c := range sorted {
+		total += len(c.Pairs)
+	}
+	testMax := int(math.Round(testFrac * float64(total)))
+	validMax := int(math.Round(validFrac * float64(total)))
+	order := rand.New(rand.NewPCG(seed, 0x716b76)).Perm(len(sorted))
+	var s Split
+	nTest, nValid := 0, 0
+	for _, i := range order {
+		c := sorted[i]
+		switch n := len(c.Pairs); {
+		case nTest+n <= testMax:
+			s.Test = append(s.Test, c)
+			nTest += n
+		case nValid+n <= validMax:
+			s.Valid = append(s.Valid, c)
+			nValid += n
+		default:
+			s.Train = append(s.Train, c)
+		}
+	}
+	for _, set := range [][]Catalogue{s.Train, s.Valid, s.Test} {
+		slices.SortFunc(set, func(a, b Catalogue) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return s, nil
+}
+
+// Flatten returns the pairs of all catalogues, in order.
+func Flatten(cats []Catalogue) []Pair {
+	var out []Pair
+	for _, c := range cats {
+		out = append(out, c.Pairs...)
+	}
+	return out
+}
