@@ -40,7 +40,7 @@ func LoadJSON(path string, v any) error {
 		}
 		return fmt.Errorf("checkpoint: %s: %w", path, err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("checkpoint: %s: data after the JSON value", path)
 	}
 	return nil
