@@ -1051,3 +1051,1597 @@ packRows32AVX512_loop:
 packRows32AVX512_done:
 	VZEROUPPER
 	RET
+
+// func axpyAVX512(n int, alpha float32, x *float32, y *float32)
+// Requires: AVX, AVX512F
+TEXT ·axpyAVX512(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), AX
+	MOVQ         x+16(FP), CX
+	MOVQ         y+24(FP), DX
+	VBROADCASTSS alpha+8(FP), Z0
+
+axpyAVX512_loop:
+	TESTQ       AX, AX
+	JZ          axpyAVX512_done
+	VMOVUPS     (DX), Z1
+	VFMADD231PS (CX), Z0, Z1
+	VMOVUPS     Z1, (DX)
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000010, AX
+	JMP         axpyAVX512_loop
+
+axpyAVX512_done:
+	VZEROUPPER
+	RET
+
+// func scaleAVX512(n int, alpha float32, x *float32)
+// Requires: AVX, AVX512F
+TEXT ·scaleAVX512(SB), NOSPLIT, $0-24
+	MOVQ         n+0(FP), AX
+	MOVQ         x+16(FP), CX
+	VBROADCASTSS alpha+8(FP), Z0
+
+scaleAVX512_loop:
+	TESTQ   AX, AX
+	JZ      scaleAVX512_done
+	VMULPS  (CX), Z0, Z1
+	VMOVUPS Z1, (CX)
+	ADDQ    $0x00000040, CX
+	SUBQ    $0x00000010, AX
+	JMP     scaleAVX512_loop
+
+scaleAVX512_done:
+	VZEROUPPER
+	RET
+
+// func addAVX512(n int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX512F
+TEXT ·addAVX512(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ a+16(FP), DX
+	MOVQ b+24(FP), BX
+
+addAVX512_loop:
+	TESTQ   AX, AX
+	JZ      addAVX512_done
+	VMOVUPS (DX), Z0
+	VADDPS  (BX), Z0, Z0
+	VMOVUPS Z0, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	SUBQ    $0x00000010, AX
+	JMP     addAVX512_loop
+
+addAVX512_done:
+	VZEROUPPER
+	RET
+
+// func mulAVX512(n int, dst *float32, a *float32, b *float32)
+// Requires: AVX, AVX512F
+TEXT ·mulAVX512(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ a+16(FP), DX
+	MOVQ b+24(FP), BX
+
+mulAVX512_loop:
+	TESTQ   AX, AX
+	JZ      mulAVX512_done
+	VMOVUPS (DX), Z0
+	VMULPS  (BX), Z0, Z0
+	VMOVUPS Z0, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	SUBQ    $0x00000010, AX
+	JMP     mulAVX512_loop
+
+mulAVX512_done:
+	VZEROUPPER
+	RET
+
+// func dotAVX512(n int, x *float32, y *float32) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·dotAVX512(SB), NOSPLIT, $0-28
+	MOVQ   n+0(FP), AX
+	MOVQ   x+8(FP), CX
+	MOVQ   y+16(FP), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+dotAVX512_loop4:
+	CMPQ        AX, $0x00000040
+	JL          dotAVX512_loop1
+	VMOVUPS     (CX), Z4
+	VFMADD231PS (DX), Z4, Z0
+	VMOVUPS     64(CX), Z4
+	VFMADD231PS 64(DX), Z4, Z1
+	VMOVUPS     128(CX), Z4
+	VFMADD231PS 128(DX), Z4, Z2
+	VMOVUPS     192(CX), Z4
+	VFMADD231PS 192(DX), Z4, Z3
+	ADDQ        $0x00000100, CX
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000040, AX
+	JMP         dotAVX512_loop4
+
+dotAVX512_loop1:
+	TESTQ       AX, AX
+	JZ          dotAVX512_fold
+	VMOVUPS     (CX), Z4
+	VFMADD231PS (DX), Z4, Z0
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000010, AX
+	JMP         dotAVX512_loop1
+
+dotAVX512_fold:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X0
+	VMOVHLPS      X0, X1, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDPS        X1, X0, X0
+	MOVSS         X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func sumAVX512(n int, x *float32) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·sumAVX512(SB), NOSPLIT, $0-20
+	MOVQ   n+0(FP), AX
+	MOVQ   x+8(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+sumAVX512_loop4:
+	CMPQ   AX, $0x00000040
+	JL     sumAVX512_loop1
+	VADDPS (CX), Z0, Z0
+	VADDPS 64(CX), Z1, Z1
+	VADDPS 128(CX), Z2, Z2
+	VADDPS 192(CX), Z3, Z3
+	ADDQ   $0x00000100, CX
+	SUBQ   $0x00000040, AX
+	JMP    sumAVX512_loop4
+
+sumAVX512_loop1:
+	TESTQ  AX, AX
+	JZ     sumAVX512_fold
+	VADDPS (CX), Z0, Z0
+	ADDQ   $0x00000040, CX
+	SUBQ   $0x00000010, AX
+	JMP    sumAVX512_loop1
+
+sumAVX512_fold:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X0
+	VMOVHLPS      X0, X1, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDPS        X1, X0, X0
+	MOVSS         X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func maxAVX512(n int, x *float32) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·maxAVX512(SB), NOSPLIT, $0-20
+	MOVQ    n+0(FP), AX
+	MOVQ    x+8(FP), CX
+	VMOVUPS (CX), Z0
+	VMOVUPS (CX), Z1
+	VMOVUPS (CX), Z2
+	VMOVUPS (CX), Z3
+
+maxAVX512_loop4:
+	CMPQ   AX, $0x00000040
+	JL     maxAVX512_loop1
+	VMAXPS (CX), Z0, Z0
+	VMAXPS 64(CX), Z1, Z1
+	VMAXPS 128(CX), Z2, Z2
+	VMAXPS 192(CX), Z3, Z3
+	ADDQ   $0x00000100, CX
+	SUBQ   $0x00000040, AX
+	JMP    maxAVX512_loop4
+
+maxAVX512_loop1:
+	TESTQ  AX, AX
+	JZ     maxAVX512_fold
+	VMAXPS (CX), Z0, Z0
+	ADDQ   $0x00000040, CX
+	SUBQ   $0x00000010, AX
+	JMP    maxAVX512_loop1
+
+maxAVX512_fold:
+	VMAXPS        Z1, Z0, Z0
+	VMAXPS        Z3, Z2, Z2
+	VMAXPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VMAXPS        X1, X0, X0
+	VMOVHLPS      X0, X1, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXPS        X1, X0, X0
+	MOVSS         X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func expAVX512(n int, dst *float32, x *float32, shift float32) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·expAVX512(SB), NOSPLIT, $0-36
+	MOVQ         n+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         x+16(FP), DX
+	VBROADCASTSS shift+24(FP), Z0
+	VPXORD       Z1, Z1, Z1
+
+expAVX512_loop:
+	TESTQ        AX, AX
+	JZ           expAVX512_done
+	VMOVUPS      (DX), Z2
+	VSUBPS       Z0, Z2, Z2
+	VMOVUPS      vconst_expLo<>+0(SB), Z3
+	VMAXPS       Z2, Z3, Z2
+	VMOVUPS      vconst_expHi<>+0(SB), Z3
+	VMINPS       Z2, Z3, Z2
+	VMULPS       vconst_log2e<>+0(SB), Z2, Z3
+	VRNDSCALEPS  $0x00, Z3, Z3
+	VFNMADD231PS vconst_expC1<>+0(SB), Z3, Z2
+	VFNMADD231PS vconst_expC2<>+0(SB), Z3, Z2
+	VMOVUPS      vconst_expP0<>+0(SB), Z4
+	VFMADD213PS  vconst_expP1<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_expP2<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_expP3<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_expP4<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_expP5<>+0(SB), Z2, Z4
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z4
+	VADDPS       vconst_one<>+0(SB), Z4, Z4
+	VCVTPS2DQ    Z3, Z2
+	VPSRAD       $0x01, Z2, Z3
+	VPSUBD       Z3, Z2, Z2
+	VPADDD       vconst_bias127<>+0(SB), Z3, Z3
+	VPADDD       vconst_bias127<>+0(SB), Z2, Z2
+	VPSLLD       $0x17, Z3, Z3
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z3, Z4, Z4
+	VMULPS       Z2, Z4, Z2
+	VMOVUPS      Z2, (CX)
+	VADDPS       Z2, Z1, Z1
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, AX
+	JMP          expAVX512_loop
+
+expAVX512_done:
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPS        X0, X1, X1
+	VMOVHLPS      X1, X0, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDPS        X0, X1, X1
+	MOVSS         X1, ret+32(FP)
+	VZEROUPPER
+	RET
+
+DATA vconst_expLo<>+0(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+4(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+8(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+12(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+16(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+20(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+24(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+28(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+32(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+36(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+40(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+44(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+48(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+52(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+56(SB)/4, $0xc2d00000
+DATA vconst_expLo<>+60(SB)/4, $0xc2d00000
+GLOBL vconst_expLo<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_expHi<>+0(SB)/4, $0x42b20000
+DATA vconst_expHi<>+4(SB)/4, $0x42b20000
+DATA vconst_expHi<>+8(SB)/4, $0x42b20000
+DATA vconst_expHi<>+12(SB)/4, $0x42b20000
+DATA vconst_expHi<>+16(SB)/4, $0x42b20000
+DATA vconst_expHi<>+20(SB)/4, $0x42b20000
+DATA vconst_expHi<>+24(SB)/4, $0x42b20000
+DATA vconst_expHi<>+28(SB)/4, $0x42b20000
+DATA vconst_expHi<>+32(SB)/4, $0x42b20000
+DATA vconst_expHi<>+36(SB)/4, $0x42b20000
+DATA vconst_expHi<>+40(SB)/4, $0x42b20000
+DATA vconst_expHi<>+44(SB)/4, $0x42b20000
+DATA vconst_expHi<>+48(SB)/4, $0x42b20000
+DATA vconst_expHi<>+52(SB)/4, $0x42b20000
+DATA vconst_expHi<>+56(SB)/4, $0x42b20000
+DATA vconst_expHi<>+60(SB)/4, $0x42b20000
+GLOBL vconst_expHi<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_log2e<>+0(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+4(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+8(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+12(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+16(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+20(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+24(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+28(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+32(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+36(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+40(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+44(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+48(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+52(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+56(SB)/4, $0x3fb8aa3b
+DATA vconst_log2e<>+60(SB)/4, $0x3fb8aa3b
+GLOBL vconst_log2e<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_expC1<>+0(SB)/4, $0x3f318000
+DATA vconst_expC1<>+4(SB)/4, $0x3f318000
+DATA vconst_expC1<>+8(SB)/4, $0x3f318000
+DATA vconst_expC1<>+12(SB)/4, $0x3f318000
+DATA vconst_expC1<>+16(SB)/4, $0x3f318000
+DATA vconst_expC1<>+20(SB)/4, $0x3f318000
+DATA vconst_expC1<>+24(SB)/4, $0x3f318000
+DATA vconst_expC1<>+28(SB)/4, $0x3f318000
+DATA vconst_expC1<>+32(SB)/4, $0x3f318000
+DATA vconst_expC1<>+36(SB)/4, $0x3f318000
+DATA vconst_expC1<>+40(SB)/4, $0x3f318000
+DATA vconst_expC1<>+44(SB)/4, $0x3f318000
+DATA vconst_expC1<>+48(SB)/4, $0x3f318000
+DATA vconst_expC1<>+52(SB)/4, $0x3f318000
+DATA vconst_expC1<>+56(SB)/4, $0x3f318000
+DATA vconst_expC1<>+60(SB)/4, $0x3f318000
+GLOBL vconst_expC1<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_expC2<>+0(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+4(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+8(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+12(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+16(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+20(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+24(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+28(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+32(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+36(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+40(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+44(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+48(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+52(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+56(SB)/4, $0xb95e8083
+DATA vconst_expC2<>+60(SB)/4, $0xb95e8083
+GLOBL vconst_expC2<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_expP0<>+0(SB)/4, $0x39506967
+DATA vconst_expP0<>+4(SB)/4, $0x39506967
+DATA vconst_expP0<>+8(SB)/4, $0x39506967
+DATA vconst_expP0<>+12(SB)/4, $0x39506967
+DATA vconst_expP0<>+16(SB)/4, $0x39506967
+DATA vconst_expP0<>+20(SB)/4, $0x39506967
+DATA vconst_expP0<>+24(SB)/4, $0x39506967
+DATA vconst_expP0<>+28(SB)/4, $0x39506967
+DATA vconst_expP0<>+32(SB)/4, $0x39506967
+DATA vconst_expP0<>+36(SB)/4, $0x39506967
+DATA vconst_expP0<>+40(SB)/4, $0x39506967
+DATA vconst_expP0<>+44(SB)/4, $0x39506967
+DATA vconst_expP0<>+48(SB)/4, $0x39506967
+DATA vconst_expP0<>+52(SB)/4, $0x39506967
+DATA vconst_expP0<>+56(SB)/4, $0x39506967
+DATA vconst_expP0<>+60(SB)/4, $0x39506967
+GLOBL vconst_expP0<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_expP1<>+0(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+4(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+8(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+12(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+16(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+20(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+24(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+28(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+32(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+36(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+40(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+44(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+48(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+52(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+56(SB)/4, $0x3ab743ce
+DATA vconst_expP1<>+60(SB)/4, $0x3ab743ce
+GLOBL vconst_expP1<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_expP2<>+0(SB)/4, $0x3c088908
+DATA vconst_expP2<>+4(SB)/4, $0x3c088908
+DATA vconst_expP2<>+8(SB)/4, $0x3c088908
+DATA vconst_expP2<>+12(SB)/4, $0x3c088908
+DATA vconst_expP2<>+16(SB)/4, $0x3c088908
+DATA vconst_expP2<>+20(SB)/4, $0x3c088908
+DATA vconst_expP2<>+24(SB)/4, $0x3c088908
+DATA vconst_expP2<>+28(SB)/4, $0x3c088908
+DATA vconst_expP2<>+32(SB)/4, $0x3c088908
+DATA vconst_expP2<>+36(SB)/4, $0x3c088908
+DATA vconst_expP2<>+40(SB)/4, $0x3c088908
+DATA vconst_expP2<>+44(SB)/4, $0x3c088908
+DATA vconst_expP2<>+48(SB)/4, $0x3c088908
+DATA vconst_expP2<>+52(SB)/4, $0x3c088908
+DATA vconst_expP2<>+56(SB)/4, $0x3c088908
+DATA vconst_expP2<>+60(SB)/4, $0x3c088908
+GLOBL vconst_expP2<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_expP3<>+0(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+4(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+8(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+12(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+16(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+20(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+24(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+28(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+32(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+36(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+40(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+44(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+48(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+52(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+56(SB)/4, $0x3d2aa9c1
+DATA vconst_expP3<>+60(SB)/4, $0x3d2aa9c1
+GLOBL vconst_expP3<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_expP4<>+0(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+4(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+8(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+12(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+16(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+20(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+24(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+28(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+32(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+36(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+40(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+44(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+48(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+52(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+56(SB)/4, $0x3e2aaaaa
+DATA vconst_expP4<>+60(SB)/4, $0x3e2aaaaa
+GLOBL vconst_expP4<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_expP5<>+0(SB)/4, $0x3f000000
+DATA vconst_expP5<>+4(SB)/4, $0x3f000000
+DATA vconst_expP5<>+8(SB)/4, $0x3f000000
+DATA vconst_expP5<>+12(SB)/4, $0x3f000000
+DATA vconst_expP5<>+16(SB)/4, $0x3f000000
+DATA vconst_expP5<>+20(SB)/4, $0x3f000000
+DATA vconst_expP5<>+24(SB)/4, $0x3f000000
+DATA vconst_expP5<>+28(SB)/4, $0x3f000000
+DATA vconst_expP5<>+32(SB)/4, $0x3f000000
+DATA vconst_expP5<>+36(SB)/4, $0x3f000000
+DATA vconst_expP5<>+40(SB)/4, $0x3f000000
+DATA vconst_expP5<>+44(SB)/4, $0x3f000000
+DATA vconst_expP5<>+48(SB)/4, $0x3f000000
+DATA vconst_expP5<>+52(SB)/4, $0x3f000000
+DATA vconst_expP5<>+56(SB)/4, $0x3f000000
+DATA vconst_expP5<>+60(SB)/4, $0x3f000000
+GLOBL vconst_expP5<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_one<>+0(SB)/4, $0x3f800000
+DATA vconst_one<>+4(SB)/4, $0x3f800000
+DATA vconst_one<>+8(SB)/4, $0x3f800000
+DATA vconst_one<>+12(SB)/4, $0x3f800000
+DATA vconst_one<>+16(SB)/4, $0x3f800000
+DATA vconst_one<>+20(SB)/4, $0x3f800000
+DATA vconst_one<>+24(SB)/4, $0x3f800000
+DATA vconst_one<>+28(SB)/4, $0x3f800000
+DATA vconst_one<>+32(SB)/4, $0x3f800000
+DATA vconst_one<>+36(SB)/4, $0x3f800000
+DATA vconst_one<>+40(SB)/4, $0x3f800000
+DATA vconst_one<>+44(SB)/4, $0x3f800000
+DATA vconst_one<>+48(SB)/4, $0x3f800000
+DATA vconst_one<>+52(SB)/4, $0x3f800000
+DATA vconst_one<>+56(SB)/4, $0x3f800000
+DATA vconst_one<>+60(SB)/4, $0x3f800000
+GLOBL vconst_one<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_bias127<>+0(SB)/4, $0x0000007f
+DATA vconst_bias127<>+4(SB)/4, $0x0000007f
+DATA vconst_bias127<>+8(SB)/4, $0x0000007f
+DATA vconst_bias127<>+12(SB)/4, $0x0000007f
+DATA vconst_bias127<>+16(SB)/4, $0x0000007f
+DATA vconst_bias127<>+20(SB)/4, $0x0000007f
+DATA vconst_bias127<>+24(SB)/4, $0x0000007f
+DATA vconst_bias127<>+28(SB)/4, $0x0000007f
+DATA vconst_bias127<>+32(SB)/4, $0x0000007f
+DATA vconst_bias127<>+36(SB)/4, $0x0000007f
+DATA vconst_bias127<>+40(SB)/4, $0x0000007f
+DATA vconst_bias127<>+44(SB)/4, $0x0000007f
+DATA vconst_bias127<>+48(SB)/4, $0x0000007f
+DATA vconst_bias127<>+52(SB)/4, $0x0000007f
+DATA vconst_bias127<>+56(SB)/4, $0x0000007f
+DATA vconst_bias127<>+60(SB)/4, $0x0000007f
+GLOBL vconst_bias127<>(SB), RODATA|NOPTR, $64
+
+// func tanhAVX512(n int, dst *float32, x *float32)
+// Requires: AVX, AVX512F
+TEXT ·tanhAVX512(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ x+16(FP), DX
+
+tanhAVX512_loop:
+	TESTQ        AX, AX
+	JZ           tanhAVX512_done
+	VMOVUPS      (DX), Z0
+	VPANDD       vconst_absMask<>+0(SB), Z0, Z1
+	VADDPS       Z1, Z1, Z2
+	VMOVUPS      vconst_expLo<>+0(SB), Z3
+	VMAXPS       Z2, Z3, Z2
+	VMOVUPS      vconst_expHi<>+0(SB), Z3
+	VMINPS       Z2, Z3, Z2
+	VMULPS       vconst_log2e<>+0(SB), Z2, Z3
+	VRNDSCALEPS  $0x00, Z3, Z3
+	VFNMADD231PS vconst_expC1<>+0(SB), Z3, Z2
+	VFNMADD231PS vconst_expC2<>+0(SB), Z3, Z2
+	VMOVUPS      vconst_expP0<>+0(SB), Z4
+	VFMADD213PS  vconst_expP1<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_expP2<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_expP3<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_expP4<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_expP5<>+0(SB), Z2, Z4
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z4
+	VADDPS       vconst_one<>+0(SB), Z4, Z4
+	VCVTPS2DQ    Z3, Z2
+	VPSRAD       $0x01, Z2, Z3
+	VPSUBD       Z3, Z2, Z2
+	VPADDD       vconst_bias127<>+0(SB), Z3, Z3
+	VPADDD       vconst_bias127<>+0(SB), Z2, Z2
+	VPSLLD       $0x17, Z3, Z3
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z3, Z4, Z4
+	VMULPS       Z2, Z4, Z2
+	VADDPS       vconst_one<>+0(SB), Z2, Z2
+	VMOVUPS      vconst_two<>+0(SB), Z3
+	VDIVPS       Z2, Z3, Z3
+	VMOVUPS      vconst_one<>+0(SB), Z2
+	VSUBPS       Z3, Z2, Z3
+	VPANDD       vconst_signMask<>+0(SB), Z0, Z2
+	VPORD        Z2, Z3, Z3
+	VMULPS       Z0, Z0, Z2
+	VMOVUPS      vconst_tanhP0<>+0(SB), Z4
+	VFMADD213PS  vconst_tanhP1<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_tanhP2<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_tanhP3<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst_tanhP4<>+0(SB), Z2, Z4
+	VMULPS       Z0, Z2, Z2
+	VFMADD213PS  Z0, Z2, Z4
+	VCMPPS       $0x01, vconst_tanhLim<>+0(SB), Z1, K1
+	VBLENDMPS    Z4, Z3, K1, Z0
+	VMOVUPS      Z0, (CX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, AX
+	JMP          tanhAVX512_loop
+
+tanhAVX512_done:
+	VZEROUPPER
+	RET
+
+DATA vconst_absMask<>+0(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+4(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+8(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+12(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+16(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+20(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+24(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+28(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+32(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+36(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+40(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+44(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+48(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+52(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+56(SB)/4, $0x7fffffff
+DATA vconst_absMask<>+60(SB)/4, $0x7fffffff
+GLOBL vconst_absMask<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_two<>+0(SB)/4, $0x40000000
+DATA vconst_two<>+4(SB)/4, $0x40000000
+DATA vconst_two<>+8(SB)/4, $0x40000000
+DATA vconst_two<>+12(SB)/4, $0x40000000
+DATA vconst_two<>+16(SB)/4, $0x40000000
+DATA vconst_two<>+20(SB)/4, $0x40000000
+DATA vconst_two<>+24(SB)/4, $0x40000000
+DATA vconst_two<>+28(SB)/4, $0x40000000
+DATA vconst_two<>+32(SB)/4, $0x40000000
+DATA vconst_two<>+36(SB)/4, $0x40000000
+DATA vconst_two<>+40(SB)/4, $0x40000000
+DATA vconst_two<>+44(SB)/4, $0x40000000
+DATA vconst_two<>+48(SB)/4, $0x40000000
+DATA vconst_two<>+52(SB)/4, $0x40000000
+DATA vconst_two<>+56(SB)/4, $0x40000000
+DATA vconst_two<>+60(SB)/4, $0x40000000
+GLOBL vconst_two<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_signMask<>+0(SB)/4, $0x80000000
+DATA vconst_signMask<>+4(SB)/4, $0x80000000
+DATA vconst_signMask<>+8(SB)/4, $0x80000000
+DATA vconst_signMask<>+12(SB)/4, $0x80000000
+DATA vconst_signMask<>+16(SB)/4, $0x80000000
+DATA vconst_signMask<>+20(SB)/4, $0x80000000
+DATA vconst_signMask<>+24(SB)/4, $0x80000000
+DATA vconst_signMask<>+28(SB)/4, $0x80000000
+DATA vconst_signMask<>+32(SB)/4, $0x80000000
+DATA vconst_signMask<>+36(SB)/4, $0x80000000
+DATA vconst_signMask<>+40(SB)/4, $0x80000000
+DATA vconst_signMask<>+44(SB)/4, $0x80000000
+DATA vconst_signMask<>+48(SB)/4, $0x80000000
+DATA vconst_signMask<>+52(SB)/4, $0x80000000
+DATA vconst_signMask<>+56(SB)/4, $0x80000000
+DATA vconst_signMask<>+60(SB)/4, $0x80000000
+GLOBL vconst_signMask<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_tanhP0<>+0(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+4(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+8(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+12(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+16(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+20(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+24(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+28(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+32(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+36(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+40(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+44(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+48(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+52(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+56(SB)/4, $0xbbbaf0ea
+DATA vconst_tanhP0<>+60(SB)/4, $0xbbbaf0ea
+GLOBL vconst_tanhP0<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_tanhP1<>+0(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+4(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+8(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+12(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+16(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+20(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+24(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+28(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+32(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+36(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+40(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+44(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+48(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+52(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+56(SB)/4, $0x3ca9134e
+DATA vconst_tanhP1<>+60(SB)/4, $0x3ca9134e
+GLOBL vconst_tanhP1<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_tanhP2<>+0(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+4(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+8(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+12(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+16(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+20(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+24(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+28(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+32(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+36(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+40(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+44(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+48(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+52(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+56(SB)/4, $0xbd5c1e2d
+DATA vconst_tanhP2<>+60(SB)/4, $0xbd5c1e2d
+GLOBL vconst_tanhP2<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_tanhP3<>+0(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+4(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+8(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+12(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+16(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+20(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+24(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+28(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+32(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+36(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+40(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+44(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+48(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+52(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+56(SB)/4, $0x3e088393
+DATA vconst_tanhP3<>+60(SB)/4, $0x3e088393
+GLOBL vconst_tanhP3<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_tanhP4<>+0(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+4(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+8(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+12(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+16(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+20(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+24(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+28(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+32(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+36(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+40(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+44(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+48(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+52(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+56(SB)/4, $0xbeaaaa99
+DATA vconst_tanhP4<>+60(SB)/4, $0xbeaaaa99
+GLOBL vconst_tanhP4<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_tanhLim<>+0(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+4(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+8(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+12(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+16(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+20(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+24(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+28(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+32(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+36(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+40(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+44(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+48(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+52(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+56(SB)/4, $0x3f200000
+DATA vconst_tanhLim<>+60(SB)/4, $0x3f200000
+GLOBL vconst_tanhLim<>(SB), RODATA|NOPTR, $64
+
+// func sigmoidAVX512(n int, dst *float32, x *float32)
+// Requires: AVX, AVX512F
+TEXT ·sigmoidAVX512(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ x+16(FP), DX
+
+sigmoidAVX512_loop:
+	TESTQ        AX, AX
+	JZ           sigmoidAVX512_done
+	VMOVUPS      (DX), Z0
+	VPORD        vconst_signMask<>+0(SB), Z0, Z1
+	VMOVUPS      vconst_expLo<>+0(SB), Z2
+	VMAXPS       Z1, Z2, Z1
+	VMOVUPS      vconst_expHi<>+0(SB), Z2
+	VMINPS       Z1, Z2, Z1
+	VMULPS       vconst_log2e<>+0(SB), Z1, Z2
+	VRNDSCALEPS  $0x00, Z2, Z2
+	VFNMADD231PS vconst_expC1<>+0(SB), Z2, Z1
+	VFNMADD231PS vconst_expC2<>+0(SB), Z2, Z1
+	VMOVUPS      vconst_expP0<>+0(SB), Z3
+	VFMADD213PS  vconst_expP1<>+0(SB), Z1, Z3
+	VFMADD213PS  vconst_expP2<>+0(SB), Z1, Z3
+	VFMADD213PS  vconst_expP3<>+0(SB), Z1, Z3
+	VFMADD213PS  vconst_expP4<>+0(SB), Z1, Z3
+	VFMADD213PS  vconst_expP5<>+0(SB), Z1, Z3
+	VMULPS       Z1, Z1, Z4
+	VFMADD213PS  Z1, Z4, Z3
+	VADDPS       vconst_one<>+0(SB), Z3, Z3
+	VCVTPS2DQ    Z2, Z1
+	VPSRAD       $0x01, Z1, Z2
+	VPSUBD       Z2, Z1, Z1
+	VPADDD       vconst_bias127<>+0(SB), Z2, Z2
+	VPADDD       vconst_bias127<>+0(SB), Z1, Z1
+	VPSLLD       $0x17, Z2, Z2
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z2, Z3, Z3
+	VMULPS       Z1, Z3, Z1
+	VADDPS       vconst_one<>+0(SB), Z1, Z2
+	VMOVUPS      vconst_one<>+0(SB), Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z1, Z1
+	VCMPPS       $0x01, vconst_zero<>+0(SB), Z0, K1
+	VBLENDMPS    Z1, Z3, K1, Z0
+	VMOVUPS      Z0, (CX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, AX
+	JMP          sigmoidAVX512_loop
+
+sigmoidAVX512_done:
+	VZEROUPPER
+	RET
+
+DATA vconst_zero<>+0(SB)/4, $0x00000000
+DATA vconst_zero<>+4(SB)/4, $0x00000000
+DATA vconst_zero<>+8(SB)/4, $0x00000000
+DATA vconst_zero<>+12(SB)/4, $0x00000000
+DATA vconst_zero<>+16(SB)/4, $0x00000000
+DATA vconst_zero<>+20(SB)/4, $0x00000000
+DATA vconst_zero<>+24(SB)/4, $0x00000000
+DATA vconst_zero<>+28(SB)/4, $0x00000000
+DATA vconst_zero<>+32(SB)/4, $0x00000000
+DATA vconst_zero<>+36(SB)/4, $0x00000000
+DATA vconst_zero<>+40(SB)/4, $0x00000000
+DATA vconst_zero<>+44(SB)/4, $0x00000000
+DATA vconst_zero<>+48(SB)/4, $0x00000000
+DATA vconst_zero<>+52(SB)/4, $0x00000000
+DATA vconst_zero<>+56(SB)/4, $0x00000000
+DATA vconst_zero<>+60(SB)/4, $0x00000000
+GLOBL vconst_zero<>(SB), RODATA|NOPTR, $64
+
+// func sqDevSumAVX512(n int, x *float32, mean float32) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·sqDevSumAVX512(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	VBROADCASTSS mean+16(FP), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+
+sqDevSumAVX512_loop4:
+	CMPQ        AX, $0x00000040
+	JL          sqDevSumAVX512_loop1
+	VMOVUPS     (CX), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z1
+	VMOVUPS     64(CX), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z2
+	VMOVUPS     128(CX), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z3
+	VMOVUPS     192(CX), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z4
+	ADDQ        $0x00000100, CX
+	SUBQ        $0x00000040, AX
+	JMP         sqDevSumAVX512_loop4
+
+sqDevSumAVX512_loop1:
+	TESTQ       AX, AX
+	JZ          sqDevSumAVX512_fold
+	VMOVUPS     (CX), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z1
+	ADDQ        $0x00000040, CX
+	SUBQ        $0x00000010, AX
+	JMP         sqDevSumAVX512_loop1
+
+sqDevSumAVX512_fold:
+	VADDPS        Z2, Z1, Z1
+	VADDPS        Z4, Z3, Z3
+	VADDPS        Z3, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPS        X0, X1, X1
+	VMOVHLPS      X1, X0, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDPS        X0, X1, X1
+	MOVSS         X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func lnForwardAVX512(n int, out *float32, x *float32, gamma *float32, beta *float32, mean float32, rstd float32)
+// Requires: AVX, AVX512F
+TEXT ·lnForwardAVX512(SB), NOSPLIT, $0-48
+	MOVQ         n+0(FP), AX
+	MOVQ         out+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         gamma+24(FP), BX
+	MOVQ         beta+32(FP), SI
+	VBROADCASTSS mean+40(FP), Z0
+	VBROADCASTSS rstd+44(FP), Z1
+
+lnForwardAVX512_loop:
+	TESTQ   AX, AX
+	JZ      lnForwardAVX512_done
+	VMOVUPS (DX), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z1, Z2, Z2
+	VMULPS  (BX), Z2, Z2
+	VADDPS  (SI), Z2, Z2
+	VMOVUPS Z2, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, AX
+	JMP     lnForwardAVX512_loop
+
+lnForwardAVX512_done:
+	VZEROUPPER
+	RET
+
+// func lnBackward1AVX512(n int, dy *float32, x *float32, gamma *float32, dgamma *float32, dbeta *float32, mean float32, rstd float32) (sumD float32, sumDN float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·lnBackward1AVX512(SB), NOSPLIT, $0-64
+	MOVQ         n+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         gamma+24(FP), BX
+	MOVQ         dgamma+32(FP), SI
+	MOVQ         dbeta+40(FP), DI
+	VBROADCASTSS mean+48(FP), Z0
+	VBROADCASTSS rstd+52(FP), Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+
+lnBackward1AVX512_loop:
+	TESTQ       AX, AX
+	JZ          lnBackward1AVX512_done
+	VMOVUPS     (DX), Z4
+	VSUBPS      Z0, Z4, Z4
+	VMULPS      Z1, Z4, Z4
+	VMOVUPS     (CX), Z5
+	VMOVUPS     (DI), Z6
+	VADDPS      Z5, Z6, Z6
+	VMOVUPS     Z6, (DI)
+	VMOVUPS     (SI), Z6
+	VFMADD231PS Z4, Z5, Z6
+	VMOVUPS     Z6, (SI)
+	VMULPS      (BX), Z5, Z5
+	VADDPS      Z5, Z2, Z2
+	VFMADD231PS Z4, Z5, Z3
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	ADDQ        $0x00000040, BX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000010, AX
+	JMP         lnBackward1AVX512_loop
+
+lnBackward1AVX512_done:
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y2
+	VEXTRACTF128  $0x01, Y2, X0
+	VADDPS        X0, X2, X2
+	VMOVHLPS      X2, X0, X0
+	VADDPS        X0, X2, X2
+	VMOVSHDUP     X2, X0
+	VADDPS        X0, X2, X2
+	MOVSS         X2, sumD+56(FP)
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y3
+	VEXTRACTF128  $0x01, Y3, X0
+	VADDPS        X0, X3, X3
+	VMOVHLPS      X3, X0, X0
+	VADDPS        X0, X3, X3
+	VMOVSHDUP     X3, X0
+	VADDPS        X0, X3, X3
+	MOVSS         X3, sumDN+60(FP)
+	VZEROUPPER
+	RET
+
+// func lnBackward2AVX512(n int, dx *float32, dy *float32, x *float32, gamma *float32, mean float32, rstd float32, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·lnBackward2AVX512(SB), NOSPLIT, $0-56
+	MOVQ         n+0(FP), AX
+	MOVQ         dx+8(FP), CX
+	MOVQ         dy+16(FP), DX
+	MOVQ         x+24(FP), BX
+	MOVQ         gamma+32(FP), SI
+	VBROADCASTSS mean+40(FP), Z0
+	VBROADCASTSS rstd+44(FP), Z1
+	VBROADCASTSS a+48(FP), Z2
+	VBROADCASTSS b+52(FP), Z3
+
+lnBackward2AVX512_loop:
+	TESTQ        AX, AX
+	JZ           lnBackward2AVX512_done
+	VMOVUPS      (BX), Z4
+	VSUBPS       Z0, Z4, Z4
+	VMULPS       Z1, Z4, Z4
+	VMOVUPS      (DX), Z5
+	VMULPS       (SI), Z5, Z5
+	VSUBPS       Z2, Z5, Z5
+	VFNMADD231PS Z3, Z4, Z5
+	VMULPS       Z1, Z5, Z5
+	VMOVUPS      Z5, (CX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, BX
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, AX
+	JMP          lnBackward2AVX512_loop
+
+lnBackward2AVX512_done:
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(n int, alpha float32, x *float32, y *float32)
+// Requires: AVX, FMA3
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), AX
+	MOVQ         x+16(FP), CX
+	MOVQ         y+24(FP), DX
+	VBROADCASTSS alpha+8(FP), Y0
+
+axpyAVX2_loop:
+	TESTQ       AX, AX
+	JZ          axpyAVX2_done
+	VMOVUPS     (DX), Y1
+	VFMADD231PS (CX), Y0, Y1
+	VMOVUPS     Y1, (DX)
+	ADDQ        $0x00000020, CX
+	ADDQ        $0x00000020, DX
+	SUBQ        $0x00000008, AX
+	JMP         axpyAVX2_loop
+
+axpyAVX2_done:
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(n int, alpha float32, x *float32)
+// Requires: AVX
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-24
+	MOVQ         n+0(FP), AX
+	MOVQ         x+16(FP), CX
+	VBROADCASTSS alpha+8(FP), Y0
+
+scaleAVX2_loop:
+	TESTQ   AX, AX
+	JZ      scaleAVX2_done
+	VMULPS  (CX), Y0, Y1
+	VMOVUPS Y1, (CX)
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, AX
+	JMP     scaleAVX2_loop
+
+scaleAVX2_done:
+	VZEROUPPER
+	RET
+
+// func addAVX2(n int, dst *float32, a *float32, b *float32)
+// Requires: AVX
+TEXT ·addAVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ a+16(FP), DX
+	MOVQ b+24(FP), BX
+
+addAVX2_loop:
+	TESTQ   AX, AX
+	JZ      addAVX2_done
+	VMOVUPS (DX), Y0
+	VADDPS  (BX), Y0, Y0
+	VMOVUPS Y0, (CX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	SUBQ    $0x00000008, AX
+	JMP     addAVX2_loop
+
+addAVX2_done:
+	VZEROUPPER
+	RET
+
+// func mulAVX2(n int, dst *float32, a *float32, b *float32)
+// Requires: AVX
+TEXT ·mulAVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ a+16(FP), DX
+	MOVQ b+24(FP), BX
+
+mulAVX2_loop:
+	TESTQ   AX, AX
+	JZ      mulAVX2_done
+	VMOVUPS (DX), Y0
+	VMULPS  (BX), Y0, Y0
+	VMOVUPS Y0, (CX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	SUBQ    $0x00000008, AX
+	JMP     mulAVX2_loop
+
+mulAVX2_done:
+	VZEROUPPER
+	RET
+
+// func dotAVX2(n int, x *float32, y *float32) float32
+// Requires: AVX, FMA3, SSE
+TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+	MOVQ   n+0(FP), AX
+	MOVQ   x+8(FP), CX
+	MOVQ   y+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+dotAVX2_loop4:
+	CMPQ        AX, $0x00000020
+	JL          dotAVX2_loop1
+	VMOVUPS     (CX), Y4
+	VFMADD231PS (DX), Y4, Y0
+	VMOVUPS     32(CX), Y4
+	VFMADD231PS 32(DX), Y4, Y1
+	VMOVUPS     64(CX), Y4
+	VFMADD231PS 64(DX), Y4, Y2
+	VMOVUPS     96(CX), Y4
+	VFMADD231PS 96(DX), Y4, Y3
+	ADDQ        $0x00000080, CX
+	ADDQ        $0x00000080, DX
+	SUBQ        $0x00000020, AX
+	JMP         dotAVX2_loop4
+
+dotAVX2_loop1:
+	TESTQ       AX, AX
+	JZ          dotAVX2_fold
+	VMOVUPS     (CX), Y4
+	VFMADD231PS (DX), Y4, Y0
+	ADDQ        $0x00000020, CX
+	ADDQ        $0x00000020, DX
+	SUBQ        $0x00000008, AX
+	JMP         dotAVX2_loop1
+
+dotAVX2_fold:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X1, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDPS       X1, X0, X0
+	MOVSS        X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func sumAVX2(n int, x *float32) float32
+// Requires: AVX, SSE
+TEXT ·sumAVX2(SB), NOSPLIT, $0-20
+	MOVQ   n+0(FP), AX
+	MOVQ   x+8(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+sumAVX2_loop4:
+	CMPQ   AX, $0x00000020
+	JL     sumAVX2_loop1
+	VADDPS (CX), Y0, Y0
+	VADDPS 32(CX), Y1, Y1
+	VADDPS 64(CX), Y2, Y2
+	VADDPS 96(CX), Y3, Y3
+	ADDQ   $0x00000080, CX
+	SUBQ   $0x00000020, AX
+	JMP    sumAVX2_loop4
+
+sumAVX2_loop1:
+	TESTQ  AX, AX
+	JZ     sumAVX2_fold
+	VADDPS (CX), Y0, Y0
+	ADDQ   $0x00000020, CX
+	SUBQ   $0x00000008, AX
+	JMP    sumAVX2_loop1
+
+sumAVX2_fold:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X1, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDPS       X1, X0, X0
+	MOVSS        X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func maxAVX2(n int, x *float32) float32
+// Requires: AVX, SSE
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ    n+0(FP), AX
+	MOVQ    x+8(FP), CX
+	VMOVUPS (CX), Y0
+	VMOVUPS (CX), Y1
+	VMOVUPS (CX), Y2
+	VMOVUPS (CX), Y3
+
+maxAVX2_loop4:
+	CMPQ   AX, $0x00000020
+	JL     maxAVX2_loop1
+	VMAXPS (CX), Y0, Y0
+	VMAXPS 32(CX), Y1, Y1
+	VMAXPS 64(CX), Y2, Y2
+	VMAXPS 96(CX), Y3, Y3
+	ADDQ   $0x00000080, CX
+	SUBQ   $0x00000020, AX
+	JMP    maxAVX2_loop4
+
+maxAVX2_loop1:
+	TESTQ  AX, AX
+	JZ     maxAVX2_fold
+	VMAXPS (CX), Y0, Y0
+	ADDQ   $0x00000020, CX
+	SUBQ   $0x00000008, AX
+	JMP    maxAVX2_loop1
+
+maxAVX2_fold:
+	VMAXPS       Y1, Y0, Y0
+	VMAXPS       Y3, Y2, Y2
+	VMAXPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VMAXPS       X1, X0, X0
+	VMOVHLPS     X0, X1, X1
+	VMAXPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VMAXPS       X1, X0, X0
+	MOVSS        X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func expAVX2(n int, dst *float32, x *float32, shift float32) float32
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·expAVX2(SB), NOSPLIT, $0-36
+	MOVQ         n+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         x+16(FP), DX
+	VBROADCASTSS shift+24(FP), Y0
+	VXORPS       Y1, Y1, Y1
+
+expAVX2_loop:
+	TESTQ        AX, AX
+	JZ           expAVX2_done
+	VMOVUPS      (DX), Y2
+	VSUBPS       Y0, Y2, Y2
+	VMOVUPS      vconst_expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      vconst_expHi<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMULPS       vconst_log2e<>+0(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS vconst_expC1<>+0(SB), Y3, Y2
+	VFNMADD231PS vconst_expC2<>+0(SB), Y3, Y2
+	VMOVUPS      vconst_expP0<>+0(SB), Y4
+	VFMADD213PS  vconst_expP1<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP2<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP3<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP4<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP5<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       vconst_one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       vconst_bias127<>+0(SB), Y3, Y3
+	VPADDD       vconst_bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y2
+	VMOVUPS      Y2, (CX)
+	VADDPS       Y2, Y1, Y1
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	SUBQ         $0x00000008, AX
+	JMP          expAVX2_loop
+
+expAVX2_done:
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X0, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDPS       X0, X1, X1
+	MOVSS        X1, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func tanhAVX2(n int, dst *float32, x *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·tanhAVX2(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ x+16(FP), DX
+
+tanhAVX2_loop:
+	TESTQ        AX, AX
+	JZ           tanhAVX2_done
+	VMOVUPS      (DX), Y0
+	VANDPS       vconst_absMask<>+0(SB), Y0, Y1
+	VADDPS       Y1, Y1, Y2
+	VMOVUPS      vconst_expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      vconst_expHi<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMULPS       vconst_log2e<>+0(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS vconst_expC1<>+0(SB), Y3, Y2
+	VFNMADD231PS vconst_expC2<>+0(SB), Y3, Y2
+	VMOVUPS      vconst_expP0<>+0(SB), Y4
+	VFMADD213PS  vconst_expP1<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP2<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP3<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP4<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP5<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       vconst_one<>+0(SB), Y4, Y4
+	VCVTPS2DQ    Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       vconst_bias127<>+0(SB), Y3, Y3
+	VPADDD       vconst_bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y2
+	VADDPS       vconst_one<>+0(SB), Y2, Y2
+	VMOVUPS      vconst_two<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMOVUPS      vconst_one<>+0(SB), Y2
+	VSUBPS       Y3, Y2, Y3
+	VANDPS       vconst_signMask<>+0(SB), Y0, Y2
+	VORPS        Y2, Y3, Y3
+	VMULPS       Y0, Y0, Y2
+	VMOVUPS      vconst_tanhP0<>+0(SB), Y4
+	VFMADD213PS  vconst_tanhP1<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_tanhP2<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_tanhP3<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_tanhP4<>+0(SB), Y2, Y4
+	VMULPS       Y0, Y2, Y2
+	VFMADD213PS  Y0, Y2, Y4
+	VCMPPS       $0x01, vconst_tanhLim<>+0(SB), Y1, Y0
+	VBLENDVPS    Y0, Y4, Y3, Y0
+	VMOVUPS      Y0, (CX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	SUBQ         $0x00000008, AX
+	JMP          tanhAVX2_loop
+
+tanhAVX2_done:
+	VZEROUPPER
+	RET
+
+// func sigmoidAVX2(n int, dst *float32, x *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ dst+8(FP), CX
+	MOVQ x+16(FP), DX
+
+sigmoidAVX2_loop:
+	TESTQ        AX, AX
+	JZ           sigmoidAVX2_done
+	VMOVUPS      (DX), Y0
+	VORPS        vconst_signMask<>+0(SB), Y0, Y1
+	VMOVUPS      vconst_expLo<>+0(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMOVUPS      vconst_expHi<>+0(SB), Y2
+	VMINPS       Y1, Y2, Y1
+	VMULPS       vconst_log2e<>+0(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS vconst_expC1<>+0(SB), Y2, Y1
+	VFNMADD231PS vconst_expC2<>+0(SB), Y2, Y1
+	VMOVUPS      vconst_expP0<>+0(SB), Y3
+	VFMADD213PS  vconst_expP1<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP2<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP3<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP4<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP5<>+0(SB), Y1, Y3
+	VMULPS       Y1, Y1, Y4
+	VFMADD213PS  Y1, Y4, Y3
+	VADDPS       vconst_one<>+0(SB), Y3, Y3
+	VCVTPS2DQ    Y2, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       vconst_bias127<>+0(SB), Y2, Y2
+	VPADDD       vconst_bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y3, Y1
+	VADDPS       vconst_one<>+0(SB), Y1, Y2
+	VMOVUPS      vconst_one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y3, Y1, Y1
+	VCMPPS       $0x01, vconst_zero<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, Y1, Y3, Y0
+	VMOVUPS      Y0, (CX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	SUBQ         $0x00000008, AX
+	JMP          sigmoidAVX2_loop
+
+sigmoidAVX2_done:
+	VZEROUPPER
+	RET
+
+// func sqDevSumAVX2(n int, x *float32, mean float32) float32
+// Requires: AVX, FMA3, SSE
+TEXT ·sqDevSumAVX2(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	VBROADCASTSS mean+16(FP), Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+
+sqDevSumAVX2_loop4:
+	CMPQ        AX, $0x00000020
+	JL          sqDevSumAVX2_loop1
+	VMOVUPS     (CX), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD231PS Y5, Y5, Y1
+	VMOVUPS     32(CX), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD231PS Y5, Y5, Y2
+	VMOVUPS     64(CX), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD231PS Y5, Y5, Y3
+	VMOVUPS     96(CX), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD231PS Y5, Y5, Y4
+	ADDQ        $0x00000080, CX
+	SUBQ        $0x00000020, AX
+	JMP         sqDevSumAVX2_loop4
+
+sqDevSumAVX2_loop1:
+	TESTQ       AX, AX
+	JZ          sqDevSumAVX2_fold
+	VMOVUPS     (CX), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD231PS Y5, Y5, Y1
+	ADDQ        $0x00000020, CX
+	SUBQ        $0x00000008, AX
+	JMP         sqDevSumAVX2_loop1
+
+sqDevSumAVX2_fold:
+	VADDPS       Y2, Y1, Y1
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X0, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDPS       X0, X1, X1
+	MOVSS        X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func lnForwardAVX2(n int, out *float32, x *float32, gamma *float32, beta *float32, mean float32, rstd float32)
+// Requires: AVX
+TEXT ·lnForwardAVX2(SB), NOSPLIT, $0-48
+	MOVQ         n+0(FP), AX
+	MOVQ         out+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         gamma+24(FP), BX
+	MOVQ         beta+32(FP), SI
+	VBROADCASTSS mean+40(FP), Y0
+	VBROADCASTSS rstd+44(FP), Y1
+
+lnForwardAVX2_loop:
+	TESTQ   AX, AX
+	JZ      lnForwardAVX2_done
+	VMOVUPS (DX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  (BX), Y2, Y2
+	VADDPS  (SI), Y2, Y2
+	VMOVUPS Y2, (CX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000008, AX
+	JMP     lnForwardAVX2_loop
+
+lnForwardAVX2_done:
+	VZEROUPPER
+	RET
+
+// func lnBackward1AVX2(n int, dy *float32, x *float32, gamma *float32, dgamma *float32, dbeta *float32, mean float32, rstd float32) (sumD float32, sumDN float32)
+// Requires: AVX, FMA3, SSE
+TEXT ·lnBackward1AVX2(SB), NOSPLIT, $0-64
+	MOVQ         n+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         gamma+24(FP), BX
+	MOVQ         dgamma+32(FP), SI
+	MOVQ         dbeta+40(FP), DI
+	VBROADCASTSS mean+48(FP), Y0
+	VBROADCASTSS rstd+52(FP), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+
+lnBackward1AVX2_loop:
+	TESTQ       AX, AX
+	JZ          lnBackward1AVX2_done
+	VMOVUPS     (DX), Y4
+	VSUBPS      Y0, Y4, Y4
+	VMULPS      Y1, Y4, Y4
+	VMOVUPS     (CX), Y5
+	VMOVUPS     (DI), Y6
+	VADDPS      Y5, Y6, Y6
+	VMOVUPS     Y6, (DI)
+	VMOVUPS     (SI), Y6
+	VFMADD231PS Y4, Y5, Y6
+	VMOVUPS     Y6, (SI)
+	VMULPS      (BX), Y5, Y5
+	VADDPS      Y5, Y2, Y2
+	VFMADD231PS Y4, Y5, Y3
+	ADDQ        $0x00000020, CX
+	ADDQ        $0x00000020, DX
+	ADDQ        $0x00000020, BX
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, DI
+	SUBQ        $0x00000008, AX
+	JMP         lnBackward1AVX2_loop
+
+lnBackward1AVX2_done:
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X0, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDPS       X0, X2, X2
+	MOVSS        X2, sumD+56(FP)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X0, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDPS       X0, X3, X3
+	MOVSS        X3, sumDN+60(FP)
+	VZEROUPPER
+	RET
+
+// func lnBackward2AVX2(n int, dx *float32, dy *float32, x *float32, gamma *float32, mean float32, rstd float32, a float32, b float32)
+// Requires: AVX, FMA3
+TEXT ·lnBackward2AVX2(SB), NOSPLIT, $0-56
+	MOVQ         n+0(FP), AX
+	MOVQ         dx+8(FP), CX
+	MOVQ         dy+16(FP), DX
+	MOVQ         x+24(FP), BX
+	MOVQ         gamma+32(FP), SI
+	VBROADCASTSS mean+40(FP), Y0
+	VBROADCASTSS rstd+44(FP), Y1
+	VBROADCASTSS a+48(FP), Y2
+	VBROADCASTSS b+52(FP), Y3
+
+lnBackward2AVX2_loop:
+	TESTQ        AX, AX
+	JZ           lnBackward2AVX2_done
+	VMOVUPS      (BX), Y4
+	VSUBPS       Y0, Y4, Y4
+	VMULPS       Y1, Y4, Y4
+	VMOVUPS      (DX), Y5
+	VMULPS       (SI), Y5, Y5
+	VSUBPS       Y2, Y5, Y5
+	VFNMADD231PS Y3, Y4, Y5
+	VMULPS       Y1, Y5, Y5
+	VMOVUPS      Y5, (CX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, AX
+	JMP          lnBackward2AVX2_loop
+
+lnBackward2AVX2_done:
+	VZEROUPPER
+	RET

@@ -25,3 +25,259 @@ func packRows12AVX512(n16 int, src *float32, ld int, dst *float32)
 //
 //go:noescape
 func packRows32AVX512(n16 int, src *float32, ld int, dst *float32)
+
+// axpyAVX512 is axpyGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	for i := range n { y[i] += alpha * x[i] }
+//
+//go:noescape
+func axpyAVX512(n int, alpha float32, x *float32, y *float32)
+
+// scaleAVX512 is scaleGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	for i := range n { x[i] *= alpha }
+//
+//go:noescape
+func scaleAVX512(n int, alpha float32, x *float32)
+
+// addAVX512 is addGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	for i := range n { dst[i] = a[i] + b[i] }
+//
+//go:noescape
+func addAVX512(n int, dst *float32, a *float32, b *float32)
+
+// mulAVX512 is mulGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	for i := range n { dst[i] = a[i] * b[i] }
+//
+//go:noescape
+func mulAVX512(n int, dst *float32, a *float32, b *float32)
+
+// dotAVX512 is dotGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	var s float32
+//	for i := range n { s += x[i] * y[i] }
+//	return s
+//
+// (summed in a different order)
+//
+//go:noescape
+func dotAVX512(n int, x *float32, y *float32) float32
+
+// sumAVX512 is sumGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	var s float32
+//	for i := range n { s += x[i] }
+//	return s
+//
+// (summed in a different order)
+//
+//go:noescape
+func sumAVX512(n int, x *float32) float32
+
+// maxAVX512 is maxGeneric over the first n elements, n a multiple of 16, with AVX512:
+// (n > 0)
+//
+//	m := x[0]
+//	for i := range n { m = max(m, x[i]) }
+//	return m
+//
+//go:noescape
+func maxAVX512(n int, x *float32) float32
+
+// expAVX512 is expGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	var s float32
+//	for i := range n { dst[i] = expf(x[i] - shift); s += dst[i] }
+//	return s
+//
+//go:noescape
+func expAVX512(n int, dst *float32, x *float32, shift float32) float32
+
+// tanhAVX512 is tanhGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	for i := range n { dst[i] = tanhf(x[i]) }
+//
+//go:noescape
+func tanhAVX512(n int, dst *float32, x *float32)
+
+// sigmoidAVX512 is sigmoidGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	for i := range n {
+//		e := expf(-|x[i]|)
+//		dst[i] = 1 / (1 + e)
+//		if x[i] < 0 { dst[i] *= e }
+//	}
+//
+//go:noescape
+func sigmoidAVX512(n int, dst *float32, x *float32)
+
+// sqDevSumAVX512 is sqDevSumGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	var s float32
+//	for i := range n { d := x[i] - mean; s += d * d }
+//	return s
+//
+// (summed in a different order)
+//
+//go:noescape
+func sqDevSumAVX512(n int, x *float32, mean float32) float32
+
+// lnForwardAVX512 is lnForwardGeneric over the first n elements, n a multiple of 16, with AVX512:
+//
+//	for i := range n { out[i] = (x[i]-mean)*rstd*gamma[i] + beta[i] }
+//
+//go:noescape
+func lnForwardAVX512(n int, out *float32, x *float32, gamma *float32, beta *float32, mean float32, rstd float32)
+
+// lnBackward1AVX512 is lnBackward1Generic over the first n elements, n a multiple of 16, with AVX512:
+//
+//	for i := range n {
+//		norm := (x[i] - mean) * rstd
+//		d := gamma[i] * dy[i]
+//		sumD += d
+//		sumDN += d * norm
+//		dgamma[i] += norm * dy[i]
+//		dbeta[i] += dy[i]
+//	}
+//
+// (summed in a different order)
+//
+//go:noescape
+func lnBackward1AVX512(n int, dy *float32, x *float32, gamma *float32, dgamma *float32, dbeta *float32, mean float32, rstd float32) (sumD float32, sumDN float32)
+
+// lnBackward2AVX512 is lnBackward2Generic over the first n elements, n a multiple of 16, with AVX512:
+//
+//	for i := range n { dx[i] = (gamma[i]*dy[i] - a - (x[i]-mean)*rstd*b) * rstd }
+//
+//go:noescape
+func lnBackward2AVX512(n int, dx *float32, dy *float32, x *float32, gamma *float32, mean float32, rstd float32, a float32, b float32)
+
+// axpyAVX2 is axpyGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	for i := range n { y[i] += alpha * x[i] }
+//
+//go:noescape
+func axpyAVX2(n int, alpha float32, x *float32, y *float32)
+
+// scaleAVX2 is scaleGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	for i := range n { x[i] *= alpha }
+//
+//go:noescape
+func scaleAVX2(n int, alpha float32, x *float32)
+
+// addAVX2 is addGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	for i := range n { dst[i] = a[i] + b[i] }
+//
+//go:noescape
+func addAVX2(n int, dst *float32, a *float32, b *float32)
+
+// mulAVX2 is mulGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	for i := range n { dst[i] = a[i] * b[i] }
+//
+//go:noescape
+func mulAVX2(n int, dst *float32, a *float32, b *float32)
+
+// dotAVX2 is dotGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	var s float32
+//	for i := range n { s += x[i] * y[i] }
+//	return s
+//
+// (summed in a different order)
+//
+//go:noescape
+func dotAVX2(n int, x *float32, y *float32) float32
+
+// sumAVX2 is sumGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	var s float32
+//	for i := range n { s += x[i] }
+//	return s
+//
+// (summed in a different order)
+//
+//go:noescape
+func sumAVX2(n int, x *float32) float32
+
+// maxAVX2 is maxGeneric over the first n elements, n a multiple of 8, with AVX2:
+// (n > 0)
+//
+//	m := x[0]
+//	for i := range n { m = max(m, x[i]) }
+//	return m
+//
+//go:noescape
+func maxAVX2(n int, x *float32) float32
+
+// expAVX2 is expGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	var s float32
+//	for i := range n { dst[i] = expf(x[i] - shift); s += dst[i] }
+//	return s
+//
+//go:noescape
+func expAVX2(n int, dst *float32, x *float32, shift float32) float32
+
+// tanhAVX2 is tanhGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	for i := range n { dst[i] = tanhf(x[i]) }
+//
+//go:noescape
+func tanhAVX2(n int, dst *float32, x *float32)
+
+// sigmoidAVX2 is sigmoidGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	for i := range n {
+//		e := expf(-|x[i]|)
+//		dst[i] = 1 / (1 + e)
+//		if x[i] < 0 { dst[i] *= e }
+//	}
+//
+//go:noescape
+func sigmoidAVX2(n int, dst *float32, x *float32)
+
+// sqDevSumAVX2 is sqDevSumGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	var s float32
+//	for i := range n { d := x[i] - mean; s += d * d }
+//	return s
+//
+// (summed in a different order)
+//
+//go:noescape
+func sqDevSumAVX2(n int, x *float32, mean float32) float32
+
+// lnForwardAVX2 is lnForwardGeneric over the first n elements, n a multiple of 8, with AVX2:
+//
+//	for i := range n { out[i] = (x[i]-mean)*rstd*gamma[i] + beta[i] }
+//
+//go:noescape
+func lnForwardAVX2(n int, out *float32, x *float32, gamma *float32, beta *float32, mean float32, rstd float32)
+
+// lnBackward1AVX2 is lnBackward1Generic over the first n elements, n a multiple of 8, with AVX2:
+//
+//	for i := range n {
+//		norm := (x[i] - mean) * rstd
+//		d := gamma[i] * dy[i]
+//		sumD += d
+//		sumDN += d * norm
+//		dgamma[i] += norm * dy[i]
+//		dbeta[i] += dy[i]
+//	}
+//
+// (summed in a different order)
+//
+//go:noescape
+func lnBackward1AVX2(n int, dy *float32, x *float32, gamma *float32, dgamma *float32, dbeta *float32, mean float32, rstd float32) (sumD float32, sumDN float32)
+
+// lnBackward2AVX2 is lnBackward2Generic over the first n elements, n a multiple of 8, with AVX2:
+//
+//	for i := range n { dx[i] = (gamma[i]*dy[i] - a - (x[i]-mean)*rstd*b) * rstd }
+//
+//go:noescape
+func lnBackward2AVX2(n int, dx *float32, dy *float32, x *float32, gamma *float32, mean float32, rstd float32, a float32, b float32)
