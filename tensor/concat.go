@@ -162,7 +162,7 @@ func (g *Graph) Split(x *Tensor, axis int, sizes ...int) []*Tensor {
 		total += s
 	}
 	if total != x.Shape[axis] {
-		panic(fmt.Sprintf("tensor.Split: sizes %v do not add up to axis %d of %v", sizes, axis, x.Shape))
+		panic(fmt.Sprintf("tensor.Split: sizes %v do not add up to axis %d of %v", copyInts(sizes), axis, x.Shape))
 	}
 	parts := make([]*Tensor, len(sizes))
 	start := 0
@@ -172,3 +172,8 @@ func (g *Graph) Split(x *Tensor, axis int, sizes ...int) []*Tensor {
 	}
 	return parts
 }
+
+// copyInts returns a copy of s for a panic message. Formatting s itself
+// would make it escape to the heap, and with it every caller's variadic
+// shape arguments, on the hot path where nothing panics.
+func copyInts(s []int) []int { return append([]int(nil), s...) }

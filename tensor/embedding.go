@@ -19,7 +19,7 @@ func (g *Graph) Embedding(w *Tensor, ids []int32, shape ...int) *Tensor {
 		s = append(s, shape...)
 	}
 	if numel(s) != len(ids) {
-		panic(fmt.Sprintf("tensor.Embedding: %d ids for shape %v", len(ids), shape))
+		panic(fmt.Sprintf("tensor.Embedding: %d ids for shape %v", len(ids), copyInts(shape)))
 	}
 	s = append(s, d)
 	g.shapeTmp = s

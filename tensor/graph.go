@@ -140,7 +140,7 @@ func (g *Graph) scratchIDs(ids []int32) []int32 {
 func (g *Graph) Const(data []float32, shape ...int) *Tensor {
 	t := g.newTensor(false, shape...)
 	if len(data) != len(t.Data) {
-		panic(fmt.Sprintf("tensor.Const: %d values for shape %v", len(data), shape))
+		panic(fmt.Sprintf("tensor.Const: %d values for shape %v", len(data), copyInts(shape)))
 	}
 	copy(t.Data, data)
 	return t
@@ -199,7 +199,7 @@ func (g *Graph) Reshape(x *Tensor, shape ...int) *Tensor {
 	for i, d := range t.Shape {
 		if d == -1 {
 			if infer >= 0 {
-				panic(fmt.Sprintf("tensor.Reshape: two -1 in %v", shape))
+				panic(fmt.Sprintf("tensor.Reshape: two -1 in %v", copyInts(shape)))
 			}
 			infer = i
 			continue
@@ -210,7 +210,7 @@ func (g *Graph) Reshape(x *Tensor, shape ...int) *Tensor {
 		t.Shape[infer] = len(x.Data) / known
 	}
 	if numel(t.Shape) != len(x.Data) {
-		panic(fmt.Sprintf("tensor.Reshape: %v to %v changes the size", x.Shape, shape))
+		panic(fmt.Sprintf("tensor.Reshape: %v to %v changes the size", x.Shape, copyInts(shape)))
 	}
 	t.Data, t.Grad, t.needsGrad = x.Data, x.Grad, x.needsGrad
 	return t
