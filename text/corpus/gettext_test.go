@@ -223,6 +223,27 @@ func TestGettextPairs(t *testing.T) {
 	}
 }
 
+func TestCharsets(t *testing.T) {
+	header := func(cs string) Message {
+		return Message{Translations: []string{"Project-Id-Version: x\nContent-Type: text/plain; charset=" + cs + "\n"}}
+	}
+	latin := []Message{header("ISO-8859-1"), {ID: "Gr\xf6\xdfe", Translations: []string{"\xc4nderung"}}}
+	if Charset(latin) != "iso-8859-1" {
+		t.Fatalf("charset %q", Charset(latin))
+	}
+	got, err := ToUTF8(latin)
+	if err != nil || got[1].ID != "Größe" || got[1].Translations[0] != "Änderung" || latin[1].ID != "Gr\xf6\xdfe" {
+		t.Fatalf("latin-1: %+v %v", got, err)
+	}
+	// "\xc7\xa1" is EUC-KR for 가 and also valid UTF-8 (ǡ): the catalogue must be refused, not guessed.
+	if _, err := ToUTF8([]Message{header("EUC-KR"), {ID: "a", Translations: []string{"\xc7\xa1"}}}); err == nil || !strings.Contains(err.Error(), `charset "euc-kr"`) {
+		t.Fatalf("EUC-KR: %v", err)
+	}
+	if cs := Charset(sampleMsgs); cs != "utf-8" {
+		t.Fatalf("sample charset %q", cs)
+	}
+}
+
 // mkLocale writes catalogues name → pairs under dir/lang/LC_MESSAGES.
 func mkLocale(t *testing.T, dir, lang string, cats map[string][]Pair, bo binary.ByteOrder) {
 	t.Helper()

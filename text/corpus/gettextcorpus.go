@@ -69,8 +69,11 @@ func LoadGettext(localeDir, lang string) (cats []Catalogue, warnings []error, er
 		found++
 		path := filepath.Join(dir, e.Name())
 		msgs, err := ReadMOFile(path)
+		if err == nil {
+			msgs, err = ToUTF8(msgs)
+		}
 		if err != nil {
-			warnings = append(warnings, err)
+			warnings = append(warnings, fmt.Errorf("%s: %w", path, err))
 			continue
 		}
 		c := Catalogue{Name: strings.TrimSuffix(e.Name(), ".mo")}
@@ -88,6 +91,60 @@ func LoadGettext(localeDir, lang string) (cats []Catalogue, warnings []error, er
 		return nil, warnings, fmt.Errorf("%s: no .mo catalogues", dir)
 	}
 	return cats, warnings, nil
+}
+
+// Charset returns the charset named in the header entry's Content-Type
+// ("" when there is none), lowercased.
+func Charset(msgs []Message) string {
+	for _, m := range msgs {
+		if m.ID != "" || m.Context != "" || len(m.Translations) == 0 {
+			continue
+		}
+		for _, line := range strings.Split(m.Translations[0], "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok || !strings.EqualFold(strings.TrimSpace(k), "Content-Type") {
+				continue
+			}
+			if _, cs, ok := strings.Cut(strings.ToLower(v), "charset="); ok {
+				return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(cs), ";"))
+			}
+		}
+	}
+	return ""
+}
+
+// ToUTF8 returns the messages in UTF-8: unchanged for UTF-8, ASCII or an
+// unset charset, converted from ISO-8859-1 (Latin-1), and an error naming
+// any other charset (e.g. EUC-KR, which the standard library cannot
+// decode), since its bytes can pass for valid UTF-8 by accident.
+func ToUTF8(msgs []Message) ([]Message, error) {
+	switch cs := Charset(msgs); cs {
+	case "", "utf-8", "utf8", "ascii", "us-ascii", "charset":
+		return msgs, nil
+	case "iso-8859-1", "iso8859-1", "latin1", "latin-1":
+		out := make([]Message, len(msgs))
+		for i, m := range msgs {
+			m.Context, m.ID, m.Plural = latin1(m.Context), latin1(m.ID), latin1(m.Plural)
+			ts := make([]string, len(m.Translations))
+			for j, t := range m.Translations {
+				ts[j] = latin1(t)
+			}
+			m.Translations = ts
+			out[i] = m
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("charset %q is not supported (UTF-8 and ISO-8859-1 are)", cs)
+	}
+}
+
+// latin1 decodes ISO-8859-1: every byte is the code point of its value.
+func latin1(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteRune(rune(s[i]))
+	}
+	return b.String()
 }
 
 // Split is a corpus divided by catalogue.

@@ -19,7 +19,8 @@ type Pair struct {
 // ("name:line: problem"). A final line without a newline is accepted, a
 // trailing "\r" (Windows line ends) is removed, and lines that are entirely
 // empty are skipped. Every other line must hold exactly one tab, with a
-// non-empty side on each side of it, in valid UTF-8.
+// non-empty side on each side of it, in valid UTF-8, and no other carriage
+// return.
 func ReadTSV(r io.Reader, name string) ([]Pair, error) {
 	var pairs []Pair
 	err := eachLine(r, name, func(lineNo int, line []byte) error {
@@ -31,6 +32,8 @@ func ReadTSV(r io.Reader, name string) ([]Pair, error) {
 		}
 		src, tgt, ok := bytes.Cut(line, []byte{'\t'})
 		switch {
+		case bytes.IndexByte(line, '\r') >= 0:
+			return fmt.Errorf("%s:%d: carriage return inside the line", name, lineNo)
 		case !ok:
 			return fmt.Errorf("%s:%d: missing tab between source and target", name, lineNo)
 		case bytes.IndexByte(tgt, '\t') >= 0:

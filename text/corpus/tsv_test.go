@@ -41,6 +41,7 @@ func TestReadTSVErrors(t *testing.T) {
 		{"a\tb\nc\td\ne\t\n", "x.tsv:3: empty target"},
 		{"a\t\xff\xfe\n", "x.tsv:1: invalid UTF-8 at byte 2"},
 		{"a\tb\tc\n", "x.tsv:1: more than one tab"},
+		{"a\r\tb\n", "x.tsv:1: carriage return inside"},
 	} {
 		_, err := ReadTSV(strings.NewReader(c.in), "x.tsv")
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qkv-dev/qkv/text/corpus"
+	"github.com/qkv-dev/qkv/text/tokenize"
+)
+
+// dataCmd is `qkv data`: building corpora and subword models.
+var dataCmd = &cobra.Command{
+	Use:   "data",
+	Short: "Build corpora (gettext catalogues → TSV) and BPE subword models",
+}
+
+var gettextCmd = &cobra.Command{
+	Use:   "gettext --locale-dir DIR --lang LL [--lang …] --out DIR",
+	Short: "Build English→LL corpora from the machine's gettext catalogues",
+	Long: `Build an English→LL parallel corpus from every catalogue
+DIR/LL/LC_MESSAGES/*.mo (e.g. /usr/share/locale/de/LC_MESSAGES/*.mo).
+LL is used exactly: "pt" does not read "pt_BR" (ask for pt_BR by name).
+
+Entries with plural forms, contexts, fuzzy or empty translations, tabs or
+line breaks are skipped; a source string is kept once, in the first
+catalogue (by name) that has it; format directives and accelerators stay
+as they are. Whole catalogues go to train, valid or test, so no catalogue
+is in two of them. Writes OUT/LL/{train,valid,test}.tsv and
+OUT/LL/catalogues.json, and prints one JSON line of counts per language.`,
+	Args: cobra.NoArgs,
+	RunE: runGettext,
+}
+
+var bpeCmd = &cobra.Command{
+	Use:   "bpe --merges N --input FILE [--out FILE] | bpe --apply MERGES --input FILE [--out FILE] [--decode]",
+	Short: "Learn BPE merges from a corpus, or apply them to a file",
+	Long: `Learn byte-pair-encoding merges (Sennrich et al. 2016) from the lines of
+one or more files, or apply learned merges to a file.
+
+Learning: --merges N [--min-freq 2] --input FILE [--input FILE …] [--out MERGES]
+  writes the merges as text (stdout without --out).
+Applying: --apply MERGES --input FILE [--out FILE]
+  writes each line as its tokens separated by single spaces; spaces of the
+  text are the marker ▁, so --decode restores the text exactly.
+With --tsv, each line is source<TAB>target and both sides are used
+(learning) or tokenized separately, keeping the tab (applying).`,
+	Args: cobra.NoArgs,
+	RunE: runBPE,
+}
+
+func init() {
+	f := gettextCmd.Flags()
+	f.String("locale-dir", "/usr/share/locale", "directory of LL/LC_MESSAGES/*.mo catalogues")
+	f.StringArray("lang", nil, "target language code, exactly as the directory is named (repeatable)")
+	f.String("out", "", "output directory (required)")
+	f.Float64("valid-frac", 0.05, "share of pairs for validation (whole catalogues)")
+	f.Float64("test-frac", 0.05, "share of pairs for test (whole catalogues)")
+	f.Uint64("seed", 1, "seed of the catalogue shuffle")
+	gettextCmd.MarkFlagRequired("lang")
+	gettextCmd.MarkFlagRequired("out")
+
+	b := bpeCmd.Flags()
+	b.Int("merges", 0, "number of merges to learn")
+	b.Int("min-freq", 2, "stop learning when the best pair occurs fewer times")
+	b.StringArray("input", nil, "input text file, one segment a line (repeatable when learning)")
+	b.String("out", "", "output file (default stdout)")
+	b.String("apply", "", "merges file to tokenize --input with")
+	b.Bool("decode", false, "with --apply: turn tokenized lines back into text")
+	b.Bool("tsv", false, "lines are source<TAB>target")
+	bpeCmd.MarkFlagRequired("input")
+
+	dataCmd.AddCommand(gettextCmd, bpeCmd)
+	rootCmd.AddCommand(dataCmd)
+}
+
+type gettextCounts struct {
+	Lang       string `json:"lang"`
+	Catalogues int    `json:"catalogues"`
+	Skipped    int    `json:"skipped_files"`
+	Pairs      int    `json:"pairs"`
+	Train      int    `json:"train"`
+	Valid      int    `json:"valid"`
+	Test       int    `json:"test"`
+	Dir        string `json:"dir"`
+}
+
+func runGettext(cmd *cobra.Command, _ []string) error {
+	fl := cmd.Flags()
+	localeDir, _ := fl.GetString("locale-dir")
+	langs, _ := fl.GetStringArray("lang")
+	out, _ := fl.GetString("out")
+	validFrac, _ := fl.GetFloat64("valid-frac")
+	testFrac, _ := fl.GetFloat64("test-frac")
+	seed, _ := fl.GetUint64("seed")
+	for _, lang := range langs {
+		cats, warnings, err := corpus.LoadGettext(localeDir, lang)
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(cmd.ErrOrStderr(), "qkv: skipped:", w)
+		}
+		split, err := corpus.SplitCatalogues(cats, validFrac, testFrac, seed)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(out, lang)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		c := gettextCounts{Lang: lang, Catalogues: len(cats), Skipped: len(warnings), Dir: dir}
+		names := map[string][]string{}
+		for _, part := range []struct {
+			name string
+			cats []corpus.Catalogue
+			n    *int
+		}{{"train", split.Train, &c.Train}, {"valid", split.Valid, &c.Valid}, {"test", split.Test, &c.Test}} {
+			pairs := corpus.Flatten(part.cats)
+			*part.n = len(pairs)
+			c.Pairs += len(pairs)
+			if err := corpus.WriteTSVFile(filepath.Join(dir, part.name+".tsv"), pairs); err != nil {
+				return err
+			}
+			names[part.name] = []string{}
+			for _, cat := range part.cats {
+				names[part.name] = append(names[part.name], cat.Name)
+			}
+		}
+		js, _ := json.MarshalIndent(names, "", " ")
+		if err := os.WriteFile(filepath.Join(dir, "catalogues.json"), append(js, '\n'), 0o644); err != nil {
+			return err
+		}
+		line, _ := json.Marshal(c)
+		fmt.Fprintln(cmd.OutOrStdout(), string(line))
+	}
+	return nil
+}
+
+func runBPE(cmd *cobra.Command, _ []string) error {
+	fl := cmd.Flags()
+	merges, _ := fl.GetInt("merges")
+	minFreq, _ := fl.GetInt("min-freq")
+	inputs, _ := fl.GetStringArray("input")
+	outPath, _ := fl.GetString("out")
+	apply, _ := fl.GetString("apply")
+	decode, _ := fl.GetBool("decode")
+	tsv, _ := fl.GetBool("tsv")
+
+	var w io.Writer = cmd.OutOrStdout()
+	if outPath != "" {
+		f, err := os.Create(outPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+
+	if apply == "" {
+		if decode {
+			return fmt.Errorf("--decode needs --apply MERGES")
+		}
+		if merges <= 0 {
+			return fmt.Errorf("--merges must be positive (or give --apply MERGES to tokenize)")
+		}
+		t := tokenize.NewBPETrainer()
+		for _, in := range inputs {
+			if err := eachSide(in, tsv, func(s string) { t.Add(s) }); err != nil {
+				return err
+			}
+		}
+		b := t.Learn(merges, minFreq)
+		if err := b.Save(bw); err != nil {
+			return err
+		}
+		if len(b.Merges()) < merges {
+			fmt.Fprintf(cmd.ErrOrStderr(), "qkv: learned %d merges (no pair left occurring %d times)\n", len(b.Merges()), minFreq)
+		}
+		return bw.Flush()
+	}
+	if len(inputs) != 1 {
+		return fmt.Errorf("--apply takes exactly one --input")
+	}
+	b, err := tokenize.LoadBPEFile(apply)
+	if err != nil {
+		return err
+	}
+	conv := func(s string) string { return strings.Join(b.Tokenize(s), " ") }
+	if decode {
+		conv = func(s string) string {
+			if s == "" {
+				return ""
+			}
+			return b.Detokenize(strings.Split(s, " "))
+		}
+	}
+	err = eachLineOf(inputs[0], func(line string) {
+		if tsv {
+			src, tgt, _ := strings.Cut(line, "\t")
+			bw.WriteString(conv(src) + "\t" + conv(tgt) + "\n")
+			return
+		}
+		bw.WriteString(conv(line) + "\n")
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// eachSide calls fn with every line of path, or with both sides of every
+// source<TAB>target line when tsv is set.
+func eachSide(path string, tsv bool, fn func(string)) error {
+	if !tsv {
+		return eachLineOf(path, fn)
+	}
+	pairs, err := corpus.ReadTSVFile(path)
+	if err != nil {
+		return err
+	}
+	for _, p := range pairs {
+		fn(p.Source)
+		fn(p.Target)
+	}
+	return nil
+}
+
+// eachLineOf calls fn with every line of path (without "\n").
+func eachLineOf(path string, fn func(string)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			fn(strings.TrimSuffix(line, "\n"))
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+}
