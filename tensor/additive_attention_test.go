@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/qkv-dev/qkv/internal/golden"
 	"github.com/qkv-dev/qkv/internal/gradcheck"
 	"github.com/qkv-dev/qkv/tensor"
 )
@@ -79,4 +80,11 @@ func TestAdditiveAttentionGradients(t *testing.T) {
 	gradcheck.Check(t, "additive_weights", ps[:3], func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
 		return g.AdditiveAttentionWeights(p[0], p[1], p[2], pad)
 	}, gradcheck.Options{})
+}
+
+func TestAdditiveAttentionGolden(t *testing.T) {
+	checkFusedGolden(t, "additive_attention", []string{"query", "keys", "v", "values"}, func(g *tensor.Graph, c *golden.Case, p []*tensor.Tensor) map[string]*tensor.Tensor {
+		ctx, w := g.AdditiveAttention(p[0], p[1], p[2], p[3], maskOf(c, t, "pad"))
+		return map[string]*tensor.Tensor{"context": ctx, "weights": w}
+	})
 }

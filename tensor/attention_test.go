@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/qkv-dev/qkv/internal/golden"
 	"github.com/qkv-dev/qkv/internal/gradcheck"
 	"github.com/qkv-dev/qkv/tensor"
 )
@@ -148,5 +149,61 @@ func TestAttentionFullyPaddedRowIsZero(t *testing.T) {
 		if q.Grad[i] != 0 {
 			t.Fatalf("fully padded batch: dq[%d] = %v", i, q.Grad[i])
 		}
+	}
+}
+
+// checkFusedGolden runs a fused op on a golden case's inputs, compares the
+// named outputs with PyTorch (1e-5 relative) and, after seeding every
+// output that has an upstream gradient "up_<name>" in the case, the
+// gradients of the inputs (1e-4 relative).
+func checkFusedGolden(t *testing.T, name string, inputs []string, f func(g *tensor.Graph, c *golden.Case, p []*tensor.Tensor) map[string]*tensor.Tensor) {
+	t.Helper()
+	c := golden.Load(t, name)
+	ps := make([]*tensor.Tensor, len(inputs))
+	for i, n := range inputs {
+		ps[i] = param(t, c, n)
+	}
+	g := tensor.NewGraph(1)
+	outs := f(g, c, ps)
+	var last *tensor.Tensor
+	var lastUp []float32
+	for key, want := range c.Outputs {
+		out, ok := outs[key]
+		if !ok {
+			t.Fatalf("%s: no output %q", name, key)
+		}
+		golden.Close(t, name+" "+key, out.Data, want, 1e-5, 1e-6)
+		up, ok := c.Inputs["up_"+key]
+		if !ok {
+			continue
+		}
+		if last != nil {
+			for i, u := range lastUp {
+				last.Grad[i] += u
+			}
+		}
+		last, lastUp = out, up.Float32()
+	}
+	g.BackwardFrom(last, lastUp)
+	checkGrads(t, c, name, inputs, ps)
+}
+
+// maskOf turns a golden 0/1 array into a []bool (true where 1).
+func maskOf(c *golden.Case, t *testing.T, name string) []bool {
+	a := c.In(t, name)
+	m := make([]bool, len(a.Data))
+	for i, v := range a.Data {
+		m[i] = v != 0
+	}
+	return m
+}
+
+func TestAttentionGolden(t *testing.T) {
+	for _, name := range []string{"attention_pad", "attention_causal_offset"} {
+		checkFusedGolden(t, name, []string{"q", "k", "v"}, func(g *tensor.Graph, c *golden.Case, p []*tensor.Tensor) map[string]*tensor.Tensor {
+			out := g.Attention(p[0], p[1], p[2], int(c.Attrs["heads"]), maskOf(c, t, "pad"), c.Attrs["causal"] != 0)
+			probs := tensor.FromData(tensor.AttentionProbs(out), c.Outputs["probs"].Shape...)
+			return map[string]*tensor.Tensor{"out": out, "probs": probs}
+		})
 	}
 }

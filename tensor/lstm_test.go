@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/qkv-dev/qkv/internal/golden"
 	"github.com/qkv-dev/qkv/internal/gradcheck"
 	"github.com/qkv-dev/qkv/tensor"
 )
@@ -92,4 +93,11 @@ func TestStackStepsZeroesPadding(t *testing.T) {
 			t.Fatalf("out = %v, want %v", out.Data, want)
 		}
 	}
+}
+
+func TestLSTMCellGolden(t *testing.T) {
+	checkFusedGolden(t, "lstm_cell", []string{"gates", "h", "c"}, func(g *tensor.Graph, c *golden.Case, p []*tensor.Tensor) map[string]*tensor.Tensor {
+		h, cc := g.LSTMCell(p[0], p[1], p[2], maskOf(c, t, "pad"))
+		return map[string]*tensor.Tensor{"h": h, "c": cc}
+	})
 }
