@@ -1,6 +1,10 @@
 package tensor
 
-import "math"
+import (
+	"math"
+
+	"github.com/qkv-dev/qkv/kernels"
+)
 
 // Elementwise nonlinearities. Tanh, Sigmoid and ReLU differentiate through
 // their output, so their backward passes need nothing saved; GELU reads its
@@ -9,9 +13,7 @@ import "math"
 // Tanh returns tanh(x) elementwise.
 func (g *Graph) Tanh(x *Tensor) *Tensor {
 	out := g.newTensor(g.anyNeedsGrad(x), x.Shape...)
-	for i, v := range x.Data {
-		out.Data[i] = float32(math.Tanh(float64(v)))
-	}
+	kernels.Tanh(out.Data, x.Data)
 	g.record(out, tanhBackward, x)
 	return out
 }
@@ -30,14 +32,13 @@ func tanhBackward(_ *Graph, out *Tensor) {
 // Sigmoid returns σ(x) = 1/(1 + e^−x) elementwise.
 func (g *Graph) Sigmoid(x *Tensor) *Tensor {
 	out := g.newTensor(g.anyNeedsGrad(x), x.Shape...)
-	for i, v := range x.Data {
-		out.Data[i] = sigmoid(v)
-	}
+	kernels.Sigmoid(out.Data, x.Data) // e/(1+e) for x < 0: no overflow
 	g.record(out, sigmoidBackward, x)
 	return out
 }
 
-// sigmoid is 1/(1 + e^−x), written so that neither branch overflows.
+// sigmoid is 1/(1 + e^−x) for one value, written so that neither branch
+// overflows (lstm.go uses it for its gates).
 func sigmoid(x float32) float32 {
 	if x >= 0 {
 		return float32(1 / (1 + math.Exp(-float64(x))))

@@ -1,6 +1,10 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/qkv-dev/qkv/kernels"
+)
 
 // Elementwise arithmetic with suffix broadcasting: the second operand b has
 // a's shape, or a shape equal to a suffix of a's shape, and is then repeated
@@ -30,10 +34,7 @@ func (g *Graph) Add(a, b *Tensor) *Tensor {
 	out := g.newTensor(g.anyNeedsGrad(a, b), a.Shape...)
 	m := len(b.Data)
 	for r := 0; r < len(a.Data); r += m {
-		y, x := out.Data[r:r+m], a.Data[r:r+m]
-		for j, v := range b.Data {
-			y[j] = x[j] + v
-		}
+		kernels.Add(out.Data[r:r+m], a.Data[r:r+m], b.Data)
 	}
 	g.record(out, addBackward, a, b)
 	return out
@@ -61,10 +62,9 @@ func (g *Graph) AddScaled(a, b *Tensor, s float32) *Tensor {
 	out := g.newTensor(g.anyNeedsGrad(a, b), a.Shape...)
 	m := len(b.Data)
 	for r := 0; r < len(a.Data); r += m {
-		y, x := out.Data[r:r+m], a.Data[r:r+m]
-		for j, v := range b.Data {
-			y[j] = x[j] + s*v
-		}
+		y := out.Data[r : r+m]
+		copy(y, a.Data[r:r+m])
+		kernels.Axpy(s, b.Data, y)
 	}
 	out.floats[0] = s
 	g.record(out, addScaledBackward, a, b)
@@ -94,10 +94,7 @@ func (g *Graph) Mul(a, b *Tensor) *Tensor {
 	out := g.newTensor(g.anyNeedsGrad(a, b), a.Shape...)
 	m := len(b.Data)
 	for r := 0; r < len(a.Data); r += m {
-		y, x := out.Data[r:r+m], a.Data[r:r+m]
-		for j, v := range b.Data {
-			y[j] = x[j] * v
-		}
+		kernels.Mul(out.Data[r:r+m], a.Data[r:r+m], b.Data)
 	}
 	g.record(out, mulBackward, a, b)
 	return out
@@ -128,9 +125,8 @@ func mulBackward(_ *Graph, out *Tensor) {
 // Scale returns s·a.
 func (g *Graph) Scale(a *Tensor, s float32) *Tensor {
 	out := g.newTensor(g.anyNeedsGrad(a), a.Shape...)
-	for i, v := range a.Data {
-		out.Data[i] = s * v
-	}
+	copy(out.Data, a.Data)
+	kernels.Scale(s, out.Data)
 	out.floats[0] = s
 	g.record(out, scaleBackward, a)
 	return out

@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/qkv-dev/qkv/kernels"
 )
 
 // LayerNorm normalizes each row of x over its last axis and applies the
@@ -27,6 +29,13 @@ func (g *Graph) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 	}
 	for r := 0; r < rows; r++ {
 		xr, y := x.Data[r*d:(r+1)*d], out.Data[r*d:(r+1)*d]
+		if gamma != nil && beta != nil {
+			m, s := kernels.LayerNorm(y, xr, gamma.Data, beta.Data, eps)
+			if stats != nil {
+				stats[2*r], stats[2*r+1] = m, s
+			}
+			continue
+		}
 		var sum float64
 		for _, v := range xr {
 			sum += float64(v)
@@ -60,10 +69,21 @@ func (g *Graph) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 // layerNormBackward differentiates y = n·gamma + beta, n = (x − mean)·rstd:
 // dbeta += Σ_rows dy, dgamma += Σ_rows dy·n, and with dn = dy·gamma,
 // dx += rstd·(dn − mean_j(dn) − n·mean_j(dn·n)).
-func layerNormBackward(_ *Graph, out *Tensor) {
+func layerNormBackward(g *Graph, out *Tensor) {
 	x, gamma, beta := out.in[0], out.in[1], out.in[2]
 	d := out.Cols()
 	stats := out.saved
+	if gamma != nil && beta != nil && x.needsGrad && gamma.needsGrad && beta.needsGrad {
+		// The usual case, vectorized: the kernel overwrites dx, so it
+		// writes to scratch that is then added into x's gradient.
+		tmp := g.Scratch(d)
+		for r := 0; r < out.Rows(); r++ {
+			row := out.Grad[r*d : (r+1)*d]
+			kernels.LayerNormBackward(tmp, gamma.Grad, beta.Grad, row, x.Data[r*d:(r+1)*d], stats[2*r], stats[2*r+1], gamma.Data)
+			axpy(1, tmp, x.Grad[r*d:(r+1)*d])
+		}
+		return
+	}
 	for r := 0; r < out.Rows(); r++ {
 		xr, dy := x.Data[r*d:(r+1)*d], out.Grad[r*d:(r+1)*d]
 		mean, rstd := stats[2*r], stats[2*r+1]

@@ -15,6 +15,11 @@ func TestLayerNormGradients(t *testing.T) {
 	gradcheck.Check(t, "layernorm", []*tensor.Tensor{x, gamma, beta}, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
 		return g.LayerNorm(p[0], p[1], p[2], 1e-5)
 	}, gradcheck.Options{})
+	// A frozen gamma (no gradient) takes the scalar path.
+	frozen := tensor.FromData(append([]float32(nil), gamma.Data...), 6)
+	gradcheck.Check(t, "layernorm_frozen_gamma", []*tensor.Tensor{x, beta}, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
+		return g.LayerNorm(p[0], frozen, p[1], 1e-5)
+	}, gradcheck.Options{})
 	gradcheck.Check(t, "layernorm_plain", []*tensor.Tensor{x}, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
 		return g.LayerNorm(p[0], nil, nil, 1e-5)
 	}, gradcheck.Options{})

@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/qkv-dev/qkv/kernels"
 )
 
 // Softmax and log-softmax along the last axis, with an optional additive
@@ -68,16 +70,7 @@ func (g *Graph) Softmax(x, mask *Tensor) *Tensor {
 			clear(y)
 			continue
 		}
-		var sum float64
-		for j, v := range y {
-			e := math.Exp(float64(v - m))
-			y[j] = float32(e)
-			sum += e
-		}
-		inv := float32(1 / sum)
-		for j := range y {
-			y[j] *= inv
-		}
+		kernels.Softmax(y) // max-subtracted; masked (−Inf) scores become 0
 	}
 	g.record(out, softmaxBackward, x)
 	return out
@@ -94,10 +87,7 @@ func softmaxBackward(_ *Graph, out *Tensor) {
 	d := out.Cols()
 	for r := 0; r < out.Rows(); r++ {
 		y, dy, dx := out.Data[r*d:(r+1)*d], out.Grad[r*d:(r+1)*d], x.Grad[r*d:(r+1)*d]
-		var dot float32
-		for j, v := range y {
-			dot += v * dy[j]
-		}
+		dot := kernels.Dot(y, dy)
 		for j, v := range y {
 			dx[j] += v * (dy[j] - dot)
 		}
