@@ -7,6 +7,7 @@
 #
 # Usage: bench/gemm_compare.sh [rounds]        (default 3; the median round counts)
 # Env:   PEER=path/to/openblas_gemm.py  THREADS=1,2  IMPL=avx512|avx2|generic
+#        QKV=path/to/prebuilt/qkv (default: go build ./cmd/qkv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -15,13 +16,17 @@ THREADS=${THREADS:-1,2}
 PY=/usr/bin/python3
 SHAPES=(2048,256,256 2048,1024,256 2048,256,1024 256,1024,2048,t,n 2048,256,1024,n,t 4096,2048,512 1024,1024,1024)
 
-bin=$(mktemp -d)/qkv
-trap 'rm -rf "$(dirname "$bin")"' EXIT
-go build -o "$bin" ./cmd/qkv
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bin=${QKV:-}
+if [ -z "$bin" ]; then
+	bin=$tmp/qkv
+	go build -o "$bin" ./cmd/qkv
+fi
 implflag=()
 [ -n "${IMPL:-}" ] && implflag=(--impl "$IMPL")
 
-out=$(mktemp)
+out=$tmp/results.jsonl
 for ((r = 0; r < ROUNDS; r++)); do
 	for t in ${THREADS//,/ }; do
 		for s in "${SHAPES[@]}"; do
@@ -55,4 +60,3 @@ for t, rs in sorted(by_t.items()):
     g = math.exp(sum(math.log(x) for x in rs) / len(rs))
     print(f"| {t} | **geometric mean** | | | **{g:.2f}** (min {min(rs):.2f}) |")
 PYEOF
-rm -f "$out"

@@ -1052,6 +1052,102 @@ packRows32AVX512_done:
 	VZEROUPPER
 	RET
 
+// func packCopy12AVX512(k int, src *float32, ld int, dst *float32)
+// Requires: AVX, AVX512F
+TEXT ·packCopy12AVX512(SB), NOSPLIT, $0-32
+	MOVQ  k+0(FP), AX
+	MOVQ  src+8(FP), CX
+	MOVQ  ld+16(FP), DX
+	MOVQ  dst+24(FP), BX
+	SHLQ  $0x02, DX
+	MOVL  $0x00000fff, SI
+	KMOVW SI, K1
+
+packCopy12AVX512_loop4:
+	CMPQ      AX, $0x04
+	JL        packCopy12AVX512_loop1
+	VMOVUPS.Z (CX), K1, Z0
+	VMOVUPS   Z0, K1, (BX)
+	ADDQ      DX, CX
+	VMOVUPS.Z (CX), K1, Z3
+	VMOVUPS   Z3, K1, 48(BX)
+	ADDQ      DX, CX
+	VMOVUPS.Z (CX), K1, Z6
+	VMOVUPS   Z6, K1, 96(BX)
+	ADDQ      DX, CX
+	VMOVUPS.Z (CX), K1, Z9
+	VMOVUPS   Z9, K1, 144(BX)
+	LEAQ      (CX)(DX*1), CX
+	ADDQ      $0x000000c0, BX
+	SUBQ      $0x04, AX
+	JMP       packCopy12AVX512_loop4
+
+packCopy12AVX512_loop1:
+	TESTQ     AX, AX
+	JZ        packCopy12AVX512_done
+	VMOVUPS.Z (CX), K1, Z0
+	VMOVUPS   Z0, K1, (BX)
+	ADDQ      DX, CX
+	ADDQ      $0x00000030, BX
+	DECQ      AX
+	JMP       packCopy12AVX512_loop1
+
+packCopy12AVX512_done:
+	VZEROUPPER
+	RET
+
+// func packCopy32AVX512(k int, src *float32, ld int, dst *float32)
+// Requires: AVX, AVX512F
+TEXT ·packCopy32AVX512(SB), NOSPLIT, $0-32
+	MOVQ k+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ ld+16(FP), DX
+	MOVQ dst+24(FP), BX
+	SHLQ $0x02, DX
+
+packCopy32AVX512_loop4:
+	CMPQ    AX, $0x04
+	JL      packCopy32AVX512_loop1
+	VMOVUPS (CX), Z0
+	VMOVUPS Z0, (BX)
+	VMOVUPS 64(CX), Z1
+	VMOVUPS Z1, 64(BX)
+	ADDQ    DX, CX
+	VMOVUPS (CX), Z3
+	VMOVUPS Z3, 128(BX)
+	VMOVUPS 64(CX), Z4
+	VMOVUPS Z4, 192(BX)
+	ADDQ    DX, CX
+	VMOVUPS (CX), Z6
+	VMOVUPS Z6, 256(BX)
+	VMOVUPS 64(CX), Z7
+	VMOVUPS Z7, 320(BX)
+	ADDQ    DX, CX
+	VMOVUPS (CX), Z9
+	VMOVUPS Z9, 384(BX)
+	VMOVUPS 64(CX), Z10
+	VMOVUPS Z10, 448(BX)
+	LEAQ    (CX)(DX*1), CX
+	ADDQ    $0x00000200, BX
+	SUBQ    $0x04, AX
+	JMP     packCopy32AVX512_loop4
+
+packCopy32AVX512_loop1:
+	TESTQ   AX, AX
+	JZ      packCopy32AVX512_done
+	VMOVUPS (CX), Z0
+	VMOVUPS Z0, (BX)
+	VMOVUPS 64(CX), Z1
+	VMOVUPS Z1, 64(BX)
+	ADDQ    DX, CX
+	ADDQ    $0x00000080, BX
+	DECQ    AX
+	JMP     packCopy32AVX512_loop1
+
+packCopy32AVX512_done:
+	VZEROUPPER
+	RET
+
 // func axpyAVX512(n int, alpha float32, x *float32, y *float32)
 // Requires: AVX, AVX512F
 TEXT ·axpyAVX512(SB), NOSPLIT, $0-32

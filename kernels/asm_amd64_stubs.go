@@ -26,6 +26,16 @@ func packRows12AVX512(n16 int, src *float32, ld int, dst *float32)
 //go:noescape
 func packRows32AVX512(n16 int, src *float32, ld int, dst *float32)
 
+// packCopy12AVX512 copies k rows of 12 values from src (stride ld) to dst (stride 12).
+//
+//go:noescape
+func packCopy12AVX512(k int, src *float32, ld int, dst *float32)
+
+// packCopy32AVX512 copies k rows of 32 values from src (stride ld) to dst (stride 32).
+//
+//go:noescape
+func packCopy32AVX512(k int, src *float32, ld int, dst *float32)
+
 // axpyAVX512 is axpyGeneric over the first n elements, n a multiple of 16, with AVX512:
 //
 //	for i := range n { y[i] += alpha * x[i] }

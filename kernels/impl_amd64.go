@@ -29,7 +29,11 @@ var gemmAVX512 = &gemmImpl{
 // packAAVX512 is packAGeneric with the transposing case (A not transposed:
 // each panel gathers 12 rows) done 16 columns at a time in assembly.
 func packAAVX512(transA bool, a []float32, lda, i0, p0, mb, kb, mr int, dst []float32) {
-	if transA || kb < 16 {
+	if transA {
+		packColsAVX512(a, lda, p0, i0, kb, mb, mr, dst, packCopy12AVX512)
+		return
+	}
+	if kb < 16 {
 		packAGeneric(transA, a, lda, i0, p0, mb, kb, mr, dst)
 		return
 	}
@@ -39,11 +43,36 @@ func packAAVX512(transA bool, a []float32, lda, i0, p0, mb, kb, mr int, dst []fl
 // packBAVX512 is packBGeneric with the transposing case (B transposed: each
 // panel gathers 32 rows of Bᵀ) done 16 columns at a time in assembly.
 func packBAVX512(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []float32) {
-	if !transB || kb < 16 {
+	if !transB {
+		packColsAVX512(b, ldb, p0, j0, kb, nb, nr, dst, packCopy32AVX512)
+		return
+	}
+	if kb < 16 {
 		packBGeneric(transB, b, ldb, p0, j0, kb, nb, nr, dst)
 		return
 	}
 	packRowsAVX512(b, ldb, j0, p0, nb, kb, nr, dst, packRows32AVX512)
+}
+
+// packColsAVX512 packs rows p0..p0+kb, columns c0..c0+ncols of the row-major
+// src into w-column panels, dst[q*w*kb + p*w + j] = src[(p0+p)*ld + c0+q*w+j],
+// with asm for whole panels and zero padding in Go for the last.
+func packColsAVX512(src []float32, ld, p0, c0, kb, ncols, w int, dst []float32, asm func(k int, src *float32, ld int, dst *float32)) {
+	for q := 0; q < ncols; q += w {
+		cols := min(w, ncols-q)
+		d := dst[q*kb : q*kb+kb*w]
+		off := p0*ld + c0 + q
+		if cols == w {
+			_ = src[off+(kb-1)*ld+w-1]
+			asm(kb, &src[off], ld, &d[0])
+			continue
+		}
+		for p := 0; p < kb; p++ {
+			dp := d[p*w : p*w+w]
+			copy(dp, src[off+p*ld:off+p*ld+cols])
+			clear(dp[cols:])
+		}
+	}
 }
 
 // packRowsAVX512 packs rows r0..r0+nrows (columns p0..p0+kb) of the row-major

@@ -14,6 +14,7 @@ func main() {
 	ConstraintExpr("!purego")
 	gemmKernels()
 	packKernels()
+	packCopyKernels()
 	vecKernels()
 	Generate()
 }

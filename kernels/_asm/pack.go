@@ -86,3 +86,75 @@ func packTranspose(name string, rows int) {
 	VZEROUPPER()
 	RET()
 }
+
+func packCopyKernels() {
+	packCopy("packCopy12AVX512", 12)
+	packCopy("packCopy32AVX512", 32)
+}
+
+// packCopy emits the non-transposing pack of a GEMM panel: k rows of width
+// contiguous values each, from src with stride ld to dst with stride width:
+//
+//	for p := 0; p < k; p++ {
+//		copy(dst[p*width:(p+1)*width], src[p*ld:p*ld+width])
+//	}
+//
+// A width that is not a multiple of 16 uses masked loads and stores, which
+// touch no memory outside the mask.
+func packCopy(name string, width int) {
+	TEXT(name, NOSPLIT, "func(k int, src *float32, ld int, dst *float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s copies k rows of %d values from src (stride ld) to dst (stride %d).", name, width, width))
+	k := Load(Param("k"), GP64())
+	src := Load(Param("src"), GP64())
+	ld := Load(Param("ld"), GP64())
+	dst := Load(Param("dst"), GP64())
+	SHLQ(Imm(2), ld)
+	full, rem := width/16, width%16
+	mask := K()
+	if rem > 0 {
+		t := GP32()
+		MOVL(U32((1<<rem)-1), t)
+		KMOVW(t, mask)
+	}
+	const unroll = 4
+	regs := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11}
+	row := func(u int, s GPVirtual) {
+		for v := 0; v < full; v++ {
+			r := regs[(u*3+v)%len(regs)]
+			VMOVUPS(Mem{Base: s, Disp: 64 * v}, r)
+			VMOVUPS(r, Mem{Base: dst, Disp: (u*width + 16*v) * 4})
+		}
+		if rem > 0 {
+			r := regs[(u*3+full)%len(regs)]
+			VMOVUPS_Z(Mem{Base: s, Disp: 64 * full}, mask, r)
+			VMOVUPS(r, mask, Mem{Base: dst, Disp: (u*width + 16*full) * 4})
+		}
+	}
+	s2 := GP64()
+	Label(name + "_loop4")
+	CMPQ(k, Imm(unroll))
+	JL(LabelRef(name + "_loop1"))
+	MOVQ(src, s2)
+	for u := 0; u < unroll; u++ {
+		row(u, s2)
+		if u < unroll-1 {
+			ADDQ(ld, s2)
+		}
+	}
+	LEAQ(Mem{Base: s2, Index: ld, Scale: 1}, src)
+	ADDQ(U32(unroll*width*4), dst)
+	SUBQ(Imm(unroll), k)
+	JMP(LabelRef(name + "_loop4"))
+	Label(name + "_loop1")
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_done"))
+	row(0, src.(GPVirtual))
+	ADDQ(ld, src)
+	ADDQ(U32(width*4), dst)
+	DECQ(k)
+	JMP(LabelRef(name + "_loop1"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
