@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeMO writes a little-endian .mo catalogue of msgid → msgstr pairs
+// (the header first, as msgfmt does; no hash table).
+func writeMO(t *testing.T, path string, pairs [][2]string) {
+	t.Helper()
+	pairs = append([][2]string{{"", "Content-Type: text/plain; charset=UTF-8\n"}}, pairs...)
+	n := len(pairs)
+	data := make([]byte, 28+16*n)
+	le := binary.LittleEndian
+	le.PutUint32(data[0:], 0x950412de)
+	le.PutUint32(data[8:], uint32(n))
+	le.PutUint32(data[12:], 28)
+	le.PutUint32(data[16:], uint32(28+8*n))
+	for side := 0; side < 2; side++ {
+		for i, p := range pairs {
+			e := 28 + 8*n*side + 8*i
+			le.PutUint32(data[e:], uint32(len(p[side])))
+			le.PutUint32(data[e+4:], uint32(len(data)))
+			data = append(append(data, p[side]...), 0)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDataGettext(t *testing.T) {
+	dir := t.TempDir()
+	msgs := filepath.Join(dir, "locale", "de", "LC_MESSAGES")
+	for c := 0; c < 10; c++ {
+		var pairs [][2]string
+		for i := 0; i < 10; i++ {
+			pairs = append(pairs, [2]string{string(rune('A'+c)) + " message " + string(rune('a'+i)), "Nachricht"})
+		}
+		writeMO(t, filepath.Join(msgs, string(rune('a'+c))+".mo"), pairs)
+	}
+	writeMO(t, filepath.Join(dir, "locale", "ko", "LC_MESSAGES", "k.mo"), [][2]string{{"_Open", "열기(_O)"}, {"Line\nbreak", "x"}})
+	out, err := runQKV(t, "data", "gettext", "--locale-dir", filepath.Join(dir, "locale"),
+		"--lang", "de", "--lang", "ko", "--out", filepath.Join(dir, "out"), "--valid-frac", "0.1", "--test-frac", "0.2", "--seed", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var de, ko gettextCounts
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &de) != nil || json.Unmarshal([]byte(lines[1]), &ko) != nil {
+		t.Fatalf("output %q", out)
+	}
+	if de.Pairs != 100 || de.Train != 70 || de.Valid != 10 || de.Test != 20 || de.Catalogues != 10 {
+		t.Errorf("de counts %+v", de)
+	}
+	if ko.Pairs != 1 || ko.Train != 1 {
+		t.Errorf("ko counts %+v", ko)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "out", "ko", "train.tsv"))
+	if err != nil || string(b) != "_Open\t열기(_O)\n" {
+		t.Errorf("ko train.tsv %q %v", b, err)
+	}
+	if _, err := runQKV(t, "data", "gettext", "--locale-dir", dir, "--lang", "xx", "--out", dir); err == nil {
+		t.Error("no error for a missing language")
+	}
+}
+
+func TestDataBPE(t *testing.T) {
+	dir := t.TempDir()
+	text := "Die Datei wurde gespeichert.\n파일을  저장했습니다.\n Die Datei wurde nicht gespeichert. \n\n無法保存檔案\n"
+	in := writeFile(t, dir, "in.txt", strings.Repeat(text, 3))
+	merges := filepath.Join(dir, "m.bpe")
+	if _, err := runQKV(t, "data", "bpe", "--merges", "40", "--input", in, "--out", merges); err != nil {
+		t.Fatal(err)
+	}
+	tok := filepath.Join(dir, "tok.txt")
+	if _, err := runQKV(t, "data", "bpe", "--apply", merges, "--input", in, "--out", tok); err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := os.ReadFile(tok)
+	if !strings.Contains(string(tb), "▁Datei") {
+		t.Errorf("tokenized: %q", tb)
+	}
+	back := filepath.Join(dir, "back.txt")
+	if _, err := runQKV(t, "data", "bpe", "--apply", merges, "--decode", "--input", tok, "--out", back); err != nil {
+		t.Fatal(err)
+	}
+	bb, _ := os.ReadFile(back)
+	if string(bb) != strings.Repeat(text, 3) {
+		t.Errorf("decode(apply(x)) != x:\n%q\n%q", bb, strings.Repeat(text, 3))
+	}
+	if _, err := runQKV(t, "data", "bpe", "--input", in); err == nil || !strings.Contains(err.Error(), "--merges") {
+		t.Errorf("missing --merges: %v", err)
+	}
+	if _, err := runQKV(t, "data", "bpe", "--apply", in, "--input", in); err == nil || !strings.Contains(err.Error(), "not a qkv BPE merges file") {
+		t.Errorf("bad merges file: %v", err)
+	}
+}
