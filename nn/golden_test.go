@@ -172,3 +172,11 @@ func TestAdditiveAttentionMatchesTorch(t *testing.T) {
 	seed(t, g, c, map[string]*tensor.Tensor{"context": ctx, "weights": w})
 	compare(t, c, map[string][]float32{"context": ctx.Data, "weights": w.Data}, ps)
 }
+
+// The table equals the peer's PosEnc (computed there in float32, hence the
+// tolerance: sin and cos of arguments up to 63 rounded to float32).
+func TestSinusoidalPositionsMatchPeer(t *testing.T) {
+	c := golden.Load(t, "sinusoidal_positions")
+	pe := nn.NewSinusoidalPositions(int(c.Attrs["dim"]), 32) // rows past 32 are computed on demand
+	golden.Close(t, "pe", pe.Rows(0, int(c.Attrs["max_len"]), nil), c.Outputs["pe"], 0, 1e-5)
+}

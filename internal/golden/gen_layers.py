@@ -196,3 +196,18 @@ def lstm_case(name, In, Hd, layers, bidir, B, T, lengths, init):
 
 lstm_case("lstm_packed_bidir", 3, 4, 2, True, 3, 5, [3, 5, 2], False)
 lstm_case("lstm_init_state", 3, 4, 2, False, 2, 4, None, True)
+
+
+# ---- nn.SinusoidalPositions vs the peer's PosEnc (../shared/bench/peers/pytorch_g2p.py), float32 as there
+
+def peer_posenc(d, max_len):
+    import math
+    pe = torch.zeros(max_len, d)
+    pos = torch.arange(max_len).unsqueeze(1)
+    div = torch.exp(torch.arange(0, d, 2) * (-math.log(10000.0) / d))
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div)
+    return pe
+
+
+save("sinusoidal_positions", {}, {"pe": peer_posenc(16, 64)}, {}, {"dim": 16, "max_len": 64})
