@@ -95,12 +95,16 @@ func TestBPELearnByHand(t *testing.T) {
 func TestBPERoundTripRealCorpora(t *testing.T) {
 	multi := readLines(t, "testdata/multilingual.txt")
 	cmu := cmudictLines(t)
+	var cmuSample []string // learning from a quarter keeps the test fast; every line is checked
+	for i := 0; i < len(cmu); i += 4 {
+		cmuSample = append(cmuSample, cmu[i])
+	}
 	for _, c := range []struct {
 		name   string
 		learn  []string
 		merges int
 	}{
-		{"cmudict", cmu, 2000},
+		{"cmudict", cmuSample, 2000},
 		{"multilingual", multi, 300},
 	} {
 		b := LearnBPE(c.learn, c.merges)
