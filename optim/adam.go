@@ -38,6 +38,10 @@ func PaperAdam() AdamConfig {
 //	m ← β₁m + (1−β₁)g
 //	v ← β₂v + (1−β₂)g²
 //	θ ← θ − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)
+//
+// Each line of Step rounds where PyTorch's CPU kernels round (the moment
+// updates are fused multiply-adds there, and here), so on amd64 the
+// results agree with PyTorch bit for bit.
 type Adam struct {
 	cfg       AdamConfig
 	decoupled bool

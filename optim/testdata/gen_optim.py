@@ -74,8 +74,7 @@ def run(name, kind, config, steps, schedule=None):
         raise ValueError(kind)
     sched = None
     if schedule is not None:
-        fn = {"noam": lambda s: noam(**schedule["args"])(s),
-              "inverse_sqrt": lambda s: inverse_sqrt(**schedule["args"])(s)}[schedule["kind"]]
+        fn = {"noam": noam, "inverse_sqrt": inverse_sqrt}[schedule["kind"]](**schedule["args"])
         # LambdaLR multiplies the base rate (config lr, 1 here) by fn of the
         # number of scheduler steps taken so far, from 0; the paper counts
         # updates from 1, hence s + 1.
