@@ -17,7 +17,8 @@ import (
 // temporary file renamed over path and the directory fsynced. If write (or
 // any of those steps) fails, or write panics, the temporary file is removed
 // and path keeps its previous content. A new file gets mode 0644; a
-// replaced file keeps its mode.
+// replaced file keeps its mode. A symbolic link at path is replaced by the
+// file, not followed.
 func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {

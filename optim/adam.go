@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/qkv-dev/qkv/tensor"
 )
@@ -174,7 +175,7 @@ func (a *Adam) Step() {
 // checkpoint into them restores the moments in place) and
 // {"kind", "step", "lr", "beta1", "beta2", "eps", "weight_decay"}.
 func (a *Adam) State() ([]*tensor.Tensor, map[string]any) {
-	return a.state, map[string]any{
+	return slices.Clip(a.state), map[string]any{
 		"kind":         a.kind(),
 		"step":         a.step,
 		"lr":           a.lr,

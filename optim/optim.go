@@ -124,8 +124,10 @@ func loadBuffers(kind string, bufs []*tensor.Tensor, tensors []*tensor.Tensor) e
 		}
 		delete(byName, b.Name)
 	}
-	for name := range byName {
-		return fmt.Errorf("optim.%s.LoadState: unexpected state tensor %q (no parameter of this optimizer has that name)", kind, name)
+	for _, t := range tensors {
+		if _, left := byName[t.Name]; left {
+			return fmt.Errorf("optim.%s.LoadState: unexpected state tensor %q (no parameter of this optimizer has that name)", kind, t.Name)
+		}
 	}
 	for _, b := range bufs {
 		for _, t := range tensors {

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/qkv-dev/qkv/tensor"
 )
@@ -121,7 +122,7 @@ func (s *SGD) Step() {
 // without momentum), sharing the optimizer's memory, and
 // {"kind", "step", "lr", "momentum", "dampening", "nesterov", "weight_decay"}.
 func (s *SGD) State() ([]*tensor.Tensor, map[string]any) {
-	return s.buf, map[string]any{
+	return slices.Clip(s.buf), map[string]any{
 		"kind":         "SGD",
 		"step":         s.step,
 		"lr":           s.lr,
