@@ -355,3 +355,24 @@ func TestMultiHeadAttentionIncrementalEqualsFull(t *testing.T) {
 		}
 	}
 }
+
+// Inference (no gradient recording) computes the same values.
+func TestNoGradGivesSameValues(t *testing.T) {
+	x := gradcheck.Param("x", 1, -1, 1, 2, 4, 3)
+	lstm := nn.NewLSTM("l", 3, 4, 2, true, 0, 1)
+	add := nn.NewAdditiveAttention("a", 3, 8, 5, 1)
+	pad := []bool{false, false, false, false, false, false, true, true}
+	run := func(noGrad bool) []float32 {
+		g := tensor.NewGraph(1)
+		g.SetNoGrad(noGrad)
+		out, _ := lstm.Forward(g, x, []int{4, 2}, nil)
+		ctx, w := add.Forward(g, g.Reshape(g.Slice(x, 1, 0, 1), 2, 3), add.PrecomputeKeys(g, out), out, pad)
+		return append(append(append([]float32(nil), out.Data...), ctx.Data...), w.Data...)
+	}
+	a, b := run(false), run(true)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("value %d: %v with gradients, %v without", i, a[i], b[i])
+		}
+	}
+}

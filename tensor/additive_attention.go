@@ -28,11 +28,20 @@ func (g *Graph) AdditiveAttentionWeights(query, keys, v *Tensor, keyPad []bool) 
 		panic(fmt.Sprintf("tensor.AdditiveAttentionWeights: keyPad has %d entries, want B·Tk = %d", len(keyPad), B*Tk))
 	}
 	out := g.newTensor(g.anyNeedsGrad(query, keys, v), B, Tk)
-	th := g.floats.alloc(B * Tk * A) // tanh(W·s + U·h_j), 0 where padded
+	// tanh(W·s + U·h_j), 0 where padded: kept for backward, else one row of scratch
+	var th []float32
+	if out.needsGrad {
+		th = g.floats.alloc(B * Tk * A)
+	} else {
+		th = g.floats.alloc(A)
+	}
 	for b := 0; b < B; b++ {
 		qb := query.Data[b*A : (b+1)*A]
 		for j := 0; j < Tk; j++ {
-			t := th[(b*Tk+j)*A : (b*Tk+j+1)*A]
+			t := th[:A]
+			if out.needsGrad {
+				t = th[(b*Tk+j)*A : (b*Tk+j+1)*A]
+			}
 			if keyPad != nil && keyPad[b*Tk+j] {
 				clear(t)
 				out.Data[b*Tk+j] = 0
@@ -53,7 +62,9 @@ func (g *Graph) AdditiveAttentionWeights(query, keys, v *Tensor, keyPad []bool) 
 		}
 		attnSoftmaxRow(out.Data[b*Tk:(b+1)*Tk], pad)
 	}
-	out.saved = th
+	if out.needsGrad {
+		out.saved = th
+	}
 	g.record(out, additiveAttentionWeightsBackward, query, keys, v)
 	return out
 }

@@ -110,9 +110,12 @@ func (g *Graph) LSTMCell(gates, hPrev, cPrev *Tensor, pad []bool) (h, c *Tensor)
 	}
 	st := g.newTensor(g.anyNeedsGrad(gates, hPrev, cPrev), 2, B, H)
 	hs, cs := st.Data[:B*H], st.Data[B*H:]
-	// saved: activated gates (B, 4H), then tanh(c') (B, H)
-	saved := g.floats.alloc(5 * B * H)
-	acts, tc := saved[:4*B*H], saved[4*B*H:]
+	// saved for backward: activated gates (B, 4H), then tanh(c') (B, H)
+	var acts, tc []float32
+	if st.needsGrad {
+		st.saved = g.floats.alloc(5 * B * H)
+		acts, tc = st.saved[:4*B*H], st.saved[4*B*H:]
+	}
 	for b := 0; b < B; b++ {
 		row := b * H
 		if pad != nil && pad[b] {
@@ -121,7 +124,6 @@ func (g *Graph) LSTMCell(gates, hPrev, cPrev *Tensor, pad []bool) (h, c *Tensor)
 			continue
 		}
 		a := gates.Data[4*row : 4*row+4*H]
-		s := acts[4*row : 4*row+4*H]
 		for j := 0; j < H; j++ {
 			ig := sigmoid(a[j])
 			fg := sigmoid(a[H+j])
@@ -135,12 +137,14 @@ func (g *Graph) LSTMCell(gates, hPrev, cPrev *Tensor, pad []bool) (h, c *Tensor)
 			t := float32(math.Tanh(float64(cc)))
 			cs[row+j] = cc
 			hs[row+j] = og * t
-			s[j], s[H+j], s[2*H+j], s[3*H+j] = ig, fg, gg, og
-			tc[row+j] = t
+			if acts != nil {
+				s := acts[4*row : 4*row+4*H]
+				s[j], s[H+j], s[2*H+j], s[3*H+j] = ig, fg, gg, og
+				tc[row+j] = t
+			}
 		}
 	}
 	if st.needsGrad {
-		st.saved = saved
 		if pad != nil {
 			ids := g.ids.alloc(B)
 			for b, p := range pad {
