@@ -91,7 +91,6 @@ func gemmSerial(g *gemmImpl, buf *gemmBuf, transA, transB bool, m, n, k int, alp
 	if packB == nil {
 		packB = packBGeneric
 	}
-	kern := g.kernel
 	tile := buf.tile[:mr*nr]
 	for jc := 0; jc < n; jc += g.nc {
 		nb := min(g.nc, n-jc)
@@ -107,34 +106,43 @@ func gemmSerial(g *gemmImpl, buf *gemmBuf, transA, transB bool, m, n, k int, alp
 				mb := min(g.mc, m-ic)
 				ab := buf.a[:roundUp(mb, mr)*kb]
 				packA(transA, a, lda, ic, pc, mb, kb, mr, ab)
-				for jr := 0; jr < nb; jr += nr {
-					cols := min(nr, nb-jr)
-					bp := bb[jr*kb : (jr+nr)*kb]
-					for ir := 0; ir < mb; ir += mr {
-						rows := min(mr, mb-ir)
-						ap := ab[ir*kb : (ir+mr)*kb]
-						co := (ic+ir)*ldc + jc + jr
-						if rows == mr && cols == nr {
-							kern(kb, ap, bp, c[co:co+(mr-1)*ldc+nr], ldc, alpha, betaEff)
-							continue
-						}
-						kern(kb, ap, bp, tile, nr, alpha, 0)
-						for i := 0; i < rows; i++ {
-							crow := c[co+i*ldc : co+i*ldc+cols]
-							trow := tile[i*nr : i*nr+cols]
-							switch betaEff {
-							case 0:
-								copy(crow, trow)
-							case 1:
-								for j, t := range trow {
-									crow[j] += t
-								}
-							default:
-								for j, t := range trow {
-									crow[j] = t + betaEff*crow[j]
-								}
-							}
-						}
+				macroKernel(g, tile, ab, bb, mb, nb, kb, c[ic*ldc+jc:], ldc, alpha, betaEff)
+			}
+		}
+	}
+}
+
+// macroKernel runs the microkernel over an mb×nb block of C from a packed
+// A block ab (mb×kb) and B block bb (kb×nb), the B panel outermost so that it
+// stays in L1 while the A panels stream past; edge tiles go through tile.
+func macroKernel(g *gemmImpl, tile, ab, bb []float32, mb, nb, kb int, c []float32, ldc int, alpha, beta float32) {
+	mr, nr := g.mr, g.nr
+	kern := g.kernel
+	for jr := 0; jr < nb; jr += nr {
+		cols := min(nr, nb-jr)
+		bp := bb[jr*kb : (jr+nr)*kb]
+		for ir := 0; ir < mb; ir += mr {
+			rows := min(mr, mb-ir)
+			ap := ab[ir*kb : (ir+mr)*kb]
+			co := ir*ldc + jr
+			if rows == mr && cols == nr {
+				kern(kb, ap, bp, c[co:co+(mr-1)*ldc+nr], ldc, alpha, beta)
+				continue
+			}
+			kern(kb, ap, bp, tile, nr, alpha, 0)
+			for i := 0; i < rows; i++ {
+				crow := c[co+i*ldc : co+i*ldc+cols]
+				trow := tile[i*nr : i*nr+cols]
+				switch beta {
+				case 0:
+					copy(crow, trow)
+				case 1:
+					for j, t := range trow {
+						crow[j] += t
+					}
+				default:
+					for j, t := range trow {
+						crow[j] = t + beta*crow[j]
 					}
 				}
 			}
@@ -208,25 +216,33 @@ func packBGeneric(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []f
 // below it, starting a goroutine costs more than it saves.
 const parallelMinFlops = 64 * 64 * 64
 
-// gemmParallel splits the larger of m and n into nt slabs, whole register
-// tiles each, and runs gemmSerial on each slab in its own goroutine. Splitting
-// the larger side duplicates the packing of the smaller operand only.
+// gemmParallel runs a product on nt goroutines. When op(A) has enough rows
+// it uses gemmParallelShared, which hands out row blocks on demand, about
+// blocksPerThread per goroutine; otherwise it splits n into nt static slabs,
+// whole register tiles each, and runs gemmSerial on each in its own goroutine.
 func gemmParallel(g *gemmImpl, nt int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if nt > 1 && m*n*max(k, 1) >= parallelMinFlops {
-		if m >= n {
-			nt = min(nt, (m+g.mr-1)/g.mr)
-		} else {
-			nt = min(nt, (n+g.nr-1)/g.nr)
-		}
+	if nt <= 1 || m*n*max(k, 1) < parallelMinFlops || k == 0 || alpha == 0 {
+		buf := getGemmBuf(g)
+		gemmSerial(g, buf, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		gemmBufs.Put(buf)
+		return
 	}
-	if nt <= 1 || m*n*max(k, 1) < parallelMinFlops {
+	const blocksPerThread = 4
+	if m >= 2*nt*g.mr*2 && !staticSplit {
+		mc := min(g.mc, roundUp((m+nt*blocksPerThread-1)/(nt*blocksPerThread), g.mr))
+		mc = max(mc, min(g.mc, 4*g.mr))
+		gemmParallelShared(g, nt, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, mc)
+		return
+	}
+	nt = min(nt, (n+g.nr-1)/g.nr)
+	if nt <= 1 {
 		buf := getGemmBuf(g)
 		gemmSerial(g, buf, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		gemmBufs.Put(buf)
 		return
 	}
 	var wg sync.WaitGroup
-	splitM := m >= n
+	splitM := false
 	total, unit := n, g.nr
 	if splitM {
 		total, unit = m, g.mr
@@ -327,3 +343,6 @@ func gemmBatched(g *gemmImpl, nt int, transA, transB bool, m, n, k int, alpha fl
 	}
 	wg.Wait()
 }
+
+// staticSplit forces the static n split in gemmParallel (for comparisons).
+var staticSplit = false
