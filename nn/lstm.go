@@ -95,8 +95,9 @@ type LSTMState struct {
 	H, C []*tensor.Tensor
 }
 
-// Top is the last layer's hidden state (forward direction): a decoder's
-// output at this step.
+// Top is the last entry of H: for a unidirectional LSTM the top layer's
+// hidden state, a decoder's output at this step (for a bidirectional one,
+// the top layer's backward direction).
 func (s LSTMState) Top() *tensor.Tensor { return s.H[len(s.H)-1] }
 
 // Forward runs the LSTM over x (B, T, In). lengths (B), or nil for all T,
