@@ -9,5 +9,11 @@ require (
 
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/spf13/pflag v1.0.9 // indirect
+	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
+	github.com/rivo/uniseg v0.4.7 // indirect
+	github.com/schollz/progressbar/v3 v3.19.1
+	github.com/spf13/pflag v1.0.9
+	go.yaml.in/yaml/v2 v2.4.2 // indirect
+	golang.org/x/term v0.44.0
+	sigs.k8s.io/yaml v1.6.0
 )

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qkv-dev/qkv/metrics"
+	"github.com/qkv-dev/qkv/pipeline"
+	"github.com/qkv-dev/qkv/search"
+	"github.com/qkv-dev/qkv/text/corpus"
+)
+
+var ef struct {
+	model, test, format, metric string
+	beam, batchSize             int
+	alpha                       float64
+	byLength                    bool
+}
+
+var evalCmd = &cobra.Command{
+	Use:   "eval --model DIR --test FILE",
+	Short: "Decode a test corpus and print its score as one JSON line",
+	Long: `Decode every source of a test corpus (TSV or CMUdict) and score the outputs:
+WER and PER for grapheme-to-phoneme data (a word is right when it equals any of
+its reference pronunciations), BLEU and chrF (sacreBLEU's defaults) for text.
+Prints one JSON line with the scores and the decoding time.`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, _ []string) error {
+		if ef.model == "" || ef.test == "" {
+			return errors.New("eval: --model and --test are required")
+		}
+		p, err := pipeline.Load(ef.model)
+		if err != nil {
+			return err
+		}
+		pairs, err := readCorpus(ef.test, ef.format)
+		if err != nil {
+			return err
+		}
+		metric := chooseMetric(ef.metric, p.Config.Data)
+		s, err := scorePairs(p, pairs, metric, ef.beam)
+		if err != nil {
+			return err
+		}
+		out := map[string]any{
+			"model": ef.model, "test": ef.test, "beam": max(ef.beam, 1), "sentences": s.Sentences,
+			"decode_seconds": round(s.Seconds, 2), "sentences_per_s": round(float64(s.Sentences)/s.Seconds, 1),
+		}
+		for k, v := range s.All {
+			out[k] = round(v, 4)
+		}
+		if ef.byLength && s.ByLength != nil {
+			out["by_length"] = s.ByLength
+		}
+		return json.NewEncoder(os.Stdout).Encode(out)
+	},
+}
+
+func init() {
+	f := evalCmd.Flags()
+	f.StringVar(&ef.model, "model", "", "model directory (from qkv train)")
+	f.StringVar(&ef.test, "test", "", "test corpus")
+	f.StringVar(&ef.format, "format", "tsv", "corpus format: tsv or cmudict")
+	f.StringVar(&ef.metric, "metric", "auto", "wer (also gives per), bleu (also gives chrf), or auto")
+	f.IntVar(&ef.beam, "beam", 1, "beam size (1: greedy)")
+	f.Float64Var(&ef.alpha, "alpha", 0, "length penalty α")
+	f.IntVar(&ef.batchSize, "batch-size", 256, "sources decoded together")
+	f.BoolVar(&ef.byLength, "by-length", false, "add the error rate by source length")
+	rootCmd.AddCommand(evalCmd)
+}
+
+// score is the outcome of decoding and scoring a corpus.
+type score struct {
+	Value     float64            // the chosen metric
+	All       map[string]float64 // every metric computed
+	Sentences int
+	Seconds   float64
+	ByLength  []metrics.LengthBucket
+}
+
+// scorePairs decodes the distinct sources of pairs and scores the outputs
+// against all their references.
+func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, beam int) (score, error) {
+	var srcs []string
+	refs := map[string][]string{}
+	for _, pr := range pairs {
+		if _, ok := refs[pr.Source]; !ok {
+			srcs = append(srcs, pr.Source)
+		}
+		refs[pr.Source] = append(refs[pr.Source], pr.Target)
+	}
+	opt := pipeline.Options{Search: search.Options{Beam: beam, LengthPenalty: ef.alpha}, BatchSize: max(ef.batchSize, 1)}
+	start := time.Now()
+	results := p.Translate(srcs, opt)
+	s := score{Sentences: len(srcs), Seconds: time.Since(start).Seconds(), All: map[string]float64{}}
+	hyps := make([]string, len(srcs))
+	for i, r := range results {
+		if r.Err != nil {
+			return s, fmt.Errorf("test line %q: %w", r.Source, r.Err)
+		}
+		hyps[i] = r.Hyps[0].Text
+	}
+	switch metric {
+	case "wer", "per":
+		h := make([][]string, len(srcs))
+		rs := make([][][]string, len(srcs))
+		lens := make([]int, len(srcs))
+		for i, src := range srcs {
+			h[i] = strings.Fields(hyps[i])
+			for _, r := range refs[src] {
+				rs[i] = append(rs[i], strings.Fields(r))
+			}
+			lens[i] = len(results[i].SourceTokens)
+		}
+		wer, err := metrics.WER(h, rs)
+		if err != nil {
+			return s, err
+		}
+		per, err := metrics.PER(h, rs)
+		if err != nil {
+			return s, err
+		}
+		s.All["wer"], s.All["per"] = wer.Rate, per.Rate
+		s.ByLength, _ = metrics.ByLength(lens, h, rs, []int{4, 6, 8, 10, 12})
+	case "bleu", "chrf":
+		rs := make([][]string, len(srcs))
+		for i, src := range srcs {
+			rs[i] = refs[src]
+		}
+		bleu, err := metrics.BLEU(hyps, rs)
+		if err != nil {
+			return s, err
+		}
+		chrf, err := metrics.ChrF(hyps, rs)
+		if err != nil {
+			return s, err
+		}
+		s.All["bleu"], s.All["chrf"] = bleu.Score, chrf.Score
+	default:
+		return s, fmt.Errorf("unknown metric %q (wer, per, bleu, chrf)", metric)
+	}
+	s.Value = s.All[metric]
+	return s, nil
+}
+
+func round(v float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	return float64(int64(v*p+0.5)) / p
+}

@@ -1,0 +1,140 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Architectures.
+const (
+	ArchSeq2Seq     = "seq2seq"
+	ArchRNNSearch   = "rnnsearch"
+	ArchTransformer = "transformer"
+)
+
+// Config describes a model. Sizes that an architecture does not use are
+// ignored by it. It is saved as JSON beside the weights.
+type Config struct {
+	Arch     string `json:"arch"`
+	SrcVocab int    `json:"src_vocab"`
+	TgtVocab int    `json:"tgt_vocab"`
+
+	// Transformer (Vaswani et al. 2017, Table 3).
+	DModel    int     `json:"d_model,omitempty"`
+	Heads     int     `json:"heads,omitempty"`
+	EncLayers int     `json:"enc_layers,omitempty"`
+	DecLayers int     `json:"dec_layers,omitempty"`
+	DFF       int     `json:"d_ff,omitempty"`
+	PreNorm   bool    `json:"pre_norm,omitempty"`   // layer norm before each sub-layer (and once at the end) instead of after
+	FinalNorm bool    `json:"final_norm,omitempty"` // post-norm with a last layer norm on each stack, as torch.nn.Transformer
+	ShareEmb  bool    `json:"share_emb,omitempty"`  // one embedding for source, target and output (needs one vocabulary)
+	TieOutput bool    `json:"tie_output,omitempty"` // target embedding doubles as the output projection
+	MaxLen    int     `json:"max_len,omitempty"`    // longest sequence the positional table covers
+	Dropout   float32 `json:"dropout"`
+
+	// Recurrent models (Sutskever 2014, Bahdanau 2014).
+	Embed         int  `json:"embed,omitempty"`          // embedding size
+	Hidden        int  `json:"hidden,omitempty"`         // LSTM size (per direction in rnnsearch's encoder)
+	Layers        int  `json:"layers,omitempty"`         // LSTM layers in encoder and decoder
+	AttnDim       int  `json:"attn_dim,omitempty"`       // additive attention's hidden size
+	ReverseSource bool `json:"reverse_source,omitempty"` // feed the source backwards (Sutskever 2014 §3.3)
+
+	Seed uint64 `json:"seed"` // initialization
+}
+
+// Presets are named starting configurations (vocabulary sizes are filled in
+// from the data).
+var Presets = map[string]Config{
+	// The paper's base model (Vaswani et al. 2017, Table 3).
+	"transformer-base": {Arch: ArchTransformer, DModel: 512, Heads: 8, EncLayers: 6, DecLayers: 6, DFF: 2048, Dropout: 0.1, MaxLen: 1024},
+	// A small Transformer for grapheme-to-phoneme conversion, as in
+	// cmusphinx g2p-seq2seq and ../shared/bench/peers/pytorch_g2p.py.
+	"g2p-transformer": {Arch: ArchTransformer, DModel: 256, Heads: 4, EncLayers: 3, DecLayers: 3, DFF: 1024, Dropout: 0.1, MaxLen: 512, FinalNorm: true},
+	// A tiny Transformer for tests and demos.
+	"tiny-transformer": {Arch: ArchTransformer, DModel: 64, Heads: 4, EncLayers: 2, DecLayers: 2, DFF: 256, Dropout: 0.1, MaxLen: 256},
+	// RNNsearch at G2P scale (the paper used 620-d embeddings and 1000 units).
+	"g2p-rnnsearch": {Arch: ArchRNNSearch, Embed: 128, Hidden: 256, Layers: 1, AttnDim: 256, Dropout: 0.1},
+	// The paper's RNNsearch-50 sizes.
+	"rnnsearch-paper": {Arch: ArchRNNSearch, Embed: 620, Hidden: 1000, Layers: 1, AttnDim: 1000, Dropout: 0},
+	// A deep LSTM encoder-decoder at G2P scale (the paper: 4 layers of 1000).
+	"g2p-seq2seq":   {Arch: ArchSeq2Seq, Embed: 128, Hidden: 256, Layers: 2, Dropout: 0.1, ReverseSource: true},
+	"seq2seq-paper": {Arch: ArchSeq2Seq, Embed: 1000, Hidden: 1000, Layers: 4, Dropout: 0, ReverseSource: true},
+}
+
+// PresetNames lists the presets in order.
+func PresetNames() []string {
+	names := make([]string, 0, len(Presets))
+	for n := range Presets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DefaultConfig returns the default configuration of an architecture.
+func DefaultConfig(arch string) (Config, error) {
+	switch arch {
+	case ArchTransformer:
+		return Presets["g2p-transformer"], nil
+	case ArchRNNSearch:
+		return Presets["g2p-rnnsearch"], nil
+	case ArchSeq2Seq:
+		return Presets["g2p-seq2seq"], nil
+	}
+	return Config{}, fmt.Errorf("unknown architecture %q (want one of %v)", arch, []string{ArchSeq2Seq, ArchRNNSearch, ArchTransformer})
+}
+
+// Validate reports the first inconsistency in c.
+func (c Config) Validate() error {
+	positive := func(name string, v int) error {
+		if v <= 0 {
+			return fmt.Errorf("model config: %s must be positive, got %d", name, v)
+		}
+		return nil
+	}
+	if !slices.Contains([]string{ArchSeq2Seq, ArchRNNSearch, ArchTransformer}, c.Arch) {
+		return fmt.Errorf("model config: unknown arch %q", c.Arch)
+	}
+	if err := positive("src_vocab", c.SrcVocab); err != nil {
+		return err
+	}
+	if err := positive("tgt_vocab", c.TgtVocab); err != nil {
+		return err
+	}
+	if c.Dropout < 0 || c.Dropout >= 1 {
+		return fmt.Errorf("model config: dropout must be in [0, 1), got %g", c.Dropout)
+	}
+	switch c.Arch {
+	case ArchTransformer:
+		for _, p := range []struct {
+			n string
+			v int
+		}{{"d_model", c.DModel}, {"heads", c.Heads}, {"enc_layers", c.EncLayers}, {"dec_layers", c.DecLayers}, {"d_ff", c.DFF}, {"max_len", c.MaxLen}} {
+			if err := positive(p.n, p.v); err != nil {
+				return err
+			}
+		}
+		if c.DModel%c.Heads != 0 {
+			return fmt.Errorf("model config: d_model %d is not a multiple of heads %d", c.DModel, c.Heads)
+		}
+		if c.ShareEmb && c.SrcVocab != c.TgtVocab {
+			return fmt.Errorf("model config: share_emb needs one vocabulary, got sizes %d and %d", c.SrcVocab, c.TgtVocab)
+		}
+	default:
+		for _, p := range []struct {
+			n string
+			v int
+		}{{"embed", c.Embed}, {"hidden", c.Hidden}, {"layers", c.Layers}} {
+			if err := positive(p.n, p.v); err != nil {
+				return err
+			}
+		}
+		if c.Arch == ArchRNNSearch {
+			if err := positive("attn_dim", c.AttnDim); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/qkv-dev/qkv/batch"
+	"github.com/qkv-dev/qkv/nn"
+	"github.com/qkv-dev/qkv/tensor"
+)
+
+// Transformer is the encoder-decoder of Vaswani et al. 2017 (§3): N encoder
+// layers of self-attention and feed-forward, N decoder layers of masked
+// self-attention, encoder-decoder attention and feed-forward, each
+// sub-layer wrapped as LayerNorm(x + Dropout(Sublayer(x))) ("post-norm", the
+// paper's §5.4) or, with PreNorm, x + Dropout(Sublayer(LayerNorm(x))) and a
+// final LayerNorm on each stack (Wang et al. 2019). Embeddings are scaled
+// by √d_model and summed with sinusoidal positions (§3.4, §3.5).
+type Transformer struct {
+	cfg    Config
+	srcEmb *nn.Embedding
+	tgtEmb *nn.Embedding // the same as srcEmb when ShareEmb
+	pos    *nn.SinusoidalPositions
+	enc    []*encoderLayer
+	dec    []*decoderLayer
+	encLN  *nn.LayerNorm // final norms: pre-norm, or post-norm with FinalNorm
+	decLN  *nn.LayerNorm
+	out    *nn.Linear // nil when TieOutput: logits = y·Embᵀ
+	drop   nn.Dropout
+	params []*tensor.Tensor
+}
+
+type encoderLayer struct {
+	self     *nn.MultiHeadAttention
+	ff       *nn.FeedForward
+	ln1, ln2 *nn.LayerNorm
+}
+
+type decoderLayer struct {
+	self, cross   *nn.MultiHeadAttention
+	ff            *nn.FeedForward
+	ln1, ln2, ln3 *nn.LayerNorm
+}
+
+// layerNormEps is torch.nn.LayerNorm's default ε.
+const layerNormEps = 1e-5
+
+func newTransformer(cfg Config) *Transformer {
+	d, s := cfg.DModel, cfg.Seed
+	m := &Transformer{cfg: cfg, drop: nn.Dropout{P: cfg.Dropout}, pos: nn.NewSinusoidalPositions(d, cfg.MaxLen)}
+	if cfg.ShareEmb {
+		m.srcEmb = nn.NewEmbedding("embed", cfg.SrcVocab, d, batch.PAD, s)
+		m.tgtEmb = m.srcEmb
+	} else {
+		m.srcEmb = nn.NewEmbedding("encoder.embed", cfg.SrcVocab, d, batch.PAD, s)
+		m.tgtEmb = nn.NewEmbedding("decoder.embed", cfg.TgtVocab, d, batch.PAD, s)
+	}
+	for i := 0; i < cfg.EncLayers; i++ {
+		p := nn.Join("encoder.layers", i)
+		m.enc = append(m.enc, &encoderLayer{
+			self: nn.NewMultiHeadAttention(nn.Join(p, "self_attn"), d, cfg.Heads, s),
+			ff:   nn.NewFeedForward(nn.Join(p, "ff"), d, cfg.DFF, cfg.Dropout, s),
+			ln1:  nn.NewLayerNorm(nn.Join(p, "norm1"), d, layerNormEps),
+			ln2:  nn.NewLayerNorm(nn.Join(p, "norm2"), d, layerNormEps),
+		})
+	}
+	for i := 0; i < cfg.DecLayers; i++ {
+		p := nn.Join("decoder.layers", i)
+		m.dec = append(m.dec, &decoderLayer{
+			self:  nn.NewMultiHeadAttention(nn.Join(p, "self_attn"), d, cfg.Heads, s),
+			cross: nn.NewMultiHeadAttention(nn.Join(p, "cross_attn"), d, cfg.Heads, s),
+			ff:    nn.NewFeedForward(nn.Join(p, "ff"), d, cfg.DFF, cfg.Dropout, s),
+			ln1:   nn.NewLayerNorm(nn.Join(p, "norm1"), d, layerNormEps),
+			ln2:   nn.NewLayerNorm(nn.Join(p, "norm2"), d, layerNormEps),
+			ln3:   nn.NewLayerNorm(nn.Join(p, "norm3"), d, layerNormEps),
+		})
+	}
+	if cfg.PreNorm || cfg.FinalNorm {
+		m.encLN = nn.NewLayerNorm("encoder.norm", d, layerNormEps)
+		m.decLN = nn.NewLayerNorm("decoder.norm", d, layerNormEps)
+	}
+	if !cfg.TieOutput {
+		m.out = nn.NewLinear("decoder.out", d, cfg.TgtVocab, true, s)
+	}
+	mods := []nn.Module{m.srcEmb}
+	if !cfg.ShareEmb {
+		mods = append(mods, m.tgtEmb)
+	}
+	for _, l := range m.enc {
+		mods = append(mods, l.self, l.ff, l.ln1, l.ln2)
+	}
+	for _, l := range m.dec {
+		mods = append(mods, l.self, l.cross, l.ff, l.ln1, l.ln2, l.ln3)
+	}
+	if m.encLN != nil {
+		mods = append(mods, m.encLN, m.decLN)
+	}
+	if m.out != nil {
+		mods = append(mods, m.out)
+	}
+	params, err := nn.Collect(mods...)
+	if err != nil {
+		panic(err) // names are built above; a clash is a bug here
+	}
+	m.params = params
+	return m
+}
+
+// Config returns the configuration.
+func (m *Transformer) Config() Config { return m.cfg }
+
+// Params returns every trainable tensor.
+func (m *Transformer) Params() []*tensor.Tensor { return m.params }
+
+// embed returns Dropout(Emb(ids)·√d + PE(offset …)) for ids (B, T).
+func (m *Transformer) embed(g *tensor.Graph, e *nn.Embedding, ids []int32, B, T, offset int) *tensor.Tensor {
+	x := g.Scale(e.Forward(g, ids, B, T), float32(math.Sqrt(float64(m.cfg.DModel))))
+	return m.drop.Forward(g, m.pos.Forward(g, x, offset))
+}
+
+// sublayer applies one residual sub-layer in the configured order.
+func (m *Transformer) sublayer(g *tensor.Graph, x *tensor.Tensor, ln *nn.LayerNorm, f func(*tensor.Tensor) *tensor.Tensor) *tensor.Tensor {
+	if m.cfg.PreNorm {
+		return g.Add(x, m.drop.Forward(g, f(ln.Forward(g, x))))
+	}
+	return ln.Forward(g, g.Add(x, m.drop.Forward(g, f(x))))
+}
+
+// encode runs the encoder over b's sources: memory (B, S, D). When probs is
+// not nil, each layer's self-attention probabilities (B, H, S, S) are
+// appended to it.
+func (m *Transformer) encode(g *tensor.Graph, b *batch.Batch, srcPad []bool, probs *[][]float32) *tensor.Tensor {
+	x := m.embed(g, m.srcEmb, b.Src, b.B, b.S, 0)
+	for _, l := range m.enc {
+		x = m.sublayer(g, x, l.ln1, func(h *tensor.Tensor) *tensor.Tensor {
+			out, p := l.self.Forward(g, h, h, srcPad, false)
+			if probs != nil {
+				*probs = append(*probs, p)
+			}
+			return out
+		})
+		x = m.sublayer(g, x, l.ln2, func(h *tensor.Tensor) *tensor.Tensor { return l.ff.Forward(g, h) })
+	}
+	if m.encLN != nil {
+		x = m.encLN.Forward(g, x)
+	}
+	return x
+}
+
+// logits projects decoder states (…, D) to the target vocabulary.
+func (m *Transformer) logits(g *tensor.Graph, y *tensor.Tensor) *tensor.Tensor {
+	if m.out == nil {
+		return g.Linear(y, m.tgtEmb.Weight, nil)
+	}
+	return m.out.Forward(g, y)
+}
+
+// Forward returns the logits (B·T, V) of every target position.
+func (m *Transformer) Forward(g *tensor.Graph, b *batch.Batch) *tensor.Tensor {
+	srcPad := b.SrcPad()
+	mem := m.encode(g, b, srcPad, nil)
+	y := m.embed(g, m.tgtEmb, b.TgtIn, b.B, b.T, 0)
+	for _, l := range m.dec {
+		y = m.sublayer(g, y, l.ln1, func(h *tensor.Tensor) *tensor.Tensor {
+			out, _ := l.self.Forward(g, h, h, nil, true)
+			return out
+		})
+		y = m.sublayer(g, y, l.ln2, func(h *tensor.Tensor) *tensor.Tensor {
+			out, _ := l.cross.Forward(g, h, mem, srcPad, false)
+			return out
+		})
+		y = m.sublayer(g, y, l.ln3, func(h *tensor.Tensor) *tensor.Tensor { return l.ff.Forward(g, h) })
+	}
+	if m.decLN != nil {
+		y = m.decLN.Forward(g, y)
+	}
+	return m.logits(g, g.Reshape(y, b.B*b.T, m.cfg.DModel))
+}
+
+// checkLengths rejects sources the positional table cannot hold.
+func (m *Transformer) checkLengths(b *batch.Batch) error {
+	if b.S > m.cfg.MaxLen {
+		return fmt.Errorf("model: a source of %d tokens is longer than the model's %d positions", b.S, m.cfg.MaxLen)
+	}
+	if b.S == 0 {
+		return fmt.Errorf("model: empty source")
+	}
+	return nil
+}

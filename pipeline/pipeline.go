@@ -1,0 +1,244 @@
+// Package pipeline ties a trained model to the text it reads and writes: a
+// model directory holds the model's configuration, its vocabularies and
+// tokenizers, and its weights, and a Pipeline turns lines of text into
+// decoded lines of text (with scores and attention) and back.
+//
+// A model directory holds:
+//
+//	config.json        model, data and training settings
+//	src.vocab          source vocabulary, one symbol a line (text/vocab)
+//	tgt.vocab          target vocabulary
+//	src.bpe, tgt.bpe   BPE merges, when that tokenizer is used
+//	best.safetensors   weights of the best validation (else last.safetensors)
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/qkv-dev/qkv/batch"
+	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/model"
+	"github.com/qkv-dev/qkv/text/corpus"
+	"github.com/qkv-dev/qkv/text/tokenize"
+	"github.com/qkv-dev/qkv/text/vocab"
+)
+
+// File names inside a model directory.
+const (
+	ConfigFile   = "config.json"
+	SrcVocabFile = "src.vocab"
+	TgtVocabFile = "tgt.vocab"
+	SrcBPEFile   = "src.bpe"
+	TgtBPEFile   = "tgt.bpe"
+	BestFile     = "best.safetensors"
+	LastFile     = "last.safetensors"
+)
+
+// Tokenizer names.
+const (
+	TokChar = "char"
+	TokWord = "word"
+	TokBPE  = "bpe"
+)
+
+// DataConfig says how text becomes tokens.
+type DataConfig struct {
+	SrcTokenizer string `json:"src_tokenizer"` // char, word or bpe
+	TgtTokenizer string `json:"tgt_tokenizer"`
+	Lowercase    bool   `json:"lowercase,omitempty"` // lowercase the source before tokenizing
+	MaxSrcLen    int    `json:"max_src_len"`         // longest source accepted, in tokens
+	MaxTgtLen    int    `json:"max_tgt_len"`         // longest target trained on / generated, in tokens
+}
+
+// Config is config.json.
+type Config struct {
+	Model model.Config    `json:"model"`
+	Data  DataConfig      `json:"data"`
+	Train json.RawMessage `json:"train,omitempty"` // the training options, for the record
+}
+
+// Pipeline is a loaded model directory.
+type Pipeline struct {
+	Dir    string
+	Config Config
+	Model  model.Model
+	Src    *vocab.Vocab
+	Tgt    *vocab.Vocab
+	SrcTok tokenize.Tokenizer
+	TgtTok tokenize.Tokenizer
+}
+
+// NewTokenizer returns the tokenizer called name; bpe needs merges.
+func NewTokenizer(name string, bpe *tokenize.BPE) (tokenize.Tokenizer, error) {
+	switch name {
+	case TokChar:
+		return tokenize.Char{}, nil
+	case TokWord:
+		return tokenize.Word{}, nil
+	case TokBPE:
+		if bpe == nil {
+			return nil, errors.New("pipeline: bpe tokenizer without merges")
+		}
+		return bpe, nil
+	}
+	return nil, fmt.Errorf("pipeline: unknown tokenizer %q (char, word or bpe)", name)
+}
+
+// Load reads a model directory. Every missing or malformed file gives an
+// error that names it.
+func Load(dir string) (*Pipeline, error) {
+	p, err := LoadForResume(dir)
+	if err != nil {
+		return nil, err
+	}
+	weights := filepath.Join(dir, BestFile)
+	if _, err := os.Stat(weights); err != nil {
+		weights = filepath.Join(dir, LastFile)
+		if _, err := os.Stat(weights); err != nil {
+			return nil, fmt.Errorf("%s: no weights: neither %s nor %s exists", dir, BestFile, LastFile)
+		}
+	}
+	// The last checkpoint also holds optimizer state: load the parameters only.
+	if _, err := checkpoint.LoadSubset(weights, p.Model.Params()); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// LoadForResume reads a model directory's configuration, vocabularies and
+// tokenizers and builds the model with fresh weights, for a trainer to
+// restore from its checkpoint.
+func LoadForResume(dir string) (*Pipeline, error) {
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("model directory: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("model directory %s is not a directory", dir)
+	}
+	p := &Pipeline{Dir: dir}
+	if err := checkpoint.LoadJSON(filepath.Join(dir, ConfigFile), &p.Config); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.Src, err = vocab.LoadFile(filepath.Join(dir, SrcVocabFile)); err != nil {
+		return nil, err
+	}
+	if p.Tgt, err = vocab.LoadFile(filepath.Join(dir, TgtVocabFile)); err != nil {
+		return nil, err
+	}
+	if p.SrcTok, err = loadTokenizer(dir, p.Config.Data.SrcTokenizer, SrcBPEFile); err != nil {
+		return nil, err
+	}
+	if p.TgtTok, err = loadTokenizer(dir, p.Config.Data.TgtTokenizer, TgtBPEFile); err != nil {
+		return nil, err
+	}
+	mc := p.Config.Model
+	if mc.SrcVocab != p.Src.Len() || mc.TgtVocab != p.Tgt.Len() {
+		return nil, fmt.Errorf("%s: vocabulary sizes %d/%d do not match %s (%d/%d)",
+			dir, p.Src.Len(), p.Tgt.Len(), ConfigFile, mc.SrcVocab, mc.TgtVocab)
+	}
+	if p.Model, err = model.New(mc); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	return p, nil
+}
+
+// Encode tokenizes and encodes pairs with the pipeline's tokenizers and
+// vocabularies (unknown symbols become <unk>), leaving out training pairs
+// over the length limits, as Prepare did.
+func (p *Pipeline) Encode(trainPairs, validPairs []corpus.Pair) (trainSet, validSet []batch.Example, err error) {
+	d := p.Config.Data
+	enc := func(pr corpus.Pair) (batch.Example, bool) {
+		s := d.SourceTokens(p.SrcTok, pr.Source)
+		t := p.TgtTok.Tokenize(pr.Target)
+		if (d.MaxSrcLen > 0 && len(s) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(t) > d.MaxTgtLen) {
+			return batch.Example{}, false
+		}
+		return batch.Example{Src: toInt32(p.Src.Encode(s)), Tgt: toInt32(p.Tgt.Encode(t))}, true
+	}
+	for _, pr := range trainPairs {
+		if ex, ok := enc(pr); ok {
+			trainSet = append(trainSet, ex)
+		}
+	}
+	for i, pr := range validPairs {
+		ex, ok := enc(pr)
+		if !ok {
+			return nil, nil, fmt.Errorf("validation pair %d is over the length limits %d/%d", i+1, d.MaxSrcLen, d.MaxTgtLen)
+		}
+		validSet = append(validSet, ex)
+	}
+	if len(trainSet) == 0 {
+		return nil, nil, errors.New("no training pairs within the length limits")
+	}
+	return trainSet, validSet, nil
+}
+
+func loadTokenizer(dir, name, bpeFile string) (tokenize.Tokenizer, error) {
+	var bpe *tokenize.BPE
+	if name == TokBPE {
+		var err error
+		if bpe, err = tokenize.LoadBPEFile(filepath.Join(dir, bpeFile)); err != nil {
+			return nil, err
+		}
+	}
+	return NewTokenizer(name, bpe)
+}
+
+// SourceTokens tokenizes a source line as the model was trained to read it.
+func (d DataConfig) SourceTokens(tok tokenize.Tokenizer, line string) []string {
+	if d.Lowercase {
+		line = strings.ToLower(line)
+	}
+	return tok.Tokenize(line)
+}
+
+// EncodeSource turns a source line into ids. An empty line, invalid UTF-8,
+// a symbol the vocabulary lacks, or a line longer than the model accepts is
+// an error that says which.
+func (p *Pipeline) EncodeSource(line string) ([]int32, error) {
+	if !utf8.ValidString(line) {
+		return nil, errors.New("invalid UTF-8")
+	}
+	if strings.TrimSpace(line) == "" {
+		return nil, errors.New("empty input")
+	}
+	toks := p.Config.Data.SourceTokens(p.SrcTok, line)
+	if max := p.Config.Data.MaxSrcLen; max > 0 && len(toks) > max {
+		return nil, fmt.Errorf("input is %d tokens long; the model takes at most %d", len(toks), max)
+	}
+	ids, err := p.Src.EncodeStrict(toks)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the model never saw it in training)", err)
+	}
+	return toInt32(ids), nil
+}
+
+// DecodeTarget turns output ids into text.
+func (p *Pipeline) DecodeTarget(ids []int32) (string, []string) {
+	toks := p.Tgt.Decode(toInt(ids))
+	return p.TgtTok.Detokenize(toks), toks
+}
+
+func toInt32(ids []int) []int32 {
+	out := make([]int32, len(ids))
+	for i, v := range ids {
+		out[i] = int32(v)
+	}
+	return out
+}
+
+func toInt(ids []int32) []int {
+	out := make([]int, len(ids))
+	for i, v := range ids {
+		out[i] = int(v)
+	}
+	return out
+}
+
+func lowerString(s string) string { return strings.ToLower(s) }

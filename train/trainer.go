@@ -1,0 +1,385 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/qkv-dev/qkv/batch"
+	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/model"
+	"github.com/qkv-dev/qkv/optim"
+	"github.com/qkv-dev/qkv/tensor"
+)
+
+// File names inside a run directory.
+const (
+	LastFile = "last.safetensors" // parameters, optimizer state and trainer state
+	BestFile = "best.safetensors" // parameters of the best validation so far
+)
+
+// Progress is reported after every optimizer step.
+type Progress struct {
+	Step         int64
+	Epoch        int     // counted from 0
+	EpochDone    float64 // fraction of the current epoch done
+	Loss         float64 // label-smoothed cross-entropy per target token of this step
+	LR           float64
+	GradNorm     float64 // before clipping
+	Tokens       int64   // source and target tokens seen in this invocation
+	TokensPerSec float64 // over this invocation
+	Elapsed      time.Duration
+	TotalSteps   int64 // the run's expected length in steps, for an ETA (0 if unknown)
+}
+
+// Validation is reported after every validation.
+type Validation struct {
+	Step    int64
+	Epoch   int
+	Loss    float64 // cross-entropy per target token, without label smoothing
+	Metric  string  // name of the extra metric, if any
+	Value   float64
+	Best    bool // the loss is the best so far: best.safetensors was written
+	Patient int  // validations in a row without improvement
+}
+
+// Result summarizes a Run.
+type Result struct {
+	Steps    int64  // optimizer steps taken, in all (including before a resume)
+	Epochs   int    // completed epochs
+	Stopped  string // why the run ended: epochs, max-steps, time-budget, early-stopping, interrupted
+	BestLoss float64
+	LastLoss float64
+}
+
+// MetricFunc scores the model on the validation data with a task metric
+// (WER, BLEU, …) at each validation.
+type MetricFunc func(ctx context.Context, m model.Model) (name string, value float64, err error)
+
+// Trainer runs training of one model in one run directory.
+type Trainer struct {
+	OnStep  func(Progress)   // called after every step (may be nil)
+	OnValid func(Validation) // called after every validation (may be nil)
+	Metric  MetricFunc       // extra validation metric (may be nil)
+
+	m       model.Model
+	params  []*tensor.Tensor
+	opt     *optim.Adam
+	sched   optim.Schedule
+	g       *tensor.Graph
+	opts    Options
+	dir     string
+	batches []*batch.Batch // the training plan's batches, built once
+	valid   []*batch.Batch
+	st      runState
+}
+
+// runState is what, beyond parameters and optimizer moments, a resumed run
+// needs to continue exactly.
+type runState struct {
+	Step      int64   `json:"step"`
+	Epoch     int     `json:"epoch"`
+	Pos       int     `json:"pos"` // batches of the epoch's order already consumed
+	BestLoss  float64 `json:"best_loss"`
+	BadValids int     `json:"bad_valids"`
+	RNG       []byte  `json:"rng"`
+	LastLoss  float64 `json:"last_loss"`
+	Options   Options `json:"options"`
+}
+
+// New prepares training of m on trainSet, validated on validSet (which may
+// be empty), writing checkpoints to dir.
+func New(m model.Model, trainSet, validSet []batch.Example, dir string, opts Options) (*Trainer, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if len(trainSet) == 0 {
+		return nil, errors.New("train: the training set is empty")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	t := &Trainer{m: m, params: m.Params(), opts: opts, dir: dir, g: tensor.NewGraph(opts.Seed)}
+	t.st.BestLoss = math.Inf(1)
+	var err error
+	adam := optim.AdamConfig{Beta1: opts.Beta1, Beta2: opts.Beta2, Eps: opts.Eps, WeightDecay: opts.WeightDecay}
+	if opts.WeightDecay > 0 {
+		t.opt, err = optim.NewAdamW(t.params, adam)
+	} else {
+		t.opt, err = optim.NewAdam(t.params, adam)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch opts.Schedule {
+	case "noam":
+		d := m.Config().DModel
+		if d == 0 {
+			d = m.Config().Hidden
+		}
+		t.sched = optim.NoamSchedule{DModel: d, Warmup: int(opts.Warmup), Factor: opts.LR}
+	case "inverse-sqrt":
+		t.sched = optim.InverseSqrtSchedule{Peak: opts.LR, Warmup: int(opts.Warmup)}
+	default:
+		t.sched = optim.ConstantSchedule(opts.LR)
+	}
+	if t.batches, err = makeBatches(trainSet, opts.MaxTokens); err != nil {
+		return nil, err
+	}
+	if t.valid, err = makeBatches(validSet, opts.MaxTokens); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func makeBatches(examples []batch.Example, maxTokens int) ([]*batch.Batch, error) {
+	plan := batch.Plan(examples, maxTokens)
+	out := make([]*batch.Batch, len(plan))
+	for i, idx := range plan {
+		b, err := batch.Make(examples, idx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// Step is the number of optimizer steps taken so far.
+func (t *Trainer) Step() int64 { return t.st.Step }
+
+// BatchesPerEpoch is the number of training batches.
+func (t *Trainer) BatchesPerEpoch() int { return len(t.batches) }
+
+// Run trains until the epochs, the step limit or the time budget run out,
+// validation stops improving, or ctx is cancelled; in every case it writes
+// the last checkpoint before returning, so the run can be resumed.
+func (t *Trainer) Run(ctx context.Context) (Result, error) {
+	start := time.Now()
+	var tokens int64
+	res := Result{Stopped: "epochs"}
+	stepsPerEpoch := int64((len(t.batches) + t.opts.Accum - 1) / t.opts.Accum)
+	total := int64(t.opts.Epochs) * stepsPerEpoch
+	if t.opts.MaxSteps > 0 && t.opts.MaxSteps < total {
+		total = t.opts.MaxSteps
+	}
+loop:
+	for t.st.Epoch < t.opts.Epochs {
+		order := batch.Shuffled(len(t.batches), t.opts.Seed, t.st.Epoch)
+		for t.st.Pos < len(order) {
+			switch {
+			case ctx.Err() != nil:
+				res.Stopped = "interrupted"
+				break loop
+			case t.opts.MaxSteps > 0 && t.st.Step >= t.opts.MaxSteps:
+				res.Stopped = "max-steps"
+				break loop
+			case t.opts.TimeBudget > 0 && time.Since(start) >= t.opts.TimeBudget:
+				res.Stopped = "time-budget"
+				break loop
+			}
+			loss, ntok, norm := t.trainStep(order)
+			tokens += ntok
+			if t.OnStep != nil {
+				el := time.Since(start)
+				t.OnStep(Progress{
+					Step: t.st.Step, Epoch: t.st.Epoch, EpochDone: float64(t.st.Pos) / float64(len(order)),
+					Loss: loss, LR: t.opt.LR(), GradNorm: norm, Tokens: tokens,
+					TokensPerSec: float64(tokens) / el.Seconds(), Elapsed: el, TotalSteps: total,
+				})
+			}
+			if t.opts.ValidEvery > 0 && t.st.Step%t.opts.ValidEvery == 0 {
+				stop, err := t.validate(ctx)
+				if err != nil {
+					return res, err
+				}
+				if stop {
+					res.Stopped = "early-stopping"
+					break loop
+				}
+			}
+		}
+		t.st.Epoch++
+		t.st.Pos = 0
+		if t.opts.ValidEvery == 0 {
+			stop, err := t.validate(ctx)
+			if err != nil {
+				return res, err
+			}
+			if stop {
+				res.Stopped = "early-stopping"
+				break
+			}
+		}
+	}
+	if err := t.saveLast(); err != nil {
+		return res, err
+	}
+	res.Steps, res.Epochs, res.BestLoss, res.LastLoss = t.st.Step, t.st.Epoch, t.st.BestLoss, t.st.LastLoss
+	return res, nil
+}
+
+// trainStep runs Accum batches forward and backward and makes one update.
+func (t *Trainer) trainStep(order []int) (loss float64, tokens int64, norm float64) {
+	n := 0
+	for a := 0; a < t.opts.Accum && t.st.Pos < len(order); a++ {
+		b := t.batches[order[t.st.Pos]]
+		t.st.Pos++
+		logits := t.m.Forward(t.g, b)
+		ce := t.g.CrossEntropy(logits, b.TgtOut, batch.PAD, t.opts.LabelSmoothing)
+		loss += float64(ce.Item())
+		t.g.Backward(t.g.Scale(ce, 1/float32(t.opts.Accum)))
+		t.g.Reset()
+		tokens += int64(b.SrcTokens + b.TgtTokens)
+		n++
+	}
+	// A short last group (fewer than Accum batches) is scaled as if full;
+	// rescale so the update is the mean over the batches actually seen.
+	if n < t.opts.Accum {
+		s := float32(t.opts.Accum) / float32(n)
+		for _, p := range t.params {
+			for i := range p.Grad {
+				p.Grad[i] *= s
+			}
+		}
+	}
+	loss /= float64(n)
+	if t.opts.ClipNorm > 0 {
+		norm = optim.ClipGradNorm(t.params, t.opts.ClipNorm)
+	} else {
+		norm = optim.GradNorm(t.params)
+	}
+	t.st.Step++
+	t.opt.SetLR(t.sched.LR(t.st.Step))
+	if !math.IsNaN(norm) && !math.IsInf(norm, 0) {
+		t.opt.Step()
+	}
+	optim.ZeroGrad(t.params)
+	t.st.LastLoss = loss
+	return loss, tokens, norm
+}
+
+// ValidLoss is the cross-entropy per target token (no label smoothing) of m
+// on batches, computed without recording gradients or dropout.
+func ValidLoss(m model.Model, batches []*batch.Batch) float64 {
+	g := tensor.NewGraph(0)
+	g.SetTraining(false)
+	g.SetNoGrad(true)
+	var sum float64
+	var count int
+	for _, b := range batches {
+		logits := m.Forward(g, b)
+		ce, n := g.CrossEntropySum(logits, b.TgtOut, batch.PAD, 0)
+		sum += float64(ce.Item())
+		count += n
+		g.Reset()
+	}
+	if count == 0 {
+		return math.NaN()
+	}
+	return sum / float64(count)
+}
+
+// validate computes the validation loss (and metric), writes the best
+// checkpoint when the loss improves, and reports whether to stop early.
+func (t *Trainer) validate(ctx context.Context) (stop bool, err error) {
+	if len(t.valid) == 0 {
+		return false, nil
+	}
+	v := Validation{Step: t.st.Step, Epoch: t.st.Epoch, Loss: ValidLoss(t.m, t.valid)}
+	if t.Metric != nil {
+		if v.Metric, v.Value, err = t.Metric(ctx, t.m); err != nil {
+			return false, fmt.Errorf("train: validation metric: %w", err)
+		}
+	}
+	if v.Loss < t.st.BestLoss {
+		t.st.BestLoss, t.st.BadValids, v.Best = v.Loss, 0, true
+		meta := map[string]string{"step": fmt.Sprint(t.st.Step), "valid_loss": fmt.Sprint(v.Loss)}
+		if err := checkpoint.Save(filepath.Join(t.dir, BestFile), t.params, meta); err != nil {
+			return false, err
+		}
+	} else {
+		t.st.BadValids++
+	}
+	v.Patient = t.st.BadValids
+	if t.OnValid != nil {
+		t.OnValid(v)
+	}
+	return t.opts.Patience > 0 && t.st.BadValids >= t.opts.Patience, nil
+}
+
+// optimPrefix names optimizer tensors inside the last checkpoint.
+const optimPrefix = "optim."
+
+// saveLast writes parameters, optimizer state and run state to one file,
+// atomically, so the three can never disagree.
+func (t *Trainer) saveLast() error {
+	rng, err := t.g.RNGState()
+	if err != nil {
+		return err
+	}
+	t.st.RNG = rng
+	t.st.Options = t.opts
+	runJSON, err := json.Marshal(t.st)
+	if err != nil {
+		return err
+	}
+	optTensors, optMeta := t.opt.State()
+	optJSON, err := json.Marshal(optMeta)
+	if err != nil {
+		return err
+	}
+	all := append([]*tensor.Tensor(nil), t.params...)
+	for _, o := range optTensors {
+		r := tensor.FromData(o.Data, o.Shape...)
+		r.Name = optimPrefix + o.Name
+		all = append(all, r)
+	}
+	meta := map[string]string{"trainer": string(runJSON), "optimizer": string(optJSON), "step": fmt.Sprint(t.st.Step)}
+	return checkpoint.Save(filepath.Join(t.dir, LastFile), all, meta)
+}
+
+// Resume restores parameters, optimizer and run state from the run
+// directory's last checkpoint.
+func (t *Trainer) Resume() error {
+	path := filepath.Join(t.dir, LastFile)
+	optTensors, _ := t.opt.State()
+	shadows := make([]*tensor.Tensor, len(optTensors))
+	for i, o := range optTensors {
+		shadows[i] = tensor.FromData(o.Data, o.Shape...)
+		shadows[i].Name = optimPrefix + o.Name
+	}
+	if err := checkpoint.Load(path, append(append([]*tensor.Tensor(nil), t.params...), shadows...)); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	meta, err := checkpoint.ReadMetadata(path)
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	var st runState
+	if err := json.Unmarshal([]byte(meta["trainer"]), &st); err != nil {
+		return fmt.Errorf("resume: %s: trainer state: %w", path, err)
+	}
+	var optMeta map[string]any
+	if err := json.Unmarshal([]byte(meta["optimizer"]), &optMeta); err != nil {
+		return fmt.Errorf("resume: %s: optimizer state: %w", path, err)
+	}
+	// shadows already hold the moments (they share the optimizer's memory);
+	// LoadState restores the scalars and checks the names and shapes.
+	if err := t.opt.LoadState(optTensors, optMeta); err != nil {
+		return fmt.Errorf("resume: %s: %w", path, err)
+	}
+	if err := t.g.SetRNGState(st.RNG); err != nil {
+		return fmt.Errorf("resume: %s: random state: %w", path, err)
+	}
+	st.Options = t.opts
+	t.st = st
+	t.opt.SetLR(t.sched.LR(t.st.Step))
+	return nil
+}
