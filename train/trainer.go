@@ -53,7 +53,7 @@ type Result struct {
 	Steps    int64  // optimizer steps taken, in all (including before a resume)
 	Epochs   int    // completed epochs
 	Stopped  string // why the run ended: epochs, max-steps, time-budget, early-stopping, interrupted
-	BestLoss float64
+	BestLoss float64 // NaN when there was no validation
 	LastLoss float64
 }
 
@@ -85,7 +85,8 @@ type runState struct {
 	Step      int64   `json:"step"`
 	Epoch     int     `json:"epoch"`
 	Pos       int     `json:"pos"` // batches of the epoch's order already consumed
-	BestLoss  float64 `json:"best_loss"`
+	BestLoss  float64 `json:"best_loss"` // valid only when Validated
+	Validated bool    `json:"validated"`
 	BadValids int     `json:"bad_valids"`
 	RNG       []byte  `json:"rng"`
 	LastLoss  float64 `json:"last_loss"`
@@ -106,7 +107,6 @@ func New(m model.Model, trainSet, validSet []batch.Example, dir string, opts Opt
 		return nil, err
 	}
 	t := &Trainer{m: m, params: m.Params(), opts: opts, dir: dir, g: tensor.NewGraph(opts.Seed)}
-	t.st.BestLoss = math.Inf(1)
 	var err error
 	adam := optim.AdamConfig{Beta1: opts.Beta1, Beta2: opts.Beta2, Eps: opts.Eps, WeightDecay: opts.WeightDecay}
 	if opts.WeightDecay > 0 {
@@ -221,7 +221,11 @@ loop:
 	if err := t.saveLast(); err != nil {
 		return res, err
 	}
-	res.Steps, res.Epochs, res.BestLoss, res.LastLoss = t.st.Step, t.st.Epoch, t.st.BestLoss, t.st.LastLoss
+	res.Steps, res.Epochs, res.LastLoss = t.st.Step, t.st.Epoch, t.st.LastLoss
+	res.BestLoss = math.NaN()
+	if t.st.Validated {
+		res.BestLoss = t.st.BestLoss
+	}
 	return res, nil
 }
 
@@ -298,8 +302,8 @@ func (t *Trainer) validate(ctx context.Context) (stop bool, err error) {
 			return false, fmt.Errorf("train: validation metric: %w", err)
 		}
 	}
-	if v.Loss < t.st.BestLoss {
-		t.st.BestLoss, t.st.BadValids, v.Best = v.Loss, 0, true
+	if !t.st.Validated || v.Loss < t.st.BestLoss {
+		t.st.BestLoss, t.st.BadValids, v.Best, t.st.Validated = v.Loss, 0, true, true
 		meta := map[string]string{"step": fmt.Sprint(t.st.Step), "valid_loss": fmt.Sprint(v.Loss)}
 		if err := checkpoint.Save(filepath.Join(t.dir, BestFile), t.params, meta); err != nil {
 			return false, err

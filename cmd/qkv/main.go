@@ -10,8 +10,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
+
+	"github.com/qkv-dev/qkv/kernels"
 )
 
 // rootCmd is the `qkv` command; subcommands add themselves to it in init.
@@ -29,8 +33,37 @@ Pronouncing Dictionary and pronounces words it never saw.`,
 	SilenceErrors: true,
 }
 
+var (
+	cpuProfile string
+	threads    int
+)
+
+func init() {
+	pf := rootCmd.PersistentFlags()
+	pf.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
+	pf.IntVar(&threads, "threads", 0, "cores to use (default: all)")
+	rootCmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if threads > 0 {
+			runtime.GOMAXPROCS(threads)
+			kernels.SetThreads(threads)
+		}
+		if cpuProfile != "" {
+			f, err := os.Create(cpuProfile)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 func main() {
+	defer pprof.StopCPUProfile()
 	if err := rootCmd.Execute(); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "qkv:", err)
 		os.Exit(1)
 	}

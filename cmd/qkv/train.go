@@ -318,7 +318,7 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 			return metric, s.Value, err
 		}
 	}
-	show := newTrainDisplay(os.Stderr)
+	show := newTrainDisplay(os.Stderr, tf.timeBudget)
 	tr.OnStep = show.step
 	tr.OnValid = show.valid
 	res, err := tr.Run(ctx)
@@ -389,11 +389,12 @@ type trainDisplay struct {
 	w         io.Writer
 	bar       *progressbar.ProgressBar
 	lastLog   time.Time
-	startStep int64 // the step before this invocation's first (after a resume)
+	startStep int64         // the step before this invocation's first (after a resume)
+	budget    time.Duration // the run's time budget, for the ETA
 }
 
-func newTrainDisplay(w *os.File) *trainDisplay {
-	d := &trainDisplay{w: w, startStep: -1}
+func newTrainDisplay(w *os.File, budget time.Duration) *trainDisplay {
+	d := &trainDisplay{w: w, startStep: -1, budget: budget}
 	if term.IsTerminal(int(w.Fd())) {
 		d.bar = progressbar.NewOptions64(-1,
 			progressbar.OptionSetWriter(w),
@@ -416,10 +417,10 @@ func (d *trainDisplay) describe(p train.Progress) string {
 		}
 		perStep := p.Elapsed / time.Duration(max(p.Step-d.startStep, 1))
 		remaining := time.Duration(p.TotalSteps-p.Step) * perStep
-		if tf.timeBudget > 0 && tf.timeBudget-p.Elapsed < remaining {
-			remaining = tf.timeBudget - p.Elapsed
+		if d.budget > 0 && d.budget-p.Elapsed < remaining {
+			remaining = d.budget - p.Elapsed
 		}
-		eta = " eta " + remaining.Round(time.Second).String()
+		eta = " eta " + max(remaining, 0).Round(time.Second).String()
 	}
 	return fmt.Sprintf("epoch %d loss %.3f lr %.2e %s tok/s%s", p.Epoch+1, p.Loss, p.LR, humanCount(int64(p.TokensPerSec)), eta)
 }
@@ -450,6 +451,9 @@ func (d *trainDisplay) valid(v train.Validation) {
 	metric := ""
 	if v.Metric != "" {
 		metric = fmt.Sprintf(" %s %.2f%%", v.Metric, v.Value)
+	}
+	if d.bar == nil {
+		d.lastLog = time.Time{} // log the next step too
 	}
 	fmt.Fprintf(d.w, "validation at step %d (epoch %d): loss %.4f%s%s\n", v.Step, v.Epoch+1, v.Loss, metric, best)
 }

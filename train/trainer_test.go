@@ -1,0 +1,171 @@
+package train
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/qkv-dev/qkv/batch"
+	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/model"
+)
+
+func copyTask(n int, seed uint64) []batch.Example {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	ex := make([]batch.Example, n)
+	for i := range ex {
+		s := make([]int32, 1+rng.IntN(6))
+		for j := range s {
+			s[j] = 4 + rng.Int32N(8)
+		}
+		ex[i] = batch.Example{Src: s, Tgt: slices.Clone(s)}
+	}
+	return ex
+}
+
+func newModel(t *testing.T, arch string) model.Model {
+	t.Helper()
+	cfg := model.Config{Arch: arch, SrcVocab: 12, TgtVocab: 12, Dropout: 0.2, Seed: 3,
+		DModel: 32, Heads: 2, EncLayers: 1, DecLayers: 1, DFF: 64, MaxLen: 32,
+		Embed: 16, Hidden: 32, Layers: 1, AttnDim: 16}
+	m, err := model.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// run trains a fresh model in dir for maxSteps (resuming when asked) and
+// returns the loss of every step it took.
+func run(t *testing.T, arch, dir string, maxSteps int64, resume bool, opts Options) ([]float64, Result) {
+	t.Helper()
+	opts.MaxSteps = maxSteps
+	tr, err := New(newModel(t, arch), copyTask(300, 1), copyTask(40, 2), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resume {
+		if err := tr.Resume(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var losses []float64
+	tr.OnStep = func(p Progress) { losses = append(losses, p.Loss) }
+	res, err := tr.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return losses, res
+}
+
+// TestResumeReproducesTheUninterruptedRun stops a run part-way (in the
+// middle of an epoch, with dropout on and gradient accumulation), resumes
+// it from its last checkpoint, and checks that every later loss and the
+// final weights are bit-for-bit those of a run that never stopped.
+func TestResumeReproducesTheUninterruptedRun(t *testing.T) {
+	for _, arch := range []string{model.ArchTransformer, model.ArchRNNSearch} {
+		opts := Options{MaxTokens: 120, Epochs: 5, Schedule: "noam", Warmup: 10, ValidEvery: 4, Accum: 2, ClipNorm: 1, LabelSmoothing: 0.1, Seed: 9}
+		whole := t.TempDir()
+		all, _ := run(t, arch, whole, 14, false, opts)
+		split := t.TempDir()
+		first, res := run(t, arch, split, 6, false, opts)
+		if res.Stopped != "max-steps" || res.Steps != 6 {
+			t.Fatalf("%s: first part stopped with %+v", arch, res)
+		}
+		rest, _ := run(t, arch, split, 14, true, opts)
+		got := append(first, rest...)
+		if !slices.Equal(got, all) {
+			t.Fatalf("%s: losses with a resume\n%v\nwithout\n%v", arch, got, all)
+		}
+		a, _, err := checkpoint.ReadAll(filepath.Join(whole, LastFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := checkpoint.ReadAll(filepath.Join(split, LastFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, x := range a {
+			if !slices.Equal(x.Data, b[name].Data) {
+				t.Fatalf("%s: tensor %s differs after resuming", arch, name)
+			}
+		}
+	}
+}
+
+func TestTrainingLowersTheLossAndKeepsTheBest(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{MaxTokens: 200, Epochs: 30, Schedule: "inverse-sqrt", LR: 3e-3, Warmup: 20, Seed: 1}
+	tr, err := New(newModel(t, model.ArchTransformer), copyTask(300, 1), copyTask(40, 2), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var valids []Validation
+	tr.OnValid = func(v Validation) { valids = append(valids, v) }
+	res, err := tr.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Epochs != 30 || res.Stopped != "epochs" || len(valids) != 30 {
+		t.Fatalf("result %+v with %d validations", res, len(valids))
+	}
+	if first, last := valids[0].Loss, res.BestLoss; last > first/2 {
+		t.Errorf("validation loss went from %.3f to only %.3f", first, last)
+	}
+	best := valids[0]
+	for _, v := range valids {
+		if v.Loss < best.Loss {
+			best = v
+		}
+	}
+	meta, err := checkpoint.ReadMetadata(filepath.Join(dir, BestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta["step"] != strconv.FormatInt(best.Step, 10) {
+		t.Errorf("best checkpoint is from step %s, the best validation was at step %d", meta["step"], best.Step)
+	}
+}
+
+func TestEarlyStoppingAndTimeBudget(t *testing.T) {
+	// A learning rate of zero never improves: patience 2 stops after 3 validations.
+	opts := Options{MaxTokens: 200, Epochs: 50, Schedule: "constant", LR: 1e-12, Patience: 2, Seed: 1}
+	tr, err := New(newModel(t, model.ArchTransformer), copyTask(100, 1), copyTask(20, 2), t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tr.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stopped != "early-stopping" || res.Epochs > 4 {
+		t.Errorf("got %+v, want early stopping after about 3 epochs", res)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	tr, _ = New(newModel(t, model.ArchTransformer), copyTask(100, 1), nil, dir, Options{Seed: 1})
+	res, err = tr.Run(ctx)
+	if err != nil || res.Stopped != "interrupted" {
+		t.Fatalf("cancelled run: %+v, %v", res, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LastFile)); err != nil {
+		t.Errorf("an interrupted run left no checkpoint: %v", err)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	m := newModel(t, model.ArchTransformer)
+	for _, o := range []Options{{Schedule: "cosine"}, {LabelSmoothing: 1.5}, {MaxTokens: 1}} {
+		if _, err := New(m, copyTask(10, 1), nil, t.TempDir(), o); err == nil {
+			t.Errorf("options %+v accepted", o)
+		}
+	}
+	if _, err := New(m, nil, nil, t.TempDir(), Options{}); err == nil {
+		t.Error("an empty training set was accepted")
+	}
+}
