@@ -50,9 +50,9 @@ type Validation struct {
 
 // Result summarizes a Run.
 type Result struct {
-	Steps    int64  // optimizer steps taken, in all (including before a resume)
-	Epochs   int    // completed epochs
-	Stopped  string // why the run ended: epochs, max-steps, time-budget, early-stopping, interrupted
+	Steps    int64   // optimizer steps taken, in all (including before a resume)
+	Epochs   int     // completed epochs
+	Stopped  string  // why the run ended: epochs, max-steps, time-budget, early-stopping, interrupted
 	BestLoss float64 // NaN when there was no validation
 	LastLoss float64
 }
@@ -84,7 +84,7 @@ type Trainer struct {
 type runState struct {
 	Step      int64   `json:"step"`
 	Epoch     int     `json:"epoch"`
-	Pos       int     `json:"pos"` // batches of the epoch's order already consumed
+	Pos       int     `json:"pos"`       // batches of the epoch's order already consumed
 	BestLoss  float64 `json:"best_loss"` // valid only when Validated
 	Validated bool    `json:"validated"`
 	BadValids int     `json:"bad_valids"`
