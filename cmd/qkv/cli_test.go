@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// qkvBin is the qkv binary built once for the end-to-end tests, which run
+// it as a user would: separate processes, real files, stdin and stdout.
+var qkvBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "qkv-cli-test")
+	if err != nil {
+		panic(err)
+	}
+	qkvBin = filepath.Join(dir, "qkv")
+	if out, err := exec.Command("go", "build", "-o", qkvBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building qkv: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// qkv runs the binary with stdin and returns stdout, stderr and the error.
+func qkv(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(qkvBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// g2pLike writes a toy letters→phones corpus: each letter has a fixed
+// "phone", so the task is learnable in a few steps.
+func g2pLike(t *testing.T, dir, name string, n int, seed uint64) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		var src []byte
+		var tgt []string
+		for j := 0; j < 2+rng.IntN(5); j++ {
+			c := byte('a' + rng.IntN(6))
+			src = append(src, c)
+			tgt = append(tgt, strings.ToUpper(string(c))+"H")
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", src, strings.Join(tgt, " "))
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestTrainPredictEval(t *testing.T) {
+	dir := t.TempDir()
+	trainFile := g2pLike(t, dir, "train.tsv", 1000, 1)
+	validFile := g2pLike(t, dir, "valid.tsv", 40, 2)
+	out := filepath.Join(dir, "run")
+	_, stderr, err := qkv(t, "", "train", "--arch", "transformer", "--preset", "tiny-transformer",
+		"--train", trainFile, "--valid", validFile, "--out", out, "--max-steps", "500", "--valid-every", "250",
+		"--max-tokens", "800", "--schedule", "inverse-sqrt", "--lr", "3e-3", "--warmup", "30")
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, stderr)
+	}
+	for _, f := range []string{"config.json", "src.vocab", "tgt.vocab", "best.safetensors", "last.safetensors"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("train left no %s: %v", f, err)
+		}
+	}
+	if !strings.Contains(stderr, "validation at step 500") {
+		t.Errorf("no validation reported:\n%s", stderr)
+	}
+
+	// predict: one output per input line, in order.
+	stdout, stderr, err := qkv(t, "abc\nfed\n", "predict", "--model", out)
+	if err != nil {
+		t.Fatalf("predict: %v\n%s", err, stderr)
+	}
+	if got := strings.Split(strings.TrimSpace(stdout), "\n"); len(got) != 2 || got[0] != "AH BH CH" || got[1] != "FH EH DH" {
+		t.Errorf("predict gave %q, want AH BH CH / FH EH DH", got)
+	}
+	// n-best with beam: N lines each, score TAB output, best first.
+	stdout, _, err = qkv(t, "abc\n", "predict", "--model", out, "--beam", "4", "--nbest", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 3 || !strings.HasSuffix(lines[0], "\tAH BH CH") {
+		t.Errorf("nbest output %q", lines)
+	}
+	// Bad lines are reported with their number and keep the output aligned.
+	stdout, stderr, err = qkv(t, "ab\n\nxyz\nca\n", "predict", "--model", out)
+	if err == nil {
+		t.Error("predict with bad lines exited 0")
+	}
+	if got := strings.Split(stdout, "\n"); len(got) != 5 || got[1] != "" || got[2] != "" || got[3] != "CH AH" {
+		t.Errorf("outputs not aligned with inputs: %q", got)
+	}
+	for _, want := range []string{"line 2: empty input", `line 3: vocab: unknown symbol "x"`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	// eval: one JSON line with WER and PER.
+	stdout, stderr, err = qkv(t, "", "eval", "--model", out, "--test", validFile)
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, stderr)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("eval output %q: %v", stdout, err)
+	}
+	if wer, ok := res["wer"].(float64); !ok || wer > 10 {
+		t.Errorf("eval: %v (want wer ≤ 10%% on this easy task)", res)
+	}
+	if _, ok := res["per"]; !ok {
+		t.Errorf("eval: no per in %v", res)
+	}
+
+	// Training again into the same directory would overwrite the run: refused.
+	if _, stderr, err := qkv(t, "", "train", "--arch", "transformer", "--train", trainFile, "--out", out); err == nil || !strings.Contains(stderr, "--resume") {
+		t.Errorf("overwriting a run: err %v, stderr %q", err, stderr)
+	}
+	// A model directory missing a file: a clear error naming it.
+	if err := os.Remove(filepath.Join(out, "tgt.vocab")); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := qkv(t, "abc\n", "predict", "--model", out); err == nil || !strings.Contains(stderr, "tgt.vocab") {
+		t.Errorf("missing vocabulary: err %v, stderr %q", err, stderr)
+	}
+}
+
+func TestTrainResumeMatchesUninterrupted(t *testing.T) {
+	dir := t.TempDir()
+	trainFile := g2pLike(t, dir, "train.tsv", 200, 3)
+	validFile := g2pLike(t, dir, "valid.tsv", 20, 4)
+	common := []string{"train", "--arch", "transformer", "--preset", "tiny-transformer", "--train", trainFile,
+		"--valid", validFile, "--max-tokens", "400", "--metric", "none"}
+	whole := filepath.Join(dir, "whole")
+	if _, stderr, err := qkv(t, "", append(common, "--out", whole, "--max-steps", "12")...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	split := filepath.Join(dir, "split")
+	if _, stderr, err := qkv(t, "", append(common, "--out", split, "--max-steps", "5")...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if _, stderr, err := qkv(t, "", "train", "--resume", "--out", split, "--train", trainFile, "--valid", validFile, "--max-steps", "12", "--metric", "none"); err != nil {
+		t.Fatalf("resume: %v\n%s", err, stderr)
+	}
+	a, err := os.ReadFile(filepath.Join(whole, "last.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(split, "last.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Error("the resumed run's last checkpoint differs from the uninterrupted run's")
+	}
+}
+
+func TestTrainBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.tsv")
+	os.WriteFile(bad, []byte("abc\tAH\nno tab here\n"), 0o644)
+	_, stderr, err := qkv(t, "", "train", "--arch", "transformer", "--train", bad, "--out", filepath.Join(dir, "o"))
+	if err == nil || !strings.Contains(stderr, "bad.tsv:2") {
+		t.Errorf("malformed corpus: err %v, stderr %q", err, stderr)
+	}
+	_, stderr, err = qkv(t, "", "train", "--arch", "lstm", "--train", bad, "--out", filepath.Join(dir, "o"))
+	if err == nil || !strings.Contains(stderr, "unknown architecture") {
+		t.Errorf("unknown arch: err %v, stderr %q", err, stderr)
+	}
+	_, stderr, err = qkv(t, "", "predict", "--model", filepath.Join(dir, "nothing"))
+	if err == nil || !strings.Contains(stderr, "nothing") {
+		t.Errorf("missing model dir: err %v, stderr %q", err, stderr)
+	}
+}
