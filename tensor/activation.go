@@ -75,10 +75,13 @@ func reluBackward(_ *Graph, out *Tensor) {
 	if !x.needsGrad {
 		return
 	}
+	// Branch-free: half the signs are random, so a branch mispredicts.
+	// y is never −0 (the forward writes +0), so int32(bits(y)) > 0 ⇔ y > 0,
+	// and −int32(bits) >> 31 is all ones exactly then.
+	dx, dy := x.Grad[:len(out.Data)], out.Grad[:len(out.Data)]
 	for i, y := range out.Data {
-		if y > 0 {
-			x.Grad[i] += out.Grad[i]
-		}
+		keep := uint32(-int32(math.Float32bits(y)) >> 31)
+		dx[i] += math.Float32frombits(math.Float32bits(dy[i]) & keep)
 	}
 }
 
