@@ -10,31 +10,41 @@ package kernels
 //go:noescape
 func sgemmKernel12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel12x32EdgeAVX512 computes rows×cols (≤ 12×32) of the tile c[i*ldc+j] = alpha·Σ_p a[p*12+i]·b[p*32+j] + beta·c[i*ldc+j]
+// from packed panels a (k×mr) and b (k×nr); c is not read when beta is 0, nor touched outside rows×cols.
+//
+//go:noescape
+func sgemmKernel12x32EdgeAVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, rows int, cols int)
+
 // sgemmKernel6x16AVX2 computes the 6×16 tile c[i*ldc+j] = alpha·Σ_p a[p*6+i]·b[p*16+j] + beta·c[i*ldc+j]
 // from packed panels a (k×mr) and b (k×nr); c is not read when beta is 0.
 //
 //go:noescape
 func sgemmKernel6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
 
-// packRows12AVX512 packs 12 rows of src (stride ld) by 16·n16 columns into dst as dst[p*12+r] = src[r*ld+p].
+// packRows12AVX512 packs the first 4·groups of 12 rows of src (stride ld) by 16·n16 columns into dst
+// as dst[p*12+r] = src[r*ld+p], and zeros for the other rows.
 //
 //go:noescape
-func packRows12AVX512(n16 int, src *float32, ld int, dst *float32)
+func packRows12AVX512(n16 int, src *float32, ld int, dst *float32, groups int)
 
-// packRows32AVX512 packs 32 rows of src (stride ld) by 16·n16 columns into dst as dst[p*32+r] = src[r*ld+p].
+// packRows32AVX512 packs the first 4·groups of 32 rows of src (stride ld) by 16·n16 columns into dst
+// as dst[p*32+r] = src[r*ld+p], and zeros for the other rows.
 //
 //go:noescape
-func packRows32AVX512(n16 int, src *float32, ld int, dst *float32)
+func packRows32AVX512(n16 int, src *float32, ld int, dst *float32, groups int)
 
-// packCopy12AVX512 copies k rows of 12 values from src (stride ld) to dst (stride 12).
+// packCopy12AVX512 copies k rows of cols ≤ 12 values from src (stride ld) to dst (stride 12),
+// padding each row of dst with zeros to the full width.
 //
 //go:noescape
-func packCopy12AVX512(k int, src *float32, ld int, dst *float32)
+func packCopy12AVX512(k int, src *float32, ld int, dst *float32, cols int)
 
-// packCopy32AVX512 copies k rows of 32 values from src (stride ld) to dst (stride 32).
+// packCopy32AVX512 copies k rows of cols ≤ 32 values from src (stride ld) to dst (stride 32),
+// padding each row of dst with zeros to the full width.
 //
 //go:noescape
-func packCopy32AVX512(k int, src *float32, ld int, dst *float32)
+func packCopy32AVX512(k int, src *float32, ld int, dst *float32, cols int)
 
 // axpyAVX512 is axpyGeneric over the first n elements, n a multiple of 16, with AVX512:
 //

@@ -27,6 +27,9 @@ type gemmImpl struct {
 	mr, nr     int // register tile
 	kc, mc, nc int // cache blocks: kc×nr B panel in L1, mc×kc A block in L2, kc×nc B block in L3
 	kernel     microKernel
+	// edge, if not nil, computes just the top-left rows×cols of a tile,
+	// which spares edge tiles the scratch tile.
+	edge func(k int, a, b, c []float32, ldc int, alpha, beta float32, rows, cols int)
 	// packA and packB may be replaced by faster (assembly) versions; nil means the Go ones.
 	packA func(transA bool, a []float32, lda, i0, p0, mb, kb, mr int, dst []float32)
 	packB func(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []float32)
@@ -127,6 +130,10 @@ func macroKernel(g *gemmImpl, tile, ab, bb []float32, mb, nb, kb int, c []float3
 			co := ir*ldc + jr
 			if rows == mr && cols == nr {
 				kern(kb, ap, bp, c[co:co+(mr-1)*ldc+nr], ldc, alpha, beta)
+				continue
+			}
+			if g.edge != nil {
+				g.edge(kb, ap, bp, c[co:co+(rows-1)*ldc+cols], ldc, alpha, beta, rows, cols)
 				continue
 			}
 			kern(kb, ap, bp, tile, nr, alpha, 0)

@@ -6,7 +6,7 @@ import "golang.org/x/sys/cpu"
 
 // hasAVX512 and hasAVX2 record what the CPU (and OS) support, read once.
 var (
-	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
+	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL && cpu.X86.HasBMI2
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 )
 
@@ -21,6 +21,12 @@ var gemmAVX512 = &gemmImpl{
 		_ = b[32*k-1]
 		_ = c[11*ldc+31]
 		sgemmKernel12x32AVX512(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	},
+	edge: func(k int, a, b, c []float32, ldc int, alpha, beta float32, rows, cols int) {
+		_ = a[12*k-1]
+		_ = b[32*k-1]
+		_ = c[(rows-1)*ldc+cols-1]
+		sgemmKernel12x32EdgeAVX512(k, &a[0], &b[0], &c[0], ldc, alpha, beta, rows, cols)
 	},
 	packA: packAAVX512,
 	packB: packBAVX512,
@@ -56,55 +62,44 @@ func packBAVX512(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []fl
 
 // packColsAVX512 packs rows p0..p0+kb, columns c0..c0+ncols of the row-major
 // src into w-column panels, dst[q*w*kb + p*w + j] = src[(p0+p)*ld + c0+q*w+j],
-// with asm for whole panels and zero padding in Go for the last.
-func packColsAVX512(src []float32, ld, p0, c0, kb, ncols, w int, dst []float32, asm func(k int, src *float32, ld int, dst *float32)) {
+// zero-padded to whole panels, all in assembly.
+func packColsAVX512(src []float32, ld, p0, c0, kb, ncols, w int, dst []float32, asm func(k int, src *float32, ld int, dst *float32, cols int)) {
 	for q := 0; q < ncols; q += w {
 		cols := min(w, ncols-q)
 		d := dst[q*kb : q*kb+kb*w]
 		off := p0*ld + c0 + q
-		if cols == w {
-			_ = src[off+(kb-1)*ld+w-1]
-			asm(kb, &src[off], ld, &d[0])
-			continue
-		}
-		for p := 0; p < kb; p++ {
-			dp := d[p*w : p*w+w]
-			copy(dp, src[off+p*ld:off+p*ld+cols])
-			clear(dp[cols:])
-		}
+		_ = src[off+(kb-1)*ld+cols-1]
+		asm(kb, &src[off], ld, &d[0], cols)
 	}
 }
 
 // packRowsAVX512 packs rows r0..r0+nrows (columns p0..p0+kb) of the row-major
 // src into w-row panels, dst[q*w*kb + p*w + r] = src[(r0+q*w+r)*ld + p0+p],
-// with asm for whole panels 16 columns at a time and Go for the rest.
-func packRowsAVX512(src []float32, ld, r0, p0, nrows, kb, w int, dst []float32, asm func(n16 int, src *float32, ld int, dst *float32)) {
+// zero-padded to whole panels: assembly for four rows and 16 columns at a
+// time, Go for the last rows%4 rows and kb%16 columns.
+func packRowsAVX512(src []float32, ld, r0, p0, nrows, kb, w int, dst []float32, asm func(n16 int, src *float32, ld int, dst *float32, groups int)) {
 	n16 := kb / 16
 	for q := 0; q < nrows; q += w {
 		rows := min(w, nrows-q)
+		groups := rows / 4
 		d := dst[q*kb : q*kb+kb*w]
-		if rows < w {
-			for r := 0; r < rows; r++ {
-				off := (r0+q+r)*ld + p0
-				for p, v := range src[off : off+kb] {
-					d[p*w+r] = v
-				}
-			}
-			for r := rows; r < w; r++ {
-				for p := 0; p < kb; p++ {
-					d[p*w+r] = 0
-				}
-			}
-			continue
-		}
 		off := (r0+q)*ld + p0
-		_ = src[off+(w-1)*ld+kb-1]
-		asm(n16, &src[off], ld, &d[0])
-		for r := 0; r < w; r++ {
+		if groups > 0 {
+			_ = src[off+(4*groups-1)*ld+16*n16-1]
+		}
+		asm(n16, &src[off], ld, &d[0], groups)
+		for r := 4 * groups; r < rows; r++ {
 			o := off + r*ld
-			for p := n16 * 16; p < kb; p++ {
-				d[p*w+r] = src[o+p]
+			for p, v := range src[o : o+16*n16] {
+				d[p*w+r] = v
 			}
+		}
+		for p := n16 * 16; p < kb; p++ {
+			dp := d[p*w : p*w+w]
+			for r := range rows {
+				dp[r] = src[off+r*ld+p]
+			}
+			clear(dp[rows:])
 		}
 	}
 }

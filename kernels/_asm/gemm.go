@@ -8,11 +8,15 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-const kernelSig = "func(k int, a, b, c *float32, ldc int, alpha, beta float32)"
+const (
+	kernelSig     = "func(k int, a, b, c *float32, ldc int, alpha, beta float32)"
+	edgeKernelSig = "func(k int, a, b, c *float32, ldc int, alpha, beta float32, rows, cols int)"
+)
 
 func gemmKernels() {
-	microKernel("sgemmKernel12x32AVX512", 12, 2, 16, zmm, 4)
-	microKernel("sgemmKernel6x16AVX2", 6, 2, 8, ymm, 4)
+	microKernel("sgemmKernel12x32AVX512", 12, 2, 16, zmm, 4, false)
+	microKernel("sgemmKernel12x32EdgeAVX512", 12, 2, 16, zmm, 4, true)
+	microKernel("sgemmKernel6x16AVX2", 6, 2, 8, ymm, 4, false)
 }
 
 func zmm(i int) VecPhysical {
@@ -33,12 +37,24 @@ func ymm(i int) VecPhysical {
 //		}
 //	}
 //	c[i*ldc+j] = alpha*acc[i][j] + beta*c[i*ldc+j]   // c not read when beta == 0
-func microKernel(name string, mr, nv, w int, vr func(int) VecPhysical, unroll int) {
+//
+// With edge (AVX-512 only), only the top-left rows×cols of the tile are
+// read and written, through opmasks: edge tiles need no scratch copy.
+func microKernel(name string, mr, nv, w int, vr func(int) VecPhysical, unroll int, edge bool) {
 	nr := nv * w
-	TEXT(name, NOSPLIT, kernelSig)
+	if edge {
+		TEXT(name, NOSPLIT, edgeKernelSig)
+	} else {
+		TEXT(name, NOSPLIT, kernelSig)
+	}
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes the %d×%d tile c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*%d+j] + beta·c[i*ldc+j]", name, mr, nr, mr, nr),
-		"from packed panels a (k×mr) and b (k×nr); c is not read when beta is 0.")
+	if edge {
+		Doc(fmt.Sprintf("%s computes rows×cols (≤ %d×%d) of the tile c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*%d+j] + beta·c[i*ldc+j]", name, mr, nr, mr, nr),
+			"from packed panels a (k×mr) and b (k×nr); c is not read when beta is 0, nor touched outside rows×cols.")
+	} else {
+		Doc(fmt.Sprintf("%s computes the %d×%d tile c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*%d+j] + beta·c[i*ldc+j]", name, mr, nr, mr, nr),
+			"from packed panels a (k×mr) and b (k×nr); c is not read when beta is 0.")
+	}
 	nacc := mr * nv
 	acc := func(i, j int) VecPhysical { return vr(i*nv + j) }
 	bv := func(j int) VecPhysical { return vr(nacc + j) }
@@ -125,32 +141,64 @@ func microKernel(name string, mr, nv, w int, vr func(int) VecPhysical, unroll in
 	}
 	VBROADCASTSS(NewParamAddr("alpha", 40), alpha)
 	VBROADCASTSS(NewParamAddr("beta", 44), beta)
+	var masks []Op
+	var rows Register
+	if edge {
+		rows = Load(Param("rows"), GP64())
+		cols := Load(Param("cols"), GP64())
+		one, m := GP64(), GP64()
+		MOVQ(U32(1), one)
+		SHLXQ(cols, one, m) // cols ≤ 32: no overflow
+		DECQ(m)
+		for j := 0; j < nv; j++ {
+			kj := K()
+			KMOVW(m.(GPVirtual).As32(), kj)
+			if j < nv-1 {
+				SHRQ(Imm(16), m)
+			}
+			masks = append(masks, kj)
+		}
+	}
+	tmp := bc(0)
+	if nv == 1 {
+		tmp = bc(1)
+	}
+	storeRows := func(readC bool, done string) {
+		for i := 0; i < mr; i++ {
+			for j := 0; j < nv; j++ {
+				m := Mem{Base: c, Disp: j * w * 4}
+				VMULPS(alpha, acc(i, j), acc(i, j))
+				if readC {
+					if edge {
+						VMOVUPS_Z(m, masks[j], tmp)
+						VFMADD231PS(tmp, beta, acc(i, j))
+					} else {
+						VFMADD231PS(m, beta, acc(i, j))
+					}
+				}
+				if edge {
+					VMOVUPS(acc(i, j), masks[j], m)
+				} else {
+					VMOVUPS(acc(i, j), m)
+				}
+			}
+			if i < mr-1 {
+				if edge {
+					DECQ(rows)
+					JZ(LabelRef(done))
+				}
+				ADDQ(ldc, c)
+			}
+		}
+		Label(done)
+		VZEROUPPER()
+		RET()
+	}
 	bits := GP32()
 	MOVL(NewParamAddr("beta", 44), bits)
 	SHLL(Imm(1), bits) // drop the sign: -0 is 0 too
 	JZ(LabelRef(name + "_beta0"))
-	for i := 0; i < mr; i++ {
-		for j := 0; j < nv; j++ {
-			VMULPS(alpha, acc(i, j), acc(i, j))
-			VFMADD231PS(Mem{Base: c, Disp: j * w * 4}, beta, acc(i, j))
-			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * w * 4})
-		}
-		if i < mr-1 {
-			ADDQ(ldc, c)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	storeRows(true, name+"_done1")
 	Label(name + "_beta0")
-	for i := 0; i < mr; i++ {
-		for j := 0; j < nv; j++ {
-			VMULPS(alpha, acc(i, j), acc(i, j))
-			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * w * 4})
-		}
-		if i < mr-1 {
-			ADDQ(ldc, c)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	storeRows(false, name+"_done0")
 }

@@ -28,14 +28,18 @@ func packTranspose(name string, rows int) {
 	if rows%4 != 0 {
 		panic("rows must be a multiple of 4")
 	}
-	TEXT(name, NOSPLIT, "func(n16 int, src *float32, ld int, dst *float32)")
+	TEXT(name, NOSPLIT, "func(n16 int, src *float32, ld int, dst *float32, groups int)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s packs %d rows of src (stride ld) by 16·n16 columns into dst as dst[p*%d+r] = src[r*ld+p].", name, rows, rows))
+	Doc(fmt.Sprintf("%s packs the first 4·groups of %d rows of src (stride ld) by 16·n16 columns into dst", name, rows),
+		fmt.Sprintf("as dst[p*%d+r] = src[r*ld+p], and zeros for the other rows.", rows))
 	n := Load(Param("n16"), GP64())
 	src := Load(Param("src"), GP64())
 	ld := Load(Param("ld"), GP64())
 	dst := Load(Param("dst"), GP64())
+	groups := Load(Param("groups"), GP64())
 	SHLQ(Imm(2), ld)
+	zero := X12
+	VPXORD(Z12, Z12, Z12)
 	ld3 := GP64()
 	LEAQ(Mem{Base: ld, Index: ld, Scale: 2}, ld3)
 	ld4 := GP64()
@@ -51,6 +55,10 @@ func packTranspose(name string, rows int) {
 	Label(name + "_loop")
 	MOVQ(src, row)
 	for g := 0; g < rows/4; g++ {
+		zl := fmt.Sprintf("%s_zero%d", name, g)
+		nl := fmt.Sprintf("%s_next%d", name, g)
+		CMPQ(groups, Imm(uint64(g)))
+		JLE(LabelRef(zl))
 		VMOVUPS(Mem{Base: row}, z[0])
 		VMOVUPS(Mem{Base: row, Index: ld, Scale: 1}, z[1])
 		VMOVUPS(Mem{Base: row, Index: ld, Scale: 2}, z[2])
@@ -77,6 +85,12 @@ func packTranspose(name string, rows int) {
 				}
 			}
 		}
+		JMP(LabelRef(nl))
+		Label(zl)
+		for p := 0; p < 16; p++ {
+			VMOVUPS(zero, Mem{Base: dst, Disp: (p*rows + 4*g) * 4})
+		}
+		Label(nl)
 	}
 	ADDQ(Imm(64), src)
 	ADDQ(U32(16*rows*4), dst)
@@ -102,33 +116,51 @@ func packCopyKernels() {
 // A width that is not a multiple of 16 uses masked loads and stores, which
 // touch no memory outside the mask.
 func packCopy(name string, width int) {
-	TEXT(name, NOSPLIT, "func(k int, src *float32, ld int, dst *float32)")
+	TEXT(name, NOSPLIT, "func(k int, src *float32, ld int, dst *float32, cols int)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s copies k rows of %d values from src (stride ld) to dst (stride %d).", name, width, width))
+	Doc(fmt.Sprintf("%s copies k rows of cols ≤ %d values from src (stride ld) to dst (stride %d),", name, width, width),
+		"padding each row of dst with zeros to the full width.")
 	k := Load(Param("k"), GP64())
 	src := Load(Param("src"), GP64())
 	ld := Load(Param("ld"), GP64())
 	dst := Load(Param("dst"), GP64())
+	cols := Load(Param("cols"), GP64())
 	SHLQ(Imm(2), ld)
-	full, rem := width/16, width%16
-	mask := K()
-	if rem > 0 {
+	nvec := (width + 15) / 16
+	// Load masks: lane j of vector v is loaded when 16v+j < cols.
+	one, bits := GP64(), GP64()
+	MOVQ(U32(1), one)
+	SHLXQ(cols, one, bits)
+	DECQ(bits)
+	var lm []Op
+	for v := 0; v < nvec; v++ {
+		kv := K()
+		KMOVW(bits.As32(), kv)
+		if v < nvec-1 {
+			SHRQ(Imm(16), bits)
+		}
+		lm = append(lm, kv)
+	}
+	// Store mask of the last vector when width is not a multiple of 16.
+	var sm Op
+	if width%16 != 0 {
 		t := GP32()
-		MOVL(U32((1<<rem)-1), t)
-		KMOVW(t, mask)
+		MOVL(U32((1<<(width%16))-1), t)
+		sm = K()
+		KMOVW(t, sm)
 	}
 	const unroll = 4
 	regs := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11}
-	row := func(u int, s GPVirtual) {
-		for v := 0; v < full; v++ {
-			r := regs[(u*3+v)%len(regs)]
-			VMOVUPS(Mem{Base: s, Disp: 64 * v}, r)
-			VMOVUPS(r, Mem{Base: dst, Disp: (u*width + 16*v) * 4})
-		}
-		if rem > 0 {
-			r := regs[(u*3+full)%len(regs)]
-			VMOVUPS_Z(Mem{Base: s, Disp: 64 * full}, mask, r)
-			VMOVUPS(r, mask, Mem{Base: dst, Disp: (u*width + 16*full) * 4})
+	row := func(u int, s Register) {
+		for v := 0; v < nvec; v++ {
+			r := regs[(u*nvec+v)%len(regs)]
+			VMOVUPS_Z(Mem{Base: s, Disp: 64 * v}, lm[v], r)
+			m := Mem{Base: dst, Disp: (u*width + 16*v) * 4}
+			if v == nvec-1 && sm != nil {
+				VMOVUPS(r, sm, m)
+			} else {
+				VMOVUPS(r, m)
+			}
 		}
 	}
 	s2 := GP64()
@@ -149,7 +181,7 @@ func packCopy(name string, width int) {
 	Label(name + "_loop1")
 	TESTQ(k, k)
 	JZ(LabelRef(name + "_done"))
-	row(0, src.(GPVirtual))
+	row(0, src)
 	ADDQ(ld, src)
 	ADDQ(U32(width*4), dst)
 	DECQ(k)
