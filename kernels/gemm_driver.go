@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // This file is the GotoBLAS/BLIS loop nest around a microkernel:
 //
@@ -223,10 +226,8 @@ func packBGeneric(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []f
 // below it, starting a goroutine costs more than it saves.
 const parallelMinFlops = 64 * 64 * 64
 
-// gemmParallel runs a product on nt goroutines. When op(A) has enough rows
-// it uses gemmParallelShared, which hands out row blocks on demand, about
-// blocksPerThread per goroutine; otherwise it splits n into nt static slabs,
-// whole register tiles each, and runs gemmSerial on each in its own goroutine.
+// gemmParallel runs a product on nt goroutines (gemmParallelChunks), or on
+// this one when it is too small to be worth it.
 func gemmParallel(g *gemmImpl, nt int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if nt <= 1 || m*n*max(k, 1) < parallelMinFlops || k == 0 || alpha == 0 {
 		buf := getGemmBuf(g)
@@ -234,67 +235,7 @@ func gemmParallel(g *gemmImpl, nt int, transA, transB bool, m, n, k int, alpha f
 		gemmBufs.Put(buf)
 		return
 	}
-	const blocksPerThread = 4
-	if m >= 2*nt*g.mr*2 && !staticSplit {
-		mc := min(g.mc, roundUp((m+nt*blocksPerThread-1)/(nt*blocksPerThread), g.mr))
-		mc = max(mc, min(g.mc, 4*g.mr))
-		gemmParallelShared(g, nt, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, mc)
-		return
-	}
-	nt = min(nt, (n+g.nr-1)/g.nr)
-	if nt <= 1 {
-		buf := getGemmBuf(g)
-		gemmSerial(g, buf, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		gemmBufs.Put(buf)
-		return
-	}
-	var wg sync.WaitGroup
-	splitM := false
-	total, unit := n, g.nr
-	if splitM {
-		total, unit = m, g.mr
-	}
-	tiles := (total + unit - 1) / unit
-	for t := 0; t < nt; t++ {
-		lo := tiles * t / nt * unit
-		hi := min(tiles*(t+1)/nt*unit, total)
-		if lo >= hi {
-			continue
-		}
-		run := func(lo, hi int) {
-			buf := getGemmBuf(g)
-			if splitM {
-				ao := lo * lda
-				if transA {
-					ao = lo
-				}
-				if k == 0 {
-					ao = 0
-				}
-				gemmSerial(g, buf, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
-			} else {
-				bo := lo
-				if transB {
-					bo = lo * ldb
-				}
-				if k == 0 {
-					bo = 0
-				}
-				gemmSerial(g, buf, transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, beta, c[lo:], ldc)
-			}
-			gemmBufs.Put(buf)
-		}
-		if t == nt-1 {
-			run(lo, hi)
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run(lo, hi)
-		}()
-	}
-	wg.Wait()
+	gemmParallelChunks(g, nt, nt*chunksPerThread, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // gemmBatched runs SgemmStrided: small products are dealt out to nt
@@ -327,29 +268,31 @@ func gemmBatched(g *gemmImpl, nt int, transA, transB bool, m, n, k int, alpha fl
 		gemmBufs.Put(buf)
 		return
 	}
+	// Hand out the batch on demand, a few products at a time.
 	nt = min(nt, batch)
-	var wg sync.WaitGroup
-	for t := 0; t < nt; t++ {
-		lo, hi := batch*t/nt, batch*(t+1)/nt
-		run := func(lo, hi int) {
-			buf := getGemmBuf(g)
-			for i := lo; i < hi; i++ {
+	group := max(1, batch/(8*nt))
+	var next atomic.Int32
+	run := func() {
+		buf := getGemmBuf(g)
+		for {
+			lo := (int(next.Add(1)) - 1) * group
+			if lo >= batch {
+				break
+			}
+			for i := lo; i < min(lo+group, batch); i++ {
 				one(buf, i)
 			}
-			gemmBufs.Put(buf)
 		}
-		if t == nt-1 {
-			run(lo, hi)
-			continue
-		}
-		wg.Add(1)
+		gemmBufs.Put(buf)
+	}
+	var wg sync.WaitGroup
+	wg.Add(nt - 1)
+	for t := 1; t < nt; t++ {
 		go func() {
 			defer wg.Done()
-			run(lo, hi)
+			run()
 		}()
 	}
+	run()
 	wg.Wait()
 }
-
-// staticSplit forces the static n split in gemmParallel (for comparisons).
-var staticSplit = false
