@@ -50,21 +50,16 @@ func mask(t *testing.T, c *golden.Case, name string) []bool {
 // back-propagates once.
 func seed(t *testing.T, g *tensor.Graph, c *golden.Case, outs map[string]*tensor.Tensor) {
 	t.Helper()
-	var last *tensor.Tensor
-	var lastUp []float32
+	var ts []*tensor.Tensor
+	var ups [][]float32
 	for name, out := range outs {
 		up, ok := c.Inputs["up_"+name]
 		if !ok {
 			continue
 		}
-		if last != nil {
-			for i, u := range lastUp {
-				last.Grad[i] += u
-			}
-		}
-		last, lastUp = out, up.Float32()
+		ts, ups = append(ts, out), append(ups, up.Float32())
 	}
-	g.BackwardFrom(last, lastUp)
+	g.BackwardFromAll(ts, ups)
 }
 
 func compare(t *testing.T, c *golden.Case, outs map[string][]float32, ps map[string]*tensor.Tensor) {

@@ -1,5 +1,7 @@
 package tensor
 
+import "runtime/debug"
+
 // arenaAlign is the allocation granularity in elements: 16 float32 = 64
 // bytes, one cache line and one AVX-512 register.
 const arenaAlign = 16
@@ -33,10 +35,16 @@ func (a *arena[T]) zeroed(n int) []T {
 	return s
 }
 
-// reset takes back everything handed out.
+// reset takes back everything handed out. After an overflow the buffer is
+// replaced by one that holds the whole step; the old buffer and the
+// overflow slices are returned to the operating system first, so the
+// process's peak memory is one step's worth, not two.
 func (a *arena[T]) reset() {
 	if a.overflow > 0 {
-		a.buf = make([]T, a.off+a.overflow+a.off/8)
+		size := a.off + a.overflow + a.off/8
+		a.buf = nil
+		debug.FreeOSMemory()
+		a.buf = make([]T, size)
 	}
 	a.off, a.overflow = 0, 0
 }

@@ -165,8 +165,8 @@ func checkFusedGolden(t *testing.T, name string, inputs []string, f func(g *tens
 	}
 	g := tensor.NewGraph(1)
 	outs := f(g, c, ps)
-	var last *tensor.Tensor
-	var lastUp []float32
+	var seeded []*tensor.Tensor
+	var ups [][]float32
 	for key, want := range c.Outputs {
 		out, ok := outs[key]
 		if !ok {
@@ -177,14 +177,9 @@ func checkFusedGolden(t *testing.T, name string, inputs []string, f func(g *tens
 		if !ok {
 			continue
 		}
-		if last != nil {
-			for i, u := range lastUp {
-				last.Grad[i] += u
-			}
-		}
-		last, lastUp = out, up.Float32()
+		seeded, ups = append(seeded, out), append(ups, up.Float32())
 	}
-	g.BackwardFrom(last, lastUp)
+	g.BackwardFromAll(seeded, ups)
 	checkGrads(t, c, name, inputs, ps)
 }
 

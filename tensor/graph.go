@@ -20,6 +20,12 @@ type Graph struct {
 	used []*Tensor // every header handed out since the last reset
 	free []*Tensor // headers ready for reuse
 
+	// Gradients of intermediate tensors are allocated when the backward
+	// pass first reaches them and returned here, by length, once the
+	// tensor's own backward has run, so a step holds the gradients of a few
+	// layers at a time rather than of every activation.
+	gradPool map[int][][]float32
+
 	shapeTmp []int // scratch for building shapes without allocating
 
 	noGrad   bool
@@ -65,6 +71,10 @@ func (g *Graph) Reset() {
 	g.free = append(g.free, g.used...)
 	g.used = g.used[:0]
 	g.tape = g.tape[:0]
+	for n, bufs := range g.gradPool {
+		clear(bufs)
+		g.gradPool[n] = bufs[:0]
+	}
 	g.floats.reset()
 	g.ids.reset()
 }
@@ -88,7 +98,8 @@ func (g *Graph) header() *Tensor {
 }
 
 // newTensor allocates an uninitialized tensor of the given shape. When
-// needsGrad is true (and the graph records), it gets a zeroed gradient.
+// needsGrad is true (and the graph records), it will get a zeroed gradient
+// when the backward pass first reaches it.
 func (g *Graph) newTensor(needsGrad bool, shape ...int) *Tensor {
 	t := g.header()
 	t.setShape(shape)
@@ -96,9 +107,57 @@ func (g *Graph) newTensor(needsGrad bool, shape ...int) *Tensor {
 	t.Data = g.floats.alloc(n)
 	if needsGrad && !g.noGrad {
 		t.needsGrad = true
-		t.Grad = g.floats.zeroed(n)
 	}
 	return t
+}
+
+// view makes t a view of x's elements from off on: same data, and the
+// gradient bound lazily to the same elements of x's.
+func (g *Graph) view(t, x *Tensor, off int) {
+	n := numel(t.Shape)
+	t.Data = x.Data[off : off+n : off+n]
+	t.needsGrad = x.needsGrad
+	if x.Grad != nil {
+		t.Grad = x.Grad[off : off+n : off+n]
+		return
+	}
+	if t.needsGrad {
+		t.viewOf, t.viewOff = x, off
+	}
+}
+
+// ensureGrad gives t a zeroed gradient if it needs one and has none yet:
+// a view binds to its source's, any other tensor takes one from the pool.
+func (g *Graph) ensureGrad(t *Tensor) {
+	if t == nil || !t.needsGrad || t.Grad != nil {
+		return
+	}
+	n := len(t.Data)
+	if src := t.viewOf; src != nil {
+		g.ensureGrad(src)
+		t.Grad = src.Grad[t.viewOff : t.viewOff+n : t.viewOff+n]
+		return
+	}
+	if bufs := g.gradPool[n]; len(bufs) > 0 {
+		t.Grad = bufs[len(bufs)-1]
+		g.gradPool[n] = bufs[:len(bufs)-1]
+		clear(t.Grad)
+		return
+	}
+	t.Grad = g.floats.zeroed(n)
+}
+
+// releaseGrad returns the gradient of a tape tensor whose backward has run:
+// nothing reads it any more (its consumers ran before it).
+func (g *Graph) releaseGrad(t *Tensor) {
+	if t.viewOf != nil || t.Grad == nil {
+		return
+	}
+	if g.gradPool == nil {
+		g.gradPool = make(map[int][][]float32)
+	}
+	g.gradPool[len(t.Grad)] = append(g.gradPool[len(t.Grad)], t.Grad)
+	t.Grad = nil
 }
 
 // record puts out on the tape with its backward function and inputs.
@@ -162,6 +221,7 @@ func (g *Graph) Backward(loss *Tensor) {
 	if !loss.needsGrad {
 		panic("tensor.Backward: the loss does not depend on any parameter")
 	}
+	g.ensureGrad(loss)
 	loss.Grad[0] += 1
 	g.runTape()
 }
@@ -170,21 +230,44 @@ func (g *Graph) Backward(loss *Tensor) {
 // gradient of Σ out·grad. Tests use it to seed an output with PyTorch's
 // upstream gradient.
 func (g *Graph) BackwardFrom(out *Tensor, grad []float32) {
-	if !out.needsGrad {
-		panic("tensor.BackwardFrom: the tensor does not depend on any parameter")
+	g.BackwardFromAll([]*Tensor{out}, [][]float32{grad})
+}
+
+// BackwardFromAll is BackwardFrom for several outputs at once: the
+// gradient of Σₖ outsₖ·gradsₖ.
+func (g *Graph) BackwardFromAll(outs []*Tensor, grads [][]float32) {
+	for k, out := range outs {
+		if !out.needsGrad {
+			panic("tensor.BackwardFrom: the tensor does not depend on any parameter")
+		}
+		if len(grads[k]) != len(out.Data) {
+			panic(fmt.Sprintf("tensor.BackwardFrom: %d gradient values for shape %v", len(grads[k]), out.Shape))
+		}
+		g.ensureGrad(out)
+		axpy(1, grads[k], out.Grad)
 	}
-	if len(grad) != len(out.Grad) {
-		panic(fmt.Sprintf("tensor.BackwardFrom: %d gradient values for shape %v", len(grad), out.Shape))
-	}
-	axpy(1, grad, out.Grad)
 	g.runTape()
 }
 
-// runTape calls every recorded backward function, newest first.
+// runTape calls every recorded backward function, newest first. A tensor
+// no gradient reached is skipped; the inputs of the others get their
+// gradients just before their consumer runs, and a tensor's gradient goes
+// back to the pool as soon as its own backward has run.
 func (g *Graph) runTape() {
 	for i := len(g.tape) - 1; i >= 0; i-- {
 		t := g.tape[i]
+		if t.Grad == nil {
+			continue
+		}
+		for link := t; link != nil; {
+			for _, in := range link.in {
+				g.ensureGrad(in)
+			}
+			next, _ := link.aux.(*Tensor) // the input chain of keepInputs
+			link = next
+		}
 		t.backward(g, t)
+		g.releaseGrad(t)
 	}
 }
 
@@ -212,6 +295,6 @@ func (g *Graph) Reshape(x *Tensor, shape ...int) *Tensor {
 	if numel(t.Shape) != len(x.Data) {
 		panic(fmt.Sprintf("tensor.Reshape: %v to %v changes the size", x.Shape, copyInts(shape)))
 	}
-	t.Data, t.Grad, t.needsGrad = x.Data, x.Grad, x.needsGrad
+	g.view(t, x, 0)
 	return t
 }

@@ -171,12 +171,7 @@ func lstmCarry(dst []float32, prev *Tensor, row int) {
 func (g *Graph) lstmView(st *Tensor, k, B, H int) *Tensor {
 	t := g.header()
 	t.setShape([]int{B, H})
-	n := B * H
-	t.Data = st.Data[k*n : (k+1)*n : (k+1)*n]
-	if st.needsGrad {
-		t.Grad = st.Grad[k*n : (k+1)*n : (k+1)*n]
-		t.needsGrad = true
-	}
+	g.view(t, st, k*B*H)
 	return t
 }
 

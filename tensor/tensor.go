@@ -19,6 +19,11 @@ type Tensor struct {
 	shapeBuf  [maxInlineDims]int
 	needsGrad bool
 
+	// A view shares the data and gradient of viewOf from element viewOff
+	// on; its gradient is bound when first needed (Graph.ensureGrad).
+	viewOf  *Tensor
+	viewOff int
+
 	// The tape entry, filled by the operation that produced the tensor.
 	// backward is a top-level function (never a closure) so that recording
 	// an operation allocates nothing.
