@@ -1945,6 +1945,26 @@ TEXT ·axpyAVX512(SB), NOSPLIT, $0-32
 	MOVQ         y+24(FP), DX
 	VBROADCASTSS alpha+8(FP), Z0
 
+axpyAVX512_loopU:
+	CMPQ        AX, $0x00000040
+	JL          axpyAVX512_loop
+	VMOVUPS     (DX), Z1
+	VFMADD231PS (CX), Z0, Z1
+	VMOVUPS     Z1, (DX)
+	VMOVUPS     64(DX), Z1
+	VFMADD231PS 64(CX), Z0, Z1
+	VMOVUPS     Z1, 64(DX)
+	VMOVUPS     128(DX), Z1
+	VFMADD231PS 128(CX), Z0, Z1
+	VMOVUPS     Z1, 128(DX)
+	VMOVUPS     192(DX), Z1
+	VFMADD231PS 192(CX), Z0, Z1
+	VMOVUPS     Z1, 192(DX)
+	ADDQ        $0x00000100, CX
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000040, AX
+	JMP         axpyAVX512_loopU
+
 axpyAVX512_loop:
 	TESTQ       AX, AX
 	JZ          axpyAVX512_done
@@ -1967,6 +1987,21 @@ TEXT ·scaleAVX512(SB), NOSPLIT, $0-24
 	MOVQ         x+16(FP), CX
 	VBROADCASTSS alpha+8(FP), Z0
 
+scaleAVX512_loopU:
+	CMPQ    AX, $0x00000040
+	JL      scaleAVX512_loop
+	VMULPS  (CX), Z0, Z1
+	VMOVUPS Z1, (CX)
+	VMULPS  64(CX), Z0, Z1
+	VMOVUPS Z1, 64(CX)
+	VMULPS  128(CX), Z0, Z1
+	VMOVUPS Z1, 128(CX)
+	VMULPS  192(CX), Z0, Z1
+	VMOVUPS Z1, 192(CX)
+	ADDQ    $0x00000100, CX
+	SUBQ    $0x00000040, AX
+	JMP     scaleAVX512_loopU
+
 scaleAVX512_loop:
 	TESTQ   AX, AX
 	JZ      scaleAVX512_done
@@ -1987,6 +2022,27 @@ TEXT ·addAVX512(SB), NOSPLIT, $0-32
 	MOVQ dst+8(FP), CX
 	MOVQ a+16(FP), DX
 	MOVQ b+24(FP), BX
+
+addAVX512_loopU:
+	CMPQ    AX, $0x00000040
+	JL      addAVX512_loop
+	VMOVUPS (DX), Z0
+	VADDPS  (BX), Z0, Z0
+	VMOVUPS Z0, (CX)
+	VMOVUPS 64(DX), Z0
+	VADDPS  64(BX), Z0, Z0
+	VMOVUPS Z0, 64(CX)
+	VMOVUPS 128(DX), Z0
+	VADDPS  128(BX), Z0, Z0
+	VMOVUPS Z0, 128(CX)
+	VMOVUPS 192(DX), Z0
+	VADDPS  192(BX), Z0, Z0
+	VMOVUPS Z0, 192(CX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, BX
+	SUBQ    $0x00000040, AX
+	JMP     addAVX512_loopU
 
 addAVX512_loop:
 	TESTQ   AX, AX
@@ -2011,6 +2067,27 @@ TEXT ·mulAVX512(SB), NOSPLIT, $0-32
 	MOVQ dst+8(FP), CX
 	MOVQ a+16(FP), DX
 	MOVQ b+24(FP), BX
+
+mulAVX512_loopU:
+	CMPQ    AX, $0x00000040
+	JL      mulAVX512_loop
+	VMOVUPS (DX), Z0
+	VMULPS  (BX), Z0, Z0
+	VMOVUPS Z0, (CX)
+	VMOVUPS 64(DX), Z0
+	VMULPS  64(BX), Z0, Z0
+	VMOVUPS Z0, 64(CX)
+	VMOVUPS 128(DX), Z0
+	VMULPS  128(BX), Z0, Z0
+	VMOVUPS Z0, 128(CX)
+	VMOVUPS 192(DX), Z0
+	VMULPS  192(BX), Z0, Z0
+	VMOVUPS Z0, 192(CX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, BX
+	SUBQ    $0x00000040, AX
+	JMP     mulAVX512_loopU
 
 mulAVX512_loop:
 	TESTQ   AX, AX
@@ -2180,37 +2257,200 @@ TEXT ·expAVX512(SB), NOSPLIT, $0-36
 	VBROADCASTSS shift+24(FP), Z0
 	VPXORD       Z1, Z1, Z1
 
+expAVX512_loopU:
+	CMPQ         AX, $0x00000040
+	JL           expAVX512_loop
+	VMOVUPS      (DX), Z2
+	VSUBPS       Z0, Z2, Z2
+	VBROADCASTSS vconst_expLo<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMAXPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_expHi<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMINPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_log2e<>+0(SB), Z4
+	VFMADD231PS  Z4, Z2, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z4
+	VSUBPS       Z4, Z3, Z3
+	VBROADCASTSS vconst_expC1<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expC2<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_expP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP5<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z4
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z4, Z4
+	VSCALEFPS    Z3, Z4, Z2
+	VMOVUPS      Z2, (CX)
+	VADDPS       Z2, Z1, Z1
+	VMOVUPS      64(DX), Z2
+	VSUBPS       Z0, Z2, Z2
+	VBROADCASTSS vconst_expLo<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMAXPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_expHi<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMINPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_log2e<>+0(SB), Z4
+	VFMADD231PS  Z4, Z2, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z4
+	VSUBPS       Z4, Z3, Z3
+	VBROADCASTSS vconst_expC1<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expC2<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_expP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP5<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z4
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z4, Z4
+	VSCALEFPS    Z3, Z4, Z2
+	VMOVUPS      Z2, 64(CX)
+	VADDPS       Z2, Z1, Z1
+	VMOVUPS      128(DX), Z2
+	VSUBPS       Z0, Z2, Z2
+	VBROADCASTSS vconst_expLo<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMAXPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_expHi<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMINPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_log2e<>+0(SB), Z4
+	VFMADD231PS  Z4, Z2, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z4
+	VSUBPS       Z4, Z3, Z3
+	VBROADCASTSS vconst_expC1<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expC2<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_expP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP5<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z4
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z4, Z4
+	VSCALEFPS    Z3, Z4, Z2
+	VMOVUPS      Z2, 128(CX)
+	VADDPS       Z2, Z1, Z1
+	VMOVUPS      192(DX), Z2
+	VSUBPS       Z0, Z2, Z2
+	VBROADCASTSS vconst_expLo<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMAXPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_expHi<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMINPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_log2e<>+0(SB), Z4
+	VFMADD231PS  Z4, Z2, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z4
+	VSUBPS       Z4, Z3, Z3
+	VBROADCASTSS vconst_expC1<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expC2<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_expP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP5<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z4
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z4, Z4
+	VSCALEFPS    Z3, Z4, Z2
+	VMOVUPS      Z2, 192(CX)
+	VADDPS       Z2, Z1, Z1
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000100, DX
+	SUBQ         $0x00000040, AX
+	JMP          expAVX512_loopU
+
 expAVX512_loop:
 	TESTQ        AX, AX
 	JZ           expAVX512_done
 	VMOVUPS      (DX), Z2
 	VSUBPS       Z0, Z2, Z2
-	VMOVUPS      vconst_expLo<>+0(SB), Z3
+	VBROADCASTSS vconst_expLo<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
 	VMAXPS       Z2, Z3, Z2
-	VMOVUPS      vconst_expHi<>+0(SB), Z3
+	VBROADCASTSS vconst_expHi<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
 	VMINPS       Z2, Z3, Z2
-	VMULPS       vconst_log2e<>+0(SB), Z2, Z3
-	VRNDSCALEPS  $0x00, Z3, Z3
-	VFNMADD231PS vconst_expC1<>+0(SB), Z3, Z2
-	VFNMADD231PS vconst_expC2<>+0(SB), Z3, Z2
-	VMOVUPS      vconst_expP0<>+0(SB), Z4
-	VFMADD213PS  vconst_expP1<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_expP2<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_expP3<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_expP4<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_expP5<>+0(SB), Z2, Z4
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_log2e<>+0(SB), Z4
+	VFMADD231PS  Z4, Z2, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z4
+	VSUBPS       Z4, Z3, Z3
+	VBROADCASTSS vconst_expC1<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expC2<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_expP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP5<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
 	VMULPS       Z2, Z2, Z5
 	VFMADD213PS  Z2, Z5, Z4
-	VADDPS       vconst_one<>+0(SB), Z4, Z4
-	VCVTPS2DQ    Z3, Z2
-	VPSRAD       $0x01, Z2, Z3
-	VPSUBD       Z3, Z2, Z2
-	VPADDD       vconst_bias127<>+0(SB), Z3, Z3
-	VPADDD       vconst_bias127<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z3, Z3
-	VPSLLD       $0x17, Z2, Z2
-	VMULPS       Z3, Z4, Z4
-	VMULPS       Z2, Z4, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z4, Z4
+	VSCALEFPS    Z3, Z4, Z2
 	VMOVUPS      Z2, (CX)
 	VADDPS       Z2, Z1, Z1
 	ADDQ         $0x00000040, CX
@@ -2266,6 +2506,24 @@ DATA vconst_expHi<>+52(SB)/4, $0x42b20000
 DATA vconst_expHi<>+56(SB)/4, $0x42b20000
 DATA vconst_expHi<>+60(SB)/4, $0x42b20000
 GLOBL vconst_expHi<>(SB), RODATA|NOPTR, $64
+
+DATA vconst_magic<>+0(SB)/4, $0x4b400000
+DATA vconst_magic<>+4(SB)/4, $0x4b400000
+DATA vconst_magic<>+8(SB)/4, $0x4b400000
+DATA vconst_magic<>+12(SB)/4, $0x4b400000
+DATA vconst_magic<>+16(SB)/4, $0x4b400000
+DATA vconst_magic<>+20(SB)/4, $0x4b400000
+DATA vconst_magic<>+24(SB)/4, $0x4b400000
+DATA vconst_magic<>+28(SB)/4, $0x4b400000
+DATA vconst_magic<>+32(SB)/4, $0x4b400000
+DATA vconst_magic<>+36(SB)/4, $0x4b400000
+DATA vconst_magic<>+40(SB)/4, $0x4b400000
+DATA vconst_magic<>+44(SB)/4, $0x4b400000
+DATA vconst_magic<>+48(SB)/4, $0x4b400000
+DATA vconst_magic<>+52(SB)/4, $0x4b400000
+DATA vconst_magic<>+56(SB)/4, $0x4b400000
+DATA vconst_magic<>+60(SB)/4, $0x4b400000
+GLOBL vconst_magic<>(SB), RODATA|NOPTR, $64
 
 DATA vconst_log2e<>+0(SB)/4, $0x3fb8aa3b
 DATA vconst_log2e<>+4(SB)/4, $0x3fb8aa3b
@@ -2447,24 +2705,6 @@ DATA vconst_one<>+56(SB)/4, $0x3f800000
 DATA vconst_one<>+60(SB)/4, $0x3f800000
 GLOBL vconst_one<>(SB), RODATA|NOPTR, $64
 
-DATA vconst_bias127<>+0(SB)/4, $0x0000007f
-DATA vconst_bias127<>+4(SB)/4, $0x0000007f
-DATA vconst_bias127<>+8(SB)/4, $0x0000007f
-DATA vconst_bias127<>+12(SB)/4, $0x0000007f
-DATA vconst_bias127<>+16(SB)/4, $0x0000007f
-DATA vconst_bias127<>+20(SB)/4, $0x0000007f
-DATA vconst_bias127<>+24(SB)/4, $0x0000007f
-DATA vconst_bias127<>+28(SB)/4, $0x0000007f
-DATA vconst_bias127<>+32(SB)/4, $0x0000007f
-DATA vconst_bias127<>+36(SB)/4, $0x0000007f
-DATA vconst_bias127<>+40(SB)/4, $0x0000007f
-DATA vconst_bias127<>+44(SB)/4, $0x0000007f
-DATA vconst_bias127<>+48(SB)/4, $0x0000007f
-DATA vconst_bias127<>+52(SB)/4, $0x0000007f
-DATA vconst_bias127<>+56(SB)/4, $0x0000007f
-DATA vconst_bias127<>+60(SB)/4, $0x0000007f
-GLOBL vconst_bias127<>(SB), RODATA|NOPTR, $64
-
 // func tanhAVX512(n int, dst *float32, x *float32)
 // Requires: AVX, AVX512F
 TEXT ·tanhAVX512(SB), NOSPLIT, $0-24
@@ -2472,54 +2712,340 @@ TEXT ·tanhAVX512(SB), NOSPLIT, $0-24
 	MOVQ dst+8(FP), CX
 	MOVQ x+16(FP), DX
 
+tanhAVX512_loopU:
+	CMPQ         AX, $0x00000040
+	JL           tanhAVX512_loop
+	VMOVUPS      (DX), Z0
+	VBROADCASTSS vconst_absMask<>+0(SB), Z1
+	VPANDD       Z1, Z0, Z1
+	VADDPS       Z1, Z1, Z2
+	VBROADCASTSS vconst_expLo<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMAXPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_expHi<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMINPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_log2e<>+0(SB), Z4
+	VFMADD231PS  Z4, Z2, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z4
+	VSUBPS       Z4, Z3, Z3
+	VBROADCASTSS vconst_expC1<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expC2<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_expP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP5<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z4
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z4, Z4
+	VSCALEFPS    Z3, Z4, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z3
+	VADDPS       Z3, Z2, Z2
+	VBROADCASTSS vconst_two<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VDIVPS       Z2, Z3, Z3
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VSUBPS       Z3, Z2, Z3
+	VBROADCASTSS vconst_signMask<>+0(SB), Z2
+	VPANDD       Z2, Z0, Z2
+	VPORD        Z2, Z3, Z3
+	VMULPS       Z0, Z0, Z2
+	VBROADCASTSS vconst_tanhP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_tanhP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z0, Z2, Z2
+	VFMADD213PS  Z0, Z2, Z4
+	VBROADCASTSS vconst_tanhLim<>+0(SB), Z2
+	VCMPPS       $0x01, Z2, Z1, K1
+	VBLENDMPS    Z4, Z3, K1, Z0
+	VMOVUPS      Z0, (CX)
+	VMOVUPS      64(DX), Z0
+	VBROADCASTSS vconst_absMask<>+0(SB), Z1
+	VPANDD       Z1, Z0, Z1
+	VADDPS       Z1, Z1, Z2
+	VBROADCASTSS vconst_expLo<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMAXPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_expHi<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMINPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_log2e<>+0(SB), Z4
+	VFMADD231PS  Z4, Z2, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z4
+	VSUBPS       Z4, Z3, Z3
+	VBROADCASTSS vconst_expC1<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expC2<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_expP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP5<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z4
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z4, Z4
+	VSCALEFPS    Z3, Z4, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z3
+	VADDPS       Z3, Z2, Z2
+	VBROADCASTSS vconst_two<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VDIVPS       Z2, Z3, Z3
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VSUBPS       Z3, Z2, Z3
+	VBROADCASTSS vconst_signMask<>+0(SB), Z2
+	VPANDD       Z2, Z0, Z2
+	VPORD        Z2, Z3, Z3
+	VMULPS       Z0, Z0, Z2
+	VBROADCASTSS vconst_tanhP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_tanhP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z0, Z2, Z2
+	VFMADD213PS  Z0, Z2, Z4
+	VBROADCASTSS vconst_tanhLim<>+0(SB), Z2
+	VCMPPS       $0x01, Z2, Z1, K1
+	VBLENDMPS    Z4, Z3, K1, Z0
+	VMOVUPS      Z0, 64(CX)
+	VMOVUPS      128(DX), Z0
+	VBROADCASTSS vconst_absMask<>+0(SB), Z1
+	VPANDD       Z1, Z0, Z1
+	VADDPS       Z1, Z1, Z2
+	VBROADCASTSS vconst_expLo<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMAXPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_expHi<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMINPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_log2e<>+0(SB), Z4
+	VFMADD231PS  Z4, Z2, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z4
+	VSUBPS       Z4, Z3, Z3
+	VBROADCASTSS vconst_expC1<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expC2<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_expP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP5<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z4
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z4, Z4
+	VSCALEFPS    Z3, Z4, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z3
+	VADDPS       Z3, Z2, Z2
+	VBROADCASTSS vconst_two<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VDIVPS       Z2, Z3, Z3
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VSUBPS       Z3, Z2, Z3
+	VBROADCASTSS vconst_signMask<>+0(SB), Z2
+	VPANDD       Z2, Z0, Z2
+	VPORD        Z2, Z3, Z3
+	VMULPS       Z0, Z0, Z2
+	VBROADCASTSS vconst_tanhP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_tanhP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z0, Z2, Z2
+	VFMADD213PS  Z0, Z2, Z4
+	VBROADCASTSS vconst_tanhLim<>+0(SB), Z2
+	VCMPPS       $0x01, Z2, Z1, K1
+	VBLENDMPS    Z4, Z3, K1, Z0
+	VMOVUPS      Z0, 128(CX)
+	VMOVUPS      192(DX), Z0
+	VBROADCASTSS vconst_absMask<>+0(SB), Z1
+	VPANDD       Z1, Z0, Z1
+	VADDPS       Z1, Z1, Z2
+	VBROADCASTSS vconst_expLo<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMAXPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_expHi<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VMINPS       Z2, Z3, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_log2e<>+0(SB), Z4
+	VFMADD231PS  Z4, Z2, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z4
+	VSUBPS       Z4, Z3, Z3
+	VBROADCASTSS vconst_expC1<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expC2<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_expP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP5<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z4
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z4, Z4
+	VSCALEFPS    Z3, Z4, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z3
+	VADDPS       Z3, Z2, Z2
+	VBROADCASTSS vconst_two<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VDIVPS       Z2, Z3, Z3
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VSUBPS       Z3, Z2, Z3
+	VBROADCASTSS vconst_signMask<>+0(SB), Z2
+	VPANDD       Z2, Z0, Z2
+	VPORD        Z2, Z3, Z3
+	VMULPS       Z0, Z0, Z2
+	VBROADCASTSS vconst_tanhP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_tanhP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VMULPS       Z0, Z2, Z2
+	VFMADD213PS  Z0, Z2, Z4
+	VBROADCASTSS vconst_tanhLim<>+0(SB), Z2
+	VCMPPS       $0x01, Z2, Z1, K1
+	VBLENDMPS    Z4, Z3, K1, Z0
+	VMOVUPS      Z0, 192(CX)
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000100, DX
+	SUBQ         $0x00000040, AX
+	JMP          tanhAVX512_loopU
+
 tanhAVX512_loop:
 	TESTQ        AX, AX
 	JZ           tanhAVX512_done
 	VMOVUPS      (DX), Z0
-	VPANDD       vconst_absMask<>+0(SB), Z0, Z1
+	VBROADCASTSS vconst_absMask<>+0(SB), Z1
+	VPANDD       Z1, Z0, Z1
 	VADDPS       Z1, Z1, Z2
-	VMOVUPS      vconst_expLo<>+0(SB), Z3
+	VBROADCASTSS vconst_expLo<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
 	VMAXPS       Z2, Z3, Z2
-	VMOVUPS      vconst_expHi<>+0(SB), Z3
+	VBROADCASTSS vconst_expHi<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
 	VMINPS       Z2, Z3, Z2
-	VMULPS       vconst_log2e<>+0(SB), Z2, Z3
-	VRNDSCALEPS  $0x00, Z3, Z3
-	VFNMADD231PS vconst_expC1<>+0(SB), Z3, Z2
-	VFNMADD231PS vconst_expC2<>+0(SB), Z3, Z2
-	VMOVUPS      vconst_expP0<>+0(SB), Z4
-	VFMADD213PS  vconst_expP1<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_expP2<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_expP3<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_expP4<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_expP5<>+0(SB), Z2, Z4
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_log2e<>+0(SB), Z4
+	VFMADD231PS  Z4, Z2, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z4
+	VSUBPS       Z4, Z3, Z3
+	VBROADCASTSS vconst_expC1<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expC2<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z2
+	VBROADCASTSS vconst_expP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_expP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_expP5<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
 	VMULPS       Z2, Z2, Z5
 	VFMADD213PS  Z2, Z5, Z4
-	VADDPS       vconst_one<>+0(SB), Z4, Z4
-	VCVTPS2DQ    Z3, Z2
-	VPSRAD       $0x01, Z2, Z3
-	VPSUBD       Z3, Z2, Z2
-	VPADDD       vconst_bias127<>+0(SB), Z3, Z3
-	VPADDD       vconst_bias127<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z3, Z3
-	VPSLLD       $0x17, Z2, Z2
-	VMULPS       Z3, Z4, Z4
-	VMULPS       Z2, Z4, Z2
-	VADDPS       vconst_one<>+0(SB), Z2, Z2
-	VMOVUPS      vconst_two<>+0(SB), Z3
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z4, Z4
+	VSCALEFPS    Z3, Z4, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z3
+	VADDPS       Z3, Z2, Z2
+	VBROADCASTSS vconst_two<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
 	VDIVPS       Z2, Z3, Z3
-	VMOVUPS      vconst_one<>+0(SB), Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
 	VSUBPS       Z3, Z2, Z3
-	VPANDD       vconst_signMask<>+0(SB), Z0, Z2
+	VBROADCASTSS vconst_signMask<>+0(SB), Z2
+	VPANDD       Z2, Z0, Z2
 	VPORD        Z2, Z3, Z3
 	VMULPS       Z0, Z0, Z2
-	VMOVUPS      vconst_tanhP0<>+0(SB), Z4
-	VFMADD213PS  vconst_tanhP1<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_tanhP2<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_tanhP3<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst_tanhP4<>+0(SB), Z2, Z4
+	VBROADCASTSS vconst_tanhP0<>+0(SB), Z4
+	VMOVUPS      Z4, Z4
+	VBROADCASTSS vconst_tanhP1<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP2<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP3<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
+	VBROADCASTSS vconst_tanhP4<>+0(SB), Z5
+	VFMADD213PS  Z5, Z2, Z4
 	VMULPS       Z0, Z2, Z2
 	VFMADD213PS  Z0, Z2, Z4
-	VCMPPS       $0x01, vconst_tanhLim<>+0(SB), Z1, K1
+	VBROADCASTSS vconst_tanhLim<>+0(SB), Z2
+	VCMPPS       $0x01, Z2, Z1, K1
 	VBLENDMPS    Z4, Z3, K1, Z0
 	VMOVUPS      Z0, (CX)
 	ADDQ         $0x00000040, CX
@@ -2700,42 +3226,245 @@ TEXT ·sigmoidAVX512(SB), NOSPLIT, $0-24
 	MOVQ dst+8(FP), CX
 	MOVQ x+16(FP), DX
 
+sigmoidAVX512_loopU:
+	CMPQ         AX, $0x00000040
+	JL           sigmoidAVX512_loop
+	VMOVUPS      (DX), Z0
+	VBROADCASTSS vconst_signMask<>+0(SB), Z1
+	VPORD        Z1, Z0, Z1
+	VBROADCASTSS vconst_expLo<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VMAXPS       Z1, Z2, Z1
+	VBROADCASTSS vconst_expHi<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VMINPS       Z1, Z2, Z1
+	VBROADCASTSS vconst_magic<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VBROADCASTSS vconst_log2e<>+0(SB), Z3
+	VFMADD231PS  Z3, Z1, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VSUBPS       Z3, Z2, Z2
+	VBROADCASTSS vconst_expC1<>+0(SB), Z3
+	VFNMADD231PS Z3, Z2, Z1
+	VBROADCASTSS vconst_expC2<>+0(SB), Z3
+	VFNMADD231PS Z3, Z2, Z1
+	VBROADCASTSS vconst_expP0<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_expP1<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP2<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP3<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP4<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP5<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VMULPS       Z1, Z1, Z4
+	VFMADD213PS  Z1, Z4, Z3
+	VBROADCASTSS vconst_one<>+0(SB), Z1
+	VADDPS       Z1, Z3, Z3
+	VSCALEFPS    Z2, Z3, Z1
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z1, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z1, Z1
+	VBROADCASTSS vconst_zero<>+0(SB), Z2
+	VCMPPS       $0x01, Z2, Z0, K1
+	VBLENDMPS    Z1, Z3, K1, Z0
+	VMOVUPS      Z0, (CX)
+	VMOVUPS      64(DX), Z0
+	VBROADCASTSS vconst_signMask<>+0(SB), Z1
+	VPORD        Z1, Z0, Z1
+	VBROADCASTSS vconst_expLo<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VMAXPS       Z1, Z2, Z1
+	VBROADCASTSS vconst_expHi<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VMINPS       Z1, Z2, Z1
+	VBROADCASTSS vconst_magic<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VBROADCASTSS vconst_log2e<>+0(SB), Z3
+	VFMADD231PS  Z3, Z1, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VSUBPS       Z3, Z2, Z2
+	VBROADCASTSS vconst_expC1<>+0(SB), Z3
+	VFNMADD231PS Z3, Z2, Z1
+	VBROADCASTSS vconst_expC2<>+0(SB), Z3
+	VFNMADD231PS Z3, Z2, Z1
+	VBROADCASTSS vconst_expP0<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_expP1<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP2<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP3<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP4<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP5<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VMULPS       Z1, Z1, Z4
+	VFMADD213PS  Z1, Z4, Z3
+	VBROADCASTSS vconst_one<>+0(SB), Z1
+	VADDPS       Z1, Z3, Z3
+	VSCALEFPS    Z2, Z3, Z1
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z1, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z1, Z1
+	VBROADCASTSS vconst_zero<>+0(SB), Z2
+	VCMPPS       $0x01, Z2, Z0, K1
+	VBLENDMPS    Z1, Z3, K1, Z0
+	VMOVUPS      Z0, 64(CX)
+	VMOVUPS      128(DX), Z0
+	VBROADCASTSS vconst_signMask<>+0(SB), Z1
+	VPORD        Z1, Z0, Z1
+	VBROADCASTSS vconst_expLo<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VMAXPS       Z1, Z2, Z1
+	VBROADCASTSS vconst_expHi<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VMINPS       Z1, Z2, Z1
+	VBROADCASTSS vconst_magic<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VBROADCASTSS vconst_log2e<>+0(SB), Z3
+	VFMADD231PS  Z3, Z1, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VSUBPS       Z3, Z2, Z2
+	VBROADCASTSS vconst_expC1<>+0(SB), Z3
+	VFNMADD231PS Z3, Z2, Z1
+	VBROADCASTSS vconst_expC2<>+0(SB), Z3
+	VFNMADD231PS Z3, Z2, Z1
+	VBROADCASTSS vconst_expP0<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_expP1<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP2<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP3<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP4<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP5<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VMULPS       Z1, Z1, Z4
+	VFMADD213PS  Z1, Z4, Z3
+	VBROADCASTSS vconst_one<>+0(SB), Z1
+	VADDPS       Z1, Z3, Z3
+	VSCALEFPS    Z2, Z3, Z1
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z1, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z1, Z1
+	VBROADCASTSS vconst_zero<>+0(SB), Z2
+	VCMPPS       $0x01, Z2, Z0, K1
+	VBLENDMPS    Z1, Z3, K1, Z0
+	VMOVUPS      Z0, 128(CX)
+	VMOVUPS      192(DX), Z0
+	VBROADCASTSS vconst_signMask<>+0(SB), Z1
+	VPORD        Z1, Z0, Z1
+	VBROADCASTSS vconst_expLo<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VMAXPS       Z1, Z2, Z1
+	VBROADCASTSS vconst_expHi<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VMINPS       Z1, Z2, Z1
+	VBROADCASTSS vconst_magic<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VBROADCASTSS vconst_log2e<>+0(SB), Z3
+	VFMADD231PS  Z3, Z1, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VSUBPS       Z3, Z2, Z2
+	VBROADCASTSS vconst_expC1<>+0(SB), Z3
+	VFNMADD231PS Z3, Z2, Z1
+	VBROADCASTSS vconst_expC2<>+0(SB), Z3
+	VFNMADD231PS Z3, Z2, Z1
+	VBROADCASTSS vconst_expP0<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_expP1<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP2<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP3<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP4<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP5<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VMULPS       Z1, Z1, Z4
+	VFMADD213PS  Z1, Z4, Z3
+	VBROADCASTSS vconst_one<>+0(SB), Z1
+	VADDPS       Z1, Z3, Z3
+	VSCALEFPS    Z2, Z3, Z1
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z1, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z1, Z1
+	VBROADCASTSS vconst_zero<>+0(SB), Z2
+	VCMPPS       $0x01, Z2, Z0, K1
+	VBLENDMPS    Z1, Z3, K1, Z0
+	VMOVUPS      Z0, 192(CX)
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000100, DX
+	SUBQ         $0x00000040, AX
+	JMP          sigmoidAVX512_loopU
+
 sigmoidAVX512_loop:
 	TESTQ        AX, AX
 	JZ           sigmoidAVX512_done
 	VMOVUPS      (DX), Z0
-	VPORD        vconst_signMask<>+0(SB), Z0, Z1
-	VMOVUPS      vconst_expLo<>+0(SB), Z2
+	VBROADCASTSS vconst_signMask<>+0(SB), Z1
+	VPORD        Z1, Z0, Z1
+	VBROADCASTSS vconst_expLo<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
 	VMAXPS       Z1, Z2, Z1
-	VMOVUPS      vconst_expHi<>+0(SB), Z2
+	VBROADCASTSS vconst_expHi<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
 	VMINPS       Z1, Z2, Z1
-	VMULPS       vconst_log2e<>+0(SB), Z1, Z2
-	VRNDSCALEPS  $0x00, Z2, Z2
-	VFNMADD231PS vconst_expC1<>+0(SB), Z2, Z1
-	VFNMADD231PS vconst_expC2<>+0(SB), Z2, Z1
-	VMOVUPS      vconst_expP0<>+0(SB), Z3
-	VFMADD213PS  vconst_expP1<>+0(SB), Z1, Z3
-	VFMADD213PS  vconst_expP2<>+0(SB), Z1, Z3
-	VFMADD213PS  vconst_expP3<>+0(SB), Z1, Z3
-	VFMADD213PS  vconst_expP4<>+0(SB), Z1, Z3
-	VFMADD213PS  vconst_expP5<>+0(SB), Z1, Z3
+	VBROADCASTSS vconst_magic<>+0(SB), Z2
+	VMOVUPS      Z2, Z2
+	VBROADCASTSS vconst_log2e<>+0(SB), Z3
+	VFMADD231PS  Z3, Z1, Z2
+	VBROADCASTSS vconst_magic<>+0(SB), Z3
+	VSUBPS       Z3, Z2, Z2
+	VBROADCASTSS vconst_expC1<>+0(SB), Z3
+	VFNMADD231PS Z3, Z2, Z1
+	VBROADCASTSS vconst_expC2<>+0(SB), Z3
+	VFNMADD231PS Z3, Z2, Z1
+	VBROADCASTSS vconst_expP0<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
+	VBROADCASTSS vconst_expP1<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP2<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP3<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP4<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS vconst_expP5<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
 	VMULPS       Z1, Z1, Z4
 	VFMADD213PS  Z1, Z4, Z3
-	VADDPS       vconst_one<>+0(SB), Z3, Z3
-	VCVTPS2DQ    Z2, Z1
-	VPSRAD       $0x01, Z1, Z2
-	VPSUBD       Z2, Z1, Z1
-	VPADDD       vconst_bias127<>+0(SB), Z2, Z2
-	VPADDD       vconst_bias127<>+0(SB), Z1, Z1
-	VPSLLD       $0x17, Z2, Z2
-	VPSLLD       $0x17, Z1, Z1
-	VMULPS       Z2, Z3, Z3
-	VMULPS       Z1, Z3, Z1
-	VADDPS       vconst_one<>+0(SB), Z1, Z2
-	VMOVUPS      vconst_one<>+0(SB), Z3
+	VBROADCASTSS vconst_one<>+0(SB), Z1
+	VADDPS       Z1, Z3, Z3
+	VSCALEFPS    Z2, Z3, Z1
+	VBROADCASTSS vconst_one<>+0(SB), Z2
+	VADDPS       Z2, Z1, Z2
+	VBROADCASTSS vconst_one<>+0(SB), Z3
+	VMOVUPS      Z3, Z3
 	VDIVPS       Z2, Z3, Z3
 	VMULPS       Z3, Z1, Z1
-	VCMPPS       $0x01, vconst_zero<>+0(SB), Z0, K1
+	VBROADCASTSS vconst_zero<>+0(SB), Z2
+	VCMPPS       $0x01, Z2, Z0, K1
 	VBLENDMPS    Z1, Z3, K1, Z0
 	VMOVUPS      Z0, (CX)
 	ADDQ         $0x00000040, CX
@@ -2832,6 +3561,40 @@ TEXT ·lnForwardAVX512(SB), NOSPLIT, $0-48
 	VBROADCASTSS mean+40(FP), Z0
 	VBROADCASTSS rstd+44(FP), Z1
 
+lnForwardAVX512_loopU:
+	CMPQ    AX, $0x00000040
+	JL      lnForwardAVX512_loop
+	VMOVUPS (DX), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z1, Z2, Z2
+	VMULPS  (BX), Z2, Z2
+	VADDPS  (SI), Z2, Z2
+	VMOVUPS Z2, (CX)
+	VMOVUPS 64(DX), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z1, Z2, Z2
+	VMULPS  64(BX), Z2, Z2
+	VADDPS  64(SI), Z2, Z2
+	VMOVUPS Z2, 64(CX)
+	VMOVUPS 128(DX), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z1, Z2, Z2
+	VMULPS  128(BX), Z2, Z2
+	VADDPS  128(SI), Z2, Z2
+	VMOVUPS Z2, 128(CX)
+	VMOVUPS 192(DX), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z1, Z2, Z2
+	VMULPS  192(BX), Z2, Z2
+	VADDPS  192(SI), Z2, Z2
+	VMOVUPS Z2, 192(CX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, BX
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000040, AX
+	JMP     lnForwardAVX512_loopU
+
 lnForwardAVX512_loop:
 	TESTQ   AX, AX
 	JZ      lnForwardAVX512_done
@@ -2865,6 +3628,69 @@ TEXT ·lnBackward1AVX512(SB), NOSPLIT, $0-64
 	VBROADCASTSS rstd+52(FP), Z1
 	VPXORD       Z2, Z2, Z2
 	VPXORD       Z3, Z3, Z3
+
+lnBackward1AVX512_loopU:
+	CMPQ        AX, $0x00000040
+	JL          lnBackward1AVX512_loop
+	VMOVUPS     (DX), Z4
+	VSUBPS      Z0, Z4, Z4
+	VMULPS      Z1, Z4, Z4
+	VMOVUPS     (CX), Z5
+	VMOVUPS     (DI), Z6
+	VADDPS      Z5, Z6, Z6
+	VMOVUPS     Z6, (DI)
+	VMOVUPS     (SI), Z6
+	VFMADD231PS Z4, Z5, Z6
+	VMOVUPS     Z6, (SI)
+	VMULPS      (BX), Z5, Z5
+	VADDPS      Z5, Z2, Z2
+	VFMADD231PS Z4, Z5, Z3
+	VMOVUPS     64(DX), Z4
+	VSUBPS      Z0, Z4, Z4
+	VMULPS      Z1, Z4, Z4
+	VMOVUPS     64(CX), Z5
+	VMOVUPS     64(DI), Z6
+	VADDPS      Z5, Z6, Z6
+	VMOVUPS     Z6, 64(DI)
+	VMOVUPS     64(SI), Z6
+	VFMADD231PS Z4, Z5, Z6
+	VMOVUPS     Z6, 64(SI)
+	VMULPS      64(BX), Z5, Z5
+	VADDPS      Z5, Z2, Z2
+	VFMADD231PS Z4, Z5, Z3
+	VMOVUPS     128(DX), Z4
+	VSUBPS      Z0, Z4, Z4
+	VMULPS      Z1, Z4, Z4
+	VMOVUPS     128(CX), Z5
+	VMOVUPS     128(DI), Z6
+	VADDPS      Z5, Z6, Z6
+	VMOVUPS     Z6, 128(DI)
+	VMOVUPS     128(SI), Z6
+	VFMADD231PS Z4, Z5, Z6
+	VMOVUPS     Z6, 128(SI)
+	VMULPS      128(BX), Z5, Z5
+	VADDPS      Z5, Z2, Z2
+	VFMADD231PS Z4, Z5, Z3
+	VMOVUPS     192(DX), Z4
+	VSUBPS      Z0, Z4, Z4
+	VMULPS      Z1, Z4, Z4
+	VMOVUPS     192(CX), Z5
+	VMOVUPS     192(DI), Z6
+	VADDPS      Z5, Z6, Z6
+	VMOVUPS     Z6, 192(DI)
+	VMOVUPS     192(SI), Z6
+	VFMADD231PS Z4, Z5, Z6
+	VMOVUPS     Z6, 192(SI)
+	VMULPS      192(BX), Z5, Z5
+	VADDPS      Z5, Z2, Z2
+	VFMADD231PS Z4, Z5, Z3
+	ADDQ        $0x00000100, CX
+	ADDQ        $0x00000100, DX
+	ADDQ        $0x00000100, BX
+	ADDQ        $0x00000100, SI
+	ADDQ        $0x00000100, DI
+	SUBQ        $0x00000040, AX
+	JMP         lnBackward1AVX512_loopU
 
 lnBackward1AVX512_loop:
 	TESTQ       AX, AX
@@ -2925,6 +3751,52 @@ TEXT ·lnBackward2AVX512(SB), NOSPLIT, $0-56
 	VBROADCASTSS a+48(FP), Z2
 	VBROADCASTSS b+52(FP), Z3
 
+lnBackward2AVX512_loopU:
+	CMPQ         AX, $0x00000040
+	JL           lnBackward2AVX512_loop
+	VMOVUPS      (BX), Z4
+	VSUBPS       Z0, Z4, Z4
+	VMULPS       Z1, Z4, Z4
+	VMOVUPS      (DX), Z5
+	VMULPS       (SI), Z5, Z5
+	VSUBPS       Z2, Z5, Z5
+	VFNMADD231PS Z3, Z4, Z5
+	VMULPS       Z1, Z5, Z5
+	VMOVUPS      Z5, (CX)
+	VMOVUPS      64(BX), Z4
+	VSUBPS       Z0, Z4, Z4
+	VMULPS       Z1, Z4, Z4
+	VMOVUPS      64(DX), Z5
+	VMULPS       64(SI), Z5, Z5
+	VSUBPS       Z2, Z5, Z5
+	VFNMADD231PS Z3, Z4, Z5
+	VMULPS       Z1, Z5, Z5
+	VMOVUPS      Z5, 64(CX)
+	VMOVUPS      128(BX), Z4
+	VSUBPS       Z0, Z4, Z4
+	VMULPS       Z1, Z4, Z4
+	VMOVUPS      128(DX), Z5
+	VMULPS       128(SI), Z5, Z5
+	VSUBPS       Z2, Z5, Z5
+	VFNMADD231PS Z3, Z4, Z5
+	VMULPS       Z1, Z5, Z5
+	VMOVUPS      Z5, 128(CX)
+	VMOVUPS      192(BX), Z4
+	VSUBPS       Z0, Z4, Z4
+	VMULPS       Z1, Z4, Z4
+	VMOVUPS      192(DX), Z5
+	VMULPS       192(SI), Z5, Z5
+	VSUBPS       Z2, Z5, Z5
+	VFNMADD231PS Z3, Z4, Z5
+	VMULPS       Z1, Z5, Z5
+	VMOVUPS      Z5, 192(CX)
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000100, DX
+	ADDQ         $0x00000100, BX
+	ADDQ         $0x00000100, SI
+	SUBQ         $0x00000040, AX
+	JMP          lnBackward2AVX512_loopU
+
 lnBackward2AVX512_loop:
 	TESTQ        AX, AX
 	JZ           lnBackward2AVX512_done
@@ -2956,6 +3828,20 @@ TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
 	MOVQ         y+24(FP), DX
 	VBROADCASTSS alpha+8(FP), Y0
 
+axpyAVX2_loopU:
+	CMPQ        AX, $0x00000010
+	JL          axpyAVX2_loop
+	VMOVUPS     (DX), Y1
+	VFMADD231PS (CX), Y0, Y1
+	VMOVUPS     Y1, (DX)
+	VMOVUPS     32(DX), Y1
+	VFMADD231PS 32(CX), Y0, Y1
+	VMOVUPS     Y1, 32(DX)
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000010, AX
+	JMP         axpyAVX2_loopU
+
 axpyAVX2_loop:
 	TESTQ       AX, AX
 	JZ          axpyAVX2_done
@@ -2978,6 +3864,17 @@ TEXT ·scaleAVX2(SB), NOSPLIT, $0-24
 	MOVQ         x+16(FP), CX
 	VBROADCASTSS alpha+8(FP), Y0
 
+scaleAVX2_loopU:
+	CMPQ    AX, $0x00000010
+	JL      scaleAVX2_loop
+	VMULPS  (CX), Y0, Y1
+	VMOVUPS Y1, (CX)
+	VMULPS  32(CX), Y0, Y1
+	VMOVUPS Y1, 32(CX)
+	ADDQ    $0x00000040, CX
+	SUBQ    $0x00000010, AX
+	JMP     scaleAVX2_loopU
+
 scaleAVX2_loop:
 	TESTQ   AX, AX
 	JZ      scaleAVX2_done
@@ -2998,6 +3895,21 @@ TEXT ·addAVX2(SB), NOSPLIT, $0-32
 	MOVQ dst+8(FP), CX
 	MOVQ a+16(FP), DX
 	MOVQ b+24(FP), BX
+
+addAVX2_loopU:
+	CMPQ    AX, $0x00000010
+	JL      addAVX2_loop
+	VMOVUPS (DX), Y0
+	VADDPS  (BX), Y0, Y0
+	VMOVUPS Y0, (CX)
+	VMOVUPS 32(DX), Y0
+	VADDPS  32(BX), Y0, Y0
+	VMOVUPS Y0, 32(CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	SUBQ    $0x00000010, AX
+	JMP     addAVX2_loopU
 
 addAVX2_loop:
 	TESTQ   AX, AX
@@ -3022,6 +3934,21 @@ TEXT ·mulAVX2(SB), NOSPLIT, $0-32
 	MOVQ dst+8(FP), CX
 	MOVQ a+16(FP), DX
 	MOVQ b+24(FP), BX
+
+mulAVX2_loopU:
+	CMPQ    AX, $0x00000010
+	JL      mulAVX2_loop
+	VMOVUPS (DX), Y0
+	VMULPS  (BX), Y0, Y0
+	VMOVUPS Y0, (CX)
+	VMOVUPS 32(DX), Y0
+	VMULPS  32(BX), Y0, Y0
+	VMOVUPS Y0, 32(CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	SUBQ    $0x00000010, AX
+	JMP     mulAVX2_loopU
 
 mulAVX2_loop:
 	TESTQ   AX, AX
@@ -3185,19 +4112,20 @@ TEXT ·expAVX2(SB), NOSPLIT, $0-36
 	VBROADCASTSS shift+24(FP), Y0
 	VXORPS       Y1, Y1, Y1
 
-expAVX2_loop:
-	TESTQ        AX, AX
-	JZ           expAVX2_done
+expAVX2_loopU:
+	CMPQ         AX, $0x00000010
+	JL           expAVX2_loop
 	VMOVUPS      (DX), Y2
 	VSUBPS       Y0, Y2, Y2
 	VMOVUPS      vconst_expLo<>+0(SB), Y3
 	VMAXPS       Y2, Y3, Y2
 	VMOVUPS      vconst_expHi<>+0(SB), Y3
 	VMINPS       Y2, Y3, Y2
-	VMULPS       vconst_log2e<>+0(SB), Y2, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS vconst_expC1<>+0(SB), Y3, Y2
-	VFNMADD231PS vconst_expC2<>+0(SB), Y3, Y2
+	VMOVUPS      vconst_magic<>+0(SB), Y3
+	VFMADD231PS  vconst_log2e<>+0(SB), Y2, Y3
+	VSUBPS       vconst_magic<>+0(SB), Y3, Y4
+	VFNMADD231PS vconst_expC1<>+0(SB), Y4, Y2
+	VFNMADD231PS vconst_expC2<>+0(SB), Y4, Y2
 	VMOVUPS      vconst_expP0<>+0(SB), Y4
 	VFMADD213PS  vconst_expP1<>+0(SB), Y2, Y4
 	VFMADD213PS  vconst_expP2<>+0(SB), Y2, Y4
@@ -3207,7 +4135,77 @@ expAVX2_loop:
 	VMULPS       Y2, Y2, Y5
 	VFMADD213PS  Y2, Y5, Y4
 	VADDPS       vconst_one<>+0(SB), Y4, Y4
-	VCVTPS2DQ    Y3, Y2
+	VPSUBD       vconst_magic<>+0(SB), Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       vconst_bias127<>+0(SB), Y3, Y3
+	VPADDD       vconst_bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y2
+	VMOVUPS      Y2, (CX)
+	VADDPS       Y2, Y1, Y1
+	VMOVUPS      32(DX), Y2
+	VSUBPS       Y0, Y2, Y2
+	VMOVUPS      vconst_expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      vconst_expHi<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMOVUPS      vconst_magic<>+0(SB), Y3
+	VFMADD231PS  vconst_log2e<>+0(SB), Y2, Y3
+	VSUBPS       vconst_magic<>+0(SB), Y3, Y4
+	VFNMADD231PS vconst_expC1<>+0(SB), Y4, Y2
+	VFNMADD231PS vconst_expC2<>+0(SB), Y4, Y2
+	VMOVUPS      vconst_expP0<>+0(SB), Y4
+	VFMADD213PS  vconst_expP1<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP2<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP3<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP4<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP5<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       vconst_one<>+0(SB), Y4, Y4
+	VPSUBD       vconst_magic<>+0(SB), Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       vconst_bias127<>+0(SB), Y3, Y3
+	VPADDD       vconst_bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y2
+	VMOVUPS      Y2, 32(CX)
+	VADDPS       Y2, Y1, Y1
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, AX
+	JMP          expAVX2_loopU
+
+expAVX2_loop:
+	TESTQ        AX, AX
+	JZ           expAVX2_done
+	VMOVUPS      (DX), Y2
+	VSUBPS       Y0, Y2, Y2
+	VMOVUPS      vconst_expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      vconst_expHi<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMOVUPS      vconst_magic<>+0(SB), Y3
+	VFMADD231PS  vconst_log2e<>+0(SB), Y2, Y3
+	VSUBPS       vconst_magic<>+0(SB), Y3, Y4
+	VFNMADD231PS vconst_expC1<>+0(SB), Y4, Y2
+	VFNMADD231PS vconst_expC2<>+0(SB), Y4, Y2
+	VMOVUPS      vconst_expP0<>+0(SB), Y4
+	VFMADD213PS  vconst_expP1<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP2<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP3<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP4<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP5<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       vconst_one<>+0(SB), Y4, Y4
+	VPSUBD       vconst_magic<>+0(SB), Y3, Y2
 	VPSRAD       $0x01, Y2, Y3
 	VPSUBD       Y3, Y2, Y2
 	VPADDD       vconst_bias127<>+0(SB), Y3, Y3
@@ -3234,12 +4232,134 @@ expAVX2_done:
 	VZEROUPPER
 	RET
 
+DATA vconst_bias127<>+0(SB)/4, $0x0000007f
+DATA vconst_bias127<>+4(SB)/4, $0x0000007f
+DATA vconst_bias127<>+8(SB)/4, $0x0000007f
+DATA vconst_bias127<>+12(SB)/4, $0x0000007f
+DATA vconst_bias127<>+16(SB)/4, $0x0000007f
+DATA vconst_bias127<>+20(SB)/4, $0x0000007f
+DATA vconst_bias127<>+24(SB)/4, $0x0000007f
+DATA vconst_bias127<>+28(SB)/4, $0x0000007f
+DATA vconst_bias127<>+32(SB)/4, $0x0000007f
+DATA vconst_bias127<>+36(SB)/4, $0x0000007f
+DATA vconst_bias127<>+40(SB)/4, $0x0000007f
+DATA vconst_bias127<>+44(SB)/4, $0x0000007f
+DATA vconst_bias127<>+48(SB)/4, $0x0000007f
+DATA vconst_bias127<>+52(SB)/4, $0x0000007f
+DATA vconst_bias127<>+56(SB)/4, $0x0000007f
+DATA vconst_bias127<>+60(SB)/4, $0x0000007f
+GLOBL vconst_bias127<>(SB), RODATA|NOPTR, $64
+
 // func tanhAVX2(n int, dst *float32, x *float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·tanhAVX2(SB), NOSPLIT, $0-24
 	MOVQ n+0(FP), AX
 	MOVQ dst+8(FP), CX
 	MOVQ x+16(FP), DX
+
+tanhAVX2_loopU:
+	CMPQ         AX, $0x00000010
+	JL           tanhAVX2_loop
+	VMOVUPS      (DX), Y0
+	VANDPS       vconst_absMask<>+0(SB), Y0, Y1
+	VADDPS       Y1, Y1, Y2
+	VMOVUPS      vconst_expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      vconst_expHi<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMOVUPS      vconst_magic<>+0(SB), Y3
+	VFMADD231PS  vconst_log2e<>+0(SB), Y2, Y3
+	VSUBPS       vconst_magic<>+0(SB), Y3, Y4
+	VFNMADD231PS vconst_expC1<>+0(SB), Y4, Y2
+	VFNMADD231PS vconst_expC2<>+0(SB), Y4, Y2
+	VMOVUPS      vconst_expP0<>+0(SB), Y4
+	VFMADD213PS  vconst_expP1<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP2<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP3<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP4<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP5<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       vconst_one<>+0(SB), Y4, Y4
+	VPSUBD       vconst_magic<>+0(SB), Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       vconst_bias127<>+0(SB), Y3, Y3
+	VPADDD       vconst_bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y2
+	VADDPS       vconst_one<>+0(SB), Y2, Y2
+	VMOVUPS      vconst_two<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMOVUPS      vconst_one<>+0(SB), Y2
+	VSUBPS       Y3, Y2, Y3
+	VANDPS       vconst_signMask<>+0(SB), Y0, Y2
+	VORPS        Y2, Y3, Y3
+	VMULPS       Y0, Y0, Y2
+	VMOVUPS      vconst_tanhP0<>+0(SB), Y4
+	VFMADD213PS  vconst_tanhP1<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_tanhP2<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_tanhP3<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_tanhP4<>+0(SB), Y2, Y4
+	VMULPS       Y0, Y2, Y2
+	VFMADD213PS  Y0, Y2, Y4
+	VCMPPS       $0x01, vconst_tanhLim<>+0(SB), Y1, Y0
+	VBLENDVPS    Y0, Y4, Y3, Y0
+	VMOVUPS      Y0, (CX)
+	VMOVUPS      32(DX), Y0
+	VANDPS       vconst_absMask<>+0(SB), Y0, Y1
+	VADDPS       Y1, Y1, Y2
+	VMOVUPS      vconst_expLo<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      vconst_expHi<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMOVUPS      vconst_magic<>+0(SB), Y3
+	VFMADD231PS  vconst_log2e<>+0(SB), Y2, Y3
+	VSUBPS       vconst_magic<>+0(SB), Y3, Y4
+	VFNMADD231PS vconst_expC1<>+0(SB), Y4, Y2
+	VFNMADD231PS vconst_expC2<>+0(SB), Y4, Y2
+	VMOVUPS      vconst_expP0<>+0(SB), Y4
+	VFMADD213PS  vconst_expP1<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP2<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP3<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP4<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_expP5<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       vconst_one<>+0(SB), Y4, Y4
+	VPSUBD       vconst_magic<>+0(SB), Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       vconst_bias127<>+0(SB), Y3, Y3
+	VPADDD       vconst_bias127<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y2
+	VADDPS       vconst_one<>+0(SB), Y2, Y2
+	VMOVUPS      vconst_two<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMOVUPS      vconst_one<>+0(SB), Y2
+	VSUBPS       Y3, Y2, Y3
+	VANDPS       vconst_signMask<>+0(SB), Y0, Y2
+	VORPS        Y2, Y3, Y3
+	VMULPS       Y0, Y0, Y2
+	VMOVUPS      vconst_tanhP0<>+0(SB), Y4
+	VFMADD213PS  vconst_tanhP1<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_tanhP2<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_tanhP3<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst_tanhP4<>+0(SB), Y2, Y4
+	VMULPS       Y0, Y2, Y2
+	VFMADD213PS  Y0, Y2, Y4
+	VCMPPS       $0x01, vconst_tanhLim<>+0(SB), Y1, Y0
+	VBLENDVPS    Y0, Y4, Y3, Y0
+	VMOVUPS      Y0, 32(CX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, AX
+	JMP          tanhAVX2_loopU
 
 tanhAVX2_loop:
 	TESTQ        AX, AX
@@ -3251,10 +4371,11 @@ tanhAVX2_loop:
 	VMAXPS       Y2, Y3, Y2
 	VMOVUPS      vconst_expHi<>+0(SB), Y3
 	VMINPS       Y2, Y3, Y2
-	VMULPS       vconst_log2e<>+0(SB), Y2, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS vconst_expC1<>+0(SB), Y3, Y2
-	VFNMADD231PS vconst_expC2<>+0(SB), Y3, Y2
+	VMOVUPS      vconst_magic<>+0(SB), Y3
+	VFMADD231PS  vconst_log2e<>+0(SB), Y2, Y3
+	VSUBPS       vconst_magic<>+0(SB), Y3, Y4
+	VFNMADD231PS vconst_expC1<>+0(SB), Y4, Y2
+	VFNMADD231PS vconst_expC2<>+0(SB), Y4, Y2
 	VMOVUPS      vconst_expP0<>+0(SB), Y4
 	VFMADD213PS  vconst_expP1<>+0(SB), Y2, Y4
 	VFMADD213PS  vconst_expP2<>+0(SB), Y2, Y4
@@ -3264,7 +4385,7 @@ tanhAVX2_loop:
 	VMULPS       Y2, Y2, Y5
 	VFMADD213PS  Y2, Y5, Y4
 	VADDPS       vconst_one<>+0(SB), Y4, Y4
-	VCVTPS2DQ    Y3, Y2
+	VPSUBD       vconst_magic<>+0(SB), Y3, Y2
 	VPSRAD       $0x01, Y2, Y3
 	VPSUBD       Y3, Y2, Y2
 	VPADDD       vconst_bias127<>+0(SB), Y3, Y3
@@ -3307,19 +4428,20 @@ TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+8(FP), CX
 	MOVQ x+16(FP), DX
 
-sigmoidAVX2_loop:
-	TESTQ        AX, AX
-	JZ           sigmoidAVX2_done
+sigmoidAVX2_loopU:
+	CMPQ         AX, $0x00000010
+	JL           sigmoidAVX2_loop
 	VMOVUPS      (DX), Y0
 	VORPS        vconst_signMask<>+0(SB), Y0, Y1
 	VMOVUPS      vconst_expLo<>+0(SB), Y2
 	VMAXPS       Y1, Y2, Y1
 	VMOVUPS      vconst_expHi<>+0(SB), Y2
 	VMINPS       Y1, Y2, Y1
-	VMULPS       vconst_log2e<>+0(SB), Y1, Y2
-	VROUNDPS     $0x00, Y2, Y2
-	VFNMADD231PS vconst_expC1<>+0(SB), Y2, Y1
-	VFNMADD231PS vconst_expC2<>+0(SB), Y2, Y1
+	VMOVUPS      vconst_magic<>+0(SB), Y2
+	VFMADD231PS  vconst_log2e<>+0(SB), Y1, Y2
+	VSUBPS       vconst_magic<>+0(SB), Y2, Y3
+	VFNMADD231PS vconst_expC1<>+0(SB), Y3, Y1
+	VFNMADD231PS vconst_expC2<>+0(SB), Y3, Y1
 	VMOVUPS      vconst_expP0<>+0(SB), Y3
 	VFMADD213PS  vconst_expP1<>+0(SB), Y1, Y3
 	VFMADD213PS  vconst_expP2<>+0(SB), Y1, Y3
@@ -3329,7 +4451,87 @@ sigmoidAVX2_loop:
 	VMULPS       Y1, Y1, Y4
 	VFMADD213PS  Y1, Y4, Y3
 	VADDPS       vconst_one<>+0(SB), Y3, Y3
-	VCVTPS2DQ    Y2, Y1
+	VPSUBD       vconst_magic<>+0(SB), Y2, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       vconst_bias127<>+0(SB), Y2, Y2
+	VPADDD       vconst_bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y3, Y1
+	VADDPS       vconst_one<>+0(SB), Y1, Y2
+	VMOVUPS      vconst_one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y3, Y1, Y1
+	VCMPPS       $0x01, vconst_zero<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, Y1, Y3, Y0
+	VMOVUPS      Y0, (CX)
+	VMOVUPS      32(DX), Y0
+	VORPS        vconst_signMask<>+0(SB), Y0, Y1
+	VMOVUPS      vconst_expLo<>+0(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMOVUPS      vconst_expHi<>+0(SB), Y2
+	VMINPS       Y1, Y2, Y1
+	VMOVUPS      vconst_magic<>+0(SB), Y2
+	VFMADD231PS  vconst_log2e<>+0(SB), Y1, Y2
+	VSUBPS       vconst_magic<>+0(SB), Y2, Y3
+	VFNMADD231PS vconst_expC1<>+0(SB), Y3, Y1
+	VFNMADD231PS vconst_expC2<>+0(SB), Y3, Y1
+	VMOVUPS      vconst_expP0<>+0(SB), Y3
+	VFMADD213PS  vconst_expP1<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP2<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP3<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP4<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP5<>+0(SB), Y1, Y3
+	VMULPS       Y1, Y1, Y4
+	VFMADD213PS  Y1, Y4, Y3
+	VADDPS       vconst_one<>+0(SB), Y3, Y3
+	VPSUBD       vconst_magic<>+0(SB), Y2, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       vconst_bias127<>+0(SB), Y2, Y2
+	VPADDD       vconst_bias127<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y3, Y1
+	VADDPS       vconst_one<>+0(SB), Y1, Y2
+	VMOVUPS      vconst_one<>+0(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y3, Y1, Y1
+	VCMPPS       $0x01, vconst_zero<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, Y1, Y3, Y0
+	VMOVUPS      Y0, 32(CX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, AX
+	JMP          sigmoidAVX2_loopU
+
+sigmoidAVX2_loop:
+	TESTQ        AX, AX
+	JZ           sigmoidAVX2_done
+	VMOVUPS      (DX), Y0
+	VORPS        vconst_signMask<>+0(SB), Y0, Y1
+	VMOVUPS      vconst_expLo<>+0(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMOVUPS      vconst_expHi<>+0(SB), Y2
+	VMINPS       Y1, Y2, Y1
+	VMOVUPS      vconst_magic<>+0(SB), Y2
+	VFMADD231PS  vconst_log2e<>+0(SB), Y1, Y2
+	VSUBPS       vconst_magic<>+0(SB), Y2, Y3
+	VFNMADD231PS vconst_expC1<>+0(SB), Y3, Y1
+	VFNMADD231PS vconst_expC2<>+0(SB), Y3, Y1
+	VMOVUPS      vconst_expP0<>+0(SB), Y3
+	VFMADD213PS  vconst_expP1<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP2<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP3<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP4<>+0(SB), Y1, Y3
+	VFMADD213PS  vconst_expP5<>+0(SB), Y1, Y3
+	VMULPS       Y1, Y1, Y4
+	VFMADD213PS  Y1, Y4, Y3
+	VADDPS       vconst_one<>+0(SB), Y3, Y3
+	VPSUBD       vconst_magic<>+0(SB), Y2, Y1
 	VPSRAD       $0x01, Y1, Y2
 	VPSUBD       Y2, Y1, Y1
 	VPADDD       vconst_bias127<>+0(SB), Y2, Y2
@@ -3419,6 +4621,28 @@ TEXT ·lnForwardAVX2(SB), NOSPLIT, $0-48
 	VBROADCASTSS mean+40(FP), Y0
 	VBROADCASTSS rstd+44(FP), Y1
 
+lnForwardAVX2_loopU:
+	CMPQ    AX, $0x00000010
+	JL      lnForwardAVX2_loop
+	VMOVUPS (DX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  (BX), Y2, Y2
+	VADDPS  (SI), Y2, Y2
+	VMOVUPS Y2, (CX)
+	VMOVUPS 32(DX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  32(BX), Y2, Y2
+	VADDPS  32(SI), Y2, Y2
+	VMOVUPS Y2, 32(CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, AX
+	JMP     lnForwardAVX2_loopU
+
 lnForwardAVX2_loop:
 	TESTQ   AX, AX
 	JZ      lnForwardAVX2_done
@@ -3452,6 +4676,43 @@ TEXT ·lnBackward1AVX2(SB), NOSPLIT, $0-64
 	VBROADCASTSS rstd+52(FP), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
+
+lnBackward1AVX2_loopU:
+	CMPQ        AX, $0x00000010
+	JL          lnBackward1AVX2_loop
+	VMOVUPS     (DX), Y4
+	VSUBPS      Y0, Y4, Y4
+	VMULPS      Y1, Y4, Y4
+	VMOVUPS     (CX), Y5
+	VMOVUPS     (DI), Y6
+	VADDPS      Y5, Y6, Y6
+	VMOVUPS     Y6, (DI)
+	VMOVUPS     (SI), Y6
+	VFMADD231PS Y4, Y5, Y6
+	VMOVUPS     Y6, (SI)
+	VMULPS      (BX), Y5, Y5
+	VADDPS      Y5, Y2, Y2
+	VFMADD231PS Y4, Y5, Y3
+	VMOVUPS     32(DX), Y4
+	VSUBPS      Y0, Y4, Y4
+	VMULPS      Y1, Y4, Y4
+	VMOVUPS     32(CX), Y5
+	VMOVUPS     32(DI), Y6
+	VADDPS      Y5, Y6, Y6
+	VMOVUPS     Y6, 32(DI)
+	VMOVUPS     32(SI), Y6
+	VFMADD231PS Y4, Y5, Y6
+	VMOVUPS     Y6, 32(SI)
+	VMULPS      32(BX), Y5, Y5
+	VADDPS      Y5, Y2, Y2
+	VFMADD231PS Y4, Y5, Y3
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	ADDQ        $0x00000040, BX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000010, AX
+	JMP         lnBackward1AVX2_loopU
 
 lnBackward1AVX2_loop:
 	TESTQ       AX, AX
@@ -3507,6 +4768,34 @@ TEXT ·lnBackward2AVX2(SB), NOSPLIT, $0-56
 	VBROADCASTSS rstd+44(FP), Y1
 	VBROADCASTSS a+48(FP), Y2
 	VBROADCASTSS b+52(FP), Y3
+
+lnBackward2AVX2_loopU:
+	CMPQ         AX, $0x00000010
+	JL           lnBackward2AVX2_loop
+	VMOVUPS      (BX), Y4
+	VSUBPS       Y0, Y4, Y4
+	VMULPS       Y1, Y4, Y4
+	VMOVUPS      (DX), Y5
+	VMULPS       (SI), Y5, Y5
+	VSUBPS       Y2, Y5, Y5
+	VFNMADD231PS Y3, Y4, Y5
+	VMULPS       Y1, Y5, Y5
+	VMOVUPS      Y5, (CX)
+	VMOVUPS      32(BX), Y4
+	VSUBPS       Y0, Y4, Y4
+	VMULPS       Y1, Y4, Y4
+	VMOVUPS      32(DX), Y5
+	VMULPS       32(SI), Y5, Y5
+	VSUBPS       Y2, Y5, Y5
+	VFNMADD231PS Y3, Y4, Y5
+	VMULPS       Y1, Y5, Y5
+	VMOVUPS      Y5, 32(CX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, BX
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, AX
+	JMP          lnBackward2AVX2_loopU
 
 lnBackward2AVX2_loop:
 	TESTQ        AX, AX

@@ -47,6 +47,19 @@ func vconst(name string, bits uint32) Mem {
 
 func fconst(name string, v float32) Mem { return vconst(name, math.Float32bits(v)) }
 
+// ld returns a full-width operand holding the constant at m: m itself for
+// AVX2, and a register broadcast from its first element for AVX-512, since
+// Go's assembler aligns data to 32 bytes only and a 64-byte load across a
+// cache line costs double.
+func (s isa) ld(m Mem) Op {
+	if s.w == 8 {
+		return m
+	}
+	r := s.vec()
+	VBROADCASTSS(m, r)
+	return r
+}
+
 func (s isa) and(a, b, dst Op) {
 	if s.w == 16 {
 		VPANDD(a, b, dst)
@@ -72,7 +85,7 @@ func (s isa) zero(r Op) {
 }
 
 // lessBlend sets dst = (a < lim) ? x : y, lanewise.
-func (s isa) lessBlend(a VecVirtual, lim Mem, x, y, dst VecVirtual) {
+func (s isa) lessBlend(a VecVirtual, lim Op, x, y, dst VecVirtual) {
 	if s.w == 16 {
 		k := K()
 		VCMPPS(Imm(1), lim, a, k) // k = a < lim
@@ -113,12 +126,31 @@ func (s isa) text(name, sig string, doc ...string) string {
 	return full
 }
 
-// loop emits "for n > 0 { body(); advance ptrs by w; n -= w }".
-func (s isa) loop(name string, n Register, ptrs []Register, body func()) {
+// loop emits the main loop of an elementwise kernel: body(u, o) handles the
+// vector at byte offset o from the pointers, u counting vectors within one
+// unrolled step. Four vectors a step (two for AVX2, which has half the
+// registers) give the out-of-order core independent work; a one-vector loop
+// does the rest.
+func (s isa) loop(name string, n Register, ptrs []Register, body func(u, o int)) {
+	unroll := 4
+	if s.w == 8 {
+		unroll = 2
+	}
+	Label(name + "_loopU")
+	CMPQ(n, U32(unroll*s.w))
+	JL(LabelRef(name + "_loop"))
+	for u := 0; u < unroll; u++ {
+		body(u, u*s.bytes())
+	}
+	for _, p := range ptrs {
+		ADDQ(U32(unroll*s.bytes()), p)
+	}
+	SUBQ(U32(unroll*s.w), n)
+	JMP(LabelRef(name + "_loopU"))
 	Label(name + "_loop")
 	TESTQ(n, n)
 	JZ(LabelRef(name + "_done"))
-	body()
+	body(0, 0)
 	for _, p := range ptrs {
 		ADDQ(U32(s.bytes()), p)
 	}
@@ -154,10 +186,10 @@ func (s isa) axpy() {
 	al := s.vec()
 	VBROADCASTSS(NewParamAddr("alpha", 8), al)
 	v := s.vec()
-	s.loop(name, n, []Register{x, y}, func() {
-		VMOVUPS(Mem{Base: y}, v)
-		VFMADD231PS(Mem{Base: x}, al, v)
-		VMOVUPS(v, Mem{Base: y})
+	s.loop(name, n, []Register{x, y}, func(u, o int) {
+		VMOVUPS(Mem{Base: y, Disp: o}, v)
+		VFMADD231PS(Mem{Base: x, Disp: o}, al, v)
+		VMOVUPS(v, Mem{Base: y, Disp: o})
 	})
 	VZEROUPPER()
 	RET()
@@ -170,9 +202,9 @@ func (s isa) scale() {
 	al := s.vec()
 	VBROADCASTSS(NewParamAddr("alpha", 8), al)
 	v := s.vec()
-	s.loop(name, n, []Register{x}, func() {
-		VMULPS(Mem{Base: x}, al, v)
-		VMOVUPS(v, Mem{Base: x})
+	s.loop(name, n, []Register{x}, func(u, o int) {
+		VMULPS(Mem{Base: x, Disp: o}, al, v)
+		VMOVUPS(v, Mem{Base: x, Disp: o})
 	})
 	VZEROUPPER()
 	RET()
@@ -185,10 +217,10 @@ func (s isa) binary(op string, inst func(...Op), ref string) {
 	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
 	v := s.vec()
-	s.loop(name, n, []Register{d, a, b}, func() {
-		VMOVUPS(Mem{Base: a}, v)
-		inst(Mem{Base: b}, v, v)
-		VMOVUPS(v, Mem{Base: d})
+	s.loop(name, n, []Register{d, a, b}, func(u, o int) {
+		VMOVUPS(Mem{Base: a, Disp: o}, v)
+		inst(Mem{Base: b, Disp: o}, v, v)
+		VMOVUPS(v, Mem{Base: d, Disp: o})
 	})
 	VZEROUPPER()
 	RET()
@@ -281,56 +313,63 @@ func (s isa) max() {
 
 // Cephes expf constants.
 const (
-	expLo   = -104.0
-	expHi   = 89.0
-	log2e   = 1.44269504088896341
-	expC1   = 0.693359375
-	expC2   = -2.12194440e-4
-	expP0   = 1.9875691500e-4
-	expP1   = 1.3981999507e-3
-	expP2   = 8.3334519073e-3
-	expP3   = 4.1665795894e-2
-	expP4   = 1.6666665459e-1
-	expP5   = 5.0000001201e-1
-	tanhLim = 0.625
+	expLo    = -104.0
+	expHi    = 89.0
+	log2e    = 1.44269504088896341
+	expC1    = 0.693359375
+	expC2    = -2.12194440e-4
+	expP0    = 1.9875691500e-4
+	expP1    = 1.3981999507e-3
+	expP2    = 8.3334519073e-3
+	expP3    = 4.1665795894e-2
+	expP4    = 1.6666665459e-1
+	expP5    = 5.0000001201e-1
+	tanhLim  = 0.625
+	expMagic = 12582912.0 // 1.5·2²³
 )
 
-// expInPlace replaces v with exp(v), the algorithm of expGeneric: clamp to
+// expInPlace replaces v with exp(v), the algorithm of expf: clamp to
 // [-104, 89] (NaN stays NaN), v = n·ln2 + r with n = round(v·log2e), a degree-5
-// polynomial for exp(r), and 2ⁿ applied as two powers of two so that results
-// near the ends of the range overflow to +Inf and underflow to 0 correctly.
+// polynomial for exp(r), then times 2ⁿ: by VSCALEFPS with AVX-512, else as
+// two powers of two, so that results near the ends of the range overflow to
+// +Inf and underflow to 0 correctly.
 func (s isa) expInPlace(v VecVirtual) {
 	t := s.vec()
-	VMOVUPS(fconst("expLo", expLo), t)
+	VMOVUPS(s.ld(fconst("expLo", expLo)), t)
 	VMAXPS(v, t, v) // NaN in v propagates: the second source is returned
-	VMOVUPS(fconst("expHi", expHi), t)
+	VMOVUPS(s.ld(fconst("expHi", expHi)), t)
 	VMINPS(v, t, v)
+	// n = round(v·log2e) by the 1.5·2²³ trick: adding it leaves n in the
+	// low mantissa bits of t (round to nearest even), subtracting it gives n
+	// as a float.
+	t2 := s.vec()
+	VMOVUPS(s.ld(fconst("magic", expMagic)), t2)
+	VFMADD231PS(s.ld(fconst("log2e", log2e)), v, t2)
 	nf := s.vec()
-	VMULPS(fconst("log2e", log2e), v, nf)
-	if s.w == 16 {
-		VRNDSCALEPS(Imm(0), nf, nf)
-	} else {
-		VROUNDPS(Imm(0), nf, nf)
-	}
-	VFNMADD231PS(fconst("expC1", expC1), nf, v) // v -= n·C1
-	VFNMADD231PS(fconst("expC2", expC2), nf, v) // v -= n·C2
+	VSUBPS(s.ld(fconst("magic", expMagic)), t2, nf)
+	VFNMADD231PS(s.ld(fconst("expC1", expC1)), nf, v) // v -= n·C1
+	VFNMADD231PS(s.ld(fconst("expC2", expC2)), nf, v) // v -= n·C2
 	y := s.vec()
-	VMOVUPS(fconst("expP0", expP0), y)
-	VFMADD213PS(fconst("expP1", expP1), v, y)
-	VFMADD213PS(fconst("expP2", expP2), v, y)
-	VFMADD213PS(fconst("expP3", expP3), v, y)
-	VFMADD213PS(fconst("expP4", expP4), v, y)
-	VFMADD213PS(fconst("expP5", expP5), v, y)
+	VMOVUPS(s.ld(fconst("expP0", expP0)), y)
+	VFMADD213PS(s.ld(fconst("expP1", expP1)), v, y)
+	VFMADD213PS(s.ld(fconst("expP2", expP2)), v, y)
+	VFMADD213PS(s.ld(fconst("expP3", expP3)), v, y)
+	VFMADD213PS(s.ld(fconst("expP4", expP4)), v, y)
+	VFMADD213PS(s.ld(fconst("expP5", expP5)), v, y)
 	z := s.vec()
 	VMULPS(v, v, z)
 	VFMADD213PS(v, z, y) // y = y·r² + r
-	VADDPS(fconst("one", 1), y, y)
+	VADDPS(s.ld(fconst("one", 1)), y, y)
+	if s.w == 16 {
+		VSCALEFPS(nf, y, v) // y·2ⁿ, overflowing to +Inf and underflowing to 0 as it should
+		return
+	}
 	ni := s.vec()
-	VCVTPS2DQ(nf, ni)
+	VPSUBD(s.ld(vconst("magic", math.Float32bits(expMagic))), t2, ni) // n as an integer
 	h := s.vec()
 	VPSRAD(Imm(1), ni, h)
 	VPSUBD(h, ni, ni)
-	bias := vconst("bias127", 127)
+	bias := s.ld(vconst("bias127", 127))
 	VPADDD(bias, h, h)
 	VPADDD(bias, ni, ni)
 	VPSLLD(Imm(23), h, h)
@@ -349,11 +388,11 @@ func (s isa) exp() {
 	acc := s.vec()
 	s.zero(acc)
 	v := s.vec()
-	s.loop(name, n, []Register{d, x}, func() {
-		VMOVUPS(Mem{Base: x}, v)
+	s.loop(name, n, []Register{d, x}, func(u, o int) {
+		VMOVUPS(Mem{Base: x, Disp: o}, v)
 		VSUBPS(sh, v, v)
 		s.expInPlace(v)
-		VMOVUPS(v, Mem{Base: d})
+		VMOVUPS(v, Mem{Base: d, Disp: o})
 		VADDPS(v, acc, acc)
 	})
 	Store(s.hreduce(acc, VADDPS), ReturnIndex(0))
@@ -366,38 +405,38 @@ func (s isa) tanh() {
 	n := Load(Param("n"), GP64())
 	d := Load(Param("dst"), GP64())
 	x := Load(Param("x"), GP64())
-	s.loop(name, n, []Register{d, x}, func() {
+	s.loop(name, n, []Register{d, x}, func(u, o int) {
 		v := s.vec()
-		VMOVUPS(Mem{Base: x}, v)
+		VMOVUPS(Mem{Base: x, Disp: o}, v)
 		a := s.vec()
-		s.and(vconst("absMask", 0x7fffffff), v, a)
+		s.and(s.ld(vconst("absMask", 0x7fffffff)), v, a)
 		// Large |x|: 1 - 2/(exp(2|x|)+1), with the sign of x.
 		e := s.vec()
 		VADDPS(a, a, e)
 		s.expInPlace(e)
-		VADDPS(fconst("one", 1), e, e)
+		VADDPS(s.ld(fconst("one", 1)), e, e)
 		t := s.vec()
-		VMOVUPS(fconst("two", 2), t)
+		VMOVUPS(s.ld(fconst("two", 2)), t)
 		VDIVPS(e, t, t)
-		u := s.vec()
-		VMOVUPS(fconst("one", 1), u)
-		VSUBPS(t, u, t)
+		one := s.vec()
+		VMOVUPS(s.ld(fconst("one", 1)), one)
+		VSUBPS(t, one, t)
 		sg := s.vec()
-		s.and(vconst("signMask", 0x80000000), v, sg)
+		s.and(s.ld(vconst("signMask", 0x80000000)), v, sg)
 		s.or(sg, t, t)
 		// Small |x|: x + x·z·P(z), z = x².
 		z := s.vec()
 		VMULPS(v, v, z)
 		p := s.vec()
-		VMOVUPS(fconst("tanhP0", -5.70498872745e-3), p)
-		VFMADD213PS(fconst("tanhP1", 2.06390887954e-2), z, p)
-		VFMADD213PS(fconst("tanhP2", -5.37397155531e-2), z, p)
-		VFMADD213PS(fconst("tanhP3", 1.33314422036e-1), z, p)
-		VFMADD213PS(fconst("tanhP4", -3.33332819422e-1), z, p)
+		VMOVUPS(s.ld(fconst("tanhP0", -5.70498872745e-3)), p)
+		VFMADD213PS(s.ld(fconst("tanhP1", 2.06390887954e-2)), z, p)
+		VFMADD213PS(s.ld(fconst("tanhP2", -5.37397155531e-2)), z, p)
+		VFMADD213PS(s.ld(fconst("tanhP3", 1.33314422036e-1)), z, p)
+		VFMADD213PS(s.ld(fconst("tanhP4", -3.33332819422e-1)), z, p)
 		VMULPS(v, z, z)
 		VFMADD213PS(v, z, p) // p = p·x·z + x
-		s.lessBlend(a, fconst("tanhLim", tanhLim), p, t, v)
-		VMOVUPS(v, Mem{Base: d})
+		s.lessBlend(a, s.ld(fconst("tanhLim", tanhLim)), p, t, v)
+		VMOVUPS(v, Mem{Base: d, Disp: o})
 	})
 	VZEROUPPER()
 	RET()
@@ -408,20 +447,20 @@ func (s isa) sigmoid() {
 	n := Load(Param("n"), GP64())
 	d := Load(Param("dst"), GP64())
 	x := Load(Param("x"), GP64())
-	s.loop(name, n, []Register{d, x}, func() {
+	s.loop(name, n, []Register{d, x}, func(u, o int) {
 		v := s.vec()
-		VMOVUPS(Mem{Base: x}, v)
+		VMOVUPS(Mem{Base: x, Disp: o}, v)
 		e := s.vec()
-		s.or(vconst("signMask", 0x80000000), v, e) // -|x|
+		s.or(s.ld(vconst("signMask", 0x80000000)), v, e) // -|x|
 		s.expInPlace(e)
 		r := s.vec()
-		VADDPS(fconst("one", 1), e, r)
+		VADDPS(s.ld(fconst("one", 1)), e, r)
 		q := s.vec()
-		VMOVUPS(fconst("one", 1), q)
+		VMOVUPS(s.ld(fconst("one", 1)), q)
 		VDIVPS(r, q, q) // 1/(1+e)
 		VMULPS(q, e, e) // e/(1+e)
-		s.lessBlend(v, fconst("zero", 0), e, q, v)
-		VMOVUPS(v, Mem{Base: d})
+		s.lessBlend(v, s.ld(fconst("zero", 0)), e, q, v)
+		VMOVUPS(v, Mem{Base: d, Disp: o})
 	})
 	VZEROUPPER()
 	RET()
@@ -448,21 +487,21 @@ func (s isa) sqDevSum() {
 func (s isa) lnForward() {
 	name := s.text("lnForward", "func(n int, out, x, gamma, beta *float32, mean, rstd float32)", "", "\tfor i := range n { out[i] = (x[i]-mean)*rstd*gamma[i] + beta[i] }")
 	n := Load(Param("n"), GP64())
-	o := Load(Param("out"), GP64())
+	out := Load(Param("out"), GP64())
 	x := Load(Param("x"), GP64())
 	g := Load(Param("gamma"), GP64())
 	b := Load(Param("beta"), GP64())
 	mu, rs := s.vec(), s.vec()
 	VBROADCASTSS(NewParamAddr("mean", 40), mu)
 	VBROADCASTSS(NewParamAddr("rstd", 44), rs)
-	s.loop(name, n, []Register{o, x, g, b}, func() {
+	s.loop(name, n, []Register{out, x, g, b}, func(u, o int) {
 		v := s.vec()
-		VMOVUPS(Mem{Base: x}, v)
+		VMOVUPS(Mem{Base: x, Disp: o}, v)
 		VSUBPS(mu, v, v)
 		VMULPS(rs, v, v)
-		VMULPS(Mem{Base: g}, v, v)
-		VADDPS(Mem{Base: b}, v, v)
-		VMOVUPS(v, Mem{Base: o})
+		VMULPS(Mem{Base: g, Disp: o}, v, v)
+		VADDPS(Mem{Base: b, Disp: o}, v, v)
+		VMOVUPS(v, Mem{Base: out, Disp: o})
 	})
 	VZEROUPPER()
 	RET()
@@ -484,21 +523,21 @@ func (s isa) lnBackward1() {
 	sd, sdn := s.vec(), s.vec()
 	s.zero(sd)
 	s.zero(sdn)
-	s.loop(name, n, []Register{dy, x, g, dg, db}, func() {
+	s.loop(name, n, []Register{dy, x, g, dg, db}, func(u, o int) {
 		nv := s.vec()
-		VMOVUPS(Mem{Base: x}, nv)
+		VMOVUPS(Mem{Base: x, Disp: o}, nv)
 		VSUBPS(mu, nv, nv)
 		VMULPS(rs, nv, nv)
 		dv := s.vec()
-		VMOVUPS(Mem{Base: dy}, dv)
+		VMOVUPS(Mem{Base: dy, Disp: o}, dv)
 		t := s.vec()
-		VMOVUPS(Mem{Base: db}, t)
+		VMOVUPS(Mem{Base: db, Disp: o}, t)
 		VADDPS(dv, t, t)
-		VMOVUPS(t, Mem{Base: db})
-		VMOVUPS(Mem{Base: dg}, t)
+		VMOVUPS(t, Mem{Base: db, Disp: o})
+		VMOVUPS(Mem{Base: dg, Disp: o}, t)
 		VFMADD231PS(nv, dv, t)
-		VMOVUPS(t, Mem{Base: dg})
-		VMULPS(Mem{Base: g}, dv, dv)
+		VMOVUPS(t, Mem{Base: dg, Disp: o})
+		VMULPS(Mem{Base: g, Disp: o}, dv, dv)
 		VADDPS(dv, sd, sd)
 		VFMADD231PS(nv, dv, sdn)
 	})
@@ -521,18 +560,18 @@ func (s isa) lnBackward2() {
 	VBROADCASTSS(NewParamAddr("rstd", 44), rs)
 	VBROADCASTSS(NewParamAddr("a", 48), av)
 	VBROADCASTSS(NewParamAddr("b", 52), bv)
-	s.loop(name, n, []Register{dx, dy, x, g}, func() {
+	s.loop(name, n, []Register{dx, dy, x, g}, func(u, o int) {
 		nv := s.vec()
-		VMOVUPS(Mem{Base: x}, nv)
+		VMOVUPS(Mem{Base: x, Disp: o}, nv)
 		VSUBPS(mu, nv, nv)
 		VMULPS(rs, nv, nv)
 		d := s.vec()
-		VMOVUPS(Mem{Base: dy}, d)
-		VMULPS(Mem{Base: g}, d, d)
+		VMOVUPS(Mem{Base: dy, Disp: o}, d)
+		VMULPS(Mem{Base: g, Disp: o}, d, d)
 		VSUBPS(av, d, d)
 		VFNMADD231PS(bv, nv, d)
 		VMULPS(rs, d, d)
-		VMOVUPS(d, Mem{Base: dx})
+		VMOVUPS(d, Mem{Base: dx, Disp: o})
 	})
 	VZEROUPPER()
 	RET()
