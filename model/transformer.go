@@ -121,9 +121,9 @@ func (m *Transformer) embed(g *tensor.Graph, e *nn.Embedding, ids []int32, B, T,
 // sublayer applies one residual sub-layer in the configured order.
 func (m *Transformer) sublayer(g *tensor.Graph, x *tensor.Tensor, ln *nn.LayerNorm, f func(*tensor.Tensor) *tensor.Tensor) *tensor.Tensor {
 	if m.cfg.PreNorm {
-		return g.Add(x, m.drop.Forward(g, f(ln.Forward(g, x))))
+		return g.AddDropout(x, f(ln.Forward(g, x)), m.cfg.Dropout)
 	}
-	return ln.Forward(g, g.Add(x, m.drop.Forward(g, f(x))))
+	return ln.Forward(g, g.AddDropout(x, f(x), m.cfg.Dropout))
 }
 
 // encode runs the encoder over b's sources: memory (B, S, D). When probs is

@@ -8,54 +8,138 @@ import (
 // Dropout zeroes each element of x with probability p and scales the kept
 // ones by 1/(1 − p) (inverted dropout, Srivastava et al. 2014), so the
 // expected value is unchanged and evaluation needs no rescaling. When the
-// graph is not training, or p is 0, it returns x itself. The mask is drawn
-// from a counter-based stream keyed by one draw from the graph's RNG (see
-// dropoutKeep), so a given seed reproduces it; p = 1 drops everything.
+// graph is not training, or p is 0, it returns x itself; p = 1 drops
+// everything.
+//
+// The mask comes from a counter-based generator keyed by one draw from the
+// graph's RNG (see dropoutMask), so a seed reproduces it, and backward
+// recomputes it from the key instead of storing it.
 func (g *Graph) Dropout(x *Tensor, p float32) *Tensor {
-	if !(p >= 0 && p <= 1) {
-		panic(fmt.Sprintf("tensor.Dropout: p = %v is not a probability", p))
-	}
-	if !g.training || p == 0 {
+	if !g.dropoutActive(p) {
 		return x
 	}
 	out := g.newTensor(g.anyNeedsGrad(x), x.Shape...)
-	var scale float32
-	if p < 1 {
-		scale = 1 / (1 - p)
-	}
-	// The mask holds 0 or 1/(1 − p) per element; it is kept when backward
-	// needs it, otherwise written straight into the output.
-	mask := out.Data
-	if out.needsGrad {
-		mask = g.floats.alloc(len(x.Data))
-		out.saved = mask
-	}
-	key := g.rng.Uint64()
-	// Keep an element when its 32-bit uniform draw u satisfies u ≥ p·2³².
-	threshold := uint64(float64(p) * (1 << 32))
-	for i := 0; i < len(mask); i += 2 {
-		r := wyrand(key, uint64(i))
-		mask[i] = keepScale(r&0xffffffff, threshold, scale)
-		if i+1 < len(mask) {
-			mask[i+1] = keepScale(r>>32, threshold, scale)
-		}
-	}
-	for i, v := range x.Data {
-		out.Data[i] = v * mask[i]
-	}
+	d := g.newDropoutMask(p)
+	d.apply(out.Data, nil, x.Data)
+	d.store(out)
 	g.record(out, dropoutBackward, x)
 	return out
 }
 
-// dropoutBackward differentiates y = x·mask (mask ∈ {0, 1/(1 − p)}):
-// dx += dy·mask.
+// dropoutBackward differentiates y = x·mask: dx += dy·mask.
 func dropoutBackward(_ *Graph, out *Tensor) {
-	x := out.in[0]
-	if !x.needsGrad {
-		return
+	if x := out.in[0]; x.needsGrad {
+		loadDropoutMask(out).accumulate(x.Grad, out.Grad)
 	}
-	for i, m := range out.saved {
-		x.Grad[i] += out.Grad[i] * m
+}
+
+// AddDropout returns x + Dropout(y, p), the residual connection of the
+// Transformer (Vaswani et al. 2017, §5.4: dropout "to the output of each
+// sub-layer, before it is added to the sub-layer input"), in one pass and
+// one tensor. y has x's shape.
+func (g *Graph) AddDropout(x, y *Tensor, p float32) *Tensor {
+	if !sameShape(x.Shape, y.Shape) {
+		panic(fmt.Sprintf("tensor.AddDropout: shapes %v and %v differ", x.Shape, y.Shape))
+	}
+	if !g.dropoutActive(p) {
+		return g.Add(x, y)
+	}
+	out := g.newTensor(g.anyNeedsGrad(x, y), x.Shape...)
+	d := g.newDropoutMask(p)
+	d.apply(out.Data, x.Data, y.Data)
+	d.store(out)
+	g.record(out, addDropoutBackward, x, y)
+	return out
+}
+
+// addDropoutBackward differentiates z = x + y·mask: dx += dz, dy += dz·mask.
+func addDropoutBackward(_ *Graph, out *Tensor) {
+	x, y := out.in[0], out.in[1]
+	if x.needsGrad {
+		axpy(1, out.Grad, x.Grad)
+	}
+	if y.needsGrad {
+		loadDropoutMask(out).accumulate(y.Grad, out.Grad)
+	}
+}
+
+func (g *Graph) dropoutActive(p float32) bool {
+	if !(p >= 0 && p <= 1) {
+		panic(fmt.Sprintf("tensor.Dropout: p = %v is not a probability", p))
+	}
+	return g.training && p != 0
+}
+
+// dropoutMask is a mask defined by a key: element i is dropped when the
+// 16-bit draw u_i = bits 16(i mod 4)… of wyrand(key, ⌊i/4⌋) is below
+// threshold = round(p·2¹⁶), else scaled by 1/(1 − p). Sixteen bits give p
+// to within 2⁻¹⁷ and four elements per draw of the generator.
+type dropoutMask struct {
+	key       uint64
+	threshold uint32
+	scale     float32
+}
+
+func (g *Graph) newDropoutMask(p float32) dropoutMask {
+	d := dropoutMask{key: g.rng.Uint64(), threshold: uint32(float64(p)*65536 + 0.5)}
+	if p < 1 {
+		d.scale = 1 / (1 - p)
+	}
+	return d
+}
+
+// store keeps the mask's definition on out for backward.
+func (d dropoutMask) store(out *Tensor) {
+	out.ints[0] = int(d.key >> 32)
+	out.ints[1] = int(d.key & 0xffffffff)
+	out.ints[2] = int(d.threshold)
+	out.floats[0] = d.scale
+}
+
+func loadDropoutMask(out *Tensor) dropoutMask {
+	return dropoutMask{key: uint64(out.ints[0])<<32 | uint64(out.ints[1]), threshold: uint32(out.ints[2]), scale: out.floats[0]}
+}
+
+// factors writes the mask's factors (0 or scale) for elements 4j … 4j+3.
+func (d dropoutMask) factors(j int, f *[4]float32) {
+	r := wyrand(d.key, uint64(j))
+	for k := range f {
+		if uint32(r>>(16*k))&0xffff < d.threshold {
+			f[k] = 0
+		} else {
+			f[k] = d.scale
+		}
+	}
+}
+
+// apply writes dst = a + x·mask (a may be nil: dst = x·mask).
+func (d dropoutMask) apply(dst, a, x []float32) {
+	n := len(dst)
+	x = x[:n]
+	var f [4]float32
+	for j := 0; 4*j < n; j++ {
+		d.factors(j, &f)
+		for k := 0; k < 4 && 4*j+k < n; k++ {
+			i := 4*j + k
+			v := x[i] * f[k]
+			if a != nil {
+				v += a[i]
+			}
+			dst[i] = v
+		}
+	}
+}
+
+// accumulate adds dy·mask to dx.
+func (d dropoutMask) accumulate(dx, dy []float32) {
+	n := len(dy)
+	dx = dx[:n]
+	var f [4]float32
+	for j := 0; 4*j < n; j++ {
+		d.factors(j, &f)
+		for k := 0; k < 4 && 4*j+k < n; k++ {
+			dx[4*j+k] += dy[4*j+k] * f[k]
+		}
 	}
 }
 
@@ -66,12 +150,4 @@ func wyrand(key, i uint64) uint64 {
 	s := key + (i+1)*0xa0761d6478bd642f
 	hi, lo := bits.Mul64(s, s^0xe7037ed1a0b428db)
 	return hi ^ lo
-}
-
-// keepScale is scale when the 32-bit draw u is at least threshold, else 0.
-func keepScale(u, threshold uint64, scale float32) float32 {
-	if u >= threshold {
-		return scale
-	}
-	return 0
 }

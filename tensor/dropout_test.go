@@ -143,3 +143,38 @@ func equalFloats(a, b []float32) bool {
 	}
 	return true
 }
+
+// TestAddDropout checks the fused residual against its definition
+// x + Dropout(y) (same RNG state, so the same mask), and its gradients
+// against finite differences with the mask held fixed by the seed.
+func TestAddDropout(t *testing.T) {
+	x := gradcheck.Param("x", 1, -1, 1, 3, 7)
+	y := gradcheck.Param("y", 2, -1, 1, 3, 7)
+	g1, g2 := tensor.NewGraph(5), tensor.NewGraph(5)
+	fused := g1.AddDropout(x, y, 0.3)
+	plain := g2.Add(x, g2.Dropout(y, 0.3))
+	if !equalFloats(fused.Data, plain.Data) {
+		t.Fatalf("AddDropout %v, Add(x, Dropout(y)) %v", fused.Data, plain.Data)
+	}
+	dropped := 0
+	for i, v := range fused.Data {
+		if v == x.Data[i] {
+			dropped++
+		}
+	}
+	if dropped == 0 || dropped == len(fused.Data) {
+		t.Errorf("%d of %d elements dropped at p = 0.3", dropped, len(fused.Data))
+	}
+	gradcheck.Check(t, "add_dropout", []*tensor.Tensor{x, y}, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
+		return g.AddDropout(p[0], p[1], 0.3)
+	}, gradcheck.Options{Seed: 11})
+	// Evaluation: a plain sum.
+	g := tensor.NewGraph(5)
+	g.SetTraining(false)
+	out := g.AddDropout(x, y, 0.3)
+	for i := range out.Data {
+		if out.Data[i] != x.Data[i]+y.Data[i] {
+			t.Fatalf("evaluation: %g, want %g", out.Data[i], x.Data[i]+y.Data[i])
+		}
+	}
+}
