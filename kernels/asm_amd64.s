@@ -1937,6 +1937,1928 @@ packCopy32AVX512_done:
 	VZEROUPPER
 	RET
 
+// func sgemmSmallN1AVX512(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, BMI2, CMOV, MMX+
+TEXT ·sgemmSmallN1AVX512(SB), NOSPLIT, $0-80
+	MOVQ         n+0(FP), AX
+	MOVQ         sai+24(FP), CX
+	MOVQ         sap+32(FP), DX
+	MOVQ         ldb+48(FP), BX
+	MOVQ         ldc+64(FP), SI
+	SHLQ         $0x02, CX
+	SHLQ         $0x02, DX
+	SHLQ         $0x02, BX
+	SHLQ         $0x02, SI
+	LEAQ         (CX)(CX*2), CX
+	LEAQ         (SI)(SI*2), CX
+	VBROADCASTSS alpha+72(FP), Z0
+	VBROADCASTSS beta+76(FP), Z1
+	MOVL         beta+76(FP), CX
+	SHLL         $0x01, CX
+	MOVQ         $-1, SI
+	XORQ         DI, DI
+
+sgemmSmallN1AVX512_strip:
+	TESTQ   AX, AX
+	JLE     sgemmSmallN1AVX512_done
+	MOVQ    $0x00000040, R8
+	CMPQ    AX, R8
+	CMOVQLT AX, R8
+	BZHIQ   R8, SI, R8
+	KMOVW   R8, K1
+	SHRQ    $0x10, R8
+	KMOVW   R8, K2
+	SHRQ    $0x10, R8
+	KMOVW   R8, K3
+	SHRQ    $0x10, R8
+	KMOVW   R8, K4
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	MOVQ    a+16(FP), R8
+	MOVQ    b+40(FP), R9
+	ADDQ    DI, R9
+	MOVQ    k+8(FP), R10
+	MOVQ    BX, R11
+	SHLQ    $0x03, R11
+
+sgemmSmallN1AVX512_k:
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   192(R9)(R11*1)
+	VMOVUPS.Z    (R9), K1, Z6
+	VMOVUPS.Z    64(R9), K2, Z7
+	VMOVUPS.Z    128(R9), K3, Z8
+	VMOVUPS.Z    192(R9), K4, Z9
+	VBROADCASTSS (R8), Z10
+	VFMADD231PS  Z6, Z10, Z2
+	VFMADD231PS  Z7, Z10, Z3
+	VFMADD231PS  Z8, Z10, Z4
+	VFMADD231PS  Z9, Z10, Z5
+	ADDQ         DX, R8
+	ADDQ         BX, R9
+	DECQ         R10
+	JNZ          sgemmSmallN1AVX512_k
+	MOVQ         c+56(FP), R8
+	ADDQ         DI, R8
+	TESTL        CX, CX
+	JZ           sgemmSmallN1AVX512_beta0
+	VMOVUPS.Z    (R8), K1, Z6
+	VMULPS       Z0, Z2, Z2
+	VFMADD231PS  Z6, Z1, Z2
+	VMOVUPS      Z2, K1, (R8)
+	VMOVUPS.Z    64(R8), K2, Z6
+	VMULPS       Z0, Z3, Z3
+	VFMADD231PS  Z6, Z1, Z3
+	VMOVUPS      Z3, K2, 64(R8)
+	VMOVUPS.Z    128(R8), K3, Z6
+	VMULPS       Z0, Z4, Z4
+	VFMADD231PS  Z6, Z1, Z4
+	VMOVUPS      Z4, K3, 128(R8)
+	VMOVUPS.Z    192(R8), K4, Z6
+	VMULPS       Z0, Z5, Z5
+	VFMADD231PS  Z6, Z1, Z5
+	VMOVUPS      Z5, K4, 192(R8)
+	JMP          sgemmSmallN1AVX512_next
+
+sgemmSmallN1AVX512_beta0:
+	VMULPS  Z0, Z2, Z2
+	VMOVUPS Z2, K1, (R8)
+	VMULPS  Z0, Z3, Z3
+	VMOVUPS Z3, K2, 64(R8)
+	VMULPS  Z0, Z4, Z4
+	VMOVUPS Z4, K3, 128(R8)
+	VMULPS  Z0, Z5, Z5
+	VMOVUPS Z5, K4, 192(R8)
+
+sgemmSmallN1AVX512_next:
+	ADDQ $0x00000100, DI
+	SUBQ $0x00000040, AX
+	JMP  sgemmSmallN1AVX512_strip
+
+sgemmSmallN1AVX512_done:
+	VZEROUPPER
+	RET
+
+// func sgemmSmallN2AVX512(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, BMI2, CMOV, MMX+
+TEXT ·sgemmSmallN2AVX512(SB), NOSPLIT, $0-80
+	MOVQ         n+0(FP), AX
+	MOVQ         sai+24(FP), CX
+	MOVQ         sap+32(FP), DX
+	MOVQ         ldb+48(FP), BX
+	MOVQ         ldc+64(FP), SI
+	SHLQ         $0x02, CX
+	SHLQ         $0x02, DX
+	SHLQ         $0x02, BX
+	SHLQ         $0x02, SI
+	LEAQ         (CX)(CX*2), DI
+	LEAQ         (SI)(SI*2), DI
+	VBROADCASTSS alpha+72(FP), Z0
+	VBROADCASTSS beta+76(FP), Z1
+	MOVL         beta+76(FP), DI
+	SHLL         $0x01, DI
+	MOVQ         $-1, R8
+	XORQ         R9, R9
+
+sgemmSmallN2AVX512_strip:
+	TESTQ   AX, AX
+	JLE     sgemmSmallN2AVX512_done
+	MOVQ    $0x00000040, R10
+	CMPQ    AX, R10
+	CMOVQLT AX, R10
+	BZHIQ   R10, R8, R10
+	KMOVW   R10, K1
+	SHRQ    $0x10, R10
+	KMOVW   R10, K2
+	SHRQ    $0x10, R10
+	KMOVW   R10, K3
+	SHRQ    $0x10, R10
+	KMOVW   R10, K4
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	MOVQ    a+16(FP), R10
+	MOVQ    b+40(FP), R11
+	ADDQ    R9, R11
+	MOVQ    k+8(FP), R12
+	MOVQ    BX, R13
+	SHLQ    $0x03, R13
+
+sgemmSmallN2AVX512_k:
+	PREFETCHT0   (R11)(R13*1)
+	PREFETCHT0   64(R11)(R13*1)
+	PREFETCHT0   128(R11)(R13*1)
+	PREFETCHT0   192(R11)(R13*1)
+	VMOVUPS.Z    (R11), K1, Z10
+	VMOVUPS.Z    64(R11), K2, Z11
+	VMOVUPS.Z    128(R11), K3, Z12
+	VMOVUPS.Z    192(R11), K4, Z13
+	VBROADCASTSS (R10), Z14
+	VFMADD231PS  Z10, Z14, Z2
+	VFMADD231PS  Z11, Z14, Z3
+	VFMADD231PS  Z12, Z14, Z4
+	VFMADD231PS  Z13, Z14, Z5
+	VBROADCASTSS (R10)(CX*1), Z14
+	VFMADD231PS  Z10, Z14, Z6
+	VFMADD231PS  Z11, Z14, Z7
+	VFMADD231PS  Z12, Z14, Z8
+	VFMADD231PS  Z13, Z14, Z9
+	ADDQ         DX, R10
+	ADDQ         BX, R11
+	DECQ         R12
+	JNZ          sgemmSmallN2AVX512_k
+	MOVQ         c+56(FP), R10
+	ADDQ         R9, R10
+	TESTL        DI, DI
+	JZ           sgemmSmallN2AVX512_beta0
+	VMOVUPS.Z    (R10), K1, Z10
+	VMULPS       Z0, Z2, Z2
+	VFMADD231PS  Z10, Z1, Z2
+	VMOVUPS      Z2, K1, (R10)
+	VMOVUPS.Z    64(R10), K2, Z10
+	VMULPS       Z0, Z3, Z3
+	VFMADD231PS  Z10, Z1, Z3
+	VMOVUPS      Z3, K2, 64(R10)
+	VMOVUPS.Z    128(R10), K3, Z10
+	VMULPS       Z0, Z4, Z4
+	VFMADD231PS  Z10, Z1, Z4
+	VMOVUPS      Z4, K3, 128(R10)
+	VMOVUPS.Z    192(R10), K4, Z10
+	VMULPS       Z0, Z5, Z5
+	VFMADD231PS  Z10, Z1, Z5
+	VMOVUPS      Z5, K4, 192(R10)
+	VMOVUPS.Z    (R10)(SI*1), K1, Z10
+	VMULPS       Z0, Z6, Z6
+	VFMADD231PS  Z10, Z1, Z6
+	VMOVUPS      Z6, K1, (R10)(SI*1)
+	VMOVUPS.Z    64(R10)(SI*1), K2, Z10
+	VMULPS       Z0, Z7, Z7
+	VFMADD231PS  Z10, Z1, Z7
+	VMOVUPS      Z7, K2, 64(R10)(SI*1)
+	VMOVUPS.Z    128(R10)(SI*1), K3, Z10
+	VMULPS       Z0, Z8, Z8
+	VFMADD231PS  Z10, Z1, Z8
+	VMOVUPS      Z8, K3, 128(R10)(SI*1)
+	VMOVUPS.Z    192(R10)(SI*1), K4, Z10
+	VMULPS       Z0, Z9, Z9
+	VFMADD231PS  Z10, Z1, Z9
+	VMOVUPS      Z9, K4, 192(R10)(SI*1)
+	JMP          sgemmSmallN2AVX512_next
+
+sgemmSmallN2AVX512_beta0:
+	VMULPS  Z0, Z2, Z2
+	VMOVUPS Z2, K1, (R10)
+	VMULPS  Z0, Z3, Z3
+	VMOVUPS Z3, K2, 64(R10)
+	VMULPS  Z0, Z4, Z4
+	VMOVUPS Z4, K3, 128(R10)
+	VMULPS  Z0, Z5, Z5
+	VMOVUPS Z5, K4, 192(R10)
+	VMULPS  Z0, Z6, Z6
+	VMOVUPS Z6, K1, (R10)(SI*1)
+	VMULPS  Z0, Z7, Z7
+	VMOVUPS Z7, K2, 64(R10)(SI*1)
+	VMULPS  Z0, Z8, Z8
+	VMOVUPS Z8, K3, 128(R10)(SI*1)
+	VMULPS  Z0, Z9, Z9
+	VMOVUPS Z9, K4, 192(R10)(SI*1)
+
+sgemmSmallN2AVX512_next:
+	ADDQ $0x00000100, R9
+	SUBQ $0x00000040, AX
+	JMP  sgemmSmallN2AVX512_strip
+
+sgemmSmallN2AVX512_done:
+	VZEROUPPER
+	RET
+
+// func sgemmSmallN3AVX512(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, BMI2, CMOV, MMX+
+TEXT ·sgemmSmallN3AVX512(SB), NOSPLIT, $0-80
+	MOVQ         n+0(FP), AX
+	MOVQ         sai+24(FP), CX
+	MOVQ         sap+32(FP), DX
+	MOVQ         ldb+48(FP), BX
+	MOVQ         ldc+64(FP), SI
+	SHLQ         $0x02, CX
+	SHLQ         $0x02, DX
+	SHLQ         $0x02, BX
+	SHLQ         $0x02, SI
+	LEAQ         (CX)(CX*2), DI
+	LEAQ         (SI)(SI*2), DI
+	VBROADCASTSS alpha+72(FP), Z0
+	VBROADCASTSS beta+76(FP), Z1
+	MOVL         beta+76(FP), DI
+	SHLL         $0x01, DI
+	MOVQ         $-1, R8
+	XORQ         R9, R9
+
+sgemmSmallN3AVX512_strip:
+	TESTQ   AX, AX
+	JLE     sgemmSmallN3AVX512_done
+	MOVQ    $0x00000040, R10
+	CMPQ    AX, R10
+	CMOVQLT AX, R10
+	BZHIQ   R10, R8, R10
+	KMOVW   R10, K1
+	SHRQ    $0x10, R10
+	KMOVW   R10, K2
+	SHRQ    $0x10, R10
+	KMOVW   R10, K3
+	SHRQ    $0x10, R10
+	KMOVW   R10, K4
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	MOVQ    a+16(FP), R10
+	MOVQ    b+40(FP), R11
+	ADDQ    R9, R11
+	MOVQ    k+8(FP), R12
+	MOVQ    BX, R13
+	SHLQ    $0x03, R13
+
+sgemmSmallN3AVX512_k:
+	PREFETCHT0   (R11)(R13*1)
+	PREFETCHT0   64(R11)(R13*1)
+	PREFETCHT0   128(R11)(R13*1)
+	PREFETCHT0   192(R11)(R13*1)
+	VMOVUPS.Z    (R11), K1, Z14
+	VMOVUPS.Z    64(R11), K2, Z15
+	VMOVUPS.Z    128(R11), K3, Z16
+	VMOVUPS.Z    192(R11), K4, Z17
+	VBROADCASTSS (R10), Z18
+	VFMADD231PS  Z14, Z18, Z2
+	VFMADD231PS  Z15, Z18, Z3
+	VFMADD231PS  Z16, Z18, Z4
+	VFMADD231PS  Z17, Z18, Z5
+	VBROADCASTSS (R10)(CX*1), Z18
+	VFMADD231PS  Z14, Z18, Z6
+	VFMADD231PS  Z15, Z18, Z7
+	VFMADD231PS  Z16, Z18, Z8
+	VFMADD231PS  Z17, Z18, Z9
+	VBROADCASTSS (R10)(CX*2), Z18
+	VFMADD231PS  Z14, Z18, Z10
+	VFMADD231PS  Z15, Z18, Z11
+	VFMADD231PS  Z16, Z18, Z12
+	VFMADD231PS  Z17, Z18, Z13
+	ADDQ         DX, R10
+	ADDQ         BX, R11
+	DECQ         R12
+	JNZ          sgemmSmallN3AVX512_k
+	MOVQ         c+56(FP), R10
+	ADDQ         R9, R10
+	TESTL        DI, DI
+	JZ           sgemmSmallN3AVX512_beta0
+	VMOVUPS.Z    (R10), K1, Z14
+	VMULPS       Z0, Z2, Z2
+	VFMADD231PS  Z14, Z1, Z2
+	VMOVUPS      Z2, K1, (R10)
+	VMOVUPS.Z    64(R10), K2, Z14
+	VMULPS       Z0, Z3, Z3
+	VFMADD231PS  Z14, Z1, Z3
+	VMOVUPS      Z3, K2, 64(R10)
+	VMOVUPS.Z    128(R10), K3, Z14
+	VMULPS       Z0, Z4, Z4
+	VFMADD231PS  Z14, Z1, Z4
+	VMOVUPS      Z4, K3, 128(R10)
+	VMOVUPS.Z    192(R10), K4, Z14
+	VMULPS       Z0, Z5, Z5
+	VFMADD231PS  Z14, Z1, Z5
+	VMOVUPS      Z5, K4, 192(R10)
+	VMOVUPS.Z    (R10)(SI*1), K1, Z14
+	VMULPS       Z0, Z6, Z6
+	VFMADD231PS  Z14, Z1, Z6
+	VMOVUPS      Z6, K1, (R10)(SI*1)
+	VMOVUPS.Z    64(R10)(SI*1), K2, Z14
+	VMULPS       Z0, Z7, Z7
+	VFMADD231PS  Z14, Z1, Z7
+	VMOVUPS      Z7, K2, 64(R10)(SI*1)
+	VMOVUPS.Z    128(R10)(SI*1), K3, Z14
+	VMULPS       Z0, Z8, Z8
+	VFMADD231PS  Z14, Z1, Z8
+	VMOVUPS      Z8, K3, 128(R10)(SI*1)
+	VMOVUPS.Z    192(R10)(SI*1), K4, Z14
+	VMULPS       Z0, Z9, Z9
+	VFMADD231PS  Z14, Z1, Z9
+	VMOVUPS      Z9, K4, 192(R10)(SI*1)
+	VMOVUPS.Z    (R10)(SI*2), K1, Z14
+	VMULPS       Z0, Z10, Z10
+	VFMADD231PS  Z14, Z1, Z10
+	VMOVUPS      Z10, K1, (R10)(SI*2)
+	VMOVUPS.Z    64(R10)(SI*2), K2, Z14
+	VMULPS       Z0, Z11, Z11
+	VFMADD231PS  Z14, Z1, Z11
+	VMOVUPS      Z11, K2, 64(R10)(SI*2)
+	VMOVUPS.Z    128(R10)(SI*2), K3, Z14
+	VMULPS       Z0, Z12, Z12
+	VFMADD231PS  Z14, Z1, Z12
+	VMOVUPS      Z12, K3, 128(R10)(SI*2)
+	VMOVUPS.Z    192(R10)(SI*2), K4, Z14
+	VMULPS       Z0, Z13, Z13
+	VFMADD231PS  Z14, Z1, Z13
+	VMOVUPS      Z13, K4, 192(R10)(SI*2)
+	JMP          sgemmSmallN3AVX512_next
+
+sgemmSmallN3AVX512_beta0:
+	VMULPS  Z0, Z2, Z2
+	VMOVUPS Z2, K1, (R10)
+	VMULPS  Z0, Z3, Z3
+	VMOVUPS Z3, K2, 64(R10)
+	VMULPS  Z0, Z4, Z4
+	VMOVUPS Z4, K3, 128(R10)
+	VMULPS  Z0, Z5, Z5
+	VMOVUPS Z5, K4, 192(R10)
+	VMULPS  Z0, Z6, Z6
+	VMOVUPS Z6, K1, (R10)(SI*1)
+	VMULPS  Z0, Z7, Z7
+	VMOVUPS Z7, K2, 64(R10)(SI*1)
+	VMULPS  Z0, Z8, Z8
+	VMOVUPS Z8, K3, 128(R10)(SI*1)
+	VMULPS  Z0, Z9, Z9
+	VMOVUPS Z9, K4, 192(R10)(SI*1)
+	VMULPS  Z0, Z10, Z10
+	VMOVUPS Z10, K1, (R10)(SI*2)
+	VMULPS  Z0, Z11, Z11
+	VMOVUPS Z11, K2, 64(R10)(SI*2)
+	VMULPS  Z0, Z12, Z12
+	VMOVUPS Z12, K3, 128(R10)(SI*2)
+	VMULPS  Z0, Z13, Z13
+	VMOVUPS Z13, K4, 192(R10)(SI*2)
+
+sgemmSmallN3AVX512_next:
+	ADDQ $0x00000100, R9
+	SUBQ $0x00000040, AX
+	JMP  sgemmSmallN3AVX512_strip
+
+sgemmSmallN3AVX512_done:
+	VZEROUPPER
+	RET
+
+// func sgemmSmallN4AVX512(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, BMI2, CMOV, MMX+
+TEXT ·sgemmSmallN4AVX512(SB), NOSPLIT, $0-80
+	MOVQ         n+0(FP), AX
+	MOVQ         sai+24(FP), CX
+	MOVQ         sap+32(FP), DX
+	MOVQ         ldb+48(FP), BX
+	MOVQ         ldc+64(FP), SI
+	SHLQ         $0x02, CX
+	SHLQ         $0x02, DX
+	SHLQ         $0x02, BX
+	SHLQ         $0x02, SI
+	LEAQ         (CX)(CX*2), DI
+	LEAQ         (SI)(SI*2), R8
+	VBROADCASTSS alpha+72(FP), Z0
+	VBROADCASTSS beta+76(FP), Z1
+	MOVL         beta+76(FP), R9
+	SHLL         $0x01, R9
+	MOVQ         $-1, R10
+	XORQ         R11, R11
+
+sgemmSmallN4AVX512_strip:
+	TESTQ   AX, AX
+	JLE     sgemmSmallN4AVX512_done
+	MOVQ    $0x00000040, R12
+	CMPQ    AX, R12
+	CMOVQLT AX, R12
+	BZHIQ   R12, R10, R12
+	KMOVW   R12, K1
+	SHRQ    $0x10, R12
+	KMOVW   R12, K2
+	SHRQ    $0x10, R12
+	KMOVW   R12, K3
+	SHRQ    $0x10, R12
+	KMOVW   R12, K4
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
+	VPXORD  Z16, Z16, Z16
+	VPXORD  Z17, Z17, Z17
+	MOVQ    a+16(FP), R12
+	MOVQ    b+40(FP), R13
+	ADDQ    R11, R13
+	MOVQ    k+8(FP), R14
+	MOVQ    BX, R15
+	SHLQ    $0x03, R15
+
+sgemmSmallN4AVX512_k:
+	PREFETCHT0   (R13)(R15*1)
+	PREFETCHT0   64(R13)(R15*1)
+	PREFETCHT0   128(R13)(R15*1)
+	PREFETCHT0   192(R13)(R15*1)
+	VMOVUPS.Z    (R13), K1, Z18
+	VMOVUPS.Z    64(R13), K2, Z19
+	VMOVUPS.Z    128(R13), K3, Z20
+	VMOVUPS.Z    192(R13), K4, Z21
+	VBROADCASTSS (R12), Z22
+	VFMADD231PS  Z18, Z22, Z2
+	VFMADD231PS  Z19, Z22, Z3
+	VFMADD231PS  Z20, Z22, Z4
+	VFMADD231PS  Z21, Z22, Z5
+	VBROADCASTSS (R12)(CX*1), Z22
+	VFMADD231PS  Z18, Z22, Z6
+	VFMADD231PS  Z19, Z22, Z7
+	VFMADD231PS  Z20, Z22, Z8
+	VFMADD231PS  Z21, Z22, Z9
+	VBROADCASTSS (R12)(CX*2), Z22
+	VFMADD231PS  Z18, Z22, Z10
+	VFMADD231PS  Z19, Z22, Z11
+	VFMADD231PS  Z20, Z22, Z12
+	VFMADD231PS  Z21, Z22, Z13
+	VBROADCASTSS (R12)(DI*1), Z22
+	VFMADD231PS  Z18, Z22, Z14
+	VFMADD231PS  Z19, Z22, Z15
+	VFMADD231PS  Z20, Z22, Z16
+	VFMADD231PS  Z21, Z22, Z17
+	ADDQ         DX, R12
+	ADDQ         BX, R13
+	DECQ         R14
+	JNZ          sgemmSmallN4AVX512_k
+	MOVQ         c+56(FP), R12
+	ADDQ         R11, R12
+	TESTL        R9, R9
+	JZ           sgemmSmallN4AVX512_beta0
+	VMOVUPS.Z    (R12), K1, Z18
+	VMULPS       Z0, Z2, Z2
+	VFMADD231PS  Z18, Z1, Z2
+	VMOVUPS      Z2, K1, (R12)
+	VMOVUPS.Z    64(R12), K2, Z18
+	VMULPS       Z0, Z3, Z3
+	VFMADD231PS  Z18, Z1, Z3
+	VMOVUPS      Z3, K2, 64(R12)
+	VMOVUPS.Z    128(R12), K3, Z18
+	VMULPS       Z0, Z4, Z4
+	VFMADD231PS  Z18, Z1, Z4
+	VMOVUPS      Z4, K3, 128(R12)
+	VMOVUPS.Z    192(R12), K4, Z18
+	VMULPS       Z0, Z5, Z5
+	VFMADD231PS  Z18, Z1, Z5
+	VMOVUPS      Z5, K4, 192(R12)
+	VMOVUPS.Z    (R12)(SI*1), K1, Z18
+	VMULPS       Z0, Z6, Z6
+	VFMADD231PS  Z18, Z1, Z6
+	VMOVUPS      Z6, K1, (R12)(SI*1)
+	VMOVUPS.Z    64(R12)(SI*1), K2, Z18
+	VMULPS       Z0, Z7, Z7
+	VFMADD231PS  Z18, Z1, Z7
+	VMOVUPS      Z7, K2, 64(R12)(SI*1)
+	VMOVUPS.Z    128(R12)(SI*1), K3, Z18
+	VMULPS       Z0, Z8, Z8
+	VFMADD231PS  Z18, Z1, Z8
+	VMOVUPS      Z8, K3, 128(R12)(SI*1)
+	VMOVUPS.Z    192(R12)(SI*1), K4, Z18
+	VMULPS       Z0, Z9, Z9
+	VFMADD231PS  Z18, Z1, Z9
+	VMOVUPS      Z9, K4, 192(R12)(SI*1)
+	VMOVUPS.Z    (R12)(SI*2), K1, Z18
+	VMULPS       Z0, Z10, Z10
+	VFMADD231PS  Z18, Z1, Z10
+	VMOVUPS      Z10, K1, (R12)(SI*2)
+	VMOVUPS.Z    64(R12)(SI*2), K2, Z18
+	VMULPS       Z0, Z11, Z11
+	VFMADD231PS  Z18, Z1, Z11
+	VMOVUPS      Z11, K2, 64(R12)(SI*2)
+	VMOVUPS.Z    128(R12)(SI*2), K3, Z18
+	VMULPS       Z0, Z12, Z12
+	VFMADD231PS  Z18, Z1, Z12
+	VMOVUPS      Z12, K3, 128(R12)(SI*2)
+	VMOVUPS.Z    192(R12)(SI*2), K4, Z18
+	VMULPS       Z0, Z13, Z13
+	VFMADD231PS  Z18, Z1, Z13
+	VMOVUPS      Z13, K4, 192(R12)(SI*2)
+	VMOVUPS.Z    (R12)(R8*1), K1, Z18
+	VMULPS       Z0, Z14, Z14
+	VFMADD231PS  Z18, Z1, Z14
+	VMOVUPS      Z14, K1, (R12)(R8*1)
+	VMOVUPS.Z    64(R12)(R8*1), K2, Z18
+	VMULPS       Z0, Z15, Z15
+	VFMADD231PS  Z18, Z1, Z15
+	VMOVUPS      Z15, K2, 64(R12)(R8*1)
+	VMOVUPS.Z    128(R12)(R8*1), K3, Z18
+	VMULPS       Z0, Z16, Z16
+	VFMADD231PS  Z18, Z1, Z16
+	VMOVUPS      Z16, K3, 128(R12)(R8*1)
+	VMOVUPS.Z    192(R12)(R8*1), K4, Z18
+	VMULPS       Z0, Z17, Z17
+	VFMADD231PS  Z18, Z1, Z17
+	VMOVUPS      Z17, K4, 192(R12)(R8*1)
+	JMP          sgemmSmallN4AVX512_next
+
+sgemmSmallN4AVX512_beta0:
+	VMULPS  Z0, Z2, Z2
+	VMOVUPS Z2, K1, (R12)
+	VMULPS  Z0, Z3, Z3
+	VMOVUPS Z3, K2, 64(R12)
+	VMULPS  Z0, Z4, Z4
+	VMOVUPS Z4, K3, 128(R12)
+	VMULPS  Z0, Z5, Z5
+	VMOVUPS Z5, K4, 192(R12)
+	VMULPS  Z0, Z6, Z6
+	VMOVUPS Z6, K1, (R12)(SI*1)
+	VMULPS  Z0, Z7, Z7
+	VMOVUPS Z7, K2, 64(R12)(SI*1)
+	VMULPS  Z0, Z8, Z8
+	VMOVUPS Z8, K3, 128(R12)(SI*1)
+	VMULPS  Z0, Z9, Z9
+	VMOVUPS Z9, K4, 192(R12)(SI*1)
+	VMULPS  Z0, Z10, Z10
+	VMOVUPS Z10, K1, (R12)(SI*2)
+	VMULPS  Z0, Z11, Z11
+	VMOVUPS Z11, K2, 64(R12)(SI*2)
+	VMULPS  Z0, Z12, Z12
+	VMOVUPS Z12, K3, 128(R12)(SI*2)
+	VMULPS  Z0, Z13, Z13
+	VMOVUPS Z13, K4, 192(R12)(SI*2)
+	VMULPS  Z0, Z14, Z14
+	VMOVUPS Z14, K1, (R12)(R8*1)
+	VMULPS  Z0, Z15, Z15
+	VMOVUPS Z15, K2, 64(R12)(R8*1)
+	VMULPS  Z0, Z16, Z16
+	VMOVUPS Z16, K3, 128(R12)(R8*1)
+	VMULPS  Z0, Z17, Z17
+	VMOVUPS Z17, K4, 192(R12)(R8*1)
+
+sgemmSmallN4AVX512_next:
+	ADDQ $0x00000100, R11
+	SUBQ $0x00000040, AX
+	JMP  sgemmSmallN4AVX512_strip
+
+sgemmSmallN4AVX512_done:
+	VZEROUPPER
+	RET
+
+// func sgemmSmallT1x4AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, AVX512VL, BMI2, FMA3
+TEXT ·sgemmSmallT1x4AVX512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), SI
+	SHLQ   $0x02, DX
+	SHLQ   $0x02, SI
+	LEAQ   (DX)(DX*2), DX
+	LEAQ   (SI)(SI*2), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+sgemmSmallT1x4AVX512_k16:
+	CMPQ        AX, $0x10
+	JL          sgemmSmallT1x4AVX512_tail
+	VMOVUPS     (CX), Z4
+	VMOVUPS     (BX), Z5
+	VFMADD231PS Z4, Z5, Z0
+	VMOVUPS     (BX)(SI*1), Z5
+	VFMADD231PS Z4, Z5, Z1
+	VMOVUPS     (BX)(SI*2), Z5
+	VFMADD231PS Z4, Z5, Z2
+	VMOVUPS     (BX)(DX*1), Z5
+	VFMADD231PS Z4, Z5, Z3
+	ADDQ        $0x40, CX
+	ADDQ        $0x40, BX
+	SUBQ        $0x10, AX
+	JMP         sgemmSmallT1x4AVX512_k16
+
+sgemmSmallT1x4AVX512_tail:
+	TESTQ       AX, AX
+	JZ          sgemmSmallT1x4AVX512_fold
+	MOVQ        $-1, DI
+	BZHIQ       AX, DI, AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (CX), K1, Z4
+	VMOVUPS.Z   (BX), K1, Z5
+	VFMADD231PS Z4, Z5, Z0
+	VMOVUPS.Z   (BX)(SI*1), K1, Z5
+	VFMADD231PS Z4, Z5, Z1
+	VMOVUPS.Z   (BX)(SI*2), K1, Z5
+	VFMADD231PS Z4, Z5, Z2
+	VMOVUPS.Z   (BX)(DX*1), K1, Z5
+	VFMADD231PS Z4, Z5, Z3
+
+sgemmSmallT1x4AVX512_fold:
+	MOVQ          c+40(FP), AX
+	MOVQ          ldc+48(FP), CX
+	SHLQ          $0x02, CX
+	VMOVSS        alpha+56(FP), X4
+	VMOVSS        beta+60(FP), X5
+	MOVL          beta+60(FP), CX
+	SHLL          $0x01, CX
+	VEXTRACTF64X4 $0x01, Z0, Y6
+	VADDPS        Y6, Y0, Y0
+	VEXTRACTF32X4 $0x01, Y0, X6
+	VADDPS        X6, X0, X0
+	VMOVHLPS      X0, X6, X6
+	VADDPS        X6, X0, X0
+	VMOVSHDUP     X0, X6
+	VADDPS        X6, X0, X0
+	VMULSS        X4, X0, X0
+	TESTL         CX, CX
+	JZ            sgemmSmallT1x4AVX512_b0_0_0
+	VFMADD231SS   (AX), X5, X0
+
+sgemmSmallT1x4AVX512_b0_0_0:
+	VMOVSS        X0, (AX)
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y1
+	VEXTRACTF32X4 $0x01, Y1, X0
+	VADDPS        X0, X1, X1
+	VMOVHLPS      X1, X0, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDPS        X0, X1, X1
+	VMULSS        X4, X1, X1
+	TESTL         CX, CX
+	JZ            sgemmSmallT1x4AVX512_b0_0_1
+	VFMADD231SS   4(AX), X5, X1
+
+sgemmSmallT1x4AVX512_b0_0_1:
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y2
+	VEXTRACTF32X4 $0x01, Y2, X0
+	VADDPS        X0, X2, X2
+	VMOVHLPS      X2, X0, X0
+	VADDPS        X0, X2, X2
+	VMOVSHDUP     X2, X0
+	VADDPS        X0, X2, X2
+	VMULSS        X4, X2, X2
+	TESTL         CX, CX
+	JZ            sgemmSmallT1x4AVX512_b0_0_2
+	VFMADD231SS   8(AX), X5, X2
+
+sgemmSmallT1x4AVX512_b0_0_2:
+	VMOVSS        X2, 8(AX)
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y3
+	VEXTRACTF32X4 $0x01, Y3, X0
+	VADDPS        X0, X3, X3
+	VMOVHLPS      X3, X0, X0
+	VADDPS        X0, X3, X3
+	VMOVSHDUP     X3, X0
+	VADDPS        X0, X3, X3
+	VMULSS        X4, X3, X3
+	TESTL         CX, CX
+	JZ            sgemmSmallT1x4AVX512_b0_0_3
+	VFMADD231SS   12(AX), X5, X3
+
+sgemmSmallT1x4AVX512_b0_0_3:
+	VMOVSS X3, 12(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmSmallT1x1AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, AVX512VL, BMI2, FMA3
+TEXT ·sgemmSmallT1x1AVX512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), SI
+	SHLQ   $0x02, DX
+	SHLQ   $0x02, SI
+	LEAQ   (DX)(DX*2), DX
+	LEAQ   (SI)(SI*2), DX
+	VPXORD Z0, Z0, Z0
+
+sgemmSmallT1x1AVX512_k16:
+	CMPQ        AX, $0x10
+	JL          sgemmSmallT1x1AVX512_tail
+	VMOVUPS     (CX), Z1
+	VMOVUPS     (BX), Z2
+	VFMADD231PS Z1, Z2, Z0
+	ADDQ        $0x40, CX
+	ADDQ        $0x40, BX
+	SUBQ        $0x10, AX
+	JMP         sgemmSmallT1x1AVX512_k16
+
+sgemmSmallT1x1AVX512_tail:
+	TESTQ       AX, AX
+	JZ          sgemmSmallT1x1AVX512_fold
+	MOVQ        $-1, DX
+	BZHIQ       AX, DX, AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (CX), K1, Z1
+	VMOVUPS.Z   (BX), K1, Z2
+	VFMADD231PS Z1, Z2, Z0
+
+sgemmSmallT1x1AVX512_fold:
+	MOVQ          c+40(FP), AX
+	MOVQ          ldc+48(FP), CX
+	SHLQ          $0x02, CX
+	VMOVSS        alpha+56(FP), X1
+	VMOVSS        beta+60(FP), X2
+	MOVL          beta+60(FP), CX
+	SHLL          $0x01, CX
+	VEXTRACTF64X4 $0x01, Z0, Y3
+	VADDPS        Y3, Y0, Y0
+	VEXTRACTF32X4 $0x01, Y0, X3
+	VADDPS        X3, X0, X0
+	VMOVHLPS      X0, X3, X3
+	VADDPS        X3, X0, X0
+	VMOVSHDUP     X0, X3
+	VADDPS        X3, X0, X0
+	VMULSS        X1, X0, X0
+	TESTL         CX, CX
+	JZ            sgemmSmallT1x1AVX512_b0_0_0
+	VFMADD231SS   (AX), X2, X0
+
+sgemmSmallT1x1AVX512_b0_0_0:
+	VMOVSS X0, (AX)
+	VZEROUPPER
+	RET
+
+// func sgemmSmallT2x4AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, AVX512VL, BMI2, FMA3
+TEXT ·sgemmSmallT2x4AVX512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), SI
+	SHLQ   $0x02, DX
+	SHLQ   $0x02, SI
+	LEAQ   (DX)(DX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+sgemmSmallT2x4AVX512_k16:
+	CMPQ        AX, $0x10
+	JL          sgemmSmallT2x4AVX512_tail
+	VMOVUPS     (CX), Z8
+	VMOVUPS     (CX)(DX*1), Z9
+	VMOVUPS     (BX), Z10
+	VFMADD231PS Z8, Z10, Z0
+	VFMADD231PS Z9, Z10, Z4
+	VMOVUPS     (BX)(SI*1), Z10
+	VFMADD231PS Z8, Z10, Z1
+	VFMADD231PS Z9, Z10, Z5
+	VMOVUPS     (BX)(SI*2), Z10
+	VFMADD231PS Z8, Z10, Z2
+	VFMADD231PS Z9, Z10, Z6
+	VMOVUPS     (BX)(DI*1), Z10
+	VFMADD231PS Z8, Z10, Z3
+	VFMADD231PS Z9, Z10, Z7
+	ADDQ        $0x40, CX
+	ADDQ        $0x40, BX
+	SUBQ        $0x10, AX
+	JMP         sgemmSmallT2x4AVX512_k16
+
+sgemmSmallT2x4AVX512_tail:
+	TESTQ       AX, AX
+	JZ          sgemmSmallT2x4AVX512_fold
+	MOVQ        $-1, R8
+	BZHIQ       AX, R8, AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (CX), K1, Z8
+	VMOVUPS.Z   (CX)(DX*1), K1, Z9
+	VMOVUPS.Z   (BX), K1, Z10
+	VFMADD231PS Z8, Z10, Z0
+	VFMADD231PS Z9, Z10, Z4
+	VMOVUPS.Z   (BX)(SI*1), K1, Z10
+	VFMADD231PS Z8, Z10, Z1
+	VFMADD231PS Z9, Z10, Z5
+	VMOVUPS.Z   (BX)(SI*2), K1, Z10
+	VFMADD231PS Z8, Z10, Z2
+	VFMADD231PS Z9, Z10, Z6
+	VMOVUPS.Z   (BX)(DI*1), K1, Z10
+	VFMADD231PS Z8, Z10, Z3
+	VFMADD231PS Z9, Z10, Z7
+
+sgemmSmallT2x4AVX512_fold:
+	MOVQ          c+40(FP), AX
+	MOVQ          ldc+48(FP), CX
+	SHLQ          $0x02, CX
+	VMOVSS        alpha+56(FP), X8
+	VMOVSS        beta+60(FP), X9
+	MOVL          beta+60(FP), DX
+	SHLL          $0x01, DX
+	VEXTRACTF64X4 $0x01, Z0, Y10
+	VADDPS        Y10, Y0, Y0
+	VEXTRACTF32X4 $0x01, Y0, X10
+	VADDPS        X10, X0, X0
+	VMOVHLPS      X0, X10, X10
+	VADDPS        X10, X0, X0
+	VMOVSHDUP     X0, X10
+	VADDPS        X10, X0, X0
+	VMULSS        X8, X0, X0
+	TESTL         DX, DX
+	JZ            sgemmSmallT2x4AVX512_b0_0_0
+	VFMADD231SS   (AX), X9, X0
+
+sgemmSmallT2x4AVX512_b0_0_0:
+	VMOVSS        X0, (AX)
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y1
+	VEXTRACTF32X4 $0x01, Y1, X0
+	VADDPS        X0, X1, X1
+	VMOVHLPS      X1, X0, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDPS        X0, X1, X1
+	VMULSS        X8, X1, X1
+	TESTL         DX, DX
+	JZ            sgemmSmallT2x4AVX512_b0_0_1
+	VFMADD231SS   4(AX), X9, X1
+
+sgemmSmallT2x4AVX512_b0_0_1:
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y2
+	VEXTRACTF32X4 $0x01, Y2, X0
+	VADDPS        X0, X2, X2
+	VMOVHLPS      X2, X0, X0
+	VADDPS        X0, X2, X2
+	VMOVSHDUP     X2, X0
+	VADDPS        X0, X2, X2
+	VMULSS        X8, X2, X2
+	TESTL         DX, DX
+	JZ            sgemmSmallT2x4AVX512_b0_0_2
+	VFMADD231SS   8(AX), X9, X2
+
+sgemmSmallT2x4AVX512_b0_0_2:
+	VMOVSS        X2, 8(AX)
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y3
+	VEXTRACTF32X4 $0x01, Y3, X0
+	VADDPS        X0, X3, X3
+	VMOVHLPS      X3, X0, X0
+	VADDPS        X0, X3, X3
+	VMOVSHDUP     X3, X0
+	VADDPS        X0, X3, X3
+	VMULSS        X8, X3, X3
+	TESTL         DX, DX
+	JZ            sgemmSmallT2x4AVX512_b0_0_3
+	VFMADD231SS   12(AX), X9, X3
+
+sgemmSmallT2x4AVX512_b0_0_3:
+	VMOVSS        X3, 12(AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y4
+	VEXTRACTF32X4 $0x01, Y4, X0
+	VADDPS        X0, X4, X4
+	VMOVHLPS      X4, X0, X0
+	VADDPS        X0, X4, X4
+	VMOVSHDUP     X4, X0
+	VADDPS        X0, X4, X4
+	VMULSS        X8, X4, X4
+	TESTL         DX, DX
+	JZ            sgemmSmallT2x4AVX512_b0_1_0
+	VFMADD231SS   (AX), X9, X4
+
+sgemmSmallT2x4AVX512_b0_1_0:
+	VMOVSS        X4, (AX)
+	VEXTRACTF64X4 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y5
+	VEXTRACTF32X4 $0x01, Y5, X0
+	VADDPS        X0, X5, X5
+	VMOVHLPS      X5, X0, X0
+	VADDPS        X0, X5, X5
+	VMOVSHDUP     X5, X0
+	VADDPS        X0, X5, X5
+	VMULSS        X8, X5, X5
+	TESTL         DX, DX
+	JZ            sgemmSmallT2x4AVX512_b0_1_1
+	VFMADD231SS   4(AX), X9, X5
+
+sgemmSmallT2x4AVX512_b0_1_1:
+	VMOVSS        X5, 4(AX)
+	VEXTRACTF64X4 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y6
+	VEXTRACTF32X4 $0x01, Y6, X0
+	VADDPS        X0, X6, X6
+	VMOVHLPS      X6, X0, X0
+	VADDPS        X0, X6, X6
+	VMOVSHDUP     X6, X0
+	VADDPS        X0, X6, X6
+	VMULSS        X8, X6, X6
+	TESTL         DX, DX
+	JZ            sgemmSmallT2x4AVX512_b0_1_2
+	VFMADD231SS   8(AX), X9, X6
+
+sgemmSmallT2x4AVX512_b0_1_2:
+	VMOVSS        X6, 8(AX)
+	VEXTRACTF64X4 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y7
+	VEXTRACTF32X4 $0x01, Y7, X0
+	VADDPS        X0, X7, X7
+	VMOVHLPS      X7, X0, X0
+	VADDPS        X0, X7, X7
+	VMOVSHDUP     X7, X0
+	VADDPS        X0, X7, X7
+	VMULSS        X8, X7, X7
+	TESTL         DX, DX
+	JZ            sgemmSmallT2x4AVX512_b0_1_3
+	VFMADD231SS   12(AX), X9, X7
+
+sgemmSmallT2x4AVX512_b0_1_3:
+	VMOVSS X7, 12(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmSmallT2x1AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, AVX512VL, BMI2, FMA3
+TEXT ·sgemmSmallT2x1AVX512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), SI
+	SHLQ   $0x02, DX
+	SHLQ   $0x02, SI
+	LEAQ   (DX)(DX*2), DI
+	LEAQ   (SI)(SI*2), SI
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+
+sgemmSmallT2x1AVX512_k16:
+	CMPQ        AX, $0x10
+	JL          sgemmSmallT2x1AVX512_tail
+	VMOVUPS     (CX), Z2
+	VMOVUPS     (CX)(DX*1), Z3
+	VMOVUPS     (BX), Z4
+	VFMADD231PS Z2, Z4, Z0
+	VFMADD231PS Z3, Z4, Z1
+	ADDQ        $0x40, CX
+	ADDQ        $0x40, BX
+	SUBQ        $0x10, AX
+	JMP         sgemmSmallT2x1AVX512_k16
+
+sgemmSmallT2x1AVX512_tail:
+	TESTQ       AX, AX
+	JZ          sgemmSmallT2x1AVX512_fold
+	MOVQ        $-1, SI
+	BZHIQ       AX, SI, AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (CX), K1, Z2
+	VMOVUPS.Z   (CX)(DX*1), K1, Z3
+	VMOVUPS.Z   (BX), K1, Z4
+	VFMADD231PS Z2, Z4, Z0
+	VFMADD231PS Z3, Z4, Z1
+
+sgemmSmallT2x1AVX512_fold:
+	MOVQ          c+40(FP), AX
+	MOVQ          ldc+48(FP), CX
+	SHLQ          $0x02, CX
+	VMOVSS        alpha+56(FP), X2
+	VMOVSS        beta+60(FP), X3
+	MOVL          beta+60(FP), DX
+	SHLL          $0x01, DX
+	VEXTRACTF64X4 $0x01, Z0, Y4
+	VADDPS        Y4, Y0, Y0
+	VEXTRACTF32X4 $0x01, Y0, X4
+	VADDPS        X4, X0, X0
+	VMOVHLPS      X0, X4, X4
+	VADDPS        X4, X0, X0
+	VMOVSHDUP     X0, X4
+	VADDPS        X4, X0, X0
+	VMULSS        X2, X0, X0
+	TESTL         DX, DX
+	JZ            sgemmSmallT2x1AVX512_b0_0_0
+	VFMADD231SS   (AX), X3, X0
+
+sgemmSmallT2x1AVX512_b0_0_0:
+	VMOVSS        X0, (AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y1
+	VEXTRACTF32X4 $0x01, Y1, X0
+	VADDPS        X0, X1, X1
+	VMOVHLPS      X1, X0, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDPS        X0, X1, X1
+	VMULSS        X2, X1, X1
+	TESTL         DX, DX
+	JZ            sgemmSmallT2x1AVX512_b0_1_0
+	VFMADD231SS   (AX), X3, X1
+
+sgemmSmallT2x1AVX512_b0_1_0:
+	VMOVSS X1, (AX)
+	VZEROUPPER
+	RET
+
+// func sgemmSmallT3x4AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, AVX512VL, BMI2, FMA3
+TEXT ·sgemmSmallT3x4AVX512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), SI
+	SHLQ   $0x02, DX
+	SHLQ   $0x02, SI
+	LEAQ   (DX)(DX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+
+sgemmSmallT3x4AVX512_k16:
+	CMPQ        AX, $0x10
+	JL          sgemmSmallT3x4AVX512_tail
+	VMOVUPS     (CX), Z12
+	VMOVUPS     (CX)(DX*1), Z13
+	VMOVUPS     (CX)(DX*2), Z14
+	VMOVUPS     (BX), Z15
+	VFMADD231PS Z12, Z15, Z0
+	VFMADD231PS Z13, Z15, Z4
+	VFMADD231PS Z14, Z15, Z8
+	VMOVUPS     (BX)(SI*1), Z15
+	VFMADD231PS Z12, Z15, Z1
+	VFMADD231PS Z13, Z15, Z5
+	VFMADD231PS Z14, Z15, Z9
+	VMOVUPS     (BX)(SI*2), Z15
+	VFMADD231PS Z12, Z15, Z2
+	VFMADD231PS Z13, Z15, Z6
+	VFMADD231PS Z14, Z15, Z10
+	VMOVUPS     (BX)(DI*1), Z15
+	VFMADD231PS Z12, Z15, Z3
+	VFMADD231PS Z13, Z15, Z7
+	VFMADD231PS Z14, Z15, Z11
+	ADDQ        $0x40, CX
+	ADDQ        $0x40, BX
+	SUBQ        $0x10, AX
+	JMP         sgemmSmallT3x4AVX512_k16
+
+sgemmSmallT3x4AVX512_tail:
+	TESTQ       AX, AX
+	JZ          sgemmSmallT3x4AVX512_fold
+	MOVQ        $-1, R8
+	BZHIQ       AX, R8, AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (CX), K1, Z12
+	VMOVUPS.Z   (CX)(DX*1), K1, Z13
+	VMOVUPS.Z   (CX)(DX*2), K1, Z14
+	VMOVUPS.Z   (BX), K1, Z15
+	VFMADD231PS Z12, Z15, Z0
+	VFMADD231PS Z13, Z15, Z4
+	VFMADD231PS Z14, Z15, Z8
+	VMOVUPS.Z   (BX)(SI*1), K1, Z15
+	VFMADD231PS Z12, Z15, Z1
+	VFMADD231PS Z13, Z15, Z5
+	VFMADD231PS Z14, Z15, Z9
+	VMOVUPS.Z   (BX)(SI*2), K1, Z15
+	VFMADD231PS Z12, Z15, Z2
+	VFMADD231PS Z13, Z15, Z6
+	VFMADD231PS Z14, Z15, Z10
+	VMOVUPS.Z   (BX)(DI*1), K1, Z15
+	VFMADD231PS Z12, Z15, Z3
+	VFMADD231PS Z13, Z15, Z7
+	VFMADD231PS Z14, Z15, Z11
+
+sgemmSmallT3x4AVX512_fold:
+	MOVQ          c+40(FP), AX
+	MOVQ          ldc+48(FP), CX
+	SHLQ          $0x02, CX
+	VMOVSS        alpha+56(FP), X12
+	VMOVSS        beta+60(FP), X13
+	MOVL          beta+60(FP), DX
+	SHLL          $0x01, DX
+	VEXTRACTF64X4 $0x01, Z0, Y14
+	VADDPS        Y14, Y0, Y0
+	VEXTRACTF32X4 $0x01, Y0, X14
+	VADDPS        X14, X0, X0
+	VMOVHLPS      X0, X14, X14
+	VADDPS        X14, X0, X0
+	VMOVSHDUP     X0, X14
+	VADDPS        X14, X0, X0
+	VMULSS        X12, X0, X0
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_0_0
+	VFMADD231SS   (AX), X13, X0
+
+sgemmSmallT3x4AVX512_b0_0_0:
+	VMOVSS        X0, (AX)
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y1
+	VEXTRACTF32X4 $0x01, Y1, X0
+	VADDPS        X0, X1, X1
+	VMOVHLPS      X1, X0, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDPS        X0, X1, X1
+	VMULSS        X12, X1, X1
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_0_1
+	VFMADD231SS   4(AX), X13, X1
+
+sgemmSmallT3x4AVX512_b0_0_1:
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y2
+	VEXTRACTF32X4 $0x01, Y2, X0
+	VADDPS        X0, X2, X2
+	VMOVHLPS      X2, X0, X0
+	VADDPS        X0, X2, X2
+	VMOVSHDUP     X2, X0
+	VADDPS        X0, X2, X2
+	VMULSS        X12, X2, X2
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_0_2
+	VFMADD231SS   8(AX), X13, X2
+
+sgemmSmallT3x4AVX512_b0_0_2:
+	VMOVSS        X2, 8(AX)
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y3
+	VEXTRACTF32X4 $0x01, Y3, X0
+	VADDPS        X0, X3, X3
+	VMOVHLPS      X3, X0, X0
+	VADDPS        X0, X3, X3
+	VMOVSHDUP     X3, X0
+	VADDPS        X0, X3, X3
+	VMULSS        X12, X3, X3
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_0_3
+	VFMADD231SS   12(AX), X13, X3
+
+sgemmSmallT3x4AVX512_b0_0_3:
+	VMOVSS        X3, 12(AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y4
+	VEXTRACTF32X4 $0x01, Y4, X0
+	VADDPS        X0, X4, X4
+	VMOVHLPS      X4, X0, X0
+	VADDPS        X0, X4, X4
+	VMOVSHDUP     X4, X0
+	VADDPS        X0, X4, X4
+	VMULSS        X12, X4, X4
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_1_0
+	VFMADD231SS   (AX), X13, X4
+
+sgemmSmallT3x4AVX512_b0_1_0:
+	VMOVSS        X4, (AX)
+	VEXTRACTF64X4 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y5
+	VEXTRACTF32X4 $0x01, Y5, X0
+	VADDPS        X0, X5, X5
+	VMOVHLPS      X5, X0, X0
+	VADDPS        X0, X5, X5
+	VMOVSHDUP     X5, X0
+	VADDPS        X0, X5, X5
+	VMULSS        X12, X5, X5
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_1_1
+	VFMADD231SS   4(AX), X13, X5
+
+sgemmSmallT3x4AVX512_b0_1_1:
+	VMOVSS        X5, 4(AX)
+	VEXTRACTF64X4 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y6
+	VEXTRACTF32X4 $0x01, Y6, X0
+	VADDPS        X0, X6, X6
+	VMOVHLPS      X6, X0, X0
+	VADDPS        X0, X6, X6
+	VMOVSHDUP     X6, X0
+	VADDPS        X0, X6, X6
+	VMULSS        X12, X6, X6
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_1_2
+	VFMADD231SS   8(AX), X13, X6
+
+sgemmSmallT3x4AVX512_b0_1_2:
+	VMOVSS        X6, 8(AX)
+	VEXTRACTF64X4 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y7
+	VEXTRACTF32X4 $0x01, Y7, X0
+	VADDPS        X0, X7, X7
+	VMOVHLPS      X7, X0, X0
+	VADDPS        X0, X7, X7
+	VMOVSHDUP     X7, X0
+	VADDPS        X0, X7, X7
+	VMULSS        X12, X7, X7
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_1_3
+	VFMADD231SS   12(AX), X13, X7
+
+sgemmSmallT3x4AVX512_b0_1_3:
+	VMOVSS        X7, 12(AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y8
+	VEXTRACTF32X4 $0x01, Y8, X0
+	VADDPS        X0, X8, X8
+	VMOVHLPS      X8, X0, X0
+	VADDPS        X0, X8, X8
+	VMOVSHDUP     X8, X0
+	VADDPS        X0, X8, X8
+	VMULSS        X12, X8, X8
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_2_0
+	VFMADD231SS   (AX), X13, X8
+
+sgemmSmallT3x4AVX512_b0_2_0:
+	VMOVSS        X8, (AX)
+	VEXTRACTF64X4 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y9
+	VEXTRACTF32X4 $0x01, Y9, X0
+	VADDPS        X0, X9, X9
+	VMOVHLPS      X9, X0, X0
+	VADDPS        X0, X9, X9
+	VMOVSHDUP     X9, X0
+	VADDPS        X0, X9, X9
+	VMULSS        X12, X9, X9
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_2_1
+	VFMADD231SS   4(AX), X13, X9
+
+sgemmSmallT3x4AVX512_b0_2_1:
+	VMOVSS        X9, 4(AX)
+	VEXTRACTF64X4 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y10
+	VEXTRACTF32X4 $0x01, Y10, X0
+	VADDPS        X0, X10, X10
+	VMOVHLPS      X10, X0, X0
+	VADDPS        X0, X10, X10
+	VMOVSHDUP     X10, X0
+	VADDPS        X0, X10, X10
+	VMULSS        X12, X10, X10
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_2_2
+	VFMADD231SS   8(AX), X13, X10
+
+sgemmSmallT3x4AVX512_b0_2_2:
+	VMOVSS        X10, 8(AX)
+	VEXTRACTF64X4 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y11
+	VEXTRACTF32X4 $0x01, Y11, X0
+	VADDPS        X0, X11, X11
+	VMOVHLPS      X11, X0, X0
+	VADDPS        X0, X11, X11
+	VMOVSHDUP     X11, X0
+	VADDPS        X0, X11, X11
+	VMULSS        X12, X11, X11
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x4AVX512_b0_2_3
+	VFMADD231SS   12(AX), X13, X11
+
+sgemmSmallT3x4AVX512_b0_2_3:
+	VMOVSS X11, 12(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmSmallT3x1AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, AVX512VL, BMI2, FMA3
+TEXT ·sgemmSmallT3x1AVX512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), SI
+	SHLQ   $0x02, DX
+	SHLQ   $0x02, SI
+	LEAQ   (DX)(DX*2), DI
+	LEAQ   (SI)(SI*2), SI
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+
+sgemmSmallT3x1AVX512_k16:
+	CMPQ        AX, $0x10
+	JL          sgemmSmallT3x1AVX512_tail
+	VMOVUPS     (CX), Z3
+	VMOVUPS     (CX)(DX*1), Z4
+	VMOVUPS     (CX)(DX*2), Z5
+	VMOVUPS     (BX), Z6
+	VFMADD231PS Z3, Z6, Z0
+	VFMADD231PS Z4, Z6, Z1
+	VFMADD231PS Z5, Z6, Z2
+	ADDQ        $0x40, CX
+	ADDQ        $0x40, BX
+	SUBQ        $0x10, AX
+	JMP         sgemmSmallT3x1AVX512_k16
+
+sgemmSmallT3x1AVX512_tail:
+	TESTQ       AX, AX
+	JZ          sgemmSmallT3x1AVX512_fold
+	MOVQ        $-1, SI
+	BZHIQ       AX, SI, AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (CX), K1, Z3
+	VMOVUPS.Z   (CX)(DX*1), K1, Z4
+	VMOVUPS.Z   (CX)(DX*2), K1, Z5
+	VMOVUPS.Z   (BX), K1, Z6
+	VFMADD231PS Z3, Z6, Z0
+	VFMADD231PS Z4, Z6, Z1
+	VFMADD231PS Z5, Z6, Z2
+
+sgemmSmallT3x1AVX512_fold:
+	MOVQ          c+40(FP), AX
+	MOVQ          ldc+48(FP), CX
+	SHLQ          $0x02, CX
+	VMOVSS        alpha+56(FP), X3
+	VMOVSS        beta+60(FP), X4
+	MOVL          beta+60(FP), DX
+	SHLL          $0x01, DX
+	VEXTRACTF64X4 $0x01, Z0, Y5
+	VADDPS        Y5, Y0, Y0
+	VEXTRACTF32X4 $0x01, Y0, X5
+	VADDPS        X5, X0, X0
+	VMOVHLPS      X0, X5, X5
+	VADDPS        X5, X0, X0
+	VMOVSHDUP     X0, X5
+	VADDPS        X5, X0, X0
+	VMULSS        X3, X0, X0
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x1AVX512_b0_0_0
+	VFMADD231SS   (AX), X4, X0
+
+sgemmSmallT3x1AVX512_b0_0_0:
+	VMOVSS        X0, (AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y1
+	VEXTRACTF32X4 $0x01, Y1, X0
+	VADDPS        X0, X1, X1
+	VMOVHLPS      X1, X0, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDPS        X0, X1, X1
+	VMULSS        X3, X1, X1
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x1AVX512_b0_1_0
+	VFMADD231SS   (AX), X4, X1
+
+sgemmSmallT3x1AVX512_b0_1_0:
+	VMOVSS        X1, (AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y2
+	VEXTRACTF32X4 $0x01, Y2, X0
+	VADDPS        X0, X2, X2
+	VMOVHLPS      X2, X0, X0
+	VADDPS        X0, X2, X2
+	VMOVSHDUP     X2, X0
+	VADDPS        X0, X2, X2
+	VMULSS        X3, X2, X2
+	TESTL         DX, DX
+	JZ            sgemmSmallT3x1AVX512_b0_2_0
+	VFMADD231SS   (AX), X4, X2
+
+sgemmSmallT3x1AVX512_b0_2_0:
+	VMOVSS X2, (AX)
+	VZEROUPPER
+	RET
+
+// func sgemmSmallT4x4AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, AVX512VL, BMI2, FMA3
+TEXT ·sgemmSmallT4x4AVX512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), SI
+	SHLQ   $0x02, DX
+	SHLQ   $0x02, SI
+	LEAQ   (DX)(DX*2), DI
+	LEAQ   (SI)(SI*2), R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+sgemmSmallT4x4AVX512_k16:
+	CMPQ        AX, $0x10
+	JL          sgemmSmallT4x4AVX512_tail
+	VMOVUPS     (CX), Z16
+	VMOVUPS     (CX)(DX*1), Z17
+	VMOVUPS     (CX)(DX*2), Z18
+	VMOVUPS     (CX)(DI*1), Z19
+	VMOVUPS     (BX), Z20
+	VFMADD231PS Z16, Z20, Z0
+	VFMADD231PS Z17, Z20, Z4
+	VFMADD231PS Z18, Z20, Z8
+	VFMADD231PS Z19, Z20, Z12
+	VMOVUPS     (BX)(SI*1), Z20
+	VFMADD231PS Z16, Z20, Z1
+	VFMADD231PS Z17, Z20, Z5
+	VFMADD231PS Z18, Z20, Z9
+	VFMADD231PS Z19, Z20, Z13
+	VMOVUPS     (BX)(SI*2), Z20
+	VFMADD231PS Z16, Z20, Z2
+	VFMADD231PS Z17, Z20, Z6
+	VFMADD231PS Z18, Z20, Z10
+	VFMADD231PS Z19, Z20, Z14
+	VMOVUPS     (BX)(R8*1), Z20
+	VFMADD231PS Z16, Z20, Z3
+	VFMADD231PS Z17, Z20, Z7
+	VFMADD231PS Z18, Z20, Z11
+	VFMADD231PS Z19, Z20, Z15
+	ADDQ        $0x40, CX
+	ADDQ        $0x40, BX
+	SUBQ        $0x10, AX
+	JMP         sgemmSmallT4x4AVX512_k16
+
+sgemmSmallT4x4AVX512_tail:
+	TESTQ       AX, AX
+	JZ          sgemmSmallT4x4AVX512_fold
+	MOVQ        $-1, R9
+	BZHIQ       AX, R9, AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (CX), K1, Z16
+	VMOVUPS.Z   (CX)(DX*1), K1, Z17
+	VMOVUPS.Z   (CX)(DX*2), K1, Z18
+	VMOVUPS.Z   (CX)(DI*1), K1, Z19
+	VMOVUPS.Z   (BX), K1, Z20
+	VFMADD231PS Z16, Z20, Z0
+	VFMADD231PS Z17, Z20, Z4
+	VFMADD231PS Z18, Z20, Z8
+	VFMADD231PS Z19, Z20, Z12
+	VMOVUPS.Z   (BX)(SI*1), K1, Z20
+	VFMADD231PS Z16, Z20, Z1
+	VFMADD231PS Z17, Z20, Z5
+	VFMADD231PS Z18, Z20, Z9
+	VFMADD231PS Z19, Z20, Z13
+	VMOVUPS.Z   (BX)(SI*2), K1, Z20
+	VFMADD231PS Z16, Z20, Z2
+	VFMADD231PS Z17, Z20, Z6
+	VFMADD231PS Z18, Z20, Z10
+	VFMADD231PS Z19, Z20, Z14
+	VMOVUPS.Z   (BX)(R8*1), K1, Z20
+	VFMADD231PS Z16, Z20, Z3
+	VFMADD231PS Z17, Z20, Z7
+	VFMADD231PS Z18, Z20, Z11
+	VFMADD231PS Z19, Z20, Z15
+
+sgemmSmallT4x4AVX512_fold:
+	MOVQ          c+40(FP), AX
+	MOVQ          ldc+48(FP), CX
+	SHLQ          $0x02, CX
+	VMOVSS        alpha+56(FP), X16
+	VMOVSS        beta+60(FP), X17
+	MOVL          beta+60(FP), DX
+	SHLL          $0x01, DX
+	VEXTRACTF64X4 $0x01, Z0, Y18
+	VADDPS        Y18, Y0, Y0
+	VEXTRACTF32X4 $0x01, Y0, X18
+	VADDPS        X18, X0, X0
+	VMOVHLPS      X0, X18, X18
+	VADDPS        X18, X0, X0
+	VMOVSHDUP     X0, X18
+	VADDPS        X18, X0, X0
+	VMULSS        X16, X0, X0
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_0_0
+	VFMADD231SS   (AX), X17, X0
+
+sgemmSmallT4x4AVX512_b0_0_0:
+	VMOVSS        X0, (AX)
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y1
+	VEXTRACTF32X4 $0x01, Y1, X0
+	VADDPS        X0, X1, X1
+	VMOVHLPS      X1, X0, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDPS        X0, X1, X1
+	VMULSS        X16, X1, X1
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_0_1
+	VFMADD231SS   4(AX), X17, X1
+
+sgemmSmallT4x4AVX512_b0_0_1:
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y2
+	VEXTRACTF32X4 $0x01, Y2, X0
+	VADDPS        X0, X2, X2
+	VMOVHLPS      X2, X0, X0
+	VADDPS        X0, X2, X2
+	VMOVSHDUP     X2, X0
+	VADDPS        X0, X2, X2
+	VMULSS        X16, X2, X2
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_0_2
+	VFMADD231SS   8(AX), X17, X2
+
+sgemmSmallT4x4AVX512_b0_0_2:
+	VMOVSS        X2, 8(AX)
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y3
+	VEXTRACTF32X4 $0x01, Y3, X0
+	VADDPS        X0, X3, X3
+	VMOVHLPS      X3, X0, X0
+	VADDPS        X0, X3, X3
+	VMOVSHDUP     X3, X0
+	VADDPS        X0, X3, X3
+	VMULSS        X16, X3, X3
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_0_3
+	VFMADD231SS   12(AX), X17, X3
+
+sgemmSmallT4x4AVX512_b0_0_3:
+	VMOVSS        X3, 12(AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y4
+	VEXTRACTF32X4 $0x01, Y4, X0
+	VADDPS        X0, X4, X4
+	VMOVHLPS      X4, X0, X0
+	VADDPS        X0, X4, X4
+	VMOVSHDUP     X4, X0
+	VADDPS        X0, X4, X4
+	VMULSS        X16, X4, X4
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_1_0
+	VFMADD231SS   (AX), X17, X4
+
+sgemmSmallT4x4AVX512_b0_1_0:
+	VMOVSS        X4, (AX)
+	VEXTRACTF64X4 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y5
+	VEXTRACTF32X4 $0x01, Y5, X0
+	VADDPS        X0, X5, X5
+	VMOVHLPS      X5, X0, X0
+	VADDPS        X0, X5, X5
+	VMOVSHDUP     X5, X0
+	VADDPS        X0, X5, X5
+	VMULSS        X16, X5, X5
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_1_1
+	VFMADD231SS   4(AX), X17, X5
+
+sgemmSmallT4x4AVX512_b0_1_1:
+	VMOVSS        X5, 4(AX)
+	VEXTRACTF64X4 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y6
+	VEXTRACTF32X4 $0x01, Y6, X0
+	VADDPS        X0, X6, X6
+	VMOVHLPS      X6, X0, X0
+	VADDPS        X0, X6, X6
+	VMOVSHDUP     X6, X0
+	VADDPS        X0, X6, X6
+	VMULSS        X16, X6, X6
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_1_2
+	VFMADD231SS   8(AX), X17, X6
+
+sgemmSmallT4x4AVX512_b0_1_2:
+	VMOVSS        X6, 8(AX)
+	VEXTRACTF64X4 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y7
+	VEXTRACTF32X4 $0x01, Y7, X0
+	VADDPS        X0, X7, X7
+	VMOVHLPS      X7, X0, X0
+	VADDPS        X0, X7, X7
+	VMOVSHDUP     X7, X0
+	VADDPS        X0, X7, X7
+	VMULSS        X16, X7, X7
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_1_3
+	VFMADD231SS   12(AX), X17, X7
+
+sgemmSmallT4x4AVX512_b0_1_3:
+	VMOVSS        X7, 12(AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y8
+	VEXTRACTF32X4 $0x01, Y8, X0
+	VADDPS        X0, X8, X8
+	VMOVHLPS      X8, X0, X0
+	VADDPS        X0, X8, X8
+	VMOVSHDUP     X8, X0
+	VADDPS        X0, X8, X8
+	VMULSS        X16, X8, X8
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_2_0
+	VFMADD231SS   (AX), X17, X8
+
+sgemmSmallT4x4AVX512_b0_2_0:
+	VMOVSS        X8, (AX)
+	VEXTRACTF64X4 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y9
+	VEXTRACTF32X4 $0x01, Y9, X0
+	VADDPS        X0, X9, X9
+	VMOVHLPS      X9, X0, X0
+	VADDPS        X0, X9, X9
+	VMOVSHDUP     X9, X0
+	VADDPS        X0, X9, X9
+	VMULSS        X16, X9, X9
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_2_1
+	VFMADD231SS   4(AX), X17, X9
+
+sgemmSmallT4x4AVX512_b0_2_1:
+	VMOVSS        X9, 4(AX)
+	VEXTRACTF64X4 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y10
+	VEXTRACTF32X4 $0x01, Y10, X0
+	VADDPS        X0, X10, X10
+	VMOVHLPS      X10, X0, X0
+	VADDPS        X0, X10, X10
+	VMOVSHDUP     X10, X0
+	VADDPS        X0, X10, X10
+	VMULSS        X16, X10, X10
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_2_2
+	VFMADD231SS   8(AX), X17, X10
+
+sgemmSmallT4x4AVX512_b0_2_2:
+	VMOVSS        X10, 8(AX)
+	VEXTRACTF64X4 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y11
+	VEXTRACTF32X4 $0x01, Y11, X0
+	VADDPS        X0, X11, X11
+	VMOVHLPS      X11, X0, X0
+	VADDPS        X0, X11, X11
+	VMOVSHDUP     X11, X0
+	VADDPS        X0, X11, X11
+	VMULSS        X16, X11, X11
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_2_3
+	VFMADD231SS   12(AX), X17, X11
+
+sgemmSmallT4x4AVX512_b0_2_3:
+	VMOVSS        X11, 12(AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y12
+	VEXTRACTF32X4 $0x01, Y12, X0
+	VADDPS        X0, X12, X12
+	VMOVHLPS      X12, X0, X0
+	VADDPS        X0, X12, X12
+	VMOVSHDUP     X12, X0
+	VADDPS        X0, X12, X12
+	VMULSS        X16, X12, X12
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_3_0
+	VFMADD231SS   (AX), X17, X12
+
+sgemmSmallT4x4AVX512_b0_3_0:
+	VMOVSS        X12, (AX)
+	VEXTRACTF64X4 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y13
+	VEXTRACTF32X4 $0x01, Y13, X0
+	VADDPS        X0, X13, X13
+	VMOVHLPS      X13, X0, X0
+	VADDPS        X0, X13, X13
+	VMOVSHDUP     X13, X0
+	VADDPS        X0, X13, X13
+	VMULSS        X16, X13, X13
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_3_1
+	VFMADD231SS   4(AX), X17, X13
+
+sgemmSmallT4x4AVX512_b0_3_1:
+	VMOVSS        X13, 4(AX)
+	VEXTRACTF64X4 $0x01, Z14, Y0
+	VADDPS        Y0, Y14, Y14
+	VEXTRACTF32X4 $0x01, Y14, X0
+	VADDPS        X0, X14, X14
+	VMOVHLPS      X14, X0, X0
+	VADDPS        X0, X14, X14
+	VMOVSHDUP     X14, X0
+	VADDPS        X0, X14, X14
+	VMULSS        X16, X14, X14
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_3_2
+	VFMADD231SS   8(AX), X17, X14
+
+sgemmSmallT4x4AVX512_b0_3_2:
+	VMOVSS        X14, 8(AX)
+	VEXTRACTF64X4 $0x01, Z15, Y0
+	VADDPS        Y0, Y15, Y15
+	VEXTRACTF32X4 $0x01, Y15, X0
+	VADDPS        X0, X15, X15
+	VMOVHLPS      X15, X0, X0
+	VADDPS        X0, X15, X15
+	VMOVSHDUP     X15, X0
+	VADDPS        X0, X15, X15
+	VMULSS        X16, X15, X15
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x4AVX512_b0_3_3
+	VFMADD231SS   12(AX), X17, X15
+
+sgemmSmallT4x4AVX512_b0_3_3:
+	VMOVSS X15, 12(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmSmallT4x1AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, AVX512VL, BMI2, FMA3
+TEXT ·sgemmSmallT4x1AVX512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), SI
+	SHLQ   $0x02, DX
+	SHLQ   $0x02, SI
+	LEAQ   (DX)(DX*2), DI
+	LEAQ   (SI)(SI*2), SI
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+sgemmSmallT4x1AVX512_k16:
+	CMPQ        AX, $0x10
+	JL          sgemmSmallT4x1AVX512_tail
+	VMOVUPS     (CX), Z4
+	VMOVUPS     (CX)(DX*1), Z5
+	VMOVUPS     (CX)(DX*2), Z6
+	VMOVUPS     (CX)(DI*1), Z7
+	VMOVUPS     (BX), Z8
+	VFMADD231PS Z4, Z8, Z0
+	VFMADD231PS Z5, Z8, Z1
+	VFMADD231PS Z6, Z8, Z2
+	VFMADD231PS Z7, Z8, Z3
+	ADDQ        $0x40, CX
+	ADDQ        $0x40, BX
+	SUBQ        $0x10, AX
+	JMP         sgemmSmallT4x1AVX512_k16
+
+sgemmSmallT4x1AVX512_tail:
+	TESTQ       AX, AX
+	JZ          sgemmSmallT4x1AVX512_fold
+	MOVQ        $-1, SI
+	BZHIQ       AX, SI, AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (CX), K1, Z4
+	VMOVUPS.Z   (CX)(DX*1), K1, Z5
+	VMOVUPS.Z   (CX)(DX*2), K1, Z6
+	VMOVUPS.Z   (CX)(DI*1), K1, Z7
+	VMOVUPS.Z   (BX), K1, Z8
+	VFMADD231PS Z4, Z8, Z0
+	VFMADD231PS Z5, Z8, Z1
+	VFMADD231PS Z6, Z8, Z2
+	VFMADD231PS Z7, Z8, Z3
+
+sgemmSmallT4x1AVX512_fold:
+	MOVQ          c+40(FP), AX
+	MOVQ          ldc+48(FP), CX
+	SHLQ          $0x02, CX
+	VMOVSS        alpha+56(FP), X4
+	VMOVSS        beta+60(FP), X5
+	MOVL          beta+60(FP), DX
+	SHLL          $0x01, DX
+	VEXTRACTF64X4 $0x01, Z0, Y6
+	VADDPS        Y6, Y0, Y0
+	VEXTRACTF32X4 $0x01, Y0, X6
+	VADDPS        X6, X0, X0
+	VMOVHLPS      X0, X6, X6
+	VADDPS        X6, X0, X0
+	VMOVSHDUP     X0, X6
+	VADDPS        X6, X0, X0
+	VMULSS        X4, X0, X0
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x1AVX512_b0_0_0
+	VFMADD231SS   (AX), X5, X0
+
+sgemmSmallT4x1AVX512_b0_0_0:
+	VMOVSS        X0, (AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y1
+	VEXTRACTF32X4 $0x01, Y1, X0
+	VADDPS        X0, X1, X1
+	VMOVHLPS      X1, X0, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDPS        X0, X1, X1
+	VMULSS        X4, X1, X1
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x1AVX512_b0_1_0
+	VFMADD231SS   (AX), X5, X1
+
+sgemmSmallT4x1AVX512_b0_1_0:
+	VMOVSS        X1, (AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y2
+	VEXTRACTF32X4 $0x01, Y2, X0
+	VADDPS        X0, X2, X2
+	VMOVHLPS      X2, X0, X0
+	VADDPS        X0, X2, X2
+	VMOVSHDUP     X2, X0
+	VADDPS        X0, X2, X2
+	VMULSS        X4, X2, X2
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x1AVX512_b0_2_0
+	VFMADD231SS   (AX), X5, X2
+
+sgemmSmallT4x1AVX512_b0_2_0:
+	VMOVSS        X2, (AX)
+	ADDQ          CX, AX
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y3
+	VEXTRACTF32X4 $0x01, Y3, X0
+	VADDPS        X0, X3, X3
+	VMOVHLPS      X3, X0, X0
+	VADDPS        X0, X3, X3
+	VMOVSHDUP     X3, X0
+	VADDPS        X0, X3, X3
+	VMULSS        X4, X3, X3
+	TESTL         DX, DX
+	JZ            sgemmSmallT4x1AVX512_b0_3_0
+	VFMADD231SS   (AX), X5, X3
+
+sgemmSmallT4x1AVX512_b0_3_0:
+	VMOVSS X3, (AX)
+	VZEROUPPER
+	RET
+
 // func axpyAVX512(n int, alpha float32, x *float32, y *float32)
 // Requires: AVX, AVX512F
 TEXT ·axpyAVX512(SB), NOSPLIT, $0-32
@@ -2106,7 +4028,7 @@ mulAVX512_done:
 	RET
 
 // func dotAVX512(n int, x *float32, y *float32) float32
-// Requires: AVX, AVX512F, SSE
+// Requires: AVX, AVX512F, AVX512VL, SSE
 TEXT ·dotAVX512(SB), NOSPLIT, $0-28
 	MOVQ   n+0(FP), AX
 	MOVQ   x+8(FP), CX
@@ -2148,7 +4070,7 @@ dotAVX512_fold:
 	VADDPS        Z2, Z0, Z0
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $0x01, Y0, X1
+	VEXTRACTF32X4 $0x01, Y0, X1
 	VADDPS        X1, X0, X0
 	VMOVHLPS      X0, X1, X1
 	VADDPS        X1, X0, X0
@@ -2159,7 +4081,7 @@ dotAVX512_fold:
 	RET
 
 // func sumAVX512(n int, x *float32) float32
-// Requires: AVX, AVX512F, SSE
+// Requires: AVX, AVX512F, AVX512VL, SSE
 TEXT ·sumAVX512(SB), NOSPLIT, $0-20
 	MOVQ   n+0(FP), AX
 	MOVQ   x+8(FP), CX
@@ -2193,7 +4115,7 @@ sumAVX512_fold:
 	VADDPS        Z2, Z0, Z0
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $0x01, Y0, X1
+	VEXTRACTF32X4 $0x01, Y0, X1
 	VADDPS        X1, X0, X0
 	VMOVHLPS      X0, X1, X1
 	VADDPS        X1, X0, X0
@@ -2204,7 +4126,7 @@ sumAVX512_fold:
 	RET
 
 // func maxAVX512(n int, x *float32) float32
-// Requires: AVX, AVX512F, SSE
+// Requires: AVX, AVX512F, AVX512VL, SSE
 TEXT ·maxAVX512(SB), NOSPLIT, $0-20
 	MOVQ    n+0(FP), AX
 	MOVQ    x+8(FP), CX
@@ -2238,7 +4160,7 @@ maxAVX512_fold:
 	VMAXPS        Z2, Z0, Z0
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VMAXPS        Y1, Y0, Y0
-	VEXTRACTF128  $0x01, Y0, X1
+	VEXTRACTF32X4 $0x01, Y0, X1
 	VMAXPS        X1, X0, X0
 	VMOVHLPS      X0, X1, X1
 	VMAXPS        X1, X0, X0
@@ -2249,7 +4171,7 @@ maxAVX512_fold:
 	RET
 
 // func expAVX512(n int, dst *float32, x *float32, shift float32) float32
-// Requires: AVX, AVX512F, SSE
+// Requires: AVX, AVX512F, AVX512VL, SSE
 TEXT ·expAVX512(SB), NOSPLIT, $0-36
 	MOVQ         n+0(FP), AX
 	MOVQ         dst+8(FP), CX
@@ -2461,7 +4383,7 @@ expAVX512_loop:
 expAVX512_done:
 	VEXTRACTF64X4 $0x01, Z1, Y0
 	VADDPS        Y0, Y1, Y1
-	VEXTRACTF128  $0x01, Y1, X0
+	VEXTRACTF32X4 $0x01, Y1, X0
 	VADDPS        X0, X1, X1
 	VMOVHLPS      X1, X0, X0
 	VADDPS        X0, X1, X1
@@ -3495,7 +5417,7 @@ DATA vconst_zero<>+60(SB)/4, $0x00000000
 GLOBL vconst_zero<>(SB), RODATA|NOPTR, $64
 
 // func sqDevSumAVX512(n int, x *float32, mean float32) float32
-// Requires: AVX, AVX512F, SSE
+// Requires: AVX, AVX512F, AVX512VL, SSE
 TEXT ·sqDevSumAVX512(SB), NOSPLIT, $0-28
 	MOVQ         n+0(FP), AX
 	MOVQ         x+8(FP), CX
@@ -3540,7 +5462,7 @@ sqDevSumAVX512_fold:
 	VADDPS        Z3, Z1, Z1
 	VEXTRACTF64X4 $0x01, Z1, Y0
 	VADDPS        Y0, Y1, Y1
-	VEXTRACTF128  $0x01, Y1, X0
+	VEXTRACTF32X4 $0x01, Y1, X0
 	VADDPS        X0, X1, X1
 	VMOVHLPS      X1, X0, X0
 	VADDPS        X0, X1, X1
@@ -3616,7 +5538,7 @@ lnForwardAVX512_done:
 	RET
 
 // func lnBackward1AVX512(n int, dy *float32, x *float32, gamma *float32, dgamma *float32, dbeta *float32, mean float32, rstd float32) (sumD float32, sumDN float32)
-// Requires: AVX, AVX512F, SSE
+// Requires: AVX, AVX512F, AVX512VL, SSE
 TEXT ·lnBackward1AVX512(SB), NOSPLIT, $0-64
 	MOVQ         n+0(FP), AX
 	MOVQ         dy+8(FP), CX
@@ -3719,7 +5641,7 @@ lnBackward1AVX512_loop:
 lnBackward1AVX512_done:
 	VEXTRACTF64X4 $0x01, Z2, Y0
 	VADDPS        Y0, Y2, Y2
-	VEXTRACTF128  $0x01, Y2, X0
+	VEXTRACTF32X4 $0x01, Y2, X0
 	VADDPS        X0, X2, X2
 	VMOVHLPS      X2, X0, X0
 	VADDPS        X0, X2, X2
@@ -3728,7 +5650,7 @@ lnBackward1AVX512_done:
 	MOVSS         X2, sumD+56(FP)
 	VEXTRACTF64X4 $0x01, Z3, Y0
 	VADDPS        Y0, Y3, Y3
-	VEXTRACTF128  $0x01, Y3, X0
+	VEXTRACTF32X4 $0x01, Y3, X0
 	VADDPS        X0, X3, X3
 	VMOVHLPS      X3, X0, X0
 	VADDPS        X0, X3, X3

@@ -46,6 +46,78 @@ func packCopy12AVX512(k int, src *float32, ld int, dst *float32, cols int)
 //go:noescape
 func packCopy32AVX512(k int, src *float32, ld int, dst *float32, cols int)
 
+// sgemmSmallN1AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*sai+p*sap]·b[p*ldb+j] + beta·c[i*ldc+j]
+// for i < 1, j < n, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallN1AVX512(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallN2AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*sai+p*sap]·b[p*ldb+j] + beta·c[i*ldc+j]
+// for i < 2, j < n, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallN2AVX512(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallN3AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*sai+p*sap]·b[p*ldb+j] + beta·c[i*ldc+j]
+// for i < 3, j < n, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallN3AVX512(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallN4AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*sai+p*sap]·b[p*ldb+j] + beta·c[i*ldc+j]
+// for i < 4, j < n, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallN4AVX512(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT1x4AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 1, j < 4, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT1x4AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT1x1AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 1, j < 1, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT1x1AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT2x4AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 2, j < 4, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT2x4AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT2x1AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 2, j < 1, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT2x1AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT3x4AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 3, j < 4, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT3x4AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT3x1AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 3, j < 1, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT3x1AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT4x4AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 4, j < 4, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT4x4AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT4x1AVX512 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 4, j < 1, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT4x1AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
 // axpyAVX512 is axpyGeneric over the first n elements, n a multiple of 16, with AVX512:
 //
 //	for i := range n { y[i] += alpha * x[i] }

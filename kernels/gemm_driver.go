@@ -33,6 +33,9 @@ type gemmImpl struct {
 	// edge, if not nil, computes just the top-left rows×cols of a tile,
 	// which spares edge tiles the scratch tile.
 	edge func(k int, a, b, c []float32, ldc int, alpha, beta float32, rows, cols int)
+	// small, if not nil, may take a product with few rows (k ≥ 1, alpha ≠ 0)
+	// whole, without packing; it reports whether it did.
+	small func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) bool
 	// packA and packB may be replaced by faster (assembly) versions; nil means the Go ones.
 	packA func(transA bool, a []float32, lda, i0, p0, mb, kb, mr int, dst []float32)
 	packB func(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []float32)
@@ -87,6 +90,9 @@ func gemmSerial(g *gemmImpl, buf *gemmBuf, transA, transB bool, m, n, k int, alp
 	}
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if g.small != nil && g.small(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
 		return
 	}
 	mr, nr := g.mr, g.nr

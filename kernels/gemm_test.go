@@ -205,15 +205,17 @@ func TestSgemmConformance(t *testing.T) {
 				}
 			}
 		}
-		// Every k in 0..kc+2 at tile edges, every α/β case.
+		// Every k in 0..kc+2 at tile edges, every α/β case; also with few
+		// rows (the unpacked path for m ≤ 8, where there is one).
 		for k := 0; k <= g.kc+2; k++ {
-			if !*long && k > 8 && k < g.kc-2 && k%17 != 0 {
+			if !*long && k > 34 && k < g.kc-2 && k%17 != 0 {
 				continue
 			}
 			for tr := 0; tr < 4; tr++ {
 				ab := abCases[ci%len(abCases)]
 				ci++
 				checkOneGemm(t, rng, tr&1 != 0, tr&2 != 0, g.mr+1, g.nr-1, k, ab, 1)
+				checkOneGemm(t, rng, tr&1 != 0, tr&2 != 0, 1+k%8, 2*g.nr+5, k, ab, 2)
 			}
 		}
 		for _, ab := range abCases {

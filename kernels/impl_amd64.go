@@ -30,6 +30,7 @@ var gemmAVX512 = &gemmImpl{
 	},
 	packA: packAAVX512,
 	packB: packBAVX512,
+	small: smallAVX512,
 }
 
 // packAAVX512 is packAGeneric with the transposing case (A not transposed:
@@ -125,4 +126,51 @@ func archImpls() []*impl {
 		l = append(l, &impl{name: "avx2", gemm: gemmAVX2, vec: vecAVX2})
 	}
 	return l
+}
+
+// smallMaxRows is the largest m that smallAVX512 takes: it streams B once
+// per 4 rows of A, which beats packing B up to about this many rows.
+var smallMaxRows = 8
+
+var (
+	smallN = [...]func(n, k int, a *float32, sai, sap int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32){
+		sgemmSmallN1AVX512, sgemmSmallN2AVX512, sgemmSmallN3AVX512, sgemmSmallN4AVX512}
+	smallT4 = [...]func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32){
+		sgemmSmallT1x4AVX512, sgemmSmallT2x4AVX512, sgemmSmallT3x4AVX512, sgemmSmallT4x4AVX512}
+	smallT1 = [...]func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32){
+		sgemmSmallT1x1AVX512, sgemmSmallT2x1AVX512, sgemmSmallT3x1AVX512, sgemmSmallT4x1AVX512}
+)
+
+// smallAVX512 runs products with at most smallMaxRows rows (k ≥ 1, alpha ≠
+// 0) without packing, four rows of C at a time, and reports whether it did:
+// B not transposed streams through sgemmSmallN (either transpose of A); B
+// transposed with A not transposed is dot products, sgemmSmallT.
+func smallAVX512(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) bool {
+	if m > smallMaxRows || (transA && transB) {
+		return false
+	}
+	for i0 := 0; i0 < m; i0 += 4 {
+		mm := min(4, m-i0)
+		ci := c[i0*ldc : (i0+mm-1)*ldc+n]
+		if !transB {
+			ao, sai, sap := i0*lda, lda, 1
+			if transA {
+				ao, sai, sap = i0, 1, lda
+			}
+			_ = a[ao+(mm-1)*sai+(k-1)*sap]
+			_ = b[(k-1)*ldb+n-1]
+			smallN[mm-1](n, k, &a[ao], sai, sap, &b[0], ldb, &ci[0], ldc, alpha, beta)
+			continue
+		}
+		ai := a[i0*lda : (i0+mm-1)*lda+k]
+		_ = b[(n-1)*ldb+k-1]
+		j := 0
+		for ; j+4 <= n; j += 4 {
+			smallT4[mm-1](k, &ai[0], lda, &b[j*ldb], ldb, &ci[j], ldc, alpha, beta)
+		}
+		for ; j < n; j++ {
+			smallT1[mm-1](k, &ai[0], lda, &b[j*ldb], ldb, &ci[j], ldc, alpha, beta)
+		}
+	}
+	return true
 }

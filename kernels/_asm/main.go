@@ -15,6 +15,7 @@ func main() {
 	gemmKernels()
 	packKernels()
 	packCopyKernels()
+	smallKernels()
 	vecKernels()
 	Generate()
 }

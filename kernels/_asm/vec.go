@@ -108,7 +108,11 @@ func (s isa) hreduce(v VecVirtual, op func(...Op)) Register {
 	}
 	x := v.AsX()
 	t := XMM()
-	VEXTRACTF128(Imm(1), y, t)
+	if s.w == 16 {
+		VEXTRACTF32X4(Imm(1), y, t) // EVEX: also for X16–X31
+	} else {
+		VEXTRACTF128(Imm(1), y, t)
+	}
 	op(t, x, x)
 	VMOVHLPS(x, t, t)
 	op(t, x, x)
