@@ -223,6 +223,16 @@ func TestSgemmConformance(t *testing.T) {
 				checkOneGemm(t, rng, tr&1 != 0, tr&2 != 0, 2*g.mr+1, 2*g.nr+3, 2*g.kc+1, ab, 2)
 			}
 		}
+		// Few rows and many columns: the strips of the unpacked path.
+		for m := 1; m <= 9; m++ {
+			for _, n := range []int{127, 128, 129, 191, 257} {
+				for tr := 0; tr < 4; tr++ {
+					ab := abCases[ci%len(abCases)]
+					ci++
+					checkOneGemm(t, rng, tr&1 != 0, tr&2 != 0, m, n, 1+ci%20, ab, ci%3)
+				}
+			}
+		}
 	})
 }
 

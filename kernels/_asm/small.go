@@ -63,25 +63,118 @@ func smallN(m int) {
 	alpha, beta := ZMM(), ZMM()
 	VBROADCASTSS(NewParamAddr("alpha", 72), alpha)
 	VBROADCASTSS(NewParamAddr("beta", 76), beta)
-	betaZero := GP32()
-	MOVL(NewParamAddr("beta", 76), betaZero)
-	SHLL(Imm(1), betaZero) // zero flag: beta is ±0
 
-	ones := GP64()
-	MOVQ(I64(-1), ones)
-	col := GP64() // byte offset of the strip
-	XORQ(col, col)
-	Label(name + "_strip")
+	pb0 := Load(Param("b"), GP64())
+	pc0 := Load(Param("c"), GP64())
+	// Accumulators are zeroed by copying this register: avo would take
+	// "VPXORD r, r, r" for a read of r and keep every accumulator of both
+	// strip loops live from the entry.
+	zero := ZMM()
+	VPXORD(zero, zero, zero)
+
+	// strip emits one strip of nv vectors (16·nv columns) at pb0/pc0, with
+	// opmasks km when masked.
+	strip := func(label string, nv int, km []Op) {
+		acc := make([][]VecVirtual, m)
+		for i := range acc {
+			acc[i] = make([]VecVirtual, nv)
+			for v := range acc[i] {
+				acc[i][v] = ZMM()
+				VMOVAPS(zero, acc[i][v])
+			}
+		}
+		pa := Load(Param("a"), GP64())
+		pb := GP64()
+		MOVQ(pb0, pb)
+		k := Load(Param("k"), GP64())
+		Label(label + "_k")
+		// B rows are often 4 KiB apart, where the hardware prefetcher
+		// stops: fetch 8 rows ahead.
+		for v := 0; v < nv; v += 2 {
+			PREFETCHT0(Mem{Base: pb, Index: ldb, Scale: 8, Disp: 64 * v})
+		}
+		bv := make([]VecVirtual, nv)
+		for v := range bv {
+			bv[v] = ZMM()
+			if km != nil {
+				VMOVUPS_Z(Mem{Base: pb, Disp: 64 * v}, km[v], bv[v])
+			} else {
+				VMOVUPS(Mem{Base: pb, Disp: 64 * v}, bv[v])
+			}
+		}
+		for i := 0; i < m; i++ {
+			t := ZMM()
+			VBROADCASTSS(rowAddr(pa, sai, sai3, i, 0), t)
+			for v := range bv {
+				VFMADD231PS(bv[v], t, acc[i][v])
+			}
+		}
+		ADDQ(sap, pa)
+		ADDQ(ldb, pb)
+		DECQ(k)
+		JNZ(LabelRef(label + "_k"))
+
+		store := func(m Mem, v int, r VecVirtual) {
+			if km != nil {
+				VMOVUPS(r, km[v], m)
+			} else {
+				VMOVUPS(r, m)
+			}
+		}
+		bz := GP32()
+		MOVL(NewParamAddr("beta", 76), bz)
+		SHLL(Imm(1), bz) // zero flag: beta is ±0
+		JZ(LabelRef(label + "_beta0"))
+		for i := 0; i < m; i++ {
+			for v := 0; v < nv; v++ {
+				t := ZMM()
+				if km != nil {
+					VMOVUPS_Z(rowAddr(pc0, ldc, ldc3, i, 64*v), km[v], t)
+				} else {
+					VMOVUPS(rowAddr(pc0, ldc, ldc3, i, 64*v), t)
+				}
+				VMULPS(alpha, acc[i][v], acc[i][v])
+				VFMADD231PS(t, beta, acc[i][v])
+				store(rowAddr(pc0, ldc, ldc3, i, 64*v), v, acc[i][v])
+			}
+		}
+		JMP(LabelRef(label + "_next"))
+		Label(label + "_beta0")
+		for i := 0; i < m; i++ {
+			for v := 0; v < nv; v++ {
+				VMULPS(alpha, acc[i][v], acc[i][v])
+				store(rowAddr(pc0, ldc, ldc3, i, 64*v), v, acc[i][v])
+			}
+		}
+		Label(label + "_next")
+		ADDQ(U32(64*nv), pb0)
+		ADDQ(U32(64*nv), pc0)
+		SUBQ(U32(16*nv), n)
+	}
+
+	// Whole strips, as wide as the registers allow, then 64 columns at a
+	// time through opmasks.
+	wide := 8
+	if m > 2 {
+		wide = 4
+	}
+	Label(name + "_wide")
+	CMPQ(n, U32(16*wide))
+	JL(LabelRef(name + "_tail"))
+	strip(name+"_w", wide, nil)
+	JMP(LabelRef(name + "_wide"))
+
+	Label(name + "_tail")
 	TESTQ(n, n)
 	JLE(LabelRef(name + "_done"))
-	cols := GP64()
+	ones, cols, bits := GP64(), GP64(), GP64()
+	MOVQ(I64(-1), ones)
 	MOVQ(U32(64), cols)
 	CMPQ(n, cols)
 	CMOVQLT(n, cols)
-	bits := GP64()
 	BZHIQ(cols, ones, bits)
-	var km [4]Op
-	for v := 0; v < 4; v++ {
+	km := make([]Op, 4)
+	for v := range km {
 		kk := K()
 		KMOVW(bits.As32(), kk)
 		if v < 3 {
@@ -89,66 +182,8 @@ func smallN(m int) {
 		}
 		km[v] = kk
 	}
-	var acc [4][4]VecVirtual
-	for i := 0; i < m; i++ {
-		for v := 0; v < 4; v++ {
-			acc[i][v] = ZMM()
-			VPXORD(acc[i][v], acc[i][v], acc[i][v])
-		}
-	}
-	pa := Load(Param("a"), GP64())
-	pb := Load(Param("b"), GP64())
-	ADDQ(col, pb)
-	k := Load(Param("k"), GP64())
-	ahead := GP64() // B rows are often 4 KiB apart, where the hardware prefetcher stops
-	MOVQ(ldb, ahead)
-	SHLQ(Imm(3), ahead)
-	Label(name + "_k")
-	for v := 0; v < 4; v++ {
-		PREFETCHT0(Mem{Base: pb, Index: ahead, Scale: 1, Disp: 64 * v})
-	}
-	var bv [4]VecVirtual
-	for v := 0; v < 4; v++ {
-		bv[v] = ZMM()
-		VMOVUPS_Z(Mem{Base: pb, Disp: 64 * v}, km[v], bv[v])
-	}
-	for i := 0; i < m; i++ {
-		t := ZMM()
-		VBROADCASTSS(rowAddr(pa, sai, sai3, i, 0), t)
-		for v := 0; v < 4; v++ {
-			VFMADD231PS(bv[v], t, acc[i][v])
-		}
-	}
-	ADDQ(sap, pa)
-	ADDQ(ldb, pb)
-	DECQ(k)
-	JNZ(LabelRef(name + "_k"))
-
-	pc := Load(Param("c"), GP64())
-	ADDQ(col, pc)
-	TESTL(betaZero, betaZero)
-	JZ(LabelRef(name + "_beta0"))
-	for i := 0; i < m; i++ {
-		for v := 0; v < 4; v++ {
-			t := ZMM()
-			VMOVUPS_Z(rowAddr(pc, ldc, ldc3, i, 64*v), km[v], t)
-			VMULPS(alpha, acc[i][v], acc[i][v])
-			VFMADD231PS(t, beta, acc[i][v])
-			VMOVUPS(acc[i][v], km[v], rowAddr(pc, ldc, ldc3, i, 64*v))
-		}
-	}
-	JMP(LabelRef(name + "_next"))
-	Label(name + "_beta0")
-	for i := 0; i < m; i++ {
-		for v := 0; v < 4; v++ {
-			VMULPS(alpha, acc[i][v], acc[i][v])
-			VMOVUPS(acc[i][v], km[v], rowAddr(pc, ldc, ldc3, i, 64*v))
-		}
-	}
-	Label(name + "_next")
-	ADDQ(U32(256), col)
-	SUBQ(U32(64), n)
-	JMP(LabelRef(name + "_strip"))
+	strip(name+"_t", 4, km)
+	JMP(LabelRef(name + "_tail"))
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
