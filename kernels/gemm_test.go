@@ -248,7 +248,11 @@ func TestSgemmBlocks(t *testing.T) {
 				checkOneGemm(t, rng, tr&1 != 0, tr&2 != 0, 2*g.mr+3, g.nc+g.nr+1, 7, ab, 1)
 				checkOneGemm(t, rng, tr&1 != 0, tr&2 != 0, 3*g.mr+1, 5*g.nr+1, g.kc+1, abCases[(tr+3)%len(abCases)], 0)
 				checkOneGemm(t, rng, tr&1 != 0, tr&2 != 0, 97, 131, 67, abCases[(tr+1)%len(abCases)], 2)
+				// Rows to spare and several kc blocks: B packed once for all.
+				checkOneGemm(t, rng, tr&1 != 0, tr&2 != 0, 2*g.mc+5, 3*g.nr+1, 2*g.kc+3, abCases[(tr+2)%len(abCases)], 1)
 			}
+			// Several nc blocks with B packed once for all.
+			checkOneGemm(t, rng, false, true, g.nc+g.mr+3, g.nc+2, 3, abCases[nt%len(abCases)], 1)
 			SetThreads(prev)
 		}
 	})
