@@ -309,14 +309,5 @@ func gemmBatched(g *gemmImpl, nt int, transA, transB bool, m, n, k int, alpha fl
 		}
 		gemmBufs.Put(buf)
 	}
-	var wg sync.WaitGroup
-	wg.Add(nt - 1)
-	for t := 1; t < nt; t++ {
-		go func() {
-			defer wg.Done()
-			run()
-		}()
-	}
-	run()
-	wg.Wait()
+	parallelDo(nt, run)
 }

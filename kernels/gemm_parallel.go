@@ -60,16 +60,7 @@ func gemmParallelChunks(g *gemmImpl, nt, chunks int, transA, transB bool, m, n, 
 		}
 		gemmBufs.Put(buf)
 	}
-	var wg sync.WaitGroup
-	wg.Add(nt - 1)
-	for t := 1; t < nt; t++ {
-		go func() {
-			defer wg.Done()
-			run()
-		}()
-	}
-	run()
-	wg.Wait()
+	parallelDo(nt, run)
 }
 
 // gemmParallelPacked is the parallel product for when op(A) has rows to
@@ -151,16 +142,7 @@ func gemmParallelPacked(g *gemmImpl, nt int, transA, transB bool, m, n, k int, a
 		gemmBufs.Put(buf)
 	}
 	nt = min(nt, max(chunks, 1))
-	var wg sync.WaitGroup
-	wg.Add(nt - 1)
-	for t := 1; t < nt; t++ {
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
+	parallelDo(nt, work)
 	packedBs.Put(pb)
 }
 
