@@ -31,6 +31,7 @@ type Config struct {
 	ShareEmb  bool    `json:"share_emb,omitempty"`  // one embedding for source, target and output (needs one vocabulary)
 	TieOutput bool    `json:"tie_output,omitempty"` // target embedding doubles as the output projection
 	MaxLen    int     `json:"max_len,omitempty"`    // longest sequence the positional table covers
+	GELU      bool    `json:"gelu,omitempty"`       // GELU instead of ReLU in the feed-forward layers
 	Dropout   float32 `json:"dropout"`
 
 	// Recurrent models (Sutskever 2014, Bahdanau 2014).

@@ -44,7 +44,12 @@ func recNew(t testing.TB, cfg Config) *Recurrent {
 
 // recSeq draws a sequence of 1..maxLen symbols.
 func recSeq(rng *rand.Rand, symbols, maxLen int) []int32 {
-	s := make([]int32, 1+rng.IntN(maxLen))
+	return recSeqLen(rng, symbols, 1, maxLen)
+}
+
+// recSeqLen draws a sequence of minLen..maxLen symbols.
+func recSeqLen(rng *rand.Rand, symbols, minLen, maxLen int) []int32 {
+	s := make([]int32, minLen+rng.IntN(maxLen-minLen+1))
 	for i := range s {
 		s[i] = int32(recSpecials + rng.IntN(symbols))
 	}
@@ -56,9 +61,22 @@ func recSeq(rng *rand.Rand, symbols, maxLen int) []int32 {
 // is added to it; shorter ones are few (10 of length 1, 100 of length 2…),
 // so they may repeat and are shared between training and held-out sets.
 func recTask(rng *rand.Rand, n, symbols, maxLen int, reverse bool, avoid map[string]bool) []batch.Example {
+	return taskExamples(rng, n, task{symbols, 1, maxLen, reverse}, avoid)
+}
+
+// task is a sequence-transduction exercise: copy (or reverse) random
+// sequences of MinLen..MaxLen symbols.
+type task struct {
+	Symbols, MinLen, MaxLen int
+	Reverse                 bool
+}
+
+// taskExamples is recTask for any task.
+func taskExamples(rng *rand.Rand, n int, tk task, avoid map[string]bool) []batch.Example {
+	symbols, reverse := tk.Symbols, tk.Reverse
 	var out []batch.Example
 	for len(out) < n {
-		src := recSeq(rng, symbols, maxLen)
+		src := recSeqLen(rng, symbols, tk.MinLen, tk.MaxLen)
 		if len(src) >= recNovel {
 			key := fmt.Sprint(src)
 			if avoid[key] {
@@ -74,6 +92,9 @@ func recTask(rng *rand.Rand, n, symbols, maxLen int, reverse bool, avoid map[str
 	}
 	return out
 }
+
+// batchTokens is the token budget of a training batch in the task tests.
+var batchTokens = 1000
 
 // recNovel is the length from which held-out sequences never occur in
 // training (10⁴ sequences of 4 symbols and more).
@@ -117,7 +138,13 @@ func recAccuracy(t testing.TB, m Model, ex []batch.Example) float64 {
 // heldOut, until greedy decoding gets every validation sequence right at
 // two checks in a row, or maxSteps. It returns the steps taken.
 func recLearn(t *testing.T, m Model, symbols, maxLen int, reverse bool, valid []batch.Example, heldOut map[string]bool, maxSteps int) int {
-	opt, err := optim.NewAdam(m.Params(), optim.AdamConfig{LR: 3e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
+	return learnTask(t, m, task{symbols, 1, maxLen, reverse}, valid, heldOut, maxSteps, optim.ConstantSchedule(3e-3), 0.999)
+}
+
+// learnTask is recLearn for any task, with a learning-rate schedule and
+// Adam's β₂.
+func learnTask(t *testing.T, m Model, tk task, valid []batch.Example, heldOut map[string]bool, maxSteps int, sched optim.Schedule, beta2 float64) int {
+	opt, err := optim.NewAdam(m.Params(), optim.AdamConfig{LR: sched.LR(1), Beta1: 0.9, Beta2: beta2, Eps: 1e-8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +154,8 @@ func recLearn(t *testing.T, m Model, symbols, maxLen int, reverse bool, valid []
 	step, perfect := 0, 0
 	for epoch := 0; ; epoch++ {
 		avoid := maps.Clone(heldOut)
-		train := recTask(rng, 1500, symbols, maxLen, reverse, avoid)
-		plan := batch.Plan(train, 1000)
+		train := taskExamples(rng, 1500, tk, avoid)
+		plan := batch.Plan(train, batchTokens)
 		for _, bi := range batch.Shuffled(len(plan), 11, epoch) {
 			b, err := batch.Make(train, plan[bi])
 			if err != nil {
@@ -139,6 +166,7 @@ func recLearn(t *testing.T, m Model, symbols, maxLen int, reverse bool, valid []
 			optim.ZeroGrad(m.Params())
 			g.Backward(loss)
 			optim.ClipGradNorm(m.Params(), 1)
+			opt.SetLR(sched.LR(int64(step + 1)))
 			opt.Step()
 			step++
 			if step%every == 0 {

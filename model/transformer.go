@@ -59,7 +59,7 @@ func newTransformer(cfg Config) *Transformer {
 		p := nn.Join("encoder.layers", i)
 		m.enc = append(m.enc, &encoderLayer{
 			self: nn.NewMultiHeadAttention(nn.Join(p, "self_attn"), d, cfg.Heads, s),
-			ff:   nn.NewFeedForward(nn.Join(p, "ff"), d, cfg.DFF, cfg.Dropout, s),
+			ff:   newFeedForward(nn.Join(p, "ff"), cfg),
 			ln1:  nn.NewLayerNorm(nn.Join(p, "norm1"), d, layerNormEps),
 			ln2:  nn.NewLayerNorm(nn.Join(p, "norm2"), d, layerNormEps),
 		})
@@ -69,7 +69,7 @@ func newTransformer(cfg Config) *Transformer {
 		m.dec = append(m.dec, &decoderLayer{
 			self:  nn.NewMultiHeadAttention(nn.Join(p, "self_attn"), d, cfg.Heads, s),
 			cross: nn.NewMultiHeadAttention(nn.Join(p, "cross_attn"), d, cfg.Heads, s),
-			ff:    nn.NewFeedForward(nn.Join(p, "ff"), d, cfg.DFF, cfg.Dropout, s),
+			ff:    newFeedForward(nn.Join(p, "ff"), cfg),
 			ln1:   nn.NewLayerNorm(nn.Join(p, "norm1"), d, layerNormEps),
 			ln2:   nn.NewLayerNorm(nn.Join(p, "norm2"), d, layerNormEps),
 			ln3:   nn.NewLayerNorm(nn.Join(p, "norm3"), d, layerNormEps),
@@ -104,6 +104,12 @@ func newTransformer(cfg Config) *Transformer {
 	}
 	m.params = params
 	return m
+}
+
+func newFeedForward(name string, cfg Config) *nn.FeedForward {
+	ff := nn.NewFeedForward(name, cfg.DModel, cfg.DFF, cfg.Dropout, cfg.Seed)
+	ff.GELU = cfg.GELU
+	return ff
 }
 
 // Config returns the configuration.

@@ -100,10 +100,12 @@ func (Dropout) Params() []*tensor.Tensor { return nil }
 // FeedForward is the Transformer's position-wise feed-forward network
 // (Vaswani et al. 2017, §3.3): FFN(x) = max(0, x·W₁ + b₁)·W₂ + b₂, with
 // dropout after the ReLU (as in tensor2tensor and torch.nn.Transformer).
+// GELU (Hendrycks & Gimpel 2016, as in BERT) may replace the ReLU.
 type FeedForward struct {
 	Linear1 *Linear // d_model → d_ff, "<name>.linear1"
 	Linear2 *Linear // d_ff → d_model, "<name>.linear2"
 	Dropout Dropout
+	GELU    bool // GELU instead of ReLU
 }
 
 // NewFeedForward returns an FFN with inner size dFF.
@@ -117,7 +119,13 @@ func NewFeedForward(name string, dModel, dFF int, dropout float32, seed uint64) 
 
 // Forward maps x (…, d_model) to (…, d_model).
 func (f *FeedForward) Forward(g *tensor.Graph, x *tensor.Tensor) *tensor.Tensor {
-	return f.Linear2.Forward(g, f.Dropout.Forward(g, g.ReLU(f.Linear1.Forward(g, x))))
+	h := f.Linear1.Forward(g, x)
+	if f.GELU {
+		h = g.GELU(h)
+	} else {
+		h = g.ReLU(h)
+	}
+	return f.Linear2.Forward(g, f.Dropout.Forward(g, h))
 }
 
 // Params returns both layers' parameters.
