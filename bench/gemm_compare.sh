@@ -14,6 +14,7 @@
 # work the noise only ever slows a run down.
 # Env:   PEER=path/to/openblas_gemm.py  THREADS=1,2  IMPL=avx512|avx2|generic
 #        QKV=path/to/prebuilt/qkv (default: go build ./cmd/qkv)
+#        SHAPES="M,N,K[,t|n,t|n] ..." (default: the peer's default shapes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
@@ -21,7 +22,11 @@ AGG=${AGG:-best}
 PEER=${PEER:-$(cd .. && pwd)/shared/bench/peers/openblas_gemm.py}
 THREADS=${THREADS:-1,2}
 PY=/usr/bin/python3
-SHAPES=(2048,256,256 2048,1024,256 2048,256,1024 256,1024,2048,t,n 2048,256,1024,n,t 4096,2048,512 1024,1024,1024)
+if [ -n "${SHAPES:-}" ]; then
+	read -r -a SHAPES <<<"$SHAPES"
+else
+	SHAPES=(2048,256,256 2048,1024,256 2048,256,1024 256,1024,2048,t,n 2048,256,1024,n,t 4096,2048,512 1024,1024,1024)
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
