@@ -69,10 +69,22 @@ func BenchmarkSgemm(b *testing.B) {
 	}
 }
 
-// BenchmarkSgemmStrided is per-head attention: 256 products of 20×20×64.
+// BenchmarkSgemmStrided is per-head attention, 256 (batch × heads)
+// products: scores Q·Kᵀ (20×20×64, B transposed) and outputs P·V (20×64×20).
 func BenchmarkSgemmStrided(b *testing.B) {
 	for _, nt := range []int{1, 2} {
-		b.Run(fmt.Sprintf("t%d/256x20x20x64", nt), func(b *testing.B) {
+		b.Run(fmt.Sprintf("t%d/PV/256x20x64x20", nt), func(b *testing.B) {
+			defer SetThreads(SetThreads(nt))
+			const m, n, k, batch = 20, 64, 20, 256
+			a := make([]float32, batch*m*k)
+			bb := make([]float32, batch*k*n)
+			c := make([]float32, batch*m*n)
+			for b.Loop() {
+				SgemmStrided(false, false, m, n, k, 1, a, k, m*k, bb, n, k*n, 0, c, n, m*n, batch)
+			}
+			b.ReportMetric(2*float64(m*n*k*batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(fmt.Sprintf("t%d/QK/256x20x20x64", nt), func(b *testing.B) {
 			defer SetThreads(SetThreads(nt))
 			const m, n, k, batch = 20, 20, 64, 256
 			a := make([]float32, batch*m*k)
