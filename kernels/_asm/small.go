@@ -164,26 +164,39 @@ func smallN(m int) {
 	strip(name+"_w", wide, nil)
 	JMP(LabelRef(name + "_wide"))
 
+	// The rest (< 16·wide columns), 64 columns at a time through opmasks,
+	// with only as many vectors as there are columns left.
 	Label(name + "_tail")
 	TESTQ(n, n)
 	JLE(LabelRef(name + "_done"))
-	ones, cols, bits := GP64(), GP64(), GP64()
-	MOVQ(I64(-1), ones)
-	MOVQ(U32(64), cols)
-	CMPQ(n, cols)
-	CMOVQLT(n, cols)
-	BZHIQ(cols, ones, bits)
-	km := make([]Op, 4)
-	for v := range km {
-		kk := K()
-		KMOVW(bits.As32(), kk)
-		if v < 3 {
-			SHRQ(Imm(16), bits)
+	for nv := 1; nv <= 4; nv++ {
+		if nv < 4 {
+			CMPQ(n, U32(16*nv))
+			JLE(LabelRef(fmt.Sprintf("%s_t%d", name, nv)))
+		} else {
+			JMP(LabelRef(fmt.Sprintf("%s_t%d", name, nv)))
 		}
-		km[v] = kk
 	}
-	strip(name+"_t", 4, km)
-	JMP(LabelRef(name + "_tail"))
+	for nv := 1; nv <= 4; nv++ {
+		Label(fmt.Sprintf("%s_t%d", name, nv))
+		ones, cols, bits := GP64(), GP64(), GP64()
+		MOVQ(I64(-1), ones)
+		MOVQ(U32(64), cols)
+		CMPQ(n, cols)
+		CMOVQLT(n, cols)
+		BZHIQ(cols, ones, bits)
+		km := make([]Op, nv)
+		for v := range km {
+			kk := K()
+			KMOVW(bits.As32(), kk)
+			if v < nv-1 {
+				SHRQ(Imm(16), bits)
+			}
+			km[v] = kk
+		}
+		strip(fmt.Sprintf("%s_t%ds", name, nv), nv, km)
+		JMP(LabelRef(name + "_tail"))
+	}
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
