@@ -40,4 +40,4 @@
 // program in _asm (go generate).
 package kernels
 
-//go:generate sh -c "cd _asm && go run . -out ../asm_amd64.s -stubs ../asm_amd64_stubs.go -pkg kernels"
+//go:generate sh -c "cd _asm && go run . -out ../asm_amd64.s -stubs ../asm_stubs_amd64.go -pkg kernels"
