@@ -136,7 +136,7 @@ func recAccuracy(t testing.TB, m Model, ex []batch.Example) float64 {
 // clipped to norm 1: a constant rate otherwise spikes late) on fresh
 // random sequences (a new set of them for every pass), never those in
 // heldOut, until greedy decoding gets every validation sequence right at
-// two checks in a row, or maxSteps. It returns the steps taken.
+// three checks in a row, or maxSteps. It returns the steps taken.
 func recLearn(t *testing.T, m Model, symbols, maxLen int, reverse bool, valid []batch.Example, heldOut map[string]bool, maxSteps int) int {
 	return learnTask(t, m, task{symbols, 1, maxLen, reverse}, valid, heldOut, maxSteps, optim.ConstantSchedule(3e-3), 0.999)
 }
@@ -179,7 +179,7 @@ func learnTask(t *testing.T, m Model, tk task, valid []batch.Example, heldOut ma
 				} else {
 					perfect = 0
 				}
-				if perfect == 2 || step >= maxSteps {
+				if perfect == 3 || step >= maxSteps {
 					return step
 				}
 			}

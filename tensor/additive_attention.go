@@ -2,7 +2,7 @@ package tensor
 
 import (
 	"fmt"
-	"math"
+	"github.com/qkv-dev/qkv/kernels"
 )
 
 // Additive attention, fused (Bahdanau, Cho & Bengio 2014, §3.1 and
@@ -48,13 +48,9 @@ func (g *Graph) AdditiveAttentionWeights(query, keys, v *Tensor, keyPad []bool) 
 				continue
 			}
 			kj := keys.Data[(b*Tk+j)*A : (b*Tk+j+1)*A]
-			var e float32
-			for a, qa := range qb {
-				x := float32(math.Tanh(float64(qa + kj[a])))
-				t[a] = x
-				e += v.Data[a] * x
-			}
-			out.Data[b*Tk+j] = e
+			kernels.Add(t, qb, kj)
+			kernels.Tanh(t, t)
+			out.Data[b*Tk+j] = kernels.Dot(v.Data, t)
 		}
 		var pad []bool
 		if keyPad != nil {

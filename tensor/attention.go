@@ -153,30 +153,21 @@ func attnMaskedSoftmax(s []float32, B, H, Tq, Tk int, keyPad []bool, causal bool
 // pad is true (they become 0; pad may be nil or longer than row). A row
 // with no unpadded position becomes all zeros.
 func attnSoftmaxRow(row []float32, pad []bool) {
-	mx := float32(math.Inf(-1))
-	for j, x := range row {
-		if (pad == nil || !pad[j]) && x > mx {
-			mx = x
+	if pad != nil {
+		open := false
+		for j := range row {
+			if pad[j] {
+				row[j] = float32(math.Inf(-1))
+			} else {
+				open = true
+			}
+		}
+		if !open {
+			clear(row)
+			return
 		}
 	}
-	if math.IsInf(float64(mx), -1) {
-		clear(row)
-		return
-	}
-	var sum float32
-	for j, x := range row {
-		if pad != nil && pad[j] {
-			row[j] = 0
-			continue
-		}
-		e := float32(math.Exp(float64(x - mx)))
-		row[j] = e
-		sum += e
-	}
-	inv := 1 / sum
-	for j := range row {
-		row[j] *= inv
-	}
+	kernels.Softmax(row) // -Inf (padding) becomes 0
 }
 
 // AttentionProbs returns the attention probabilities (B, H, Tq, Tk) that

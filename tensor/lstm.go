@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/qkv-dev/qkv/kernels"
 )
@@ -111,11 +110,13 @@ func (g *Graph) LSTMCell(gates, hPrev, cPrev *Tensor, pad []bool) (h, c *Tensor)
 	st := g.newTensor(g.anyNeedsGrad(gates, hPrev, cPrev), 2, B, H)
 	hs, cs := st.Data[:B*H], st.Data[B*H:]
 	// saved for backward: activated gates (B, 4H), then tanh(c') (B, H)
-	var acts, tc []float32
+	// Activated gates (B, 4H) and tanh(c') (B, H): saved for backward, or
+	// scratch when there is no backward.
+	buf := g.floats.alloc(5 * B * H)
 	if st.needsGrad {
-		st.saved = g.floats.alloc(5 * B * H)
-		acts, tc = st.saved[:4*B*H], st.saved[4*B*H:]
+		st.saved = buf
 	}
+	acts, tc := buf[:4*B*H], buf[4*B*H:]
 	for b := 0; b < B; b++ {
 		row := b * H
 		if pad != nil && pad[b] {
@@ -124,25 +125,23 @@ func (g *Graph) LSTMCell(gates, hPrev, cPrev *Tensor, pad []bool) (h, c *Tensor)
 			continue
 		}
 		a := gates.Data[4*row : 4*row+4*H]
-		for j := 0; j < H; j++ {
-			ig := sigmoid(a[j])
-			fg := sigmoid(a[H+j])
-			gg := float32(math.Tanh(float64(a[2*H+j])))
-			og := sigmoid(a[3*H+j])
-			var cp float32
-			if cPrev != nil {
-				cp = cPrev.Data[row+j]
+		act := acts[4*row : 4*row+4*H]
+		kernels.Sigmoid(act[:2*H], a[:2*H]) // i, f
+		kernels.Tanh(act[2*H:3*H], a[2*H:3*H])
+		kernels.Sigmoid(act[3*H:], a[3*H:])
+		ig, fg, gg, og := act[:H], act[H:2*H], act[2*H:3*H], act[3*H:]
+		c := cs[row : row+H]
+		if cPrev != nil {
+			cp := cPrev.Data[row : row+H]
+			for j := range c {
+				c[j] = fg[j]*cp[j] + ig[j]*gg[j]
 			}
-			cc := fg*cp + ig*gg
-			t := float32(math.Tanh(float64(cc)))
-			cs[row+j] = cc
-			hs[row+j] = og * t
-			if acts != nil {
-				s := acts[4*row : 4*row+4*H]
-				s[j], s[H+j], s[2*H+j], s[3*H+j] = ig, fg, gg, og
-				tc[row+j] = t
-			}
+		} else {
+			kernels.Mul(c, ig, gg)
 		}
+		t := tc[row : row+H]
+		kernels.Tanh(t, c)
+		kernels.Mul(hs[row:row+H], og, t)
 	}
 	if st.needsGrad {
 		if pad != nil {
