@@ -266,31 +266,35 @@ func (g *gemmImpl) packAFunc() func(transA bool, a []float32, lda, i0, p0, mb, k
 // goroutines a contiguous range of the batch each; large ones run in turn,
 // each split by gemmParallel.
 func gemmBatched(g *gemmImpl, nt int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int, batch int) {
+	work := m * n * max(k, 1)
+	if work >= 4*parallelMinFlops || nt <= 1 || batch == 1 || work*batch < parallelMinFlops {
+		// In turn, with no closure: the serial path allocates nothing.
+		var buf *gemmBuf
+		if work < 4*parallelMinFlops || nt <= 1 {
+			buf = getGemmBuf(g)
+		}
+		for i := 0; i < batch; i++ {
+			var ai, bi []float32
+			if k > 0 {
+				ai, bi = a[i*strideA:], b[i*strideB:]
+			}
+			if buf == nil {
+				gemmParallel(g, nt, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, c[i*strideC:], ldc)
+			} else {
+				gemmSerial(g, buf, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, c[i*strideC:], ldc)
+			}
+		}
+		if buf != nil {
+			gemmBufs.Put(buf)
+		}
+		return
+	}
 	one := func(buf *gemmBuf, i int) {
 		var ai, bi []float32
 		if k > 0 {
 			ai, bi = a[i*strideA:], b[i*strideB:]
 		}
 		gemmSerial(g, buf, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, c[i*strideC:], ldc)
-	}
-	work := m * n * max(k, 1)
-	if work >= 4*parallelMinFlops || nt <= 1 || batch == 1 || work*batch < parallelMinFlops {
-		if work >= 4*parallelMinFlops && nt > 1 {
-			for i := 0; i < batch; i++ {
-				var ai, bi []float32
-				if k > 0 {
-					ai, bi = a[i*strideA:], b[i*strideB:]
-				}
-				gemmParallel(g, nt, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, c[i*strideC:], ldc)
-			}
-			return
-		}
-		buf := getGemmBuf(g)
-		for i := 0; i < batch; i++ {
-			one(buf, i)
-		}
-		gemmBufs.Put(buf)
-		return
 	}
 	// Hand out the batch on demand, a few products at a time.
 	nt = min(nt, batch)
