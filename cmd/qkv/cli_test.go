@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // qkvBin is the qkv binary built once for the end-to-end tests, which run
@@ -190,5 +191,67 @@ func TestTrainBadInput(t *testing.T) {
 	_, stderr, err = qkv(t, "", "predict", "--model", filepath.Join(dir, "nothing"))
 	if err == nil || !strings.Contains(stderr, "nothing") {
 		t.Errorf("missing model dir: err %v, stderr %q", err, stderr)
+	}
+}
+
+// TestTrainInterruptSavesAndResumes sends Ctrl-C (SIGINT) to a training run:
+// it must write its last checkpoint and exit cleanly, and --resume must
+// pick the run up from there.
+func TestTrainInterruptSavesAndResumes(t *testing.T) {
+	dir := t.TempDir()
+	trainFile := g2pLike(t, dir, "train.tsv", 300, 5)
+	out := filepath.Join(dir, "run")
+	cmd := exec.Command(qkvBin, "train", "--arch", "transformer", "--preset", "tiny-transformer", "--train", trainFile,
+		"--out", out, "--max-tokens", "400", "--metric", "none", "--epochs", "100000")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until training has started (the config is written first), then interrupt.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(out, "config.json")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("training never started:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("interrupted training exited with %v:\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "stopped (interrupted)") {
+		t.Errorf("no interruption reported:\n%s", stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(out, "last.safetensors")); err != nil {
+		t.Fatalf("no checkpoint after Ctrl-C: %v", err)
+	}
+	_, errOut, err := qkv(t, "", "train", "--resume", "--out", out, "--train", trainFile, "--max-steps", "1000000", "--time-budget", "1s", "--metric", "none")
+	if err != nil || !strings.Contains(errOut, "resuming") {
+		t.Fatalf("resume after Ctrl-C: %v\n%s", err, errOut)
+	}
+}
+
+func TestPredictRejectsOverlongInput(t *testing.T) {
+	dir := t.TempDir()
+	trainFile := g2pLike(t, dir, "train.tsv", 100, 6)
+	out := filepath.Join(dir, "run")
+	if _, stderr, err := qkv(t, "", "train", "--arch", "transformer", "--preset", "tiny-transformer", "--train", trainFile,
+		"--out", out, "--max-steps", "2", "--metric", "none", "--max-src-len", "10"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	stdout, stderr, err := qkv(t, "abc\n"+strings.Repeat("a", 11)+"\n", "predict", "--model", out)
+	if err == nil || !strings.Contains(stderr, "line 2: input is 11 tokens long; the model takes at most 10") {
+		t.Errorf("over-long input: err %v, stderr %q", err, stderr)
+	}
+	if n := strings.Count(stdout, "\n"); n != 2 {
+		t.Errorf("%d output lines for 2 inputs", n)
 	}
 }

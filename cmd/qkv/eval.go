@@ -44,7 +44,8 @@ Prints one JSON line with the scores and the decoding time.`,
 			return err
 		}
 		metric := chooseMetric(ef.metric, p.Config.Data)
-		s, err := scorePairs(p, pairs, metric, ef.beam)
+		opt := pipeline.Options{Search: search.Options{Beam: ef.beam, LengthPenalty: ef.alpha}, BatchSize: max(ef.batchSize, 1)}
+		s, err := scorePairs(p, pairs, metric, opt)
 		if err != nil {
 			return err
 		}
@@ -86,7 +87,7 @@ type score struct {
 
 // scorePairs decodes the distinct sources of pairs and scores the outputs
 // against all their references.
-func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, beam int) (score, error) {
+func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, opt pipeline.Options) (score, error) {
 	var srcs []string
 	refs := map[string][]string{}
 	for _, pr := range pairs {
@@ -95,7 +96,6 @@ func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, beam i
 		}
 		refs[pr.Source] = append(refs[pr.Source], pr.Target)
 	}
-	opt := pipeline.Options{Search: search.Options{Beam: beam, LengthPenalty: ef.alpha}, BatchSize: max(ef.batchSize, 1)}
 	start := time.Now()
 	results := p.Translate(srcs, opt)
 	s := score{Sentences: len(srcs), Seconds: time.Since(start).Seconds(), All: map[string]float64{}}

@@ -314,7 +314,7 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 			sample = sample[:tf.metricMax]
 		}
 		tr.Metric = func(ctx context.Context, _ model.Model) (string, float64, error) {
-			s, err := scorePairs(p, sample, metric, 1)
+			s, err := scorePairs(p, sample, metric, pipeline.Options{BatchSize: 256})
 			return metric, s.Value, err
 		}
 	}

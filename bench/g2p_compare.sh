@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Side-by-side G2P Transformer training and decoding: qkv against the PyTorch
+# peer (../shared/bench/peers/pytorch_g2p.py), the same model and data,
+# measured in one run on this machine, one side after the other so that
+# neither shares the cores with the other.
+#
+# Usage: bench/g2p_compare.sh train [steps]      training tokens/s, loss, peak memory (default 60 steps)
+#        bench/g2p_compare.sh decode [epochs]    train both for [epochs] (default 1), then time greedy
+#                                                decoding of the whole test file and report WER
+# Env:   QKV=path/to/prebuilt/qkv (default: go build ./cmd/qkv)  OUT=dir for models (default: a temp dir)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=$(cd .. && pwd)/shared
+PEER=$SHARED/bench/peers/pytorch_g2p.py
+TRAIN=$SHARED/data/g2p/cmudict-g014b2b.train.tsv
+TEST=$SHARED/data/g2p/cmudict-g014b2b.test.tsv
+OUT=${OUT:-$(mktemp -d)}
+if [ -z "${QKV:-}" ]; then
+	QKV=$OUT/qkv
+	go build -o "$QKV" ./cmd/qkv
+fi
+# peak resident memory of a command, in MB, from GNU time (if present) or ps
+peak() { /usr/bin/time -f '%M' -o "$OUT/rss" "$@"; echo "peak_rss_mb=$(($(cat "$OUT/rss") / 1024))" >&2; }
+mode=${1:-train}
+case "$mode" in
+train)
+	steps=${2:-60}
+	echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	peak /usr/bin/python3 "$PEER" --train "$TRAIN" --steps "$steps" | tee "$OUT/peer.json"
+	peak "$QKV" bench train --preset g2p-transformer --train "$TRAIN" --steps "$steps" | tee "$OUT/qkv.json"
+	/usr/bin/python3 - "$OUT/peer.json" "$OUT/qkv.json" <<'PY'
+import json, sys
+p, q = (json.load(open(f)) for f in sys.argv[1:3])
+print(f"train_tokens_per_s: qkv {q['train_tokens_per_s']} / pytorch {p['train_tokens_per_s']} = {q['train_tokens_per_s'] / p['train_tokens_per_s']:.2f}x")
+print(f"last_loss after {q['steps']} steps: qkv {q['last_loss']}, pytorch {p['last_loss']}")
+PY
+	;;
+decode)
+	epochs=${2:-1}
+	echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	peak /usr/bin/python3 "$PEER" --train "$TRAIN" --test "$TEST" --epochs "$epochs" --save "$OUT/peer.pt" | tee "$OUT/peer-train.json"
+	peak /usr/bin/python3 "$PEER" --train "$TRAIN" --test "$TEST" --load "$OUT/peer.pt" | tee "$OUT/peer.json"
+	rm -rf "$OUT/qkv-model"
+	"$QKV" train --arch transformer --preset g2p-transformer --lowercase --train "$TRAIN" \
+		--out "$OUT/qkv-model" --epochs "$epochs" --metric none 2>"$OUT/qkv-train.log"
+	peak "$QKV" bench decode --model "$OUT/qkv-model" --test "$TEST" --beam 1,4 | tee "$OUT/qkv.json"
+	/usr/bin/python3 - "$OUT/peer.json" "$OUT/qkv.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+q = [json.loads(l) for l in open(sys.argv[2])]
+g = next(r for r in q if r["beam"] == 1)
+print(f"greedy words/s: qkv {g['eval_words_per_s']} / pytorch {p['eval_words_per_s']} = {g['eval_words_per_s'] / p['eval_words_per_s']:.2f}x")
+print(f"WER: qkv {g['wer']:.2f}% (beam 4: {next(r for r in q if r['beam'] == 4)['wer']:.2f}%), pytorch {100 * p['wer']:.2f}%")
+PY
+	;;
+*)
+	echo "usage: $0 train [steps] | decode [epochs]" >&2
+	exit 2
+	;;
+esac
