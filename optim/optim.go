@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/qkv-dev/qkv/tensor"
 )
@@ -119,7 +120,7 @@ func loadBuffers(kind string, bufs []*tensor.Tensor, tensors []*tensor.Tensor) e
 		if !ok {
 			return fmt.Errorf("optim.%s.LoadState: missing state tensor %q", kind, b.Name)
 		}
-		if !sameShape(t.Shape, b.Shape) || len(t.Data) != len(b.Data) {
+		if !slices.Equal(t.Shape, b.Shape) || len(t.Data) != len(b.Data) {
 			return fmt.Errorf("optim.%s.LoadState: state tensor %q has shape %v, want %v", kind, b.Name, t.Shape, b.Shape)
 		}
 		delete(byName, b.Name)
@@ -195,18 +196,6 @@ func metaFloat(kind string, meta map[string]any, key string) (float64, error) {
 	default:
 		return 0, fmt.Errorf("optim.%s.LoadState: %q has type %T, want a number", kind, key, v)
 	}
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // fmadd returns a·b + c rounded once to float32, as PyTorch's vectorized

@@ -1,37 +1,49 @@
 package search
 
-// greedy takes the most likely token at every step. Finished rows are
-// dropped from the state so they cost nothing.
+// greedy takes the most likely token at every step.
 func greedy(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error) {
-	V := st.VocabSize()
-	out := make([][]Hypothesis, batch)
-	srcOf := make([]int, batch) // source of each live row
-	paths := make([]*node, batch)
-	lps := make([]float64, batch)
-	tokens := make([]int32, batch)
+	srcOf := make([]int, batch)
 	for i := range srcOf {
 		srcOf[i] = i
+	}
+	out := make([][]Hypothesis, batch)
+	return out, unroll(st, srcOf, sp, opt, argmax, out)
+}
+
+// unroll extends every row of the state one token at a time, the token
+// chosen from the row's log-probabilities by choose, until it ends with EOS
+// or MaxLen steps are done; row r's hypothesis is appended to
+// out[srcOf[r]]. Finished rows are dropped from the state, so they cost
+// nothing.
+func unroll(st State, srcOf []int, sp Special, opt Options, choose func(row []float32) int32, out [][]Hypothesis) error {
+	V := st.VocabSize()
+	rows := len(srcOf)
+	srcOf = append([]int(nil), srcOf...)
+	paths := make([]*node, rows)
+	lps := make([]float64, rows)
+	tokens := make([]int32, rows)
+	for i := range tokens {
 		tokens[i] = sp.BOS
 	}
-	keep := make([]int32, 0, batch)
+	keep := make([]int32, 0, rows)
 	for step := 0; step < opt.MaxLen && len(srcOf) > 0; step++ {
 		logp, err := st.Step(tokens)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		keep = keep[:0]
 		live := 0
 		for r, src := range srcOf {
 			row := logp[r*V : (r+1)*V]
-			best := argmax(row)
-			paths[r] = paths[r].extend(best, row[best], attentionOf(st, opt.Attention, r))
-			lps[r] += float64(row[best])
-			if best == sp.EOS {
-				out[src] = []Hypothesis{paths[r].hypothesis(lps[r], true, opt.LengthPenalty, opt.Attention)}
+			tok := choose(row)
+			paths[r] = paths[r].extend(tok, row[tok], attentionOf(st, opt.Attention, r))
+			lps[r] += float64(row[tok])
+			if tok == sp.EOS {
+				out[src] = append(out[src], paths[r].hypothesis(lps[r], true, opt.LengthPenalty, opt.Attention))
 				continue
 			}
 			keep = append(keep, int32(r))
-			srcOf[live], paths[live], lps[live], tokens[live] = src, paths[r], lps[r], best
+			srcOf[live], paths[live], lps[live], tokens[live] = src, paths[r], lps[r], tok
 			live++
 		}
 		srcOf, paths, lps, tokens = srcOf[:live], paths[:live], lps[:live], tokens[:live]
@@ -40,9 +52,9 @@ func greedy(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error
 		}
 	}
 	for r, src := range srcOf {
-		out[src] = []Hypothesis{paths[r].hypothesis(lps[r], false, opt.LengthPenalty, opt.Attention)}
+		out[src] = append(out[src], paths[r].hypothesis(lps[r], false, opt.LengthPenalty, opt.Attention))
 	}
-	return out, nil
+	return nil
 }
 
 // argmax returns the index of the largest value (the first on ties).

@@ -23,52 +23,22 @@ func sample(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error
 		return nil, errBadTemperature
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x5eed))
-	V := st.VocabSize()
 	rows := batch * n
 	srcOf := make([]int, rows)
-	paths := make([]*node, rows)
-	lps := make([]float64, rows)
-	tokens := make([]int32, rows)
 	expand := make([]int32, rows)
 	for r := range srcOf {
 		srcOf[r] = r / n
 		expand[r] = int32(r / n)
-		tokens[r] = sp.BOS
 	}
 	if n > 1 {
 		st.Select(expand)
 	}
-	out := make([][]Hypothesis, batch)
-	probs := make([]float64, V)
+	probs := make([]float64, st.VocabSize())
 	var top []candidate
-	keep := make([]int32, 0, rows)
-	for step := 0; step < opt.MaxLen && len(srcOf) > 0; step++ {
-		logp, err := st.Step(tokens)
-		if err != nil {
-			return nil, err
-		}
-		keep = keep[:0]
-		live := 0
-		for r, src := range srcOf {
-			row := logp[r*V : (r+1)*V]
-			tok := draw(rng, row, temp, opt.TopK, probs, &top)
-			paths[r] = paths[r].extend(tok, row[tok], attentionOf(st, opt.Attention, r))
-			lps[r] += float64(row[tok])
-			if tok == sp.EOS {
-				out[src] = append(out[src], paths[r].hypothesis(lps[r], true, opt.LengthPenalty, opt.Attention))
-				continue
-			}
-			keep = append(keep, int32(r))
-			srcOf[live], paths[live], lps[live], tokens[live] = src, paths[r], lps[r], tok
-			live++
-		}
-		srcOf, paths, lps, tokens = srcOf[:live], paths[:live], lps[:live], tokens[:live]
-		if live > 0 && live < len(logp)/V {
-			st.Select(keep)
-		}
-	}
-	for r, src := range srcOf {
-		out[src] = append(out[src], paths[r].hypothesis(lps[r], false, opt.LengthPenalty, opt.Attention))
+	choose := func(row []float32) int32 { return draw(rng, row, temp, opt.TopK, probs, &top) }
+	out := make([][]Hypothesis, batch)
+	if err := unroll(st, srcOf, sp, opt, choose, out); err != nil {
+		return nil, err
 	}
 	for _, hs := range out {
 		sortByScore(hs)

@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/qkv-dev/qkv/kernels"
 )
@@ -35,7 +36,7 @@ var attentionTag = new(int)
 // A query with no key left to attend to gets zero weights and a zero output
 // (PyTorch gives NaN).
 func (g *Graph) Attention(q, k, v *Tensor, heads int, keyPad []bool, causal bool) *Tensor {
-	if len(q.Shape) != 3 || len(k.Shape) != 3 || !sameShape(k.Shape, v.Shape) ||
+	if len(q.Shape) != 3 || len(k.Shape) != 3 || !slices.Equal(k.Shape, v.Shape) ||
 		q.Shape[0] != k.Shape[0] || q.Shape[2] != k.Shape[2] {
 		panic(fmt.Sprintf("tensor.Attention: want q (B,Tq,D), k and v (B,Tk,D); got %v, %v, %v", q.Shape, k.Shape, v.Shape))
 	}

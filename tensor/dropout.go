@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 )
 
 // Dropout zeroes each element of x with probability p and scales the kept
@@ -38,7 +39,7 @@ func dropoutBackward(_ *Graph, out *Tensor) {
 // sub-layer, before it is added to the sub-layer input"), in one pass and
 // one tensor. y has x's shape.
 func (g *Graph) AddDropout(x, y *Tensor, p float32) *Tensor {
-	if !sameShape(x.Shape, y.Shape) {
+	if !slices.Equal(x.Shape, y.Shape) {
 		panic(fmt.Sprintf("tensor.AddDropout: shapes %v and %v differ", x.Shape, y.Shape))
 	}
 	if !g.dropoutActive(p) {

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/qkv-dev/qkv/kernels"
 )
@@ -25,7 +26,7 @@ func isSuffix(a, b []int) bool {
 	if len(b) > len(a) {
 		return false
 	}
-	return sameShape(a[len(a)-len(b):], b)
+	return slices.Equal(a[len(a)-len(b):], b)
 }
 
 // Add returns a + b: a (…, S…), b (S…) broadcast over a's leading axes.

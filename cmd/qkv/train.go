@@ -129,17 +129,9 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	trainPairs, err := readCorpus(tf.trainFile, tf.format)
+	trainPairs, validPairs, err := readTrainValid()
 	if err != nil {
 		return err
-	}
-	var validPairs []corpus.Pair
-	if tf.validFile != "" {
-		if validPairs, err = readCorpus(tf.validFile, tf.format); err != nil {
-			return err
-		}
-	} else {
-		trainPairs, validPairs = holdOut(trainPairs, 50)
 	}
 	prep.Data = data
 	pr, err := pipeline.Prepare(trainPairs, validPairs, prep)
@@ -278,17 +270,9 @@ func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
 	if tf.trainFile == "" {
 		return errors.New("resume: --train is required (the same corpus as the interrupted run)")
 	}
-	trainPairs, err := readCorpus(tf.trainFile, tf.format)
+	trainPairs, validPairs, err := readTrainValid()
 	if err != nil {
 		return err
-	}
-	var validPairs []corpus.Pair
-	if tf.validFile != "" {
-		if validPairs, err = readCorpus(tf.validFile, tf.format); err != nil {
-			return err
-		}
-	} else {
-		trainPairs, validPairs = holdOut(trainPairs, 50)
 	}
 	trainEx, validEx, err := p.Encode(trainPairs, validPairs)
 	if err != nil {
@@ -339,6 +323,20 @@ func chooseMetric(m string, d pipeline.DataConfig) string {
 		return "wer"
 	}
 	return "bleu"
+}
+
+// readTrainValid reads --train and --valid, or holds out 2% of --train
+// when --valid is not given.
+func readTrainValid() (trainPairs, validPairs []corpus.Pair, err error) {
+	if trainPairs, err = readCorpus(tf.trainFile, tf.format); err != nil {
+		return nil, nil, err
+	}
+	if tf.validFile == "" {
+		trainPairs, validPairs = holdOut(trainPairs, 50)
+		return trainPairs, validPairs, nil
+	}
+	validPairs, err = readCorpus(tf.validFile, tf.format)
+	return trainPairs, validPairs, err
 }
 
 // holdOut moves every n-th pair (by a hash of its source, so all

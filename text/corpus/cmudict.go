@@ -3,6 +3,7 @@ package corpus
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -89,7 +90,7 @@ func ReadCMUdict(r io.Reader, name string, opt CMUOptions) ([]Pronunciation, err
 			return nil
 		}
 		for _, have := range out[i].Phones {
-			if equalStrings(have, seq) {
+			if slices.Equal(have, seq) {
 				return nil
 			}
 		}
@@ -136,16 +137,4 @@ func G2PPairs(prons []Pronunciation) []Pair {
 		}
 	}
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
