@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -253,5 +254,57 @@ func TestPredictRejectsOverlongInput(t *testing.T) {
 	}
 	if n := strings.Count(stdout, "\n"); n != 2 {
 		t.Errorf("%d output lines for 2 inputs", n)
+	}
+}
+
+// TestTrainConfigFile trains from a YAML configuration whose sections
+// override the preset, with a flag overriding the file.
+func TestTrainConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	trainFile := g2pLike(t, dir, "train.tsv", 100, 7)
+	cfg := filepath.Join(dir, "run.yaml")
+	os.WriteFile(cfg, []byte(`arch: transformer
+preset: tiny-transformer
+model:
+  d_model: 32
+  heads: 2
+  pre_norm: true
+train:
+  max_tokens: 300
+  label_smoothing: 0.2
+`), 0o644)
+	out := filepath.Join(dir, "run")
+	if _, stderr, err := qkv(t, "", "train", "--config", cfg, "--train", trainFile, "--out", out,
+		"--max-steps", "2", "--metric", "none", "--label-smoothing", "0.05"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var got struct {
+		Model struct {
+			DModel  int  `json:"d_model"`
+			Heads   int  `json:"heads"`
+			PreNorm bool `json:"pre_norm"`
+			DFF     int  `json:"d_ff"`
+		} `json:"model"`
+		Train struct {
+			MaxTokens      int     `json:"max_tokens"`
+			LabelSmoothing float64 `json:"label_smoothing"`
+		} `json:"train"`
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Model.DModel != 32 || got.Model.Heads != 2 || !got.Model.PreNorm || got.Model.DFF != 256 {
+		t.Errorf("model config %+v: want d_model 32, heads 2, pre-norm from the file and d_ff 256 from the preset", got.Model)
+	}
+	if got.Train.MaxTokens != 300 || math.Abs(got.Train.LabelSmoothing-0.05) > 1e-6 {
+		t.Errorf("train config %+v: want max_tokens 300 from the file, label smoothing 0.05 from the flag", got.Train)
+	}
+	os.WriteFile(cfg, []byte("model:\n  d_modle: 32\n"), 0o644)
+	if _, stderr, err := qkv(t, "", "train", "--arch", "transformer", "--config", cfg, "--train", trainFile, "--out", filepath.Join(dir, "o2")); err == nil || !strings.Contains(stderr, "d_modle") {
+		t.Errorf("misspelt config key: err %v, stderr %q", err, stderr)
 	}
 }
