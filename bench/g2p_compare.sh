@@ -38,7 +38,7 @@ PY
 decode)
 	epochs=${2:-1}
 	echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)"
-	peak /usr/bin/python3 "$PEER" --train "$TRAIN" --test "$TEST" --epochs "$epochs" --save "$OUT/peer.pt" | tee "$OUT/peer-train.json"
+	peak /usr/bin/python3 "$PEER" --train "$TRAIN" --epochs "$epochs" --save "$OUT/peer.pt" | tee "$OUT/peer-train.json"
 	peak /usr/bin/python3 "$PEER" --train "$TRAIN" --test "$TEST" --load "$OUT/peer.pt" | tee "$OUT/peer.json"
 	rm -rf "$OUT/qkv-model"
 	"$QKV" train --arch transformer --preset g2p-transformer --lowercase --train "$TRAIN" \
