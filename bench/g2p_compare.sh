@@ -8,6 +8,8 @@
 #        bench/g2p_compare.sh decode [epochs]    train both for [epochs] (default 1), then time greedy
 #                                                decoding of the whole test file and report WER
 # Env:   QKV=path/to/prebuilt/qkv (default: go build ./cmd/qkv)  OUT=dir for models (default: a temp dir)
+#        WARMUP=steps of the learning-rate warm-up for both sides in decode mode (default 4000, the
+#        paper's; a few hundred gives usable models after one epoch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=$(cd .. && pwd)/shared
@@ -37,12 +39,13 @@ PY
 	;;
 decode)
 	epochs=${2:-1}
+	warmup=${WARMUP:-4000}
 	echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)"
-	peak /usr/bin/python3 "$PEER" --train "$TRAIN" --epochs "$epochs" --save "$OUT/peer.pt" | tee "$OUT/peer-train.json"
+	peak /usr/bin/python3 "$PEER" --train "$TRAIN" --epochs "$epochs" --warmup "$warmup" --save "$OUT/peer.pt" | tee "$OUT/peer-train.json"
 	peak /usr/bin/python3 "$PEER" --train "$TRAIN" --test "$TEST" --load "$OUT/peer.pt" | tee "$OUT/peer.json"
 	rm -rf "$OUT/qkv-model"
 	"$QKV" train --arch transformer --preset g2p-transformer --lowercase --train "$TRAIN" \
-		--out "$OUT/qkv-model" --epochs "$epochs" --metric none 2>"$OUT/qkv-train.log"
+		--out "$OUT/qkv-model" --epochs "$epochs" --warmup "$warmup" --metric none 2>"$OUT/qkv-train.log"
 	peak "$QKV" bench decode --model "$OUT/qkv-model" --test "$TEST" --beam 1,4 | tee "$OUT/qkv.json"
 	/usr/bin/python3 - "$OUT/peer.json" "$OUT/qkv.json" <<'PY'
 import json, sys

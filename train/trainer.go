@@ -40,7 +40,7 @@ type Progress struct {
 // Validation is reported after every validation.
 type Validation struct {
 	Step    int64
-	Epoch   int
+	Epoch   int     // the epoch (from 0) it happened in, or at the end of
 	Loss    float64 // cross-entropy per target token, without label smoothing
 	Metric  string  // name of the extra metric, if any
 	Value   float64
@@ -195,7 +195,7 @@ loop:
 				})
 			}
 			if t.opts.ValidEvery > 0 && t.st.Step%t.opts.ValidEvery == 0 {
-				stop, err := t.validate(ctx)
+				stop, err := t.validate(ctx, t.st.Epoch)
 				if err != nil {
 					return res, err
 				}
@@ -208,7 +208,7 @@ loop:
 		t.st.Epoch++
 		t.st.Pos = 0
 		if t.opts.ValidEvery == 0 {
-			stop, err := t.validate(ctx)
+			stop, err := t.validate(ctx, t.st.Epoch-1)
 			if err != nil {
 				return res, err
 			}
@@ -292,11 +292,11 @@ func ValidLoss(m model.Model, batches []*batch.Batch) float64 {
 
 // validate computes the validation loss (and metric), writes the best
 // checkpoint when the loss improves, and reports whether to stop early.
-func (t *Trainer) validate(ctx context.Context) (stop bool, err error) {
+func (t *Trainer) validate(ctx context.Context, epoch int) (stop bool, err error) {
 	if len(t.valid) == 0 {
 		return false, nil
 	}
-	v := Validation{Step: t.st.Step, Epoch: t.st.Epoch, Loss: ValidLoss(t.m, t.valid)}
+	v := Validation{Step: t.st.Step, Epoch: epoch, Loss: ValidLoss(t.m, t.valid)}
 	if t.Metric != nil {
 		if v.Metric, v.Value, err = t.Metric(ctx, t.m); err != nil {
 			return false, fmt.Errorf("train: validation metric: %w", err)
