@@ -2,8 +2,11 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
+
+	"github.com/qkv-dev/qkv/kernels"
 )
 
 // Dropout zeroes each element of x with probability p and scales the kept
@@ -101,33 +104,38 @@ func loadDropoutMask(out *Tensor) dropoutMask {
 	return dropoutMask{key: uint64(out.ints[0])<<32 | uint64(out.ints[1]), threshold: uint32(out.ints[2]), scale: out.floats[0]}
 }
 
-// factors writes the mask's factors (0 or scale) for elements 4j … 4j+3.
-func (d dropoutMask) factors(j int, f *[4]float32) {
+// factors returns the mask's factors (0 or scale) for elements 4j … 4j+3,
+// without branches: dropping is data-dependent and would mispredict.
+func (d dropoutMask) factors(j int) (f0, f1, f2, f3 float32) {
 	r := wyrand(d.key, uint64(j))
-	for k := range f {
-		if uint32(r>>(16*k))&0xffff < d.threshold {
-			f[k] = 0
-		} else {
-			f[k] = d.scale
-		}
-	}
+	s := math.Float32bits(d.scale)
+	// keep(u) is all ones when u ≥ threshold, else 0 (u, threshold < 2¹⁷).
+	keep := func(u uint64) uint32 { return ^uint32((int32(u&0xffff) - int32(d.threshold)) >> 31) }
+	return math.Float32frombits(s & keep(r)), math.Float32frombits(s & keep(r>>16)),
+		math.Float32frombits(s & keep(r>>32)), math.Float32frombits(s & keep(r>>48))
 }
 
 // apply writes dst = a + x·mask (a may be nil: dst = x·mask).
 func (d dropoutMask) apply(dst, a, x []float32) {
 	n := len(dst)
 	x = x[:n]
-	var f [4]float32
-	for j := 0; 4*j < n; j++ {
-		d.factors(j, &f)
-		for k := 0; k < 4 && 4*j+k < n; k++ {
-			i := 4*j + k
-			v := x[i] * f[k]
-			if a != nil {
-				v += a[i]
-			}
-			dst[i] = v
+	if a != nil {
+		a = a[:n]
+	}
+	full := n &^ 3
+	for i := 0; i < full; i += 4 {
+		f0, f1, f2, f3 := d.factors(i / 4)
+		dst[i], dst[i+1], dst[i+2], dst[i+3] = x[i]*f0, x[i+1]*f1, x[i+2]*f2, x[i+3]*f3
+	}
+	if full < n {
+		var f [4]float32
+		f[0], f[1], f[2], f[3] = d.factors(full / 4)
+		for i := full; i < n; i++ {
+			dst[i] = x[i] * f[i-full]
 		}
+	}
+	if a != nil {
+		kernels.Add(dst, dst, a)
 	}
 }
 
@@ -135,11 +143,19 @@ func (d dropoutMask) apply(dst, a, x []float32) {
 func (d dropoutMask) accumulate(dx, dy []float32) {
 	n := len(dy)
 	dx = dx[:n]
-	var f [4]float32
-	for j := 0; 4*j < n; j++ {
-		d.factors(j, &f)
-		for k := 0; k < 4 && 4*j+k < n; k++ {
-			dx[4*j+k] += dy[4*j+k] * f[k]
+	full := n &^ 3
+	for i := 0; i < full; i += 4 {
+		f0, f1, f2, f3 := d.factors(i / 4)
+		dx[i] += dy[i] * f0
+		dx[i+1] += dy[i+1] * f1
+		dx[i+2] += dy[i+2] * f2
+		dx[i+3] += dy[i+3] * f3
+	}
+	if full < n {
+		var f [4]float32
+		f[0], f[1], f[2], f[3] = d.factors(full / 4)
+		for i := full; i < n; i++ {
+			dx[i] += dy[i] * f[i-full]
 		}
 	}
 }
