@@ -34,7 +34,7 @@ type transformerState struct {
 	logp          []float32   // (rows, V): the last step's log-probabilities
 	selfP, crossP [][]float32 // per decoder layer: the last step's (rows, H, t) and (rows, H, S)
 
-	spare []float32 // scratch for Select's gathers
+	spares [][]float32 // buffers Select gathered out of, reused by the next gathers
 }
 
 // Start encodes b's sources and projects the encoder output to every
@@ -207,15 +207,35 @@ func (s *transformerState) Select(rows []int32) {
 }
 
 // gather returns buf with row i replaced by old row rows[i] (the first used
-// values of each stride-long row), reusing the spare buffer and keeping
-// buf as the next spare.
+// values of each stride-long row). The result comes from the spare buffers
+// when one is large enough, and buf becomes a spare: after the first steps
+// of a search, Select allocates nothing.
 func (s *transformerState) gather(buf []float32, rows []int32, stride, used int) []float32 {
-	dst := grow(s.spare, len(rows)*stride)
+	dst := s.takeSpare(len(rows) * stride)
 	for i, r := range rows {
 		copy(dst[i*stride:i*stride+used], buf[int(r)*stride:int(r)*stride+used])
 	}
-	s.spare = buf
+	s.spares = append(s.spares, buf)
 	return dst
+}
+
+// takeSpare returns the smallest spare buffer that holds n values, or a new
+// one.
+func (s *transformerState) takeSpare(n int) []float32 {
+	best := -1
+	for i, b := range s.spares {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(s.spares[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return make([]float32, n)
+	}
+	b := s.spares[best]
+	last := len(s.spares) - 1
+	s.spares[best], s.spares[last] = s.spares[last], nil
+	s.spares = s.spares[:last]
+	return b[:n]
 }
 
 // grow returns buf resized to n, reallocated only when too small.
