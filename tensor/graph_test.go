@@ -59,6 +59,9 @@ func (m *miniModel) loss(g *tensor.Graph, attention bool) *tensor.Tensor {
 // After the first step has sized the arenas, a training step — forward,
 // backward, reset — allocates nothing.
 func TestTrainingStepDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	t.Run("elementwise+linear", func(t *testing.T) { checkNoAllocs(t, false) })
 	t.Run("with batched matmul", func(t *testing.T) { checkNoAllocs(t, true) })
 }
