@@ -104,6 +104,42 @@ func TestTrainPredictEval(t *testing.T) {
 	if len(lines) != 3 || !strings.HasSuffix(lines[0], "\tAH BH CH") {
 		t.Errorf("nbest output %q", lines)
 	}
+	// --attention: one JSON line per input with every step's maps.
+	attnFile := filepath.Join(dir, "attn.jsonl")
+	if _, stderr, err := qkv(t, "abc\n", "predict", "--model", out, "--attention", attnFile); err != nil {
+		t.Fatalf("predict --attention: %v\n%s", err, stderr)
+	}
+	raw, err := os.ReadFile(attnFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec attentionJSON
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatalf("attention line %q: %v", raw, err)
+	}
+	if len(rec.Source) != 3 || len(rec.Steps) != len(rec.Output)+1 || len(rec.Encoder) != 2 {
+		t.Fatalf("attention record: %d source tokens, %d steps for %d outputs, %d encoder maps", len(rec.Source), len(rec.Steps), len(rec.Output), len(rec.Encoder))
+	}
+	for i, step := range rec.Steps {
+		if len(step) != 4 { // tiny-transformer: 2 decoder layers × (self, cross)
+			t.Fatalf("step %d: %d maps", i, len(step))
+		}
+		for _, m := range step {
+			if strings.HasSuffix(m.Name, "cross_attn") && m.Keys != 3 {
+				t.Errorf("step %d %s: %d keys, want the 3 source tokens", i, m.Name, m.Keys)
+			}
+			for h := 0; h < m.Heads; h++ {
+				var sum float64
+				for _, w := range m.Weights[h*m.Keys : (h+1)*m.Keys] {
+					sum += float64(w)
+				}
+				if math.Abs(sum-1) > 1e-4 {
+					t.Errorf("step %d %s head %d: weights sum to %g", i, m.Name, h, sum)
+				}
+			}
+		}
+	}
+
 	// Bad lines are reported with their number and keep the output aligned.
 	stdout, stderr, err = qkv(t, "ab\n\nxyz\nca\n", "predict", "--model", out)
 	if err == nil {

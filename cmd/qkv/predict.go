@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ var pf struct {
 	topK                 int
 	seed                 uint64
 	batchSize            int
+	attention            string
 }
 
 var predictCmd = &cobra.Command{
@@ -53,6 +55,7 @@ func init() {
 	f.IntVar(&pf.topK, "top-k", 0, "sample among the k most likely tokens (0: all)")
 	f.Uint64Var(&pf.seed, "seed", 1, "sampling seed")
 	f.IntVar(&pf.batchSize, "batch-size", 64, "inputs decoded together")
+	f.StringVar(&pf.attention, "attention", "", "also write, for each input, the attention behind its best output as a JSON line to this file")
 	rootCmd.AddCommand(predictCmd)
 }
 
@@ -93,7 +96,19 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	opt := pipeline.Options{BatchSize: pf.batchSize, Search: search.Options{
 		Beam: pf.beam, NBest: pf.nbest, LengthPenalty: pf.alpha, MaxLen: pf.maxLen,
 		Sample: pf.sample, Temperature: pf.temperature, TopK: pf.topK, Seed: pf.seed,
+		Attention: pf.attention != "",
 	}}
+	var attn *json.Encoder
+	if pf.attention != "" {
+		f, err := os.Create(pf.attention)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		bw := bufio.NewWriter(f)
+		defer bw.Flush()
+		attn = json.NewEncoder(bw)
+	}
 	// Decode in chunks so a long input streams out and memory stays flat.
 	const chunk = 4096
 	sc := bufio.NewScanner(in)
@@ -103,6 +118,11 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	flush := func() error {
 		for i, r := range p.Translate(lines, opt) {
 			n := lineNo - len(lines) + i + 1
+			if attn != nil {
+				if err := attn.Encode(attentionRecord(n, r)); err != nil {
+					return err
+				}
+			}
 			if r.Err != nil {
 				failed++
 				fmt.Fprintf(os.Stderr, "qkv predict: line %d: %v\n", n, r.Err)
@@ -141,4 +161,48 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("predict: %d of %d lines could not be decoded", failed, lineNo)
 	}
 	return nil
+}
+
+// attentionJSON is one line of --attention: what the model attended to for
+// each output token of the best hypothesis. Maps hold Heads rows of Keys
+// weights; keys are source tokens for cross-attention (and RNNsearch's
+// attention), earlier output tokens (with <s> first) for decoder
+// self-attention. The encoder's self-attention, when the model has one,
+// has one row per (head, source token).
+type attentionJSON struct {
+	Line    int         `json:"line"`
+	Source  []string    `json:"source"`
+	Output  []string    `json:"output"`
+	Error   string      `json:"error,omitempty"`
+	Steps   [][]mapJSON `json:"steps,omitempty"`   // per output token, EOS last
+	Encoder []mapJSON   `json:"encoder,omitempty"` // per encoder layer
+}
+
+type mapJSON struct {
+	Name    string    `json:"name"`
+	Heads   int       `json:"heads"`
+	Keys    int       `json:"keys"`
+	Weights []float32 `json:"weights"`
+}
+
+func attentionRecord(line int, r pipeline.Result) attentionJSON {
+	rec := attentionJSON{Line: line, Source: r.SourceTokens}
+	if r.Err != nil {
+		rec.Error = r.Err.Error()
+		return rec
+	}
+	h := r.Hyps[0]
+	rec.Output = h.Tokens
+	toJSON := func(maps []search.Map) []mapJSON {
+		out := make([]mapJSON, len(maps))
+		for i, m := range maps {
+			out[i] = mapJSON{Name: m.Name, Heads: m.Heads, Keys: m.Keys, Weights: m.Weights}
+		}
+		return out
+	}
+	for _, step := range h.Attention {
+		rec.Steps = append(rec.Steps, toJSON(step))
+	}
+	rec.Encoder = toJSON(r.EncoderAttn)
+	return rec
 }
