@@ -344,3 +344,44 @@ train:
 		t.Errorf("misspelt config key: err %v, stderr %q", err, stderr)
 	}
 }
+
+// TestRecurrentArchitecturesEndToEnd trains each recurrent architecture for
+// a few steps through the command line and decodes with it, with beam
+// search and attention output.
+func TestRecurrentArchitecturesEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	trainFile := g2pLike(t, dir, "train.tsv", 100, 8)
+	for _, arch := range []string{"seq2seq", "rnnsearch"} {
+		out := filepath.Join(dir, arch)
+		if _, stderr, err := qkv(t, "", "train", "--arch", arch, "--train", trainFile, "--out", out,
+			"--max-steps", "3", "--metric", "none"); err != nil {
+			t.Fatalf("%s: train: %v\n%s", arch, err, stderr)
+		}
+		attnFile := filepath.Join(dir, arch+".jsonl")
+		stdout, stderr, err := qkv(t, "abc\nfed\n", "predict", "--model", out, "--beam", "3", "--max-len", "6", "--attention", attnFile)
+		if err != nil {
+			t.Fatalf("%s: predict: %v\n%s", arch, err, stderr)
+		}
+		if n := strings.Count(stdout, "\n"); n != 2 {
+			t.Errorf("%s: %d output lines for 2 inputs", arch, n)
+		}
+		raw, err := os.ReadFile(attnFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec attentionJSON
+		if err := json.Unmarshal([]byte(strings.SplitN(string(raw), "\n", 2)[0]), &rec); err != nil {
+			t.Fatal(err)
+		}
+		maps := 0
+		for _, step := range rec.Steps {
+			maps += len(step)
+		}
+		if arch == "rnnsearch" && (len(rec.Steps) == 0 || maps != len(rec.Steps) || rec.Steps[0][0].Keys != 3) {
+			t.Errorf("rnnsearch: %d steps with %d maps; want one map over the 3 source tokens per step", len(rec.Steps), maps)
+		}
+		if arch == "seq2seq" && maps != 0 {
+			t.Errorf("seq2seq has no attention, got %d maps", maps)
+		}
+	}
+}
