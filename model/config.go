@@ -21,18 +21,19 @@ type Config struct {
 	TgtVocab int    `json:"tgt_vocab"`
 
 	// Transformer (Vaswani et al. 2017, Table 3).
-	DModel    int     `json:"d_model,omitempty"`
-	Heads     int     `json:"heads,omitempty"`
-	EncLayers int     `json:"enc_layers,omitempty"`
-	DecLayers int     `json:"dec_layers,omitempty"`
-	DFF       int     `json:"d_ff,omitempty"`
-	PreNorm   bool    `json:"pre_norm,omitempty"`   // layer norm before each sub-layer (and once at the end) instead of after
-	FinalNorm bool    `json:"final_norm,omitempty"` // post-norm with a last layer norm on each stack, as torch.nn.Transformer
-	ShareEmb  bool    `json:"share_emb,omitempty"`  // one embedding for source, target and output (needs one vocabulary)
-	TieOutput bool    `json:"tie_output,omitempty"` // target embedding doubles as the output projection
-	MaxLen    int     `json:"max_len,omitempty"`    // longest sequence the positional table covers
-	GELU      bool    `json:"gelu,omitempty"`       // GELU instead of ReLU in the feed-forward layers
-	Dropout   float32 `json:"dropout"`
+	DModel      int     `json:"d_model,omitempty"`
+	Heads       int     `json:"heads,omitempty"`
+	EncLayers   int     `json:"enc_layers,omitempty"`
+	DecLayers   int     `json:"dec_layers,omitempty"`
+	DFF         int     `json:"d_ff,omitempty"`
+	PreNorm     bool    `json:"pre_norm,omitempty"`   // layer norm before each sub-layer (and once at the end) instead of after
+	FinalNorm   bool    `json:"final_norm,omitempty"` // post-norm with a last layer norm on each stack, as torch.nn.Transformer
+	ShareEmb    bool    `json:"share_emb,omitempty"`  // one embedding for source, target and output (needs one vocabulary)
+	TieOutput   bool    `json:"tie_output,omitempty"` // target embedding doubles as the output projection
+	MaxLen      int     `json:"max_len,omitempty"`    // longest sequence the positional table covers
+	GELU        bool    `json:"gelu,omitempty"`       // GELU instead of ReLU in the feed-forward layers
+	Dropout     float32 `json:"dropout"`
+	AttnDropout float32 `json:"attn_dropout,omitempty"` // dropout on attention probabilities (torch.nn.Transformer uses the model's dropout)
 
 	// Recurrent models (Sutskever 2014, Bahdanau 2014).
 	Embed         int  `json:"embed,omitempty"`          // embedding size
@@ -51,7 +52,7 @@ var Presets = map[string]Config{
 	"transformer-base": {Arch: ArchTransformer, DModel: 512, Heads: 8, EncLayers: 6, DecLayers: 6, DFF: 2048, Dropout: 0.1, MaxLen: 1024},
 	// A small Transformer for grapheme-to-phoneme conversion, as in
 	// cmusphinx g2p-seq2seq and ../shared/bench/peers/pytorch_g2p.py.
-	"g2p-transformer": {Arch: ArchTransformer, DModel: 256, Heads: 4, EncLayers: 3, DecLayers: 3, DFF: 1024, Dropout: 0.1, MaxLen: 512, FinalNorm: true},
+	"g2p-transformer": {Arch: ArchTransformer, DModel: 256, Heads: 4, EncLayers: 3, DecLayers: 3, DFF: 1024, Dropout: 0.1, AttnDropout: 0.1, MaxLen: 512, FinalNorm: true},
 	// The demo's Transformer: small enough to learn G2P in two minutes on two
 	// cores, where it sees about two epochs: too few to overfit, so no dropout.
 	"demo-transformer": {Arch: ArchTransformer, DModel: 128, Heads: 4, EncLayers: 2, DecLayers: 2, DFF: 512, Dropout: 0, MaxLen: 128, FinalNorm: true},
@@ -108,6 +109,9 @@ func (c Config) Validate() error {
 	}
 	if c.Dropout < 0 || c.Dropout >= 1 {
 		return fmt.Errorf("model config: dropout must be in [0, 1), got %g", c.Dropout)
+	}
+	if c.AttnDropout < 0 || c.AttnDropout >= 1 {
+		return fmt.Errorf("model config: attn_dropout must be in [0, 1), got %g", c.AttnDropout)
 	}
 	switch c.Arch {
 	case ArchTransformer:

@@ -58,7 +58,7 @@ func newTransformer(cfg Config) *Transformer {
 	for i := 0; i < cfg.EncLayers; i++ {
 		p := nn.Join("encoder.layers", i)
 		m.enc = append(m.enc, &encoderLayer{
-			self: nn.NewMultiHeadAttention(nn.Join(p, "self_attn"), d, cfg.Heads, s),
+			self: newAttention(nn.Join(p, "self_attn"), cfg),
 			ff:   newFeedForward(nn.Join(p, "ff"), cfg),
 			ln1:  nn.NewLayerNorm(nn.Join(p, "norm1"), d, layerNormEps),
 			ln2:  nn.NewLayerNorm(nn.Join(p, "norm2"), d, layerNormEps),
@@ -67,8 +67,8 @@ func newTransformer(cfg Config) *Transformer {
 	for i := 0; i < cfg.DecLayers; i++ {
 		p := nn.Join("decoder.layers", i)
 		m.dec = append(m.dec, &decoderLayer{
-			self:  nn.NewMultiHeadAttention(nn.Join(p, "self_attn"), d, cfg.Heads, s),
-			cross: nn.NewMultiHeadAttention(nn.Join(p, "cross_attn"), d, cfg.Heads, s),
+			self:  newAttention(nn.Join(p, "self_attn"), cfg),
+			cross: newAttention(nn.Join(p, "cross_attn"), cfg),
 			ff:    newFeedForward(nn.Join(p, "ff"), cfg),
 			ln1:   nn.NewLayerNorm(nn.Join(p, "norm1"), d, layerNormEps),
 			ln2:   nn.NewLayerNorm(nn.Join(p, "norm2"), d, layerNormEps),
@@ -104,6 +104,12 @@ func newTransformer(cfg Config) *Transformer {
 	}
 	m.params = params
 	return m
+}
+
+func newAttention(name string, cfg Config) *nn.MultiHeadAttention {
+	a := nn.NewMultiHeadAttention(name, cfg.DModel, cfg.Heads, cfg.Seed)
+	a.Dropout = cfg.AttnDropout
+	return a
 }
 
 func newFeedForward(name string, cfg Config) *nn.FeedForward {

@@ -146,7 +146,7 @@ func TestIncrementalEqualsFullDecoding(t *testing.T) {
 	} {
 		cfg.Arch, cfg.SrcVocab, cfg.TgtVocab = ArchTransformer, 12, 12
 		cfg.DModel, cfg.Heads, cfg.EncLayers, cfg.DecLayers, cfg.DFF, cfg.MaxLen, cfg.Seed = 32, 4, 2, 2, 64, 40, 7
-		cfg.Dropout = 0.3 // must be inactive when decoding
+		cfg.Dropout, cfg.AttnDropout = 0.3, 0.3 // must be inactive when decoding
 		m, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -277,7 +277,7 @@ func TestTransformerRejectsOverlongInput(t *testing.T) {
 // meaningless there (ReLU itself is checked in package tensor).
 func TestTransformerGradients(t *testing.T) {
 	for _, cfg := range []Config{
-		{Dropout: 0.2, FinalNorm: true},
+		{Dropout: 0.2, AttnDropout: 0.2, FinalNorm: true},
 		{PreNorm: true, ShareEmb: true, TieOutput: true, Dropout: 0.1},
 	} {
 		cfg.Arch, cfg.SrcVocab, cfg.TgtVocab, cfg.GELU = ArchTransformer, 7, 7, true

@@ -58,6 +58,7 @@ func (a *AdditiveAttention) Params() []*tensor.Tensor {
 type MultiHeadAttention struct {
 	Q, K, V, Out *Linear // "<name>.q_proj", "k_proj", "v_proj", "out_proj"; (D, D) with bias
 	Heads, Dim   int
+	Dropout      float32 // on the attention probabilities while training, as torch's dropout argument
 }
 
 // NewMultiHeadAttention returns multi-head attention over dim = d_model
@@ -119,7 +120,7 @@ func (m *MultiHeadAttention) ProjectKV(g *tensor.Graph, src *tensor.Tensor) *KVC
 // and the probabilities (B, H, Tq, Tk), valid until the graph is reset.
 func (m *MultiHeadAttention) Attend(g *tensor.Graph, query *tensor.Tensor, kv *KVCache, keyPad []bool, causal bool) (*tensor.Tensor, []float32) {
 	q := m.Q.Forward(g, query)
-	a := g.Attention(q, kv.K, kv.V, m.Heads, keyPad, causal)
+	a := g.AttentionDropout(q, kv.K, kv.V, m.Heads, keyPad, causal, m.Dropout)
 	return m.Out.Forward(g, a), tensor.AttentionProbs(a)
 }
 

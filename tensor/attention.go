@@ -25,6 +25,10 @@ import (
 // interface does not allocate).
 var attentionTag = new(int)
 
+// attentionDropTag marks one produced with dropout: its saved buffer holds
+// P and then Dropout(P).
+var attentionDropTag = new(int)
+
 // Attention returns multi-head scaled dot-product attention:
 // q (B, Tq, D), k (B, Tk, D), v (B, Tk, D) with D = heads·Dh; the result is
 // (B, Tq, D), head h in columns [h·Dh, (h+1)·Dh).
@@ -36,6 +40,13 @@ var attentionTag = new(int)
 // A query with no key left to attend to gets zero weights and a zero output
 // (PyTorch gives NaN).
 func (g *Graph) Attention(q, k, v *Tensor, heads int, keyPad []bool, causal bool) *Tensor {
+	return g.AttentionDropout(q, k, v, heads, keyPad, causal, 0)
+}
+
+// AttentionDropout is Attention with dropout on the attention
+// probabilities while the graph trains, as torch.nn.MultiheadAttention
+// applies it: O = Dropout(P)·V. AttentionProbs still reports P itself.
+func (g *Graph) AttentionDropout(q, k, v *Tensor, heads int, keyPad []bool, causal bool, p float32) *Tensor {
 	if len(q.Shape) != 3 || len(k.Shape) != 3 || !slices.Equal(k.Shape, v.Shape) ||
 		q.Shape[0] != k.Shape[0] || q.Shape[2] != k.Shape[2] {
 		panic(fmt.Sprintf("tensor.Attention: want q (B,Tq,D), k and v (B,Tk,D); got %v, %v, %v", q.Shape, k.Shape, v.Shape))
@@ -50,7 +61,15 @@ func (g *Graph) Attention(q, k, v *Tensor, heads int, keyPad []bool, causal bool
 	H, dh := heads, D/heads
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	out := g.newTensor(g.anyNeedsGrad(q, k, v), B, Tq, D)
-	probs := g.floats.alloc(B * H * Tq * Tk) // P (B, H, Tq, Tk)
+	n := B * H * Tq * Tk
+	drop := g.dropoutActive(p) && n > 0
+	var saved []float32 // P (B, H, Tq, Tk), then Dropout(P) when dropping
+	if drop {
+		saved = g.floats.alloc(2 * n)
+	} else {
+		saved = g.floats.alloc(n)
+	}
+	probs, used := saved[:n], saved[:n] // used: the probabilities that weigh V
 	if Tk == 0 || Tq == 0 {
 		clear(out.Data)
 	} else {
@@ -60,25 +79,35 @@ func (g *Graph) Attention(q, k, v *Tensor, heads int, keyPad []bool, causal bool
 				q.Data[b*Tq*D:], D, dh, k.Data[b*Tk*D:], D, dh, 0, probs[b*H*Tq*Tk:], Tk, Tq*Tk, H)
 		}
 		attnMaskedSoftmax(probs, B, H, Tq, Tk, keyPad, causal)
+		if drop {
+			d := g.newDropoutMask(p)
+			used = saved[n:]
+			d.apply(used, nil, probs)
+			out.ints[1], out.ints[2], out.ints[3] = int(d.key>>32), int(d.key&0xffffffff), int(d.threshold)
+			out.floats[1] = d.scale
+		}
 		for b := 0; b < B; b++ {
 			// O_bh = P_bh·V_bh: (Tq, Tk)·(Tk, Dh) → (Tq, Dh), written into head h's columns
 			kernels.SgemmStrided(false, false, Tq, dh, Tk, 1,
-				probs[b*H*Tq*Tk:], Tk, Tq*Tk, v.Data[b*Tk*D:], D, dh, 0, out.Data[b*Tq*D:], D, dh, H)
+				used[b*H*Tq*Tk:], Tk, Tq*Tk, v.Data[b*Tk*D:], D, dh, 0, out.Data[b*Tq*D:], D, dh, H)
 		}
 	}
-	out.saved = probs
+	out.saved = saved
 	out.aux = attentionTag
-	out.ints = [4]int{H, 0, 0, 0}
+	if drop {
+		out.aux = attentionDropTag
+	}
+	out.ints[0] = H
 	out.floats[0] = scale
 	g.record(out, attentionBackward, q, k, v)
 	return out
 }
 
-// attentionBackward differentiates O = P·V, P = softmax(S), S = scale·Q·Kᵀ
-// per (batch, head):
+// attentionBackward differentiates O = P′·V, P′ = Dropout(P) (P′ = P
+// without dropout), P = softmax(S), S = scale·Q·Kᵀ per (batch, head):
 //
-//	dV += Pᵀ·dO
-//	dP  = dO·Vᵀ
+//	dV += P′ᵀ·dO
+//	dP  = (dO·Vᵀ) ⊙ mask
 //	dS  = P ⊙ (dP − rowsum(P ⊙ dP))   (masked entries have P = 0, so dS = 0)
 //	dQ += scale·dS·K
 //	dK += scale·dSᵀ·Q
@@ -88,7 +117,14 @@ func attentionBackward(g *Graph, out *Tensor) {
 	H := out.ints[0]
 	dh := D / H
 	scale := out.floats[0]
-	P := out.saved
+	n := B * H * Tq * Tk
+	P, used := out.saved[:n], out.saved[:n]
+	var mask dropoutMask
+	drop := out.aux == attentionDropTag
+	if drop {
+		used = out.saved[n:]
+		mask = dropoutMask{key: uint64(out.ints[1])<<32 | uint64(out.ints[2]), threshold: uint32(out.ints[3]), scale: out.floats[1]}
+	}
 	if Tk == 0 || Tq == 0 {
 		return
 	}
@@ -99,14 +135,17 @@ func attentionBackward(g *Graph, out *Tensor) {
 	for b := 0; b < B; b++ {
 		Pb := P[b*H*Tq*Tk:]
 		dO := out.Grad[b*Tq*D:]
-		if v.needsGrad { // dV_bh += P_bhᵀ·dO_bh: (Tk, Tq)·(Tq, Dh)
-			kernels.SgemmStrided(true, false, Tk, dh, Tq, 1, Pb, Tk, Tq*Tk, dO, D, dh, 1, v.Grad[b*Tk*D:], D, dh, H)
+		if v.needsGrad { // dV_bh += P′_bhᵀ·dO_bh: (Tk, Tq)·(Tq, Dh)
+			kernels.SgemmStrided(true, false, Tk, dh, Tq, 1, used[b*H*Tq*Tk:], Tk, Tq*Tk, dO, D, dh, 1, v.Grad[b*Tk*D:], D, dh, H)
 		}
 		if dS == nil {
 			continue
 		}
 		// dP_bh = dO_bh·V_bhᵀ: (Tq, Dh)·(Dh, Tk)
 		kernels.SgemmStrided(false, true, Tq, Tk, dh, 1, dO, D, dh, v.Data[b*Tk*D:], D, dh, 0, dS, Tk, Tq*Tk, H)
+		if drop {
+			mask.mulAt(dS[:H*Tq*Tk], b*H*Tq*Tk)
+		}
 		for r := 0; r < H*Tq; r++ {
 			p, d := Pb[r*Tk:(r+1)*Tk], dS[r*Tk:(r+1)*Tk]
 			var dot float32
@@ -175,8 +214,13 @@ func attnSoftmaxRow(row []float32, pad []bool) {
 // Attention computed for out, row-major, or nil if out did not come from
 // Attention. The slice belongs to the graph: copy it before Reset.
 func AttentionProbs(out *Tensor) []float32 {
-	if out == nil || out.aux != attentionTag {
+	switch {
+	case out == nil:
 		return nil
+	case out.aux == attentionTag:
+		return out.saved
+	case out.aux == attentionDropTag:
+		return out.saved[:len(out.saved)/2]
 	}
-	return out.saved
+	return nil
 }

@@ -202,3 +202,31 @@ func TestAttentionGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestAttentionDropout checks dropout on the attention probabilities: the
+// gradient with a fixed mask (finite differences), the identity when not
+// training, and that AttentionProbs reports the probabilities before
+// dropout.
+func TestAttentionDropout(t *testing.T) {
+	q := gradcheck.Param("q", 1, -1, 1, 2, 3, 4)
+	k := gradcheck.Param("k", 2, -1, 1, 2, 5, 4)
+	v := gradcheck.Param("v", 3, -1, 1, 2, 5, 4)
+	pad := []bool{false, false, false, true, true, false, false, false, false, false}
+	gradcheck.Check(t, "attention_dropout", []*tensor.Tensor{q, k, v}, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
+		return g.AttentionDropout(p[0], p[1], p[2], 2, pad, false, 0.3)
+	}, gradcheck.Options{Seed: 4})
+
+	g := tensor.NewGraph(4)
+	plain := g.Attention(q, k, v, 2, pad, false)
+	dropped := g.AttentionDropout(q, k, v, 2, pad, false, 0.3)
+	if !equalFloats(tensor.AttentionProbs(plain), tensor.AttentionProbs(dropped)) {
+		t.Error("AttentionProbs differs with dropout: it must report the probabilities before dropout")
+	}
+	if equalFloats(plain.Data, dropped.Data) {
+		t.Error("dropout at p = 0.3 changed no output")
+	}
+	g.SetTraining(false)
+	if eval := g.AttentionDropout(q, k, v, 2, pad, false, 0.3); !equalFloats(eval.Data, plain.Data) {
+		t.Error("attention dropout is active while not training")
+	}
+}

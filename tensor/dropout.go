@@ -160,6 +160,15 @@ func (d dropoutMask) accumulate(dx, dy []float32) {
 	}
 }
 
+// mulAt multiplies x[i] by the mask's factor of element offset+i.
+func (d dropoutMask) mulAt(x []float32, offset int) {
+	for i := range x {
+		idx := offset + i
+		f0, f1, f2, f3 := d.factors(idx / 4)
+		x[i] *= [4]float32{f0, f1, f2, f3}[idx%4]
+	}
+}
+
 // wyrand returns 64 random bits for counter i of the stream key (Wang Yi's
 // wyrand mixer): a counter-based generator, so any element's draw can be
 // computed on its own and one RNG draw per operation keys the whole mask.
