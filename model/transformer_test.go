@@ -89,30 +89,15 @@ func decodeAll(t *testing.T, m Model, srcs [][]int32, opt search.Options) [][]se
 	return hyps
 }
 
-// warmConstant ramps the learning rate up linearly over warmup steps,
-// then holds it.
-type warmConstant struct {
-	peak   float64
-	warmup int64
-}
-
-func (w warmConstant) LR(step int64) float64 {
-	return w.peak * min(1, float64(step)/float64(w.warmup))
-}
-
 // TestTransformerLearnsCopyAndReverse trains a small Transformer on
-// copying random sequences of 1-8 symbols (of 10) and on reversing random
-// sequences of 8, with fresh sequences every pass until validation is
-// perfect three times in a row (learnTask), and requires ≥ 99% exact greedy outputs on
-// held-out sequences.
-//
-// Reversal uses one length because reversing sequences of varying length L
-// asks each output position i to find source position L−1−i, a product of
-// two positions that a Transformer this small learns slowly: with lengths
-// 1-8 it reaches about 98% in 3000 steps, where the recurrent models, whose
-// backward encoder counts from the end, need a few hundred.
+// copying and on reversing random sequences (10 symbols, lengths 1-8), with
+// fresh sequences every pass until validation is perfect three times in a
+// row (learnTask), and requires ≥ 99% exact greedy outputs on held-out
+// sequences. The learning rate decays as 1/√step after a warm-up: at a
+// constant rate the Transformer stalls near 98% on reversal, where each
+// output position must find source position L−1−i.
 func TestTransformerLearnsCopyAndReverse(t *testing.T) {
-	for _, tk := range []task{{Symbols: 10, MinLen: 1, MaxLen: 8}, {Symbols: 10, MinLen: 8, MaxLen: 8, Reverse: true}} {
+	for _, tk := range []task{{Symbols: 10, MinLen: 1, MaxLen: 8}, {Symbols: 10, MinLen: 1, MaxLen: 8, Reverse: true}} {
 		name := "copy"
 		if tk.Reverse {
 			name = "reverse"
@@ -125,7 +110,7 @@ func TestTransformerLearnsCopyAndReverse(t *testing.T) {
 			test := taskExamples(rng, 1000, tk, heldOut)
 			m := tinyTransformer(recSpecials+tk.Symbols, 3)
 			start := time.Now()
-			steps := learnTask(t, m, tk, valid, heldOut, 6000, warmConstant{3e-3, 100}, 0.999)
+			steps := learnTask(t, m, tk, valid, heldOut, 8000, optim.InverseSqrtSchedule{Peak: 4e-3, Warmup: 300}, 0.98)
 			got := recAccuracy(t, m, test)
 			t.Logf("%d steps: held-out sequence accuracy %.3f in %v", steps, got, time.Since(start).Round(time.Millisecond))
 			if got < 0.99 {
