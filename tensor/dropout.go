@@ -160,12 +160,18 @@ func (d dropoutMask) accumulate(dx, dy []float32) {
 	}
 }
 
-// mulAt multiplies x[i] by the mask's factor of element offset+i.
+// mulAt multiplies x[i] by the mask's factor of element offset+i, one draw
+// of the generator per group of four elements.
 func (d dropoutMask) mulAt(x []float32, offset int) {
+	var f [4]float32
+	group := -1
 	for i := range x {
 		idx := offset + i
-		f0, f1, f2, f3 := d.factors(idx / 4)
-		x[i] *= [4]float32{f0, f1, f2, f3}[idx%4]
+		if idx/4 != group {
+			group = idx / 4
+			f[0], f[1], f[2], f[3] = d.factors(group)
+		}
+		x[i] *= f[idx%4]
 	}
 }
 
