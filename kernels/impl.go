@@ -33,7 +33,7 @@ var cur *impl
 var genericImpl = &impl{name: "generic", gemm: gemmGeneric, vec: vecGeneric}
 
 func init() {
-	impls = append(archImpls(), genericImpl)
+	impls = append(append(archImpls(), simdImpls()...), genericImpl)
 	cur = impls[0]
 }
 
