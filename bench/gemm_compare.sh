@@ -12,7 +12,7 @@
 # (the peer's method); across rounds the table keeps each side's best run
 # (AGG=median keeps the median), because on a machine shared with other
 # work the noise only ever slows a run down.
-# Env:   PEER=path/to/openblas_gemm.py  THREADS=1,2  IMPL=avx512|avx2|generic
+# Env:   PEER=path/to/openblas_gemm.py  THREADS=1,2  IMPL=avx512|avx2|gosimd512|gosimd256|generic (gosimd* need a GOEXPERIMENT=simd build, QKV=...)
 #        QKV=path/to/prebuilt/qkv (default: go build ./cmd/qkv)
 #        SHAPES="M,N,K[,t|n,t|n] ..." (default: the peer's default shapes)
 set -euo pipefail

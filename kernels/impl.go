@@ -38,7 +38,8 @@ func init() {
 }
 
 // Impls returns the names of the implementations this CPU (and build) can
-// run, best first: some of "avx512", "avx2", then always "generic".
+// run, best first: some of "avx512", "avx2", "gosimd512", "gosimd256", then
+// always "generic".
 func Impls() []string {
 	names := make([]string, len(impls))
 	for i, im := range impls {
