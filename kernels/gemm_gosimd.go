@@ -38,10 +38,10 @@ var gemmGoSIMD256 = &gemmImpl{
 func simdImpls() []*impl {
 	var l []*impl
 	if archsimd.X86.AVX512() {
-		l = append(l, &impl{name: gemmGoSIMD512.name, gemm: gemmGoSIMD512, vec: vecGeneric})
+		l = append(l, &impl{name: gemmGoSIMD512.name, gemm: gemmGoSIMD512, vec: vecGeneric, simd: goSIMDVec})
 	}
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
-		l = append(l, &impl{name: gemmGoSIMD256.name, gemm: gemmGoSIMD256, vec: vecGeneric})
+		l = append(l, &impl{name: gemmGoSIMD256.name, gemm: gemmGoSIMD256, vec: vecGeneric, simd: goSIMDVec})
 	}
 	return l
 }

@@ -12,6 +12,8 @@ type impl struct {
 	name string
 	gemm *gemmImpl
 	vec  vecLevel
+	// simd, if not nil, replaces the vector kernels of vec (Go-SIMD).
+	simd *vecTable
 }
 
 // vecLevel says which vector kernels run.

@@ -8,6 +8,24 @@ import "math"
 // rest (or over everything under the purego tag). The twin's doc comment is
 // the reference loop, which the assembly shares. None of them allocates.
 
+// vecTable is a set of vector kernels written with the vector types of Go's
+// SIMD experiment (vec_gosimd.go), which the gosimd implementations select;
+// each takes whole slices, vectors and tail.
+type vecTable struct {
+	axpy        func(alpha float32, x, y []float32)
+	scale       func(alpha float32, x []float32)
+	add, mul    func(dst, a, b []float32)
+	dot         func(x, y []float32) float32
+	sum, max    func(x []float32) float32
+	expShift    func(dst, x []float32, shift float32) float32
+	tanh        func(dst, x []float32)
+	sigmoid     func(dst, x []float32)
+	sqDevSum    func(x []float32, mean float32) float32
+	lnForward   func(out, x, gamma, beta []float32, mean, rstd float32)
+	lnBackward1 func(dy, x, gamma, dgamma, dbeta []float32, mean, rstd float32) (sumD, sumDN float32)
+	lnBackward2 func(dx, dy, x, gamma []float32, mean, rstd, a, b float32)
+}
+
 func checkLen(what string, n int, xs ...[]float32) {
 	for _, x := range xs {
 		if len(x) != n {

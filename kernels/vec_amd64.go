@@ -16,6 +16,10 @@ func bulk(n int) int {
 }
 
 func axpy(alpha float32, x, y []float32) {
+	if t := cur.simd; t != nil {
+		t.axpy(alpha, x, y)
+		return
+	}
 	n := bulk(len(x))
 	if n > 0 {
 		_ = y[n-1]
@@ -29,6 +33,10 @@ func axpy(alpha float32, x, y []float32) {
 }
 
 func scale(alpha float32, x []float32) {
+	if t := cur.simd; t != nil {
+		t.scale(alpha, x)
+		return
+	}
 	n := bulk(len(x))
 	if n > 0 {
 		if cur.vec == vecAVX512 {
@@ -41,6 +49,10 @@ func scale(alpha float32, x []float32) {
 }
 
 func add(dst, a, b []float32) {
+	if t := cur.simd; t != nil {
+		t.add(dst, a, b)
+		return
+	}
 	n := bulk(len(dst))
 	if n > 0 {
 		_, _ = a[n-1], b[n-1]
@@ -54,6 +66,10 @@ func add(dst, a, b []float32) {
 }
 
 func mul(dst, a, b []float32) {
+	if t := cur.simd; t != nil {
+		t.mul(dst, a, b)
+		return
+	}
 	n := bulk(len(dst))
 	if n > 0 {
 		_, _ = a[n-1], b[n-1]
@@ -67,6 +83,9 @@ func mul(dst, a, b []float32) {
 }
 
 func dot(x, y []float32) float32 {
+	if t := cur.simd; t != nil {
+		return t.dot(x, y)
+	}
 	n := bulk(len(x))
 	var s float32
 	if n > 0 {
@@ -81,6 +100,9 @@ func dot(x, y []float32) float32 {
 }
 
 func sum(x []float32) float32 {
+	if t := cur.simd; t != nil {
+		return t.sum(x)
+	}
 	n := bulk(len(x))
 	var s float32
 	if n > 0 {
@@ -94,6 +116,9 @@ func sum(x []float32) float32 {
 }
 
 func maxf(x []float32) float32 {
+	if t := cur.simd; t != nil {
+		return t.max(x)
+	}
 	n := bulk(len(x))
 	m := maxGeneric(x[n:])
 	if n > 0 {
@@ -111,6 +136,9 @@ func maxf(x []float32) float32 {
 }
 
 func expShift(dst, x []float32, shift float32) float32 {
+	if t := cur.simd; t != nil {
+		return t.expShift(dst, x, shift)
+	}
 	n := bulk(len(dst))
 	var s float32
 	if n > 0 {
@@ -125,6 +153,10 @@ func expShift(dst, x []float32, shift float32) float32 {
 }
 
 func tanh(dst, x []float32) {
+	if t := cur.simd; t != nil {
+		t.tanh(dst, x)
+		return
+	}
 	n := bulk(len(dst))
 	if n > 0 {
 		_ = x[n-1]
@@ -138,6 +170,10 @@ func tanh(dst, x []float32) {
 }
 
 func sigmoid(dst, x []float32) {
+	if t := cur.simd; t != nil {
+		t.sigmoid(dst, x)
+		return
+	}
 	n := bulk(len(dst))
 	if n > 0 {
 		_ = x[n-1]
@@ -151,6 +187,9 @@ func sigmoid(dst, x []float32) {
 }
 
 func sqDevSum(x []float32, mean float32) float32 {
+	if t := cur.simd; t != nil {
+		return t.sqDevSum(x, mean)
+	}
 	n := bulk(len(x))
 	var s float32
 	if n > 0 {
@@ -164,6 +203,10 @@ func sqDevSum(x []float32, mean float32) float32 {
 }
 
 func lnForward(out, x, gamma, beta []float32, mean, rstd float32) {
+	if t := cur.simd; t != nil {
+		t.lnForward(out, x, gamma, beta, mean, rstd)
+		return
+	}
 	n := bulk(len(out))
 	if n > 0 {
 		_, _, _ = x[n-1], gamma[n-1], beta[n-1]
@@ -177,6 +220,9 @@ func lnForward(out, x, gamma, beta []float32, mean, rstd float32) {
 }
 
 func lnBackward1(dy, x, gamma, dgamma, dbeta []float32, mean, rstd float32) (sumD, sumDN float32) {
+	if t := cur.simd; t != nil {
+		return t.lnBackward1(dy, x, gamma, dgamma, dbeta, mean, rstd)
+	}
 	n := bulk(len(x))
 	if n > 0 {
 		_, _, _, _ = dy[n-1], gamma[n-1], dgamma[n-1], dbeta[n-1]
@@ -191,6 +237,10 @@ func lnBackward1(dy, x, gamma, dgamma, dbeta []float32, mean, rstd float32) (sum
 }
 
 func lnBackward2(dx, dy, x, gamma []float32, mean, rstd, a, b float32) {
+	if t := cur.simd; t != nil {
+		t.lnBackward2(dx, dy, x, gamma, mean, rstd, a, b)
+		return
+	}
 	n := bulk(len(dx))
 	if n > 0 {
 		_, _, _ = dy[n-1], x[n-1], gamma[n-1]
