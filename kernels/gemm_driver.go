@@ -173,6 +173,10 @@ func packAGeneric(transA bool, a []float32, lda, i0, p0, mb, kb, mr int, dst []f
 	for ir := 0; ir < mb; ir += mr {
 		rows := min(mr, mb-ir)
 		d := dst[ir*kb : ir*kb+kb*mr]
+		if mr == 4 && rows == 4 {
+			packPanel4(transA, a, lda, i0+ir, p0, kb, d)
+			continue
+		}
 		if !transA {
 			for r := 0; r < rows; r++ {
 				off := (i0+ir+r)*lda + p0
@@ -194,6 +198,31 @@ func packAGeneric(transA bool, a []float32, lda, i0, p0, mb, kb, mr int, dst []f
 			copy(dp, a[off:off+rows])
 			clear(dp[rows:])
 		}
+	}
+}
+
+// packPanel4 is packAGeneric for one whole 4-row panel (the gosimd
+// kernels' mr): d[4p+r] = op(A)[i+r, p0+p], written in order, without a call
+// to copy for every four elements.
+func packPanel4(transA bool, a []float32, lda, i, p0, kb int, d []float32) {
+	d = d[:4*kb]
+	if transA {
+		for p := range kb {
+			off := (p0+p)*lda + i
+			src := a[off : off+4 : off+4]
+			dp := d[4*p : 4*p+4 : 4*p+4]
+			dp[0], dp[1], dp[2], dp[3] = src[0], src[1], src[2], src[3]
+		}
+		return
+	}
+	off := i*lda + p0
+	r0 := a[off : off+kb]
+	r1 := a[off+lda : off+lda+kb]
+	r2 := a[off+2*lda : off+2*lda+kb]
+	r3 := a[off+3*lda : off+3*lda+kb]
+	for p := range kb {
+		dp := d[4*p : 4*p+4 : 4*p+4]
+		dp[0], dp[1], dp[2], dp[3] = r0[p], r1[p], r2[p], r3[p]
 	}
 }
 
