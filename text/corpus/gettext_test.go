@@ -235,9 +235,26 @@ func TestCharsets(t *testing.T) {
 	if err != nil || got[1].ID != "Größe" || got[1].Translations[0] != "Änderung" || latin[1].ID != "Gr\xf6\xdfe" {
 		t.Fatalf("latin-1: %+v %v", got, err)
 	}
-	// "\xc7\xa1" is EUC-KR for 가 and also valid UTF-8 (ǡ): the catalogue must be refused, not guessed.
-	if _, err := ToUTF8([]Message{header("EUC-KR"), {ID: "a", Translations: []string{"\xc7\xa1"}}}); err == nil || !strings.Contains(err.Error(), `charset "euc-kr"`) {
-		t.Fatalf("EUC-KR: %v", err)
+	// "\xc7\xd1\xb1\xdb" is EUC-KR for 한글; "\xc7\xa1" is EUC-KR for 퐈 and
+	// also valid UTF-8 (ǡ), so the header, not a guess, must decide.
+	got, err = ToUTF8([]Message{header("EUC-KR"), {ID: "Korean", Plural: "Koreans", Translations: []string{"\xc7\xd1\xb1\xdb", "\xc7\xa1"}}})
+	if err != nil || got[1].ID != "Korean" || got[1].Plural != "Koreans" || got[1].Translations[0] != "한글" || got[1].Translations[1] != "퐈" {
+		t.Fatalf("EUC-KR: %+v %v", got, err)
+	}
+	for cs, in := range map[string]string{"KOI8-R": "\xf0\xd2\xc9\xd7\xc5\xd4", "Shift_JIS": "\x93\xfa\x96\x7b", "windows-1251": "\xcf\xf0\xe8"} {
+		want := map[string]string{"KOI8-R": "Привет", "Shift_JIS": "日本", "windows-1251": "При"}[cs]
+		got, err := ToUTF8([]Message{header(cs), {ID: "x", Translations: []string{in}}})
+		if err != nil || got[1].Translations[0] != want {
+			t.Fatalf("%s: %+v %v, want %q", cs, got, err, want)
+		}
+	}
+	// A byte sequence that is not EUC-KR names the charset and the message.
+	if _, err := ToUTF8([]Message{header("EUC-KR"), {ID: "bad", Translations: []string{"ok"}}, {ID: "worse", Translations: []string{"\xc7"}}}); err == nil || !strings.Contains(err.Error(), "euc-kr") || !strings.Contains(err.Error(), "message 2") {
+		t.Fatalf("invalid EUC-KR: %v", err)
+	}
+	// An unknown charset is refused by name, not guessed.
+	if _, err := ToUTF8([]Message{header("x-no-such-charset"), {ID: "a", Translations: []string{"b"}}}); err == nil || !strings.Contains(err.Error(), `charset "x-no-such-charset"`) {
+		t.Fatalf("unknown charset: %v", err)
 	}
 	if cs := Charset(sampleMsgs); cs != "utf-8" {
 		t.Fatalf("sample charset %q", cs)

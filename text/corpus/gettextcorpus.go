@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -9,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/ianaindex"
 )
 
 // Catalogue is the usable English→LL pairs of one gettext catalogue.
@@ -114,28 +118,63 @@ func Charset(msgs []Message) string {
 }
 
 // ToUTF8 returns the messages in UTF-8: unchanged for UTF-8, ASCII or an
-// unset charset, converted from ISO-8859-1 (Latin-1), and an error naming
-// any other charset (e.g. EUC-KR, which the standard library cannot
-// decode), since its bytes can pass for valid UTF-8 by accident.
+// unset charset, converted from ISO-8859-1 (Latin-1) byte by byte, and
+// decoded from any other charset with an IANA or WHATWG name that
+// golang.org/x/text knows (EUC-KR, EUC-JP, Shift_JIS, GB2312, GBK, Big5,
+// KOI8-R, ISO-8859-n, windows-125n, …). Any other charset is an error that
+// names it, since its bytes could pass for valid UTF-8 by accident, and so is
+// a message that is not valid in its charset.
 func ToUTF8(msgs []Message) ([]Message, error) {
-	switch cs := Charset(msgs); cs {
+	cs := Charset(msgs)
+	var decode func(string) (string, error)
+	switch cs {
 	case "", "utf-8", "utf8", "ascii", "us-ascii", "charset":
 		return msgs, nil
 	case "iso-8859-1", "iso8859-1", "latin1", "latin-1":
-		out := make([]Message, len(msgs))
-		for i, m := range msgs {
-			m.Context, m.ID, m.Plural = latin1(m.Context), latin1(m.ID), latin1(m.Plural)
-			ts := make([]string, len(m.Translations))
-			for j, t := range m.Translations {
-				ts[j] = latin1(t)
-			}
-			m.Translations = ts
-			out[i] = m
-		}
-		return out, nil
+		decode = func(s string) (string, error) { return latin1(s), nil }
 	default:
-		return nil, fmt.Errorf("charset %q is not supported (UTF-8 and ISO-8859-1 are)", cs)
+		enc, err := ianaindex.IANA.Encoding(cs)
+		if err != nil || enc == nil {
+			enc, err = htmlindex.Get(cs)
+		}
+		if err != nil || enc == nil {
+			return nil, fmt.Errorf("charset %q is not supported (UTF-8, ISO-8859-1 and the charsets of golang.org/x/text are)", cs)
+		}
+		decode = func(s string) (string, error) {
+			out, err := enc.NewDecoder().String(s)
+			// The decoders replace bytes that are not in the charset
+			// with U+FFFD rather than fail.
+			if err == nil && (!utf8.ValidString(out) || strings.ContainsRune(out, utf8.RuneError)) {
+				err = errors.New("bytes outside the charset")
+			}
+			return out, err
+		}
 	}
+	out := make([]Message, len(msgs))
+	for i, m := range msgs {
+		var err error
+		dec := func(s string) string {
+			if err != nil || s == "" {
+				return s
+			}
+			var d string
+			if d, err = decode(s); err != nil {
+				err = fmt.Errorf("message %d (%.40q…): not valid %s: %w", i, s, cs, err)
+			}
+			return d
+		}
+		m.Context, m.ID, m.Plural = dec(m.Context), dec(m.ID), dec(m.Plural)
+		ts := make([]string, len(m.Translations))
+		for j, t := range m.Translations {
+			ts[j] = dec(t)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.Translations = ts
+		out[i] = m
+	}
+	return out, nil
 }
 
 // latin1 decodes ISO-8859-1: every byte is the code point of its value.
