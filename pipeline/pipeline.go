@@ -10,6 +10,9 @@
 //	tgt.vocab          target vocabulary
 //	src.bpe, tgt.bpe   BPE merges, when that tokenizer is used
 //	best.safetensors   weights of the best validation (else last.safetensors)
+//	last.safetensors   weights, optimizer and trainer state of the last step
+//	step-*.safetensors snapshots kept for averaging (train --keep-snapshots)
+//	average.safetensors their average (qkv average), loaded with --weights
 package pipeline
 
 import (
@@ -90,18 +93,32 @@ func NewTokenizer(name string, bpe *tokenize.BPE) (tokenize.Tokenizer, error) {
 	return nil, fmt.Errorf("pipeline: unknown tokenizer %q (char, word or bpe)", name)
 }
 
-// Load reads a model directory. Every missing or malformed file gives an
-// error that names it.
-func Load(dir string) (*Pipeline, error) {
+// Load reads a model directory with its best weights (else its last).
+// Every missing or malformed file gives an error that names it.
+func Load(dir string) (*Pipeline, error) { return LoadWeights(dir, "") }
+
+// LoadWeights is Load with the weights read from a file of the caller's
+// choosing (e.g. an average of snapshots, or one snapshot): a name in the
+// directory or a path with a directory part. Empty means Load's choice.
+func LoadWeights(dir, weights string) (*Pipeline, error) {
 	p, err := LoadForResume(dir)
 	if err != nil {
 		return nil, err
 	}
-	weights := filepath.Join(dir, BestFile)
-	if _, err := os.Stat(weights); err != nil {
-		weights = filepath.Join(dir, LastFile)
+	if weights != "" {
+		if !strings.ContainsRune(weights, os.PathSeparator) {
+			weights = filepath.Join(dir, weights)
+		}
 		if _, err := os.Stat(weights); err != nil {
-			return nil, fmt.Errorf("%s: no weights: neither %s nor %s exists", dir, BestFile, LastFile)
+			return nil, fmt.Errorf("weights: %w", err)
+		}
+	} else {
+		weights = filepath.Join(dir, BestFile)
+		if _, err := os.Stat(weights); err != nil {
+			weights = filepath.Join(dir, LastFile)
+			if _, err := os.Stat(weights); err != nil {
+				return nil, fmt.Errorf("%s: no weights: neither %s nor %s exists", dir, BestFile, LastFile)
+			}
 		}
 	}
 	// The last checkpoint also holds optimizer state: load the parameters only.

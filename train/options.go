@@ -35,6 +35,7 @@ type Options struct {
 	Accum          int           `json:"accum"`           // batches per optimizer step
 	ValidEvery     int64         `json:"valid_every"`     // steps between validations (0: once per epoch)
 	Patience       int           `json:"patience"`        // validations without improvement before stopping (0: never stop early)
+	KeepSnapshots  int           `json:"keep_snapshots"`  // keep the parameters of the last N validation points as step-N.safetensors, for averaging (0: none)
 	Seed           uint64        `json:"seed"`            // data order and dropout
 }
 
@@ -94,6 +95,9 @@ func (o Options) validate() error {
 	}
 	if o.Accum < 1 {
 		return fmt.Errorf("train: accum must be at least 1, got %d", o.Accum)
+	}
+	if o.KeepSnapshots < 0 {
+		return fmt.Errorf("train: keep_snapshots must be at least 0, got %d", o.KeepSnapshots)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/qkv-dev/qkv/batch"
@@ -195,7 +197,7 @@ loop:
 				})
 			}
 			if t.opts.ValidEvery > 0 && t.st.Step%t.opts.ValidEvery == 0 {
-				stop, err := t.validate(ctx, t.st.Epoch)
+				stop, err := t.checkpointPoint(ctx, t.st.Epoch)
 				if err != nil {
 					return res, err
 				}
@@ -208,7 +210,7 @@ loop:
 		t.st.Epoch++
 		t.st.Pos = 0
 		if t.opts.ValidEvery == 0 {
-			stop, err := t.validate(ctx, t.st.Epoch-1)
+			stop, err := t.checkpointPoint(ctx, t.st.Epoch-1)
 			if err != nil {
 				return res, err
 			}
@@ -288,6 +290,61 @@ func ValidLoss(m model.Model, batches []*batch.Batch) float64 {
 		return math.NaN()
 	}
 	return sum / float64(count)
+}
+
+// checkpointPoint runs at the end of every epoch, or every ValidEvery
+// steps: it validates, then keeps a snapshot of the parameters if asked to.
+func (t *Trainer) checkpointPoint(ctx context.Context, epoch int) (stop bool, err error) {
+	if stop, err = t.validate(ctx, epoch); err != nil {
+		return false, err
+	}
+	if t.opts.KeepSnapshots > 0 {
+		if err := t.saveSnapshot(); err != nil {
+			return false, err
+		}
+	}
+	return stop, nil
+}
+
+// SnapshotPattern is the file name pattern of the parameter snapshots that
+// Options.KeepSnapshots keeps: step-<step, 8 digits>.safetensors.
+const SnapshotPattern = "step-*.safetensors"
+
+// saveSnapshot writes the parameters as step-<step>.safetensors and removes
+// all but the newest KeepSnapshots snapshots.
+func (t *Trainer) saveSnapshot() error {
+	path := filepath.Join(t.dir, fmt.Sprintf("step-%08d.safetensors", t.st.Step))
+	if err := checkpoint.Save(path, t.params, map[string]string{"step": fmt.Sprint(t.st.Step), "epoch": fmt.Sprint(t.st.Epoch)}); err != nil {
+		return err
+	}
+	snaps, err := Snapshots(t.dir)
+	if err != nil {
+		return err
+	}
+	for len(snaps) > t.opts.KeepSnapshots {
+		if err := os.Remove(snaps[0]); err != nil {
+			return fmt.Errorf("train: removing an old snapshot: %w", err)
+		}
+		snaps = snaps[1:]
+	}
+	return nil
+}
+
+// Snapshots lists the parameter snapshots in a run directory, oldest first.
+func Snapshots(dir string) ([]string, error) {
+	snaps, err := filepath.Glob(filepath.Join(dir, SnapshotPattern))
+	if err != nil {
+		return nil, err
+	}
+	// The step is zero-padded to 8 digits, so names sort by step; a longer
+	// number (a run past 10⁸ steps) sorts after the shorter ones.
+	slices.SortFunc(snaps, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(a) - len(b)
+		}
+		return strings.Compare(a, b)
+	})
+	return snaps, nil
 }
 
 // validate computes the validation loss (and metric), writes the best

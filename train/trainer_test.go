@@ -169,3 +169,68 @@ func TestBadOptions(t *testing.T) {
 		t.Error("an empty training set was accepted")
 	}
 }
+
+// TestSnapshots keeps the parameters of the last validation points, removes
+// older ones, and the average of the kept snapshots is their mean.
+func TestSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{MaxTokens: 120, Epochs: 100, Schedule: "constant", LR: 1e-3, ValidEvery: 3, KeepSnapshots: 2, Seed: 1}
+	_, res := run(t, model.ArchTransformer, dir, 10, false, opts)
+	if res.Steps != 10 {
+		t.Fatalf("result %+v", res)
+	}
+	snaps, err := Snapshots(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, s := range snaps {
+		meta, err := checkpoint.ReadMetadata(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, meta["step"])
+	}
+	// Validation points at steps 3, 6 and 9: the last two are kept.
+	if want := []string{"6", "9"}; !slices.Equal(steps, want) || filepath.Base(snaps[1]) != "step-00000009.safetensors" {
+		t.Fatalf("snapshots %v (steps %v), want steps %v", snaps, steps, want)
+	}
+	a, _, err := checkpoint.ReadAll(snaps[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := checkpoint.ReadAll(snaps[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "average.safetensors")
+	if err := checkpoint.Average(out, snaps); err != nil {
+		t.Fatal(err)
+	}
+	avg, _, err := checkpoint.ReadAll(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newModel(t, model.ArchTransformer)
+	if len(avg) != len(m.Params()) {
+		t.Fatalf("average holds %d tensors, the model has %d parameters", len(avg), len(m.Params()))
+	}
+	differ := false
+	for name, x := range avg {
+		for i, v := range x.Data {
+			if want := float32((float64(a[name].Data[i]) + float64(b[name].Data[i])) / 2); v != want {
+				t.Fatalf("%s[%d] = %v, want %v", name, i, v, want)
+			}
+			differ = differ || a[name].Data[i] != b[name].Data[i]
+		}
+	}
+	if !differ {
+		t.Fatal("the two snapshots are identical: training did not move the weights")
+	}
+	if err := checkpoint.Load(out, m.Params()); err != nil {
+		t.Fatalf("the average does not load into the model: %v", err)
+	}
+	if _, err := New(newModel(t, model.ArchTransformer), copyTask(10, 1), nil, t.TempDir(), Options{KeepSnapshots: -1}); err == nil {
+		t.Error("no error for keep_snapshots -1")
+	}
+}

@@ -14,6 +14,7 @@ import (
 )
 
 var bdf struct {
+	weights             string
 	model, test, format string
 	beams               []int
 	batchSize           int
@@ -31,7 +32,7 @@ scores (WER and PER for G2P data, BLEU and chrF for text).`,
 		if bdf.model == "" || bdf.test == "" {
 			return errors.New("bench decode: --model and --test are required")
 		}
-		p, err := pipeline.Load(bdf.model)
+		p, err := pipeline.LoadWeights(bdf.model, bdf.weights)
 		if err != nil {
 			return err
 		}
@@ -66,6 +67,7 @@ scores (WER and PER for G2P data, BLEU and chrF for text).`,
 func init() {
 	f := benchDecodeCmd.Flags()
 	f.StringVar(&bdf.model, "model", "", "model directory")
+	f.StringVar(&bdf.weights, "weights", "", "weights file in the model directory or a path (default: best.safetensors, else last.safetensors)")
 	f.StringVar(&bdf.test, "test", "", "test corpus")
 	f.StringVar(&bdf.format, "format", "tsv", "corpus format: tsv or cmudict")
 	f.IntSliceVar(&bdf.beams, "beam", []int{1, 4}, "beam sizes (1: greedy)")

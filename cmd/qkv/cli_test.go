@@ -74,11 +74,11 @@ func TestTrainPredictEval(t *testing.T) {
 	out := filepath.Join(dir, "run")
 	_, stderr, err := qkv(t, "", "train", "--arch", "transformer", "--preset", "tiny-transformer",
 		"--train", trainFile, "--valid", validFile, "--out", out, "--max-steps", "500", "--valid-every", "250",
-		"--max-tokens", "800", "--schedule", "inverse-sqrt", "--lr", "3e-3", "--warmup", "30")
+		"--max-tokens", "800", "--schedule", "inverse-sqrt", "--lr", "3e-3", "--warmup", "30", "--keep-snapshots", "2")
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, stderr)
 	}
-	for _, f := range []string{"config.json", "src.vocab", "tgt.vocab", "best.safetensors", "last.safetensors"} {
+	for _, f := range []string{"config.json", "src.vocab", "tgt.vocab", "best.safetensors", "last.safetensors", "step-00000250.safetensors", "step-00000500.safetensors"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("train left no %s: %v", f, err)
 		}
@@ -168,6 +168,37 @@ func TestTrainPredictEval(t *testing.T) {
 	}
 	if _, ok := res["per"]; !ok {
 		t.Errorf("eval: no per in %v", res)
+	}
+
+	// average: the two snapshots into average.safetensors, which eval and
+	// predict load with --weights.
+	stdout, stderr, err = qkv(t, "", "average", "--model", out)
+	if err != nil {
+		t.Fatalf("average: %v\n%s", err, stderr)
+	}
+	var avg struct {
+		Out      string   `json:"out"`
+		Averaged []string `json:"averaged"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &avg); err != nil || len(avg.Averaged) != 2 || avg.Out != filepath.Join(out, "average.safetensors") {
+		t.Fatalf("average output %q: %v", stdout, err)
+	}
+	stdout, stderr, err = qkv(t, "", "eval", "--model", out, "--test", validFile, "--weights", "average.safetensors")
+	if err != nil {
+		t.Fatalf("eval --weights: %v\n%s", err, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("eval output %q: %v", stdout, err)
+	}
+	if wer, ok := res["wer"].(float64); !ok || wer > 10 {
+		t.Errorf("eval of the average: %v (want wer ≤ 10%%)", res)
+	}
+	if _, stderr, err := qkv(t, "abc\n", "predict", "--model", out, "--weights", "nosuch.safetensors"); err == nil || !strings.Contains(stderr, "nosuch.safetensors") {
+		t.Errorf("missing weights file: err %v, stderr %q", err, stderr)
+	}
+	empty := t.TempDir()
+	if _, stderr, err := qkv(t, "", "average", "--model", empty); err == nil || !strings.Contains(stderr, "--keep-snapshots") {
+		t.Errorf("average without snapshots: err %v, stderr %q", err, stderr)
 	}
 
 	// Training again into the same directory would overwrite the run: refused.

@@ -17,6 +17,7 @@ import (
 )
 
 var ef struct {
+	weights                     string
 	model, test, format, metric string
 	beam, batchSize             int
 	alpha                       float64
@@ -35,7 +36,7 @@ Prints one JSON line with the scores and the decoding time.`,
 		if ef.model == "" || ef.test == "" {
 			return errors.New("eval: --model and --test are required")
 		}
-		p, err := pipeline.Load(ef.model)
+		p, err := pipeline.LoadWeights(ef.model, ef.weights)
 		if err != nil {
 			return err
 		}
@@ -66,6 +67,7 @@ Prints one JSON line with the scores and the decoding time.`,
 func init() {
 	f := evalCmd.Flags()
 	f.StringVar(&ef.model, "model", "", "model directory (from qkv train)")
+	f.StringVar(&ef.weights, "weights", "", "weights file in the model directory or a path (default: best.safetensors, else last.safetensors)")
 	f.StringVar(&ef.test, "test", "", "test corpus")
 	f.StringVar(&ef.format, "format", "tsv", "corpus format: tsv or cmudict")
 	f.StringVar(&ef.metric, "metric", "auto", "wer (also gives per), bleu (also gives chrf), or auto")

@@ -16,6 +16,7 @@ import (
 )
 
 var pf struct {
+	weights              string
 	model, input, output string
 	beam, nbest, maxLen  int
 	alpha, temperature   float64
@@ -44,6 +45,7 @@ outputs stay aligned with inputs; qkv then exits with status 1.`,
 func init() {
 	f := predictCmd.Flags()
 	f.StringVar(&pf.model, "model", "", "model directory (from qkv train)")
+	f.StringVar(&pf.weights, "weights", "", "weights file in the model directory or a path (default: best.safetensors, else last.safetensors)")
 	f.StringVar(&pf.input, "input", "", "input file (default stdin)")
 	f.StringVar(&pf.output, "output", "", "output file (default stdout)")
 	f.IntVar(&pf.beam, "beam", 1, "beam size (1: greedy)")
@@ -69,7 +71,7 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	if pf.nbest > 1 && !pf.sample && pf.nbest > pf.beam {
 		return fmt.Errorf("predict: --nbest %d needs --beam of at least %d", pf.nbest, pf.nbest)
 	}
-	p, err := pipeline.Load(pf.model)
+	p, err := pipeline.LoadWeights(pf.model, pf.weights)
 	if err != nil {
 		return err
 	}

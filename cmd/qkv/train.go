@@ -100,6 +100,7 @@ func init() {
 	f.IntVar(&tf.opts.Accum, "accum", 1, "batches per optimizer step (gradient accumulation)")
 	f.Int64Var(&tf.opts.ValidEvery, "valid-every", 0, "validate every N steps (0: every epoch)")
 	f.IntVar(&tf.opts.Patience, "patience", 0, "stop after N validations without improvement (0: never)")
+	f.IntVar(&tf.opts.KeepSnapshots, "keep-snapshots", 0, "keep the weights of the last N validation points as step-*.safetensors, for qkv average (0: none)")
 	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate")
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
 	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, none, or auto (wer for char→word data, else bleu)")
@@ -239,6 +240,7 @@ func resolveSettings(cmd *cobra.Command) (model.Config, pipeline.DataConfig, pip
 		override(changed, "accum", &opts.Accum, tf.opts.Accum)
 		override(changed, "valid-every", &opts.ValidEvery, tf.opts.ValidEvery)
 		override(changed, "patience", &opts.Patience, tf.opts.Patience)
+		override(changed, "keep-snapshots", &opts.KeepSnapshots, tf.opts.KeepSnapshots)
 	}
 	opts.MaxSteps, opts.TimeBudget = tf.maxSteps, tf.timeBudget
 	if changed("seed") || opts.Seed == 0 {

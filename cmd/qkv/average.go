@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/pipeline"
+	"github.com/qkv-dev/qkv/train"
+)
+
+var avf struct {
+	model, out string
+	last       int
+}
+
+var averageCmd = &cobra.Command{
+	Use:   "average --model DIR [--last N | FILE ...]",
+	Short: "Average the weights of a run's last snapshots (or of given files)",
+	Long: `Write the element-wise mean of several weight files of one model, as
+fairseq's average_checkpoints.py does; the Transformer paper averaged its last
+5 or 20 checkpoints. By default the newest --last snapshots that
+'qkv train --keep-snapshots N' kept in the model directory are averaged; FILEs
+(names in the model directory, or paths) choose others. The result, by default
+DIR/average.safetensors, is checked to load into the model, and is used with
+'qkv predict|eval --weights average.safetensors'.`,
+	RunE: func(cmd *cobra.Command, files []string) error {
+		if avf.model == "" {
+			return errors.New("average: --model is required")
+		}
+		inDir := func(name string) string {
+			if strings.ContainsRune(name, os.PathSeparator) {
+				return name
+			}
+			return filepath.Join(avf.model, name)
+		}
+		var paths []string
+		if len(files) > 0 {
+			if cmd.Flags().Changed("last") {
+				return errors.New("average: give --last or files, not both")
+			}
+			for _, f := range files {
+				paths = append(paths, inDir(f))
+			}
+		} else {
+			if avf.last < 1 {
+				return fmt.Errorf("average: --last must be at least 1, got %d", avf.last)
+			}
+			snaps, err := train.Snapshots(avf.model)
+			if err != nil {
+				return err
+			}
+			if len(snaps) == 0 {
+				return fmt.Errorf("average: %s has no snapshots (%s): train with --keep-snapshots N, or name the files", avf.model, train.SnapshotPattern)
+			}
+			paths = snaps[max(0, len(snaps)-avf.last):]
+		}
+		out := inDir(avf.out)
+		if err := checkpoint.Average(out, paths); err != nil {
+			return err
+		}
+		if _, err := pipeline.LoadWeights(avf.model, out); err != nil {
+			return fmt.Errorf("average: the result does not fit the model in %s: %w", avf.model, err)
+		}
+		return json.NewEncoder(os.Stdout).Encode(map[string]any{"out": out, "averaged": paths})
+	},
+}
+
+func init() {
+	f := averageCmd.Flags()
+	f.StringVar(&avf.model, "model", "", "model directory (from qkv train)")
+	f.IntVar(&avf.last, "last", 5, "average the newest N snapshots")
+	f.StringVar(&avf.out, "out", "average.safetensors", "output file (a name in the model directory, or a path)")
+	rootCmd.AddCommand(averageCmd)
+}
