@@ -106,9 +106,7 @@ func LoadWeights(dir, weights string) (*Pipeline, error) {
 		return nil, err
 	}
 	if weights != "" {
-		if !strings.ContainsRune(weights, os.PathSeparator) {
-			weights = filepath.Join(dir, weights)
-		}
+		weights = InDir(dir, weights)
 		if _, err := os.Stat(weights); err != nil {
 			return nil, fmt.Errorf("weights: %w", err)
 		}
@@ -126,6 +124,15 @@ func LoadWeights(dir, weights string) (*Pipeline, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// InDir resolves a file name given for a model directory: a bare name is
+// in dir, a path (with a directory part) is taken as it is.
+func InDir(dir, name string) string {
+	if strings.ContainsRune(name, os.PathSeparator) {
+		return name
+	}
+	return filepath.Join(dir, name)
 }
 
 // LoadForResume reads a model directory's configuration, vocabularies and

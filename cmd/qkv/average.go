@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -34,19 +32,13 @@ DIR/average.safetensors, is checked to load into the model, and is used with
 		if avf.model == "" {
 			return errors.New("average: --model is required")
 		}
-		inDir := func(name string) string {
-			if strings.ContainsRune(name, os.PathSeparator) {
-				return name
-			}
-			return filepath.Join(avf.model, name)
-		}
 		var paths []string
 		if len(files) > 0 {
 			if cmd.Flags().Changed("last") {
 				return errors.New("average: give --last or files, not both")
 			}
 			for _, f := range files {
-				paths = append(paths, inDir(f))
+				paths = append(paths, pipeline.InDir(avf.model, f))
 			}
 		} else {
 			if avf.last < 1 {
@@ -61,7 +53,7 @@ DIR/average.safetensors, is checked to load into the model, and is used with
 			}
 			paths = snaps[max(0, len(snaps)-avf.last):]
 		}
-		out := inDir(avf.out)
+		out := pipeline.InDir(avf.model, avf.out)
 		if err := checkpoint.Average(out, paths); err != nil {
 			return err
 		}
