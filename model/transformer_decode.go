@@ -15,7 +15,9 @@ import (
 // lives here, outside the graph, which is reset at every step: per layer,
 // the keys and values of the positions decoded so far (the cache of §3.2's
 // masked self-attention) and the source's cross-attention keys and values,
-// projected once in Start.
+// projected once in Start. What belongs to a source (its cross-attention
+// keys and values, padding and length) stays per batch row and is reached
+// through origin, so a beam's hypotheses share it and Select never copies it.
 type transformerState struct {
 	m    *Transformer
 	g    *tensor.Graph
@@ -25,9 +27,9 @@ type transformerState struct {
 	cap  int // positions the self-attention caches hold
 
 	selfK, selfV   [][]float32 // per layer (rows, cap, D)
-	crossK, crossV [][]float32 // per layer (rows, S, D)
-	srcPad         []bool      // (rows, S)
-	srcLen         []int       // (rows)
+	crossK, crossV [][]float32 // per layer (B, S, D), by batch row
+	srcPad         []bool      // (B, S), by batch row
+	srcLen         []int       // (B), by batch row
 	origin         []int       // (rows): the batch row each hypothesis decodes
 
 	encProbs      [][]float32 // per encoder layer (B, H, S, S), by batch row
@@ -120,13 +122,13 @@ func (s *transformerState) Step(tokens []int32) ([]float32, error) {
 			}
 			s.selfP[li] = grow(s.selfP[li], s.rows*H*(s.t+1))
 			a := g.Zeros(s.rows, 1, D)
-			attendCached(a.Data, q.Data, s.selfK[li], s.selfV[li], s.rows, s.t+1, s.cap, H, D, nil, 0, s.selfP[li])
+			attendCached(a.Data, q.Data, s.selfK[li], s.selfV[li], s.rows, s.t+1, s.cap, H, D, nil, nil, s.selfP[li])
 			return l.self.Out.Forward(g, a)
 		})
 		y = m.sublayer(g, y, l.ln2, func(h *tensor.Tensor) *tensor.Tensor {
 			q := l.cross.Q.Forward(g, h)
 			a := g.Zeros(s.rows, 1, D)
-			attendCached(a.Data, q.Data, s.crossK[li], s.crossV[li], s.rows, s.S, s.S, H, D, s.srcPad, s.S, s.crossP[li])
+			attendCached(a.Data, q.Data, s.crossK[li], s.crossV[li], s.rows, s.S, s.S, H, D, s.origin, s.srcPad, s.crossP[li])
 			return l.cross.Out.Forward(g, a)
 		})
 		y = m.sublayer(g, y, l.ln3, func(h *tensor.Tensor) *tensor.Tensor { return l.ff.Forward(g, h) })
@@ -141,23 +143,28 @@ func (s *transformerState) Step(tokens []int32) ([]float32, error) {
 }
 
 // attendCached is multi-head attention of one new query per row over n
-// cached positions: out (rows, D) = softmax(q·Kᵀ/√Dh)·V per head, with K
-// and V (rows, capacity, D), pad (rows, padStride) marking keys to skip
-// (nil for none) and the probabilities written to probs (rows, H, n).
-func attendCached(out, q, K, V []float32, rows, n, capacity, H, D int, pad []bool, padStride int, probs []float32) {
+// cached positions: out (rows, D) = softmax(q·Kᵀ/√Dh)·V per head, with the
+// probabilities written to probs (rows, H, n). Row r reads K and V
+// (·, capacity, D) at their row kv[r] (r itself when kv is nil), and, when
+// pad (·, capacity) is not nil, skips the keys pad marks in that row.
+func attendCached(out, q, K, V []float32, rows, n, capacity, H, D int, kv []int, pad []bool, probs []float32) {
 	dh := D / H
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	for r := 0; r < rows; r++ {
+		kr := r
+		if kv != nil {
+			kr = kv[r]
+		}
 		for h := 0; h < H; h++ {
 			qh := q[r*D+h*dh : r*D+(h+1)*dh]
 			p := probs[(r*H+h)*n : (r*H+h+1)*n]
 			mx := float32(math.Inf(-1))
 			for j := 0; j < n; j++ {
-				if pad != nil && pad[r*padStride+j] {
+				if pad != nil && pad[kr*capacity+j] {
 					p[j] = float32(math.Inf(-1))
 					continue
 				}
-				off := (r*capacity+j)*D + h*dh
+				off := (kr*capacity+j)*D + h*dh
 				p[j] = kernels.Dot(qh, K[off:off+dh]) * scale
 				mx = max(mx, p[j])
 			}
@@ -175,7 +182,7 @@ func attendCached(out, q, K, V []float32, rows, n, capacity, H, D int, pad []boo
 			for j := range p {
 				p[j] *= inv
 				if p[j] != 0 {
-					off := (r*capacity+j)*D + h*dh
+					off := (kr*capacity+j)*D + h*dh
 					kernels.Axpy(p[j], V[off:off+dh], oh)
 				}
 			}
@@ -190,19 +197,14 @@ func (s *transformerState) Select(rows []int32) {
 	for l := range s.selfK {
 		s.selfK[l] = s.gather(s.selfK[l], rows, s.cap*D, s.t*D)
 		s.selfV[l] = s.gather(s.selfV[l], rows, s.cap*D, s.t*D)
-		s.crossK[l] = s.gather(s.crossK[l], rows, s.S*D, s.S*D)
-		s.crossV[l] = s.gather(s.crossV[l], rows, s.S*D, s.S*D)
 		s.selfP[l] = s.gather(s.selfP[l], rows, H*s.t, H*s.t)
 		s.crossP[l] = s.gather(s.crossP[l], rows, H*s.S, H*s.S)
 	}
-	pad := make([]bool, n*s.S)
-	srcLen := make([]int, n)
 	origin := make([]int, n)
 	for i, r := range rows {
-		copy(pad[i*s.S:(i+1)*s.S], s.srcPad[int(r)*s.S:])
-		srcLen[i], origin[i] = s.srcLen[r], s.origin[r]
+		origin[i] = s.origin[r]
 	}
-	s.srcPad, s.srcLen, s.origin, s.rows = pad, srcLen, origin, n
+	s.origin, s.rows = origin, n
 	s.logp = s.logp[:0]
 }
 
@@ -252,7 +254,7 @@ func grow(buf []float32, n int) []float32 {
 func (s *transformerState) LastAttention(row int) []search.Map {
 	H := s.m.cfg.Heads
 	maps := make([]search.Map, 0, 2*len(s.selfP))
-	n := s.srcLen[row]
+	n := s.srcLen[s.origin[row]]
 	for l := range s.selfP {
 		maps = append(maps, search.Map{Name: nn.Join("decoder", l, "self_attn"), Heads: H, Keys: s.t,
 			Weights: s.selfP[l][row*H*s.t : (row+1)*H*s.t]})
@@ -270,7 +272,8 @@ func (s *transformerState) LastAttention(row int) []search.Map {
 // length, query-major within each head.
 func (s *transformerState) EncoderAttention(row int) []search.Map {
 	H, S := s.m.cfg.Heads, s.S
-	b, n := s.origin[row], s.srcLen[row]
+	b := s.origin[row]
+	n := s.srcLen[b]
 	maps := make([]search.Map, len(s.encProbs))
 	for l, p := range s.encProbs {
 		w := make([]float32, H*n*n)
