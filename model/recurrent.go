@@ -147,10 +147,11 @@ func (m *Recurrent) encode(g *tensor.Graph, b *batch.Batch) encoded {
 }
 
 // attendStep is one decoder step of rnnsearch: prev (B, E) the embedded previous
-// token, st the state s_{i−1}. It returns s_i, the readout input
-// [s_i; c_i; E y_{i−1}] (B, 3H+E) and α_i (B, S).
-func (m *Recurrent) attendStep(g *tensor.Graph, prev *tensor.Tensor, st nn.LSTMState, ann, keys *tensor.Tensor, pad []bool) (nn.LSTMState, *tensor.Tensor, *tensor.Tensor) {
-	ctx, alpha := m.attention.Forward(g, st.Top(), keys, ann, pad) // c_i (B, 2H), α_i (B, S)
+// token, st the state s_{i−1}, attend the attention from s_{i−1} (B, H) to
+// the context c_i (B, 2H) and α_i (B, S). It returns s_i, the readout input
+// [s_i; c_i; E y_{i−1}] (B, 3H+E) and α_i.
+func (m *Recurrent) attendStep(g *tensor.Graph, prev *tensor.Tensor, st nn.LSTMState, attend func(query *tensor.Tensor) (ctx, alpha *tensor.Tensor)) (nn.LSTMState, *tensor.Tensor, *tensor.Tensor) {
+	ctx, alpha := attend(st.Top())
 	next := m.decoder.Step(g, g.Concat(1, prev, ctx), st)
 	return next, g.Concat(1, next.Top(), ctx, prev), alpha
 }
@@ -187,7 +188,9 @@ func (m *Recurrent) Forward(g *tensor.Graph, b *batch.Batch) *tensor.Tensor {
 		}
 		prev := m.drop.Forward(g, m.tgtEmb.Forward(g, ids, B)) // (B, E)
 		var f *tensor.Tensor
-		st, f, _ = m.attendStep(g, prev, st, enc.ann, enc.keys, enc.pad)
+		st, f, _ = m.attendStep(g, prev, st, func(q *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+			return m.attention.Forward(g, q, enc.keys, enc.ann, enc.pad)
+		})
 		feats[t] = g.Reshape(f, B, 1, f.Shape[1])
 	}
 	return g.Reshape(m.logits(g, g.Concat(1, feats...)), B*T, V) // (B, T, ·) → (B·T, V)
@@ -221,11 +224,16 @@ func (m *Recurrent) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 		s.c[l] = newRowBuf(b.B, H, enc.init.C[l])
 	}
 	if m.attend {
-		s.ann = newRowBuf(b.B, b.S*2*H, enc.ann)
-		s.keys = newRowBuf(b.B, b.S*m.cfg.AttnDim, enc.keys)
+		s.B = b.B
+		s.ann = append([]float32(nil), enc.ann.Data...)
+		s.keys = append([]float32(nil), enc.keys.Data...)
 		s.alpha = newRowBuf(b.B, b.S, nil)
 		s.pad = enc.pad
 		s.srcLen = append([]int(nil), b.SrcLen...)
+		s.origin = make([]int, b.B)
+		for i := range s.origin {
+			s.origin[i] = i
+		}
 	}
 	g.Reset()
 	return s, nil
@@ -263,10 +271,12 @@ func (r *rowBuf) gather(rows []int32) {
 
 // recurrentState decodes step by step. Everything a later step needs lives
 // in heap buffers, one row per hypothesis: the decoder's h and c of every
-// layer and, for rnnsearch, the annotations, their precomputed keys U_a h_j,
-// the source padding and lengths, and the last step's α. Each Step resets
-// the graph and wraps these buffers as constant tensors, so memory stays
-// what one step needs however long the output grows.
+// layer and, for rnnsearch, the last step's α. rnnsearch's annotations,
+// their precomputed keys U_a h_j, the source padding and lengths belong to
+// the sources: they stay per batch row, reached through origin, so a beam's
+// hypotheses share them and Select never copies them. Each Step resets the
+// graph and wraps these buffers as constant tensors, so memory stays what
+// one step needs however long the output grows.
 type recurrentState struct {
 	m    *Recurrent
 	g    *tensor.Graph
@@ -275,11 +285,12 @@ type recurrentState struct {
 
 	h, c []rowBuf // per layer (rows, H)
 
-	ann, keys, alpha rowBuf // (rows, S·2H), (rows, S·A), (rows, S)
-	pad              []bool // (rows, S)
-	srcLen           []int  // (rows)
-	padSpare         []bool
-	lenSpare         []int
+	B         int       // sources
+	ann, keys []float32 // (B, S, 2H), (B, S, A), by batch row
+	pad       []bool    // (B, S), by batch row
+	srcLen    []int     // (B), by batch row
+	origin    []int     // (rows): the batch row each hypothesis decodes
+	alpha     rowBuf    // (rows, S)
 
 	logp    []float32 // (rows, V), returned by Step
 	stepped bool      // alpha holds a step's weights
@@ -314,9 +325,11 @@ func (s *recurrentState) Step(tokens []int32) ([]float32, error) {
 	prev := m.drop.Forward(g, m.tgtEmb.Forward(g, tokens, s.rows)) // (rows, E); no dropout at inference
 	var feat, alpha *tensor.Tensor
 	if m.attend {
-		ann := tensor.FromData(s.ann.cur, s.rows, s.S, 2*H)
-		keys := tensor.FromData(s.keys.cur, s.rows, s.S, m.cfg.AttnDim)
-		st, feat, alpha = m.attendStep(g, prev, st, ann, keys, s.pad)
+		ann := tensor.FromData(s.ann, s.B, s.S, 2*H)
+		keys := tensor.FromData(s.keys, s.B, s.S, m.cfg.AttnDim)
+		st, feat, alpha = m.attendStep(g, prev, st, func(q *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+			return m.attention.ForwardShared(g, q, keys, ann, s.pad, s.origin)
+		})
 	} else {
 		st = m.decoder.Step(g, prev, st)
 		feat = st.Top()
@@ -348,18 +361,12 @@ func (s *recurrentState) Select(rows []int32) {
 		s.c[l].gather(rows)
 	}
 	if s.m.attend {
-		s.ann.gather(rows)
-		s.keys.gather(rows)
 		s.alpha.gather(rows)
-		S := s.S
-		pad := s.padSpare[:0]
-		lens := s.lenSpare[:0]
-		for _, r := range rows {
-			pad = append(pad, s.pad[int(r)*S:(int(r)+1)*S]...)
-			lens = append(lens, s.srcLen[r])
+		origin := make([]int, len(rows))
+		for i, r := range rows {
+			origin[i] = s.origin[r]
 		}
-		s.pad, s.padSpare = pad, s.pad
-		s.srcLen, s.lenSpare = lens, s.srcLen
+		s.origin = origin
 	}
 	s.rows = len(rows)
 }
@@ -372,7 +379,7 @@ func (s *recurrentState) LastAttention(row int) []search.Map {
 	if !s.m.attend || !s.stepped || row < 0 || row >= s.rows {
 		return nil
 	}
-	n := s.srcLen[row]
+	n := s.srcLen[s.origin[row]]
 	return []search.Map{{Name: "attention", Heads: 1, Keys: n, Weights: s.alpha.cur[row*s.S : row*s.S+n]}}
 }
 

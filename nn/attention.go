@@ -44,6 +44,13 @@ func (a *AdditiveAttention) Forward(g *tensor.Graph, query, keys, values *tensor
 	return g.AdditiveAttention(a.Query.Forward(g, query), keys, a.V, values, keyPad)
 }
 
+// ForwardShared is Forward for decoding, where query row r (a hypothesis)
+// attends over batch row rowOf[r] of keys, values and keyPad, so a beam's
+// hypotheses share their source (tensor.Graph.AdditiveAttentionShared).
+func (a *AdditiveAttention) ForwardShared(g *tensor.Graph, query, keys, values *tensor.Tensor, keyPad []bool, rowOf []int) (context, weights *tensor.Tensor) {
+	return g.AdditiveAttentionShared(a.Query.Forward(g, query), keys, a.V, values, keyPad, rowOf)
+}
+
 // Params returns W, U and v.
 func (a *AdditiveAttention) Params() []*tensor.Tensor {
 	return append(concatParams(a.Query, a.Key), a.V)

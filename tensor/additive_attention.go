@@ -119,3 +119,62 @@ func (g *Graph) AdditiveAttention(query, keys, v, values *Tensor, keyPad []bool)
 	c := g.BatchedMatMul(g.Reshape(weights, B, 1, Tk), values, false, false)
 	return g.Reshape(c, B, values.Shape[2]), weights
 }
+
+// AdditiveAttentionShared is AdditiveAttention for decoding, where several
+// query rows (a beam's hypotheses) attend over the same source: query row r
+// (R, A) attends over keys (B, Tk, A), values (B, Tk, Dv) and keyPad
+// (B·Tk, or nil) at batch row rowOf[r], so the sources are never copied per
+// hypothesis. It returns the context (R, Dv) and the weights (R, Tk). It
+// records no gradient and panics if an input needs one: training uses
+// AdditiveAttention.
+func (g *Graph) AdditiveAttentionShared(query, keys, v, values *Tensor, keyPad []bool, rowOf []int) (context, weights *Tensor) {
+	if g.anyNeedsGrad(query, keys, v, values) {
+		panic("tensor.AdditiveAttentionShared: an input needs a gradient (it is for decoding)")
+	}
+	if len(query.Shape) != 2 || len(keys.Shape) != 3 || len(v.Shape) != 1 || len(values.Shape) != 3 ||
+		keys.Shape[2] != query.Shape[1] || v.Shape[0] != query.Shape[1] ||
+		values.Shape[0] != keys.Shape[0] || values.Shape[1] != keys.Shape[1] {
+		panic(fmt.Sprintf("tensor.AdditiveAttentionShared: want query (R,A), keys (B,Tk,A), v (A), values (B,Tk,Dv); got %v, %v, %v, %v", query.Shape, keys.Shape, v.Shape, values.Shape))
+	}
+	R, A := query.Shape[0], query.Shape[1]
+	B, Tk, Dv := keys.Shape[0], keys.Shape[1], values.Shape[2]
+	if len(rowOf) != R {
+		panic(fmt.Sprintf("tensor.AdditiveAttentionShared: %d row indices for %d query rows", len(rowOf), R))
+	}
+	if keyPad != nil && len(keyPad) != B*Tk {
+		panic(fmt.Sprintf("tensor.AdditiveAttentionShared: keyPad has %d entries, want B·Tk = %d", len(keyPad), B*Tk))
+	}
+	weights = g.newTensor(false, R, Tk)
+	context = g.newTensor(false, R, Dv)
+	clear(context.Data)
+	t := g.floats.alloc(A)
+	for r, b := range rowOf {
+		if b < 0 || b >= B {
+			panic(fmt.Sprintf("tensor.AdditiveAttentionShared: row %d maps to batch row %d of %d", r, b, B))
+		}
+		qr := query.Data[r*A : (r+1)*A]
+		w := weights.Data[r*Tk : (r+1)*Tk]
+		var pad []bool
+		if keyPad != nil {
+			pad = keyPad[b*Tk : (b+1)*Tk]
+		}
+		// The same kernels in the same order as AdditiveAttentionWeights.
+		for j := range Tk {
+			if pad != nil && pad[j] {
+				w[j] = 0
+				continue
+			}
+			kernels.Add(t, qr, keys.Data[(b*Tk+j)*A:(b*Tk+j+1)*A])
+			kernels.Tanh(t, t)
+			w[j] = kernels.Dot(v.Data, t)
+		}
+		attnSoftmaxRow(w, pad)
+		c := context.Data[r*Dv : (r+1)*Dv]
+		for j, wj := range w {
+			if wj != 0 {
+				kernels.Axpy(wj, values.Data[(b*Tk+j)*Dv:(b*Tk+j+1)*Dv], c)
+			}
+		}
+	}
+	return context, weights
+}

@@ -88,3 +88,46 @@ func TestAdditiveAttentionGolden(t *testing.T) {
 		return map[string]*tensor.Tensor{"context": ctx, "weights": w}
 	})
 }
+
+// TestAdditiveAttentionShared: query rows that share sources through rowOf
+// get what AdditiveAttention gives on the sources copied row by row.
+func TestAdditiveAttentionShared(t *testing.T) {
+	B, Tk, A, Dv := 2, 4, 3, 5
+	rowOf := []int{1, 0, 1, 1, 0} // five hypotheses over two sources
+	R := len(rowOf)
+	q := gradcheck.Param("q", 1, -1, 1, R, A)
+	k := gradcheck.Param("k", 2, -1, 1, B, Tk, A)
+	v := gradcheck.Param("v", 3, -1, 1, A)
+	vals := gradcheck.Param("vals", 4, -1, 1, B, Tk, Dv)
+	pad := []bool{false, false, true, true, false, false, false, false}
+	// The copies: row r of each is batch row rowOf[r].
+	kc := tensor.FromData(make([]float32, R*Tk*A), R, Tk, A)
+	vc := tensor.FromData(make([]float32, R*Tk*Dv), R, Tk, Dv)
+	padc := make([]bool, R*Tk)
+	for r, b := range rowOf {
+		copy(kc.Data[r*Tk*A:], k.Data[b*Tk*A:(b+1)*Tk*A])
+		copy(vc.Data[r*Tk*Dv:], vals.Data[b*Tk*Dv:(b+1)*Tk*Dv])
+		copy(padc[r*Tk:], pad[b*Tk:(b+1)*Tk])
+	}
+	g := tensor.NewGraph(1)
+	g.SetNoGrad(true)
+	wantCtx, wantW := g.AdditiveAttention(q, kc, v, vc, padc)
+	ctx, w := g.AdditiveAttentionShared(q, k, v, vals, pad, rowOf)
+	for i := range wantW.Data {
+		if math.Abs(float64(w.Data[i]-wantW.Data[i])) > 1e-6 {
+			t.Fatalf("weight %d: %v, want %v", i, w.Data[i], wantW.Data[i])
+		}
+	}
+	for i := range wantCtx.Data {
+		if math.Abs(float64(ctx.Data[i]-wantCtx.Data[i])) > 1e-5 {
+			t.Fatalf("context %d: %v, want %v", i, ctx.Data[i], wantCtx.Data[i])
+		}
+	}
+	// It is for decoding: inputs that need gradients are refused.
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for inputs that need gradients")
+		}
+	}()
+	tensor.NewGraph(1).AdditiveAttentionShared(q, k, v, vals, pad, rowOf)
+}
