@@ -184,9 +184,12 @@ func runDemo(cmd *cobra.Command, _ []string) error {
 The model is in %[1]s. Use it (go build ./cmd/qkv makes the qkv binary):
   echo qubit | qkv predict --model %[1]s --beam 4 --nbest 3
   qkv eval --model %[1]s --test ../shared/data/g2p/cmudict-g014b2b.test.tsv --beam 4
-Train the full model on the standard G2P split (a few hours on 2 cores; Ctrl-C saves, --resume continues):
-  qkv train --arch transformer --preset g2p-transformer --lowercase \
+Train the full model on the standard G2P split (a few hours on 2 cores; Ctrl-C saves, --resume continues),
+then average its last snapshots:
+  qkv train --arch transformer --preset g2p-transformer --lowercase --keep-snapshots 10 \
     --train ../shared/data/g2p/cmudict-g014b2b.train.tsv --out g2p-model
+  qkv average --model g2p-model --last 10
+  qkv eval --model g2p-model --weights average.safetensors --beam 4 --test ../shared/data/g2p/cmudict-g014b2b.test.tsv
 `, out)
 	return nil
 }
