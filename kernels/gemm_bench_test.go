@@ -97,3 +97,30 @@ func BenchmarkSgemmStrided(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMicroKernel runs each implementation's microkernel alone on one
+// packed A and B panel with k = 256, which stay in L1 (one thread):
+// go test -bench MicroKernel ./kernels (add GOEXPERIMENT=simd for gosimd).
+func BenchmarkMicroKernel(b *testing.B) {
+	for _, name := range Impls() {
+		b.Run(name, func(b *testing.B) {
+			prev, _ := SetImpl(name)
+			defer SetImpl(prev)
+			g := cur.gemm
+			const k = 256
+			a := make([]float32, g.mr*k)
+			bp := make([]float32, g.nr*k)
+			for i := range a {
+				a[i] = float32(i%7) / 7
+			}
+			for i := range bp {
+				bp[i] = float32(i%5) / 5
+			}
+			c := make([]float32, g.mr*g.nr)
+			for b.Loop() {
+				g.kernel(k, a, bp, c, g.nr, 1, 0)
+			}
+			b.ReportMetric(2*float64(g.mr*g.nr*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

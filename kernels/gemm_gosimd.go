@@ -12,11 +12,11 @@ import "simd/archsimd"
 // The tiles are smaller than the assembly kernels' because Go's register
 // allocator uses 16 vector registers (Z0–Z15), not 32, and hoists the
 // broadcasts of A ahead of the multiply-adds: 4×32 with 512-bit vectors
-// (8 accumulators, 2 B vectors, 4 broadcasts) ran at 134 GFLOP/s on one Zen 5
-// core where 6×32 ran at 85 and 12×32 at 38, both spilling; 4×16 with 256-bit
-// vectors ran at 69 where 6×16 ran at 51. Walking the panels by reslicing
-// (a = a[4:]) rather than indexing them by p saves the address arithmetic:
-// 168 and 84 GFLOP/s.
+// (8 accumulators, 2 B vectors, 4 broadcasts) and 4×16 with 256-bit vectors
+// do not spill, where 6×32 and 12×32 did in a prototype (85 and 38 GFLOP/s
+// against 168 on one Zen 5 core). Walking the panels by reslicing (a = a[4:])
+// rather than indexing them by step saves the address arithmetic.
+// BenchmarkMicroKernel measures the kernels alone.
 
 var gemmGoSIMD512 = &gemmImpl{
 	name: "gosimd512",
