@@ -36,33 +36,45 @@ func (g *Graph) AdditiveAttentionWeights(query, keys, v *Tensor, keyPad []bool) 
 		th = g.floats.alloc(A)
 	}
 	for b := 0; b < B; b++ {
-		qb := query.Data[b*A : (b+1)*A]
-		for j := 0; j < Tk; j++ {
-			t := th[:A]
-			if out.needsGrad {
-				t = th[(b*Tk+j)*A : (b*Tk+j+1)*A]
-			}
-			if keyPad != nil && keyPad[b*Tk+j] {
-				clear(t)
-				out.Data[b*Tk+j] = 0
-				continue
-			}
-			kj := keys.Data[(b*Tk+j)*A : (b*Tk+j+1)*A]
-			kernels.Add(t, qb, kj)
-			kernels.Tanh(t, t)
-			out.Data[b*Tk+j] = kernels.Dot(v.Data, t)
-		}
 		var pad []bool
 		if keyPad != nil {
 			pad = keyPad[b*Tk : (b+1)*Tk]
 		}
-		attnSoftmaxRow(out.Data[b*Tk:(b+1)*Tk], pad)
+		rowTh := th
+		if out.needsGrad {
+			rowTh = th[b*Tk*A : (b+1)*Tk*A]
+		}
+		additiveWeightsRow(out.Data[b*Tk:(b+1)*Tk], query.Data[b*A:(b+1)*A], keys.Data[b*Tk*A:(b+1)*Tk*A], v.Data, pad, rowTh)
 	}
 	if out.needsGrad {
 		out.saved = th
 	}
 	g.record(out, additiveAttentionWeightsBackward, query, keys, v)
 	return out
+}
+
+// additiveWeightsRow sets w (Tk) to one query's weights α_j = softmax_j(vᵀ
+// tanh(q + k_j)) over keys (Tk, A), 0 where pad (nil for none) is set. th
+// receives tanh(q + k_j), zeros where padded: all Tk rows when it holds
+// Tk·A values (kept for backward), else it is one row of scratch.
+func additiveWeightsRow(w, q, keys, v []float32, pad []bool, th []float32) {
+	A := len(q)
+	keep := len(th) == len(keys)
+	for j := range w {
+		t := th[:A]
+		if keep {
+			t = th[j*A : (j+1)*A]
+		}
+		if pad != nil && pad[j] {
+			clear(t)
+			w[j] = 0
+			continue
+		}
+		kernels.Add(t, q, keys[j*A:(j+1)*A])
+		kernels.Tanh(t, t)
+		w[j] = kernels.Dot(v, t)
+	}
+	attnSoftmaxRow(w, pad)
 }
 
 // additiveAttentionWeightsBackward differentiates α = softmax(e),
@@ -158,17 +170,7 @@ func (g *Graph) AdditiveAttentionShared(query, keys, v, values *Tensor, keyPad [
 		if keyPad != nil {
 			pad = keyPad[b*Tk : (b+1)*Tk]
 		}
-		// The same kernels in the same order as AdditiveAttentionWeights.
-		for j := range Tk {
-			if pad != nil && pad[j] {
-				w[j] = 0
-				continue
-			}
-			kernels.Add(t, qr, keys.Data[(b*Tk+j)*A:(b*Tk+j+1)*A])
-			kernels.Tanh(t, t)
-			w[j] = kernels.Dot(v.Data, t)
-		}
-		attnSoftmaxRow(w, pad)
+		additiveWeightsRow(w, qr, keys.Data[b*Tk*A:(b+1)*Tk*A], v.Data, pad, t)
 		c := context.Data[r*Dv : (r+1)*Dv]
 		for j, wj := range w {
 			if wj != 0 {
