@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/qkv-dev/qkv/internal/atomicfile"
 )
 
 // Pair is one training example: a source sequence and its target, as text.
@@ -77,17 +79,10 @@ func WriteTSV(w io.Writer, pairs []Pair) error {
 	return bw.Flush()
 }
 
-// WriteTSVFile is WriteTSV to a new file at path.
+// WriteTSVFile is WriteTSV to path, atomically: a failure or a crash leaves
+// the previous file (if any) as it was.
 func WriteTSVFile(path string, pairs []Pair) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := WriteTSV(f, pairs); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
+	return atomicfile.Write(path, func(w io.Writer) error { return WriteTSV(w, pairs) })
 }
 
 // eachLine calls fn with every line of r (1-based number, without "\n" or a

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/qkv-dev/qkv/internal/atomicfile"
 )
 
 // BPE is byte-pair encoding (Sennrich et al. 2016) over code points: text
@@ -321,17 +323,10 @@ func (b *BPE) Save(w io.Writer) error {
 	return bw.Flush()
 }
 
-// SaveFile writes the merges to a new file at path.
+// SaveFile writes the merges to path, atomically: a failure or a crash
+// leaves the previous file (if any) as it was.
 func (b *BPE) SaveFile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := b.Save(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return atomicfile.Write(path, b.Save)
 }
 
 // LoadBPE reads merges written by Save; name is used in errors.

@@ -14,6 +14,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/qkv-dev/qkv/internal/atomicfile"
 )
 
 // The special symbols and their fixed ids.
@@ -190,17 +192,10 @@ func (v *Vocab) Save(w io.Writer) error {
 	return bw.Flush()
 }
 
-// SaveFile writes the vocabulary to a new file at path.
+// SaveFile writes the vocabulary to path, atomically: a failure or a crash
+// leaves the previous file (if any) as it was.
 func (v *Vocab) SaveFile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := v.Save(f); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
+	return atomicfile.Write(path, v.Save)
 }
 
 // Load reads a vocabulary written by Save; name is used in errors. The
