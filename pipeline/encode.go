@@ -43,4 +43,3 @@ func (p *Pipeline) DecodeTarget(ids []int32) (string, []string) {
 	toks := p.Tgt.Decode(toInt(ids))
 	return p.TgtTok.Detokenize(toks), toks
 }
-
