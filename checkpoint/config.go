@@ -38,6 +38,11 @@ func LoadJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	return DecodeJSON(b, path, v)
+}
+
+// DecodeJSON is LoadJSON on the content b of the file called path.
+func DecodeJSON(b []byte, path string, v any) error {
 	b = bytes.TrimPrefix(b, utf8BOM)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -219,6 +219,11 @@ func LoadSubset(path string, into []*tensor.Tensor) (extra []string, err error) 
 		return nil, err
 	}
 	defer f.Close()
+	return loadSubset(path, f, h, into)
+}
+
+// loadSubset is LoadSubset on a file whose header is h.
+func loadSubset(path string, f io.ReaderAt, h *header, into []*tensor.Tensor) (extra []string, err error) {
 	want := make(map[string]bool, len(into))
 	for i, t := range into {
 		if t == nil || t.Name == "" {
@@ -266,6 +271,11 @@ func ReadAll(path string) (map[string]Array, map[string]string, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
+	return readAll(path, f, h)
+}
+
+// readAll reads every tensor of a file whose header is h.
+func readAll(path string, f io.ReaderAt, h *header) (map[string]Array, map[string]string, error) {
 	out := make(map[string]Array, len(h.entries))
 	buf := make([]byte, 256<<10)
 	for _, e := range h.entries {
