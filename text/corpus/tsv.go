@@ -64,7 +64,9 @@ func ReadTSVFile(path string) ([]Pair, error) {
 }
 
 // WriteTSV writes pairs as source<TAB>target lines. It refuses pairs that
-// ReadTSV could not read back (tabs or line breaks inside a side, empty sides).
+// ReadTSV could not read back (tabs or line breaks inside a side, empty
+// sides). A first source that starts with U+FEFF is preceded by a
+// byte-order mark, which ReadTSV drops, so the source reads back whole.
 func WriteTSV(w io.Writer, pairs []Pair) error {
 	bw := bufio.NewWriter(w)
 	for i, p := range pairs {
@@ -72,6 +74,11 @@ func WriteTSV(w io.Writer, pairs []Pair) error {
 			if side == "" || strings.ContainsAny(side, "\t\n\r") {
 				return fmt.Errorf("pair %d (%s → %s): a side is empty or holds a tab or line break", i+1, excerpt.Quote(p.Source), excerpt.Quote(p.Target))
 			}
+		}
+		if i == 0 && strings.HasPrefix(p.Source, BOM) {
+			// ReadTSV drops one byte-order mark at the start of a file:
+			// write one so that the source keeps its own U+FEFF.
+			bw.WriteString(BOM)
 		}
 		bw.WriteString(p.Source)
 		bw.WriteByte('\t')

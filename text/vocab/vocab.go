@@ -230,6 +230,9 @@ func Load(r io.Reader, name string) (*Vocab, error) {
 			return nil, fmt.Errorf("%s:%d: empty symbol", name, lineNo)
 		case strings.HasSuffix(s, "\r"):
 			return nil, fmt.Errorf("%s:%d: symbol %s ends in a carriage return (file saved with CRLF line ends?)", name, lineNo, excerpt.Quote(s))
+		case strings.ContainsRune(s, '\r'):
+			// Save refuses such a symbol: it could not be written back.
+			return nil, fmt.Errorf("%s:%d: symbol %s holds a carriage return", name, lineNo, excerpt.Quote(s))
 		}
 		if prev, dup := seen[s]; dup {
 			return nil, fmt.Errorf("%s:%d: symbol %s repeats line %d", name, lineNo, excerpt.Quote(s), prev)
