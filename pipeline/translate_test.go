@@ -136,12 +136,13 @@ func TestOptionsCheckBatchSize(t *testing.T) {
 		opt  Options
 		want string
 	}{
-		{Options{BatchSize: 1}, ""},
+		{Options{BatchSize: 1, Search: search.Options{Beam: 1}}, ""},
 		{Options{BatchSize: 4096, Search: search.Options{Beam: 256}}, ""},
-		{Options{BatchSize: 0}, "--batch-size 0"},
-		{Options{BatchSize: -3}, "--batch-size -3"},
-		{Options{BatchSize: 4097}, "--batch-size 4097"},
-		{Options{BatchSize: 8, Search: search.Options{Beam: 0, NBest: 3}}, "--nbest 3"},
+		{Options{BatchSize: 0, Search: search.Options{Beam: 1}}, "--batch-size 0"},
+		{Options{BatchSize: -3, Search: search.Options{Beam: 1}}, "--batch-size -3"},
+		{Options{BatchSize: 4097, Search: search.Options{Beam: 1}}, "--batch-size 4097"},
+		{Options{BatchSize: 8, Search: search.Options{Beam: 1, NBest: 3}}, "--nbest 3"},
+		{Options{BatchSize: 8}, "--beam 0"},
 	} {
 		err := tc.opt.Check()
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {

@@ -95,13 +95,14 @@ type Options struct {
 }
 
 // Check returns an error, naming the option as the command line spells it
-// (--beam, …) and the range it takes, for a value out of range. MaxLen 0
-// means "the caller's default" and passes.
+// (--beam, …) and the range it takes, for a value out of range. It checks
+// options as a user gives them: Beam 0, which Decode takes as greedy, is
+// refused; MaxLen 0 means "the caller's default" and passes.
 func (o Options) Check() error {
 	bad := func(flag string, v any, want string) error {
 		return fmt.Errorf("%s %v is out of range: %s", flag, v, want)
 	}
-	if o.Beam < 0 || o.Beam > MaxBeam {
+	if o.Beam < 1 || o.Beam > MaxBeam {
 		return bad("--beam", o.Beam, fmt.Sprintf("use 1 (greedy) to %d; every beam entry holds a copy of the decoder's state, so memory grows with it", MaxBeam))
 	}
 	if o.Sample && o.Beam > 1 {
@@ -155,6 +156,9 @@ func Decode(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error
 	}
 	if opt.MaxLen <= 0 {
 		return nil, fmt.Errorf("search: MaxLen must be positive, got %d", opt.MaxLen)
+	}
+	if opt.Beam == 0 {
+		opt.Beam = 1
 	}
 	if err := opt.Check(); err != nil {
 		return nil, err
