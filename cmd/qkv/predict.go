@@ -125,8 +125,14 @@ func (u *unknownTally) note(cmd string) string {
 	if u.lines == 0 {
 		return ""
 	}
-	return fmt.Sprintf("qkv %s: %d input lines held %d symbols the model never saw, e.g. %s; they were read as <unk> (--strict refuses such lines)",
-		cmd, u.lines, u.symbols, excerpt.Quote(u.example))
+	plural := func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
+	return fmt.Sprintf("qkv %s: %s held %s the model never saw, e.g. %s; they were read as <unk> (--strict refuses such lines)",
+		cmd, plural(u.lines, "input line", "input lines"), plural(u.symbols, "symbol", "symbols"), excerpt.Quote(u.example))
 }
 
 // modelFiles are the files of a model directory that qkv reads: no output
