@@ -71,7 +71,7 @@ func TestDecodeFlagRanges(t *testing.T) {
 func TestThreadsFlag(t *testing.T) {
 	for _, tc := range []struct {
 		asked, cpus, want int
-		note, err       string
+		note, err         string
 	}{
 		{0, 4, 0, "", ""},
 		{3, 4, 3, "", ""},
