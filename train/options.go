@@ -111,7 +111,7 @@ var optionFlags = map[string]string{
 // flag (if there is one) and the config key.
 func outOfRange(key string, v any, want string) error {
 	if f, ok := optionFlags[key]; ok {
-		return fmt.Errorf("train: %s %v is out of range: it must be %s (config key train.%s)", f, v, want, key)
+		return fmt.Errorf("train: %s %v is out of range: it must be %s; config key train.%s", f, v, want, key)
 	}
 	return fmt.Errorf("train: train.%s %v is out of range: it must be %s", key, v, want)
 }

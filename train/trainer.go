@@ -594,3 +594,6 @@ func SnapshotStep(path string) (int64, bool) {
 	n, err := strconv.ParseInt(digits, 10, 64)
 	return n, err == nil && n >= 0
 }
+
+// Options are the trainer's options, with defaults filled in.
+func (t *Trainer) Options() Options { return t.opts }
