@@ -202,9 +202,8 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 	var tokens int64
 	res := Result{Stopped: "epochs"}
 	total := t.TotalSteps()
-	t.warnWarmup(total)
 	firstStep := t.st.Step
-	budgetChecked := t.opts.TimeBudget == 0
+	budgetChecked := t.warnWarmup(total) || t.opts.TimeBudget == 0
 loop:
 	for t.st.Epoch < t.opts.Epochs {
 		order := batch.Shuffled(len(t.batches), t.opts.Seed, t.st.Epoch)
@@ -293,10 +292,10 @@ func (t *Trainer) warn(format string, args ...any) {
 }
 
 // warnWarmup warns, before the first step, when the learning rate would
-// still be warming up at the run's last step.
-func (t *Trainer) warnWarmup(total int64) {
+// still be warming up at the run's last step, and reports whether it did.
+func (t *Trainer) warnWarmup(total int64) bool {
 	if t.opts.Schedule == "constant" || t.opts.Warmup <= total || t.st.Step >= total {
-		return
+		return false
 	}
 	limit := fmt.Sprintf("--epochs %d (%d steps)", t.opts.Epochs, total)
 	if t.opts.MaxSteps > 0 && t.opts.MaxSteps == total {
@@ -304,6 +303,7 @@ func (t *Trainer) warnWarmup(total int64) {
 	}
 	t.warn("the warm-up (--warmup %d steps) is longer than the whole run, %s: the learning rate will still be rising when the run stops; use --warmup %d or less (a tenth of the run is usual)",
 		t.opts.Warmup, limit, max(total/10, 1))
+	return true
 }
 
 // warnBudget estimates, after the first steps of this invocation, how many
