@@ -13,6 +13,8 @@
 //	last.safetensors   weights, optimizer and trainer state of the last step
 //	step-*.safetensors snapshots kept for averaging (train --keep-snapshots)
 //	average.safetensors their average (qkv average), loaded with --weights
+//	run.json           what the run is: settings, their hash, data fingerprints
+//	.qkv.lock          locked by the one qkv train that writes the directory
 package pipeline
 
 import (
@@ -58,6 +60,10 @@ type DataConfig struct {
 	Lowercase    bool   `json:"lowercase,omitempty"` // lowercase the source before tokenizing
 	MaxSrcLen    int    `json:"max_src_len"`         // longest source accepted, in tokens
 	MaxTgtLen    int    `json:"max_tgt_len"`         // longest target trained on / generated, in tokens
+
+	// One vocabulary (and one set of BPE merges) for both sides, as
+	// fairseq's --joined-dictionary: src.vocab and tgt.vocab are the same.
+	JointVocab bool `json:"joint_vocab,omitempty"`
 }
 
 // Config is config.json.

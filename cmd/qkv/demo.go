@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -90,6 +91,26 @@ func freshDir(base string) string {
 	}
 }
 
+// lockFreshDir makes and locks a new run directory: base, or base-2,
+// base-3, … when base exists (or another demo took it first).
+func lockFreshDir(base string) (string, *train.DirLock, error) {
+	for range 1000 {
+		dir := freshDir(base)
+		lock, err := train.Lock(dir)
+		if errors.Is(err, train.ErrLocked) {
+			continue
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("demo: %w", err)
+		}
+		if names, err := pipeline.DirEntries(dir); err == nil && len(names) == 0 {
+			return dir, lock, nil
+		}
+		lock.Unlock() // another process made it between freshDir and Lock
+	}
+	return "", nil, fmt.Errorf("demo: no free directory name like %s", base)
+}
+
 func runDemo(cmd *cobra.Command, _ []string) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -106,7 +127,9 @@ func runDemo(cmd *cobra.Command, _ []string) error {
 	if !ok {
 		return fmt.Errorf("demo: unknown preset %q (have %s)", df.preset, strings.Join(model.PresetNames(), ", "))
 	}
-	data := pipeline.DataConfig{SrcTokenizer: pipeline.TokChar, TgtTokenizer: pipeline.TokWord, MaxSrcLen: 40, MaxTgtLen: 40}
+	// The words are lowercased (cmudict.Entries above), and the config says
+	// so, so that predict and eval lowercase theirs: "ABADI" reads as "abadi".
+	data := pipeline.DataConfig{SrcTokenizer: pipeline.TokChar, TgtTokenizer: pipeline.TokWord, Lowercase: true, MaxSrcLen: 40, MaxTgtLen: 40}
 	pr, err := pipeline.Prepare(trainPairs, validPairs, pipeline.PrepareOptions{Data: data})
 	if err != nil {
 		return err
@@ -116,9 +139,13 @@ func runDemo(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	out := freshDir(df.out)
+	out, lock, err := lockFreshDir(df.out)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	opts := train.Options{MaxTokens: 4096, Epochs: 1000, TimeBudget: df.budget, Schedule: "inverse-sqrt", LR: 3e-3, Warmup: 300,
-		LabelSmoothing: 0.1, ValidEvery: 200, Seed: df.seed}
+		LabelSmoothing: 0.1, ValidEvery: 200, SaveEvery: train.Every{Time: time.Minute}, Seed: df.seed}
 	if err := pr.Save(out, mc, opts); err != nil {
 		return err
 	}
