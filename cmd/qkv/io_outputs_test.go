@@ -145,7 +145,7 @@ func TestPredictWritesAtomically(t *testing.T) {
 }
 
 // TestPredictWriteErrorsReachTheExitCode: a full disk on standard output is
-// an error, not a silent loss.
+// an error, not a silent loss, in predict, data bpe, score and eval.
 func TestPredictWriteErrorsReachTheExitCode(t *testing.T) {
 	model, _ := trainedModel(t)
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
@@ -161,12 +161,20 @@ func TestPredictWriteErrorsReachTheExitCode(t *testing.T) {
 	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "no space left on device") {
 		t.Errorf("predict > /dev/full: err %v, stderr %q", err, stderr.String())
 	}
-	cmd = exec.Command(qkvBin, "data", "bpe", "--merges", "2", "--min-freq", "1", "--input", filepath.Join(model, "src.vocab"))
-	cmd.Stdout = full
-	stderr.Reset()
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "no space left on device") {
-		t.Errorf("data bpe > /dev/full: err %v, stderr %q", err, stderr.String())
+	test := filepath.Join(t.TempDir(), "test.tsv")
+	os.WriteFile(test, []byte("abc\tAH BH CH\n"), 0o644)
+	for _, args := range [][]string{
+		{"data", "bpe", "--merges", "2", "--min-freq", "1", "--input", filepath.Join(model, "src.vocab")},
+		{"score", "--hyp", filepath.Join(model, "src.vocab"), "--ref", filepath.Join(model, "src.vocab")},
+		{"eval", "--model", model, "--test", test},
+	} {
+		cmd = exec.Command(qkvBin, args...)
+		cmd.Stdout = full
+		stderr.Reset()
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "no space left on device") {
+			t.Errorf("%s > /dev/full: err %v, stderr %q", args[0], err, stderr.String())
+		}
 	}
 }
 
