@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 )
@@ -252,4 +253,54 @@ func TestAverageOutputIsNeverAnInput(t *testing.T) {
 	}
 	noTemps(t, filepath.Dir(out))
 	noTemps(t, model)
+}
+
+// TestPredictInterruptLeavesNothing: Ctrl-C while predict writes --output
+// removes its temporary file and leaves the previous output as it was.
+func TestPredictInterruptLeavesNothing(t *testing.T) {
+	model, _ := trainedModel(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.txt")
+	os.WriteFile(out, []byte("OLD\n"), 0o644)
+	cmd := exec.Command(qkvBin, "predict", "--model", model, "--output", out)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Write([]byte("abc\n")) // and keep the input open: predict waits for more
+	deadline := time.Now().Add(20 * time.Second)
+	for !hasTemp(dir) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("predict never started writing:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	stdin.Close()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("interrupted predict: %v, stderr %q", err, stderr.String())
+	}
+	if got := readOrFail(t, out); got != "OLD\n" {
+		t.Errorf("the previous output became %q", got)
+	}
+	noTemps(t, dir)
+}
+
+func hasTemp(dir string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if atomicfile.IsTemp(e.Name()) {
+			return true
+		}
+	}
+	return false
 }
