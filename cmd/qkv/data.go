@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -203,16 +204,20 @@ func runBPE(cmd *cobra.Command, _ []string) error {
 	}
 	var w io.Writer = cmd.OutOrStdout()
 	var f *atomicfile.File
+	var writing sync.Mutex // held while writing, so Ctrl-C aborts between writes
 	if outPath != "" {
 		var err error
 		if f, err = atomicfile.Create(outPath); err != nil {
 			return fmt.Errorf("data bpe: --out: %w", err)
 		}
 		defer f.Abort()
+		defer abortOnInterrupt("data bpe", &writing, f)()
 		w = f
 	}
 	bw := bufio.NewWriter(w)
 	finish := func() error {
+		writing.Lock()
+		defer writing.Unlock()
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("data bpe: writing the output: %w", err)
 		}
@@ -230,7 +235,10 @@ func runBPE(cmd *cobra.Command, _ []string) error {
 			}
 		}
 		b := t.Learn(merges, minFreq)
-		if err := b.Save(bw); err != nil {
+		writing.Lock()
+		err := b.Save(bw)
+		writing.Unlock()
+		if err != nil {
 			return err
 		}
 		if err := finish(); err != nil {
@@ -256,6 +264,8 @@ func runBPE(cmd *cobra.Command, _ []string) error {
 	}
 	lineNo := 0
 	err = eachLineOf(inputs[0], func(line string) error {
+		writing.Lock()
+		defer writing.Unlock()
 		lineNo++
 		if tsv {
 			src, tgt, ok := strings.Cut(line, "\t")

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -196,6 +199,34 @@ func stdoutIsInput(inputs ...string) error {
 	return nil
 }
 
+// abortOnInterrupt makes Ctrl-C (SIGINT) or SIGTERM remove the temporary
+// files of the outputs being written, leaving any previous outputs as they
+// were, and exit with status 130. Writers hold mu while they write, so a
+// file is never aborted in the middle of a write. stop ends the watch.
+func abortOnInterrupt(cmdName string, mu *sync.Mutex, files ...*atomicfile.File) (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sig:
+			mu.Lock()
+			for _, f := range files {
+				if f != nil {
+					f.Abort()
+				}
+			}
+			fmt.Fprintf(os.Stderr, "qkv: %s: interrupted; no output file was written or changed\n", cmdName)
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+	}
+}
+
 func runPredict(cmd *cobra.Command, _ []string) error {
 	if pf.model == "" {
 		return errors.New("predict: --model is required")
@@ -247,6 +278,10 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 		defer attnFile.Abort()
 		attn = json.NewEncoder(attnFile)
 	}
+	var writing sync.Mutex
+	if outFile != nil || attnFile != nil {
+		defer abortOnInterrupt("predict", &writing, outFile, attnFile)()
+	}
 	// Decode in chunks so a long input streams out and memory stays flat.
 	const chunk = 4096
 	sc := bufio.NewScanner(in)
@@ -258,7 +293,10 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	nbest := pf.decode.nbest
 	flush := func() error {
 		opt.FirstLine = lineNo - len(lines)
-		for i, r := range p.Translate(lines, opt) {
+		results := p.Translate(lines, opt)
+		writing.Lock()
+		defer writing.Unlock()
+		for i, r := range results {
 			n := opt.FirstLine + i + 1
 			if attn != nil {
 				if err := attn.Encode(attentionRecord(n, r)); err != nil {
@@ -314,6 +352,8 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	if err := flush(); err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
+	writing.Lock()
+	defer writing.Unlock()
 	if outFile != nil {
 		if err := outFile.Commit(); err != nil {
 			return fmt.Errorf("predict: --output: %w", err)

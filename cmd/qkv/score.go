@@ -137,7 +137,9 @@ func runScore(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(cmd.OutOrStdout(), string(line))
+	if _, err := fmt.Fprintln(cmd.OutOrStdout(), string(line)); err != nil {
+		return fmt.Errorf("score: writing the result: %w", err)
+	}
 	return nil
 }
 
