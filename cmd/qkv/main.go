@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/kernels"
 )
 
@@ -55,16 +56,37 @@ func init() {
 			kernels.SetThreads(n)
 		}
 		if cpuProfile != "" {
-			f, err := os.Create(cpuProfile)
+			f, err := atomicfile.Create(cpuProfile)
 			if err != nil {
-				return err
+				return fmt.Errorf("--cpuprofile: %w", err)
 			}
 			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
+				f.Abort()
+				return fmt.Errorf("--cpuprofile: %w", err)
 			}
+			profileFile = f
 		}
 		return nil
 	}
+}
+
+// profileFile is the --cpuprofile file being written, committed when the
+// command ends (a profile is written as the program runs, so it goes
+// through the atomic writer like every other file qkv writes).
+var profileFile *atomicfile.File
+
+// stopProfile ends the CPU profile and puts its file in place.
+func stopProfile() error {
+	if profileFile == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	f := profileFile
+	profileFile = nil
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return nil
 }
 
 // checkThreads returns the thread count --threads asks for: 0 leaves the
@@ -83,9 +105,11 @@ func checkThreads(asked, cpus int) (n int, note string, err error) {
 }
 
 func main() {
-	defer pprof.StopCPUProfile()
-	if err := rootCmd.Execute(); err != nil {
-		pprof.StopCPUProfile()
+	err := rootCmd.Execute()
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "qkv:", err)
 		os.Exit(1)
 	}
