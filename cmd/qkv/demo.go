@@ -152,8 +152,17 @@ func runDemo(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer lock.Unlock()
-	opts := train.Options{MaxTokens: 4096, Epochs: 1000, TimeBudget: df.budget, Schedule: "inverse-sqrt", LR: 3e-3, Warmup: 300,
-		LabelSmoothing: 0.1, ValidEvery: 200, SaveEvery: train.Every{Time: time.Minute}, Seed: df.seed}
+	opts := train.Defaults()
+	opts.MaxTokens, opts.Epochs, opts.TimeBudget, opts.Schedule, opts.LR, opts.Warmup = 4096, 1000, df.budget, "inverse-sqrt", 3e-3, 300
+	opts.LabelSmoothing, opts.ValidEvery, opts.SaveEvery, opts.Seed = 0.1, 200, train.Every{Time: time.Minute}, df.seed
+	s := settings{Model: mc, Data: data, Prepare: pipeline.PrepareOptions{MinFreq: 1, BPEMerges: 8000}, Train: opts}
+	id, err := train.NewIdentity(mc.Arch, s, fingerprint(trainPairs), fingerprint(validPairs), false)
+	if err != nil {
+		return err
+	}
+	if err := id.Write(out); err != nil {
+		return err
+	}
 	if err := pr.Save(out, mc, opts); err != nil {
 		return err
 	}

@@ -185,6 +185,16 @@ func TestTrainResumeRefusesAnotherRun(t *testing.T) {
 	if _, errOut, err := qkv(t, "", "train", "--resume", "--out", filepath.Join(dir, "nothing"), "--train", trainFile); err == nil || !strings.Contains(errOut, "no run to resume") {
 		t.Errorf("resume of a missing directory: err %v\n%s", err, errOut)
 	}
+	// A directory that is not a run: refused, and left as it was.
+	mine := filepath.Join(dir, "mine")
+	os.MkdirAll(mine, 0o755)
+	os.WriteFile(filepath.Join(mine, ".draft.txt.tmp-1"), []byte("mine"), 0o644)
+	if _, errOut, err := qkv(t, "", "train", "--resume", "--out", mine, "--train", trainFile); err == nil || !strings.Contains(errOut, "holds no qkv run") {
+		t.Errorf("resume in a directory that is not a run: err %v\n%s", err, errOut)
+	}
+	if entries, _ := os.ReadDir(mine); len(entries) != 1 || entries[0].Name() != ".draft.txt.tmp-1" {
+		t.Errorf("a refused resume changed a directory that is not a run: %v", entries)
+	}
 }
 
 // TestTrainRangeChecks: every numeric flag and config value out of range is
