@@ -306,6 +306,12 @@ func TestTrainDataChecks(t *testing.T) {
 	if warn < 0 || warn > strings.Index(errOut, "stopped") {
 		t.Errorf("no warning about the warm-up before the run:\n%s", errOut)
 	}
+	// --warmup 0 is no warm-up (not the default 4000): the first step has the peak rate.
+	os.RemoveAll(out)
+	_, errOut, err = qkv(t, "", append(base, "--train", trainFile, "--max-steps", "1", "--schedule", "inverse-sqrt", "--lr", "3e-3", "--warmup", "0")...)
+	if err != nil || !strings.Contains(errOut, "lr 3.00e-03") {
+		t.Errorf("--warmup 0: err %v, want the peak rate at step 1:\n%s", err, errOut)
+	}
 }
 
 // TestTrainJoinedDictionary: --joined-dictionary writes one vocabulary for
