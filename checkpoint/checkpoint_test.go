@@ -35,7 +35,7 @@ func params(t *testing.T) []*tensor.Tensor {
 	}
 	s.Data[0] = 0.125
 	copy(v.Data, []float32{float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, math.MaxFloat32,
-		float32(math.Inf(-1)), math.Float32frombits(0x7fc00123), 1.0 / 3}) // −0, subnormal, max, −Inf, NaN with payload
+		-math.MaxFloat32, math.Float32frombits(0x00800000), 1.0 / 3}) // −0, subnormal, ±max, smallest normal (NaN and ±Inf: TestNonFinite)
 	return []*tensor.Tensor{a, b, s, e, v}
 }
 
@@ -518,4 +518,58 @@ func TestWriteFileAtomicNewFile(t *testing.T) {
 	if err := WriteFileAtomic(dir, func(io.Writer) error { return nil }); err == nil {
 		t.Error("replacing a directory succeeded")
 	}
+}
+
+// TestNonFinite: Save writes NaN and ±Inf bit for bit, but Load, LoadSubset
+// and ReadAll refuse them, naming the file, the tensor and how many values
+// are bad: NaN weights used to load and decode to "<pad> <pad> …".
+func TestNonFinite(t *testing.T) {
+	nan := math.Float32frombits(0x7fc00123) // a NaN with a payload
+	for _, tc := range []struct {
+		name string
+		bad  []float32
+		want string
+	}{
+		{"NaN", []float32{nan}, "1 of 6 values are not finite (the first, at index 2, is NaN)"},
+		{"+Inf", []float32{float32(math.Inf(1))}, "1 of 6 values are not finite (the first, at index 2, is +Inf)"},
+		{"-Inf and NaN", []float32{float32(math.Inf(-1)), nan, nan}, "3 of 6 values are not finite (the first, at index 2, is -Inf)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "best.safetensors")
+			ps := params(t)
+			v := ps[len(ps)-1] // dec.bias
+			copy(v.Data[2:], tc.bad)
+			if err := Save(path, ps, nil); err != nil {
+				t.Fatal(err)
+			}
+			// The writer is faithful: the bits are in the file.
+			raw, _ := os.ReadFile(path)
+			if !bytes.Contains(raw, binary.LittleEndian.AppendUint32(nil, math.Float32bits(tc.bad[0]))) {
+				t.Fatal("the non-finite value was not written")
+			}
+			wantErr(t, "Load", Load(path, fresh(ps)), "dec.bias", tc.want)
+			_, err := LoadSubset(path, fresh(ps)[len(ps)-1:])
+			wantErr(t, "LoadSubset", err, "dec.bias", tc.want)
+			_, _, err = ReadAll(path)
+			wantErr(t, "ReadAll", err, "dec.bias", tc.want)
+			if err == nil || !strings.Contains(err.Error(), path) {
+				t.Errorf("error does not name the file: %v", err)
+			}
+			// An average of it is refused too, naming the input.
+			err = Average(filepath.Join(dir, "average.safetensors"), []string{path})
+			wantErr(t, "Average", err, "dec.bias", "not finite")
+			if _, statErr := os.Stat(filepath.Join(dir, "average.safetensors")); statErr == nil {
+				t.Error("Average wrote an output from non-finite input")
+			}
+		})
+	}
+	// A tensor spanning several read chunks reports the right index.
+	big := tensor.NewParam("big", 3, 70_000)
+	big.Data[150_001] = float32(math.Inf(1))
+	path := filepath.Join(t.TempDir(), "big.safetensors")
+	if err := Save(path, []*tensor.Tensor{big}, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "big", Load(path, fresh([]*tensor.Tensor{big})), "big", "1 of 210000 values are not finite (the first, at index 150001, is +Inf)")
 }

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,5 +59,42 @@ func TestJSONErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "f.json")); !os.IsNotExist(err) {
 		t.Error("a failed SaveJSON left a file")
+	}
+}
+
+// TestJSONByteOrderMark: a UTF-8 BOM (as Windows editors write) before the
+// JSON is dropped, not a syntax error; one anywhere else is still an error.
+func TestJSONByteOrderMark(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte("\ufeff{\"arch\": \"rnnsearch\", \"heads\": 4}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var cfg testConfig
+	if err := LoadJSON(path, &cfg); err != nil || cfg.Arch != "rnnsearch" || cfg.Heads != 4 {
+		t.Fatalf("with a BOM: %+v, %v", cfg, err)
+	}
+	if err := os.WriteFile(path, []byte("{\"arch\": \"rnnsearch\"}\ufeff"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadJSON(path, &cfg); err == nil {
+		t.Error("a BOM after the JSON value was accepted")
+	}
+}
+
+// TestJSONLongErrorIsShort: an unknown field with a 5 MB name gives an error
+// that names the file and quotes only a short prefix of it.
+func TestJSONLongErrorIsShort(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	long := strings.Repeat("x", 5<<20)
+	for _, text := range []string{`{"` + long + `": 1}`, `{"arch": 1` + long + `}`, `{"arch": "` + long + `", "heads": "four"}`} {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var cfg testConfig
+		err := LoadJSON(path, &cfg)
+		if err == nil || !strings.Contains(err.Error(), path) || len(err.Error()) > 400 {
+			t.Errorf("error of %d bytes: %.300v", len(fmt.Sprint(err)), err)
+		}
 	}
 }

@@ -40,8 +40,13 @@
 // with dtype × shape, and tile the data exactly (no overlap, no gap, no
 // trailing bytes). Load then requires every parameter to be present with
 // the same shape and dtype F32 and, by default, no tensor the caller did
-// not ask for. Every error names the file and, where one is at fault, the
-// tensor. No parameter is modified unless the whole header checks out.
+// not ask for. Every value read (by Load, LoadSubset and ReadAll, so by
+// predict, eval, --resume and average alike) must be finite: a NaN or an
+// infinity is an error that names the tensor and counts the bad values,
+// checked as each chunk is converted, so it costs no extra pass. Every
+// error names the file and, where one is at fault, the tensor. No
+// parameter is modified unless the whole header checks out (a bad value
+// found while reading the data may leave parameters partly filled).
 //
 // # Atomic writes
 //

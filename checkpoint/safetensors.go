@@ -191,9 +191,10 @@ func writeJSONString(b *bytes.Buffer, s string) {
 
 // Load fills each tensor of into, by name, from the safetensors file at
 // path. Every tensor must be present with the same shape and dtype F32,
-// and the file may hold no other tensor (see LoadSubset to allow that).
-// Nothing is modified unless the whole header checks out; errors are
-// *Error values naming the tensor at fault.
+// and the file may hold no other tensor (see LoadSubset to allow that),
+// and every value must be finite (no NaN, no ±Inf). Nothing is modified
+// unless the whole header checks out; errors are *Error values naming the
+// tensor at fault.
 func Load(path string, into []*tensor.Tensor) error {
 	extra, err := LoadSubset(path, into)
 	if err != nil {
@@ -218,6 +219,11 @@ func LoadSubset(path string, into []*tensor.Tensor) (extra []string, err error) 
 		return nil, err
 	}
 	defer f.Close()
+	return loadSubset(path, f, h, into)
+}
+
+// loadSubset is LoadSubset on a file whose header is h.
+func loadSubset(path string, f io.ReaderAt, h *header, into []*tensor.Tensor) (extra []string, err error) {
 	want := make(map[string]bool, len(into))
 	for i, t := range into {
 		if t == nil || t.Name == "" {
@@ -250,8 +256,8 @@ func LoadSubset(path string, into []*tensor.Tensor) (extra []string, err error) 
 	buf := make([]byte, 256<<10)
 	for _, t := range into {
 		e := &h.entries[h.byName[t.Name]]
-		if err := readF32(f, h.dataAt+int64(e.begin), t.Data, buf); err != nil {
-			return nil, errorf(path, t.Name, "reading data: %v", err)
+		if err := readF32(path, t.Name, f, h.dataAt+int64(e.begin), t.Data, buf); err != nil {
+			return nil, err
 		}
 	}
 	return extra, nil
@@ -265,6 +271,11 @@ func ReadAll(path string) (map[string]Array, map[string]string, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
+	return readAll(path, f, h)
+}
+
+// readAll reads every tensor of a file whose header is h.
+func readAll(path string, f io.ReaderAt, h *header) (map[string]Array, map[string]string, error) {
 	out := make(map[string]Array, len(h.entries))
 	buf := make([]byte, 256<<10)
 	for _, e := range h.entries {
@@ -272,8 +283,8 @@ func ReadAll(path string) (map[string]Array, map[string]string, error) {
 			return nil, nil, errorf(path, e.name, "dtype %s, want F32", e.dtype)
 		}
 		a := Array{Shape: e.shape, Data: make([]float32, (e.end-e.begin)/4)}
-		if err := readF32(f, h.dataAt+int64(e.begin), a.Data, buf); err != nil {
-			return nil, nil, errorf(path, e.name, "reading data: %v", err)
+		if err := readF32(path, e.name, f, h.dataAt+int64(e.begin), a.Data, buf); err != nil {
+			return nil, nil, err
 		}
 		out[e.name] = a
 	}
@@ -291,20 +302,41 @@ func ReadMetadata(path string) (map[string]string, error) {
 	return h.metadata, nil
 }
 
-// readF32 reads len(dst) little-endian float32 values at off.
-func readF32(r io.ReaderAt, off int64, dst []float32, buf []byte) error {
-	for len(dst) > 0 {
-		n := min(len(dst), len(buf)/4)
+// readF32 reads len(dst) little-endian float32 values at off into dst, the
+// data of tensor name of the file at path. A NaN or an infinity among them
+// is an error: no parameter, optimizer moment or average qkv writes holds
+// one unless the file is corrupt or the run diverged, and such weights
+// decode to nonsense (every token <pad>) instead of failing. The check
+// costs nothing next to the read: it is done on each chunk as it is
+// converted. On error dst may be partly filled.
+func readF32(path, name string, r io.ReaderAt, off int64, dst []float32, buf []byte) error {
+	bad, first := 0, -1
+	var firstVal float32
+	for done := 0; done < len(dst); {
+		n := min(len(dst)-done, len(buf)/4)
 		if _, err := r.ReadAt(buf[:4*n], off); err != nil {
 			if errors.Is(err, io.EOF) {
-				return io.ErrUnexpectedEOF
+				err = io.ErrUnexpectedEOF
 			}
-			return err
+			return errorf(path, name, "reading data: %v", err)
 		}
-		for i := range dst[:n] {
-			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
+		chunk := dst[done : done+n]
+		for i := range chunk {
+			b := binary.LittleEndian.Uint32(buf[4*i:])
+			chunk[i] = math.Float32frombits(b)
+			if b&0x7f800000 == 0x7f800000 { // exponent all ones: ±Inf or NaN
+				if bad == 0 {
+					first, firstVal = done+i, chunk[i]
+				}
+				bad++
+			}
 		}
-		dst, off = dst[n:], off+int64(4*n)
+		done, off = done+n, off+int64(4*n)
+	}
+	if bad > 0 {
+		return errorf(path, name, "%d of %d values are not finite (the first, at index %d, is %v): "+
+			"the file is corrupt or the run that wrote it diverged; load another checkpoint "+
+			"(best, last, a step-* snapshot) or train again", bad, len(dst), first, firstVal)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/qkv-dev/qkv/internal/excerpt"
 )
 
 // Architectures.
@@ -90,58 +92,63 @@ func DefaultConfig(arch string) (Config, error) {
 	return Config{}, fmt.Errorf("unknown architecture %q (want one of %v)", arch, []string{ArchSeq2Seq, ArchRNNSearch, ArchTransformer})
 }
 
-// Validate reports the first inconsistency in c.
+// Validate reports the first inconsistency in c: an unknown arch, a size
+// the architecture needs that is not positive, any size above its bound
+// (MaxVocab, MaxWidth, MaxFF, MaxLayers, MaxMaxLen), heads that do not
+// divide d_model, a dropout outside [0, 1). Errors name the config key.
+// Validate does not depend on the machine; New also calls CheckMemory.
 func (c Config) Validate() error {
-	positive := func(name string, v int) error {
-		if v <= 0 {
-			return fmt.Errorf("model config: %s must be positive, got %d", name, v)
-		}
-		return nil
-	}
 	if !slices.Contains([]string{ArchSeq2Seq, ArchRNNSearch, ArchTransformer}, c.Arch) {
-		return fmt.Errorf("model config: unknown arch %q", c.Arch)
+		return fmt.Errorf("model config: unknown arch %s (want %s, %s or %s)", excerpt.Quote(c.Arch), ArchSeq2Seq, ArchRNNSearch, ArchTransformer)
 	}
-	if err := positive("src_vocab", c.SrcVocab); err != nil {
-		return err
+	type key struct {
+		name string
+		v    int
+		max  int
+		used bool // the architecture needs it: it must be positive
 	}
-	if err := positive("tgt_vocab", c.TgtVocab); err != nil {
-		return err
+	tr, rnn := c.Arch == ArchTransformer, c.Arch != ArchTransformer
+	keys := []key{
+		{"src_vocab", c.SrcVocab, MaxVocab, true},
+		{"tgt_vocab", c.TgtVocab, MaxVocab, true},
+		{"d_model", c.DModel, MaxWidth, tr},
+		{"heads", c.Heads, MaxWidth, tr},
+		{"enc_layers", c.EncLayers, MaxLayers, tr},
+		{"dec_layers", c.DecLayers, MaxLayers, tr},
+		{"d_ff", c.DFF, MaxFF, tr},
+		{"max_len", c.MaxLen, MaxMaxLen, tr},
+		{"embed", c.Embed, MaxWidth, rnn},
+		{"hidden", c.Hidden, MaxWidth, rnn},
+		{"layers", c.Layers, MaxLayers, rnn},
+		{"attn_dim", c.AttnDim, MaxWidth, c.Arch == ArchRNNSearch},
 	}
-	if c.Dropout < 0 || c.Dropout >= 1 {
-		return fmt.Errorf("model config: dropout must be in [0, 1), got %g", c.Dropout)
+	for _, k := range keys {
+		switch {
+		case k.used && k.v <= 0:
+			return fmt.Errorf("model config: %s must be positive for %s, got %d", k.name, c.Arch, k.v)
+		case k.v < 0:
+			return fmt.Errorf("model config: %s must not be negative, got %d", k.name, k.v)
+		case k.v > k.max:
+			return fmt.Errorf("model config: %s %d is above the limit of %d", k.name, k.v, k.max)
+		}
 	}
-	if c.AttnDropout < 0 || c.AttnDropout >= 1 {
-		return fmt.Errorf("model config: attn_dropout must be in [0, 1), got %g", c.AttnDropout)
+	for _, d := range []struct {
+		name string
+		v    float32
+	}{{"dropout", c.Dropout}, {"attn_dropout", c.AttnDropout}} {
+		if !(d.v >= 0 && d.v < 1) { // also refuses NaN
+			return fmt.Errorf("model config: %s must be in [0, 1), got %g", d.name, d.v)
+		}
 	}
-	switch c.Arch {
-	case ArchTransformer:
-		for _, p := range []struct {
-			n string
-			v int
-		}{{"d_model", c.DModel}, {"heads", c.Heads}, {"enc_layers", c.EncLayers}, {"dec_layers", c.DecLayers}, {"d_ff", c.DFF}, {"max_len", c.MaxLen}} {
-			if err := positive(p.n, p.v); err != nil {
-				return err
-			}
+	if tr {
+		if c.Heads > c.DModel {
+			return fmt.Errorf("model config: heads %d is more than d_model %d (each head needs at least one dimension)", c.Heads, c.DModel)
 		}
 		if c.DModel%c.Heads != 0 {
 			return fmt.Errorf("model config: d_model %d is not a multiple of heads %d", c.DModel, c.Heads)
 		}
 		if c.ShareEmb && c.SrcVocab != c.TgtVocab {
 			return fmt.Errorf("model config: share_emb needs one vocabulary, got sizes %d and %d", c.SrcVocab, c.TgtVocab)
-		}
-	default:
-		for _, p := range []struct {
-			n string
-			v int
-		}{{"embed", c.Embed}, {"hidden", c.Hidden}, {"layers", c.Layers}} {
-			if err := positive(p.n, p.v); err != nil {
-				return err
-			}
-		}
-		if c.Arch == ArchRNNSearch {
-			if err := positive("attn_dim", c.AttnDim); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

@@ -55,8 +55,13 @@ type Decoder interface {
 }
 
 // New builds a model with freshly initialized parameters from cfg.
+// A configuration whose parameters would not fit in memory is refused
+// before anything is allocated (CheckMemory with BuildBytesPerParam).
 func New(cfg Config) (Model, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckMemory(BuildBytesPerParam); err != nil {
 		return nil, err
 	}
 	switch cfg.Arch {

@@ -27,7 +27,9 @@ import (
 
 	"github.com/qkv-dev/qkv/batch"
 	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/model"
+	"github.com/qkv-dev/qkv/tensor"
 	"github.com/qkv-dev/qkv/text/corpus"
 	"github.com/qkv-dev/qkv/text/tokenize"
 	"github.com/qkv-dev/qkv/text/vocab"
@@ -124,11 +126,49 @@ func LoadWeights(dir, weights string) (*Pipeline, error) {
 			}
 		}
 	}
-	// The last checkpoint also holds optimizer state: load the parameters only.
-	if _, err := checkpoint.LoadSubset(weights, p.Model.Params()); err != nil {
+	if err := loadParams(weights, p.Model.Params()); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// OptimizerPrefix starts the names of the optimizer state that the last
+// checkpoint holds beside the parameters (train writes it): the only
+// tensors a weights file may hold that the model does not use.
+const OptimizerPrefix = "optim."
+
+// loadParams fills params from the weights file, which must hold every
+// parameter and nothing else but optimizer state: a tensor the model does
+// not use means the configuration was edited (enc_layers lowered, say) or
+// the file belongs to another model, and loading the rest would run a
+// model that was never trained.
+func loadParams(weights string, params []*tensor.Tensor) error {
+	extra, err := checkpoint.LoadSubset(weights, params)
+	if err != nil {
+		return err
+	}
+	var unused []string
+	for _, name := range extra {
+		if !strings.HasPrefix(name, OptimizerPrefix) {
+			unused = append(unused, name)
+		}
+	}
+	if len(unused) == 0 {
+		return nil
+	}
+	const show = 3
+	list := make([]string, 0, show)
+	for _, name := range unused[:min(show, len(unused))] {
+		list = append(list, excerpt.Quote(name))
+	}
+	more := ""
+	if len(unused) > show {
+		more = fmt.Sprintf(" and %d more", len(unused)-show)
+	}
+	return fmt.Errorf("%s: %d tensors that the model of %s does not use (%s%s): "+
+		"the configuration was edited after training (fewer layers? smaller sizes?) or the weights belong to another model; "+
+		"restore the configuration the weights were trained with, or pass the weights of this model",
+		weights, len(unused), ConfigFile, strings.Join(list, ", "), more)
 }
 
 // InDir resolves a file name given for a model directory: a bare name is
@@ -171,6 +211,12 @@ func LoadForResume(dir string) (*Pipeline, error) {
 		return nil, fmt.Errorf("%s: vocabulary sizes %d/%d do not match %s (%d/%d)",
 			dir, p.Src.Len(), p.Tgt.Len(), ConfigFile, mc.SrcVocab, mc.TgtVocab)
 	}
+	if mc.ShareEmb && mc.Arch == model.ArchTransformer {
+		if err := sameVocab(p.Src, p.Tgt); err != nil {
+			return nil, fmt.Errorf("%s: share_emb gives source and target one embedding table, so %s and %s must be one vocabulary, but %v; "+
+				"train with a joint vocabulary, or without share_emb", dir, SrcVocabFile, TgtVocabFile, err)
+		}
+	}
 	if p.Model, err = model.New(mc); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
 	}
@@ -206,6 +252,21 @@ func (p *Pipeline) Encode(trainPairs, validPairs []corpus.Pair) (trainSet, valid
 		return nil, nil, errors.New("no training pairs within the length limits")
 	}
 	return trainSet, validSet, nil
+}
+
+// sameVocab reports where two vocabularies first differ, or nil when they
+// hold the same symbols in the same order.
+func sameVocab(a, b *vocab.Vocab) error {
+	as, bs := a.Symbols(), b.Symbols()
+	for id := range min(len(as), len(bs)) {
+		if as[id] != bs[id] {
+			return fmt.Errorf("id %d is %s in one and %s in the other", id, excerpt.Quote(as[id]), excerpt.Quote(bs[id]))
+		}
+	}
+	if len(as) != len(bs) {
+		return fmt.Errorf("they hold %d and %d symbols", len(as), len(bs))
+	}
+	return nil
 }
 
 func loadTokenizer(dir, name, bpeFile string) (tokenize.Tokenizer, error) {

@@ -41,11 +41,18 @@ var (
 func init() {
 	pf := rootCmd.PersistentFlags()
 	pf.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
-	pf.IntVar(&threads, "threads", 0, "cores to use (default: all)")
+	pf.IntVar(&threads, "threads", 0, "cores to use (default and at most: all the machine has)")
 	rootCmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		if threads > 0 {
-			runtime.GOMAXPROCS(threads)
-			kernels.SetThreads(threads)
+		n, note, err := checkThreads(threads, runtime.NumCPU())
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			fmt.Fprintln(cmd.ErrOrStderr(), note)
+		}
+		if n > 0 {
+			runtime.GOMAXPROCS(n)
+			kernels.SetThreads(n)
 		}
 		if cpuProfile != "" {
 			f, err := os.Create(cpuProfile)
@@ -58,6 +65,21 @@ func init() {
 		}
 		return nil
 	}
+}
+
+// checkThreads returns the thread count --threads asks for: 0 leaves the
+// default (all CPUs), a negative count is an error, and more threads than
+// the machine has CPUs is capped to them (more only adds contention, and a
+// typo such as 100000 would exhaust the system's threads), with a note
+// saying so.
+func checkThreads(asked, cpus int) (n int, note string, err error) {
+	switch {
+	case asked < 0:
+		return 0, "", fmt.Errorf("--threads %d is out of range: give a positive number of cores (at most %d here), or leave it out for all", asked, cpus)
+	case asked > cpus:
+		return cpus, fmt.Sprintf("qkv: --threads %d: this machine has %d CPUs; using %d", asked, cpus, cpus), nil
+	}
+	return asked, "", nil
 }
 
 func main() {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/qkv-dev/qkv/internal/excerpt"
 )
 
 // Case says how ReadCMUdict changes the case of words.
@@ -69,7 +71,7 @@ func ReadCMUdict(r io.Reader, name string, opt CMUOptions) ([]Pronunciation, err
 		}
 		seq := strings.Fields(phones)
 		if len(seq) == 0 {
-			return fmt.Errorf("%s:%d: word %q has no phones", name, lineNo, word)
+			return fmt.Errorf("%s:%d: word %s has no phones", name, lineNo, excerpt.Quote(word))
 		}
 		word = baseWord(word)
 		switch opt.Case {

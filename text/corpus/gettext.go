@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/qkv-dev/qkv/internal/excerpt"
 )
 
 // Message is one entry of a gettext catalogue.
@@ -175,7 +177,7 @@ func ReadPO(r io.Reader, name string) ([]Message, error) {
 		rest = strings.TrimSpace(rest)
 		s, err := poString(rest)
 		if err != nil {
-			return errf("%s: %v", kw, err)
+			return errf("%s: %v", keyword(kw), err)
 		}
 		switch {
 		case kw == "msgctxt":
@@ -213,23 +215,23 @@ func ReadPO(r io.Reader, name string) ([]Message, error) {
 		case strings.HasPrefix(kw, "msgstr[") && strings.HasSuffix(kw, "]"):
 			k, err := strconv.Atoi(kw[len("msgstr[") : len(kw)-1])
 			if err != nil || k < 0 || k > 1000 {
-				return errf("bad plural index in %q", kw)
+				return errf("bad plural index in %s", keyword(kw))
 			}
 			if !hasID || cur.Plural == "" {
-				return errf("%s without msgid_plural", kw)
+				return errf("%s without msgid_plural", keyword(kw))
 			}
 			if plurals == nil {
 				plurals = map[int]*string{}
 			}
 			if _, dup := plurals[k]; dup {
-				return errf("%s given twice", kw)
+				return errf("%s given twice", keyword(kw))
 			}
 			target = new(string)
 			*target = s
 			plurals[k] = target
 			hasStr = true
 		default:
-			return errf("unknown keyword %q", kw)
+			return errf("unknown keyword %s", excerpt.Quote(kw))
 		}
 		return nil
 	})
@@ -242,10 +244,19 @@ func ReadPO(r io.Reader, name string) ([]Message, error) {
 	return msgs, nil
 }
 
+// keyword shows the first word of a .po line in an error: as it is when it
+// is short and plain (msgstr[0]), quoted and cut when it is not.
+func keyword(kw string) string {
+	if len(kw) > excerpt.MaxRunes || strings.IndexFunc(kw, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' }) >= 0 {
+		return excerpt.Quote(kw)
+	}
+	return kw
+}
+
 // poString decodes one quoted PO string with C escapes.
 func poString(s string) (string, error) {
 	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
-		return "", fmt.Errorf("want a double-quoted string, found %q", s)
+		return "", fmt.Errorf("want a double-quoted string, found %s", excerpt.Quote(s))
 	}
 	s = s[1 : len(s)-1]
 	if !strings.ContainsAny(s, `\"`) {

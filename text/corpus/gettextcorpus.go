@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/text/encoding/htmlindex"
 	"golang.org/x/text/encoding/ianaindex"
+
+	"github.com/qkv-dev/qkv/internal/excerpt"
 )
 
 // Catalogue is the usable English→LL pairs of one gettext catalogue.
@@ -56,8 +58,8 @@ func usable(s string) bool {
 // skipped and reported in warnings; err is set only when the directory
 // cannot be listed or holds no catalogue.
 func LoadGettext(localeDir, lang string) (cats []Catalogue, warnings []error, err error) {
-	if lang == "" || strings.ContainsAny(lang, `/\`) || lang == "." || lang == ".." {
-		return nil, nil, fmt.Errorf("bad language code %q", lang)
+	if !validLang(lang) {
+		return nil, nil, fmt.Errorf("bad language code %s (want a locale directory name such as de, pt_BR or sr@latin)", excerpt.Quote(lang))
 	}
 	dir := filepath.Join(localeDir, lang, "LC_MESSAGES")
 	entries, err := os.ReadDir(dir)
@@ -95,6 +97,20 @@ func LoadGettext(localeDir, lang string) (cats []Catalogue, warnings []error, er
 		return nil, warnings, fmt.Errorf("%s: no .mo catalogues", dir)
 	}
 	return cats, warnings, nil
+}
+
+// validLang reports whether lang can be a locale directory name: at most 64
+// letters, digits and _ - . @, and not "." or "..".
+func validLang(lang string) bool {
+	if lang == "" || len(lang) > 64 || lang == "." || lang == ".." {
+		return false
+	}
+	for _, r := range lang {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.@", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Charset returns the charset named in the header entry's Content-Type
@@ -138,7 +154,7 @@ func ToUTF8(msgs []Message) ([]Message, error) {
 			enc, err = htmlindex.Get(cs)
 		}
 		if err != nil || enc == nil {
-			return nil, fmt.Errorf("charset %q is not supported (UTF-8, ISO-8859-1 and the charsets of golang.org/x/text are)", cs)
+			return nil, fmt.Errorf("charset %s is not supported (UTF-8, ISO-8859-1 and the charsets of golang.org/x/text are)", excerpt.Quote(cs))
 		}
 		decode = func(s string) (string, error) {
 			out, err := enc.NewDecoder().String(s)
@@ -159,7 +175,7 @@ func ToUTF8(msgs []Message) ([]Message, error) {
 			}
 			var d string
 			if d, err = decode(s); err != nil {
-				err = fmt.Errorf("message %d (%.40q…): not valid %s: %w", i, s, cs, err)
+				err = fmt.Errorf("message %d (%s): not valid %s: %w", i, excerpt.Quote(s), cs, err)
 			}
 			return d
 		}

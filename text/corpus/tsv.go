@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/qkv-dev/qkv/internal/atomicfile"
+	"github.com/qkv-dev/qkv/internal/excerpt"
 )
 
 // Pair is one training example: a source sequence and its target, as text.
@@ -18,9 +19,10 @@ type Pair struct {
 }
 
 // ReadTSV reads source<TAB>target lines. name is used in error messages
-// ("name:line: problem"). A final line without a newline is accepted, a
-// trailing "\r" (Windows line ends) is removed, and lines that are entirely
-// empty are skipped. Every other line must hold exactly one tab, with a
+// ("name:line: problem"). A UTF-8 byte-order mark at the start of the input
+// is dropped, a final line without a newline is accepted, a trailing "\r"
+// (Windows line ends) is removed, and lines that are entirely empty are
+// skipped. Every other line must hold exactly one tab, with a
 // non-empty side on each side of it, in valid UTF-8, and no other carriage
 // return.
 func ReadTSV(r io.Reader, name string) ([]Pair, error) {
@@ -62,14 +64,21 @@ func ReadTSVFile(path string) ([]Pair, error) {
 }
 
 // WriteTSV writes pairs as source<TAB>target lines. It refuses pairs that
-// ReadTSV could not read back (tabs or line breaks inside a side, empty sides).
+// ReadTSV could not read back (tabs or line breaks inside a side, empty
+// sides). A first source that starts with U+FEFF is preceded by a
+// byte-order mark, which ReadTSV drops, so the source reads back whole.
 func WriteTSV(w io.Writer, pairs []Pair) error {
 	bw := bufio.NewWriter(w)
 	for i, p := range pairs {
 		for _, side := range []string{p.Source, p.Target} {
 			if side == "" || strings.ContainsAny(side, "\t\n\r") {
-				return fmt.Errorf("pair %d (%q → %q): a side is empty or holds a tab or line break", i, p.Source, p.Target)
+				return fmt.Errorf("pair %d (%s → %s): a side is empty or holds a tab or line break", i+1, excerpt.Quote(p.Source), excerpt.Quote(p.Target))
 			}
+		}
+		if i == 0 && strings.HasPrefix(p.Source, BOM) {
+			// ReadTSV drops one byte-order mark at the start of a file:
+			// write one so that the source keeps its own U+FEFF.
+			bw.WriteString(BOM)
 		}
 		bw.WriteString(p.Source)
 		bw.WriteByte('\t')
@@ -85,12 +94,21 @@ func WriteTSVFile(path string, pairs []Pair) error {
 	return atomicfile.Write(path, func(w io.Writer) error { return WriteTSV(w, pairs) })
 }
 
+// BOM is the UTF-8 byte-order mark that some editors (Notepad, Excel's
+// "CSV UTF-8") write at the start of a file. Every reader drops it there, so
+// it never becomes part of the first source or a vocabulary symbol.
+const BOM = "\ufeff"
+
 // eachLine calls fn with every line of r (1-based number, without "\n" or a
-// trailing "\r"). Lines may be of any length.
+// trailing "\r"), after dropping a byte-order mark at the start of the
+// first line. Lines may be of any length.
 func eachLine(r io.Reader, name string, fn func(lineNo int, line []byte) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for lineNo := 1; ; lineNo++ {
 		line, err := br.ReadBytes('\n')
+		if lineNo == 1 {
+			line = bytes.TrimPrefix(line, []byte(BOM))
+		}
 		if len(line) > 0 {
 			line = bytes.TrimSuffix(line, []byte{'\n'})
 			line = bytes.TrimSuffix(line, []byte{'\r'})

@@ -3,6 +3,7 @@ package tokenize
 import (
 	"bufio"
 	"container/heap"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/qkv-dev/qkv/internal/atomicfile"
+	"github.com/qkv-dev/qkv/internal/excerpt"
 )
 
 // BPE is byte-pair encoding (Sennrich et al. 2016) over code points: text
@@ -329,17 +331,22 @@ func (b *BPE) SaveFile(path string) error {
 	return atomicfile.Write(path, b.Save)
 }
 
-// LoadBPE reads merges written by Save; name is used in errors.
+// maxBPELine bounds a line of a merges file (two quoted symbols).
+const maxBPELine = 16 << 20
+
+// LoadBPE reads merges written by Save; name is used in errors. A UTF-8
+// byte-order mark before the header is dropped; errors quote at most a
+// short prefix of an offending line.
 func LoadBPE(r io.Reader, name string) (*BPE, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sc.Buffer(make([]byte, 64<<10), maxBPELine)
 	var merges []Merge
 	lineNo := 0
 	for sc.Scan() {
 		lineNo++
 		line := sc.Text()
 		if lineNo == 1 {
-			if line != bpeHeader {
+			if line = strings.TrimPrefix(line, "\ufeff"); line != bpeHeader { // an editor's byte-order mark
 				return nil, fmt.Errorf("%s:1: not a qkv BPE merges file (want first line %q)", name, bpeHeader)
 			}
 			continue
@@ -355,7 +362,7 @@ func LoadBPE(r io.Reader, name string) (*BPE, error) {
 				var right, tail string
 				right, tail, err = unquotePrefix(rest[1:])
 				if err == nil && tail != "" {
-					err = fmt.Errorf("unexpected text %q after the second symbol", tail)
+					err = fmt.Errorf("unexpected text %s after the second symbol", excerpt.Quote(tail))
 				}
 				if err == nil && (left == "" || right == "") {
 					err = fmt.Errorf("empty symbol")
@@ -368,6 +375,9 @@ func LoadBPE(r io.Reader, name string) (*BPE, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%s:%d: line longer than %d MiB: not a merges file", name, lineNo+1, maxBPELine>>20)
+		}
 		return nil, fmt.Errorf("%s:%d: %w", name, lineNo+1, err)
 	}
 	if lineNo == 0 {
@@ -390,7 +400,7 @@ func LoadBPEFile(path string) (*BPE, error) {
 func unquotePrefix(s string) (value, rest string, err error) {
 	q, err := strconv.QuotedPrefix(s)
 	if err != nil || !strings.HasPrefix(q, `"`) {
-		return "", "", fmt.Errorf("want a double-quoted symbol at %q", s)
+		return "", "", fmt.Errorf("want a double-quoted symbol at %s", excerpt.Quote(s))
 	}
 	v, err := strconv.Unquote(q)
 	return v, s[len(q):], err

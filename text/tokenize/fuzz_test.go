@@ -1,6 +1,7 @@
 package tokenize
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -65,5 +66,44 @@ func FuzzBPE(f *testing.F) {
 		if again := fuzzBPE.Tokenize(s); strings.Join(again, "\x00") != strings.Join(toks, "\x00") {
 			t.Fatalf("%q: %q then %q", s, toks, again)
 		}
+	})
+}
+
+// FuzzLoadBPE feeds arbitrary text to the merges reader: no panic, errors
+// name the file and quote at most a short prefix, and what loads is saved
+// and loaded again to the same merges.
+func FuzzLoadBPE(f *testing.F) {
+	var buf strings.Builder
+	fuzzBPE.Save(&buf)
+	f.Add(buf.String())
+	f.Add("\ufeff" + bpeHeader + "\n\"a\" \"b\"\n\n\"ab\" \"\\t\\xff\"\n")
+	f.Add(bpeHeader + "\n\"a\"\"b\"\n")
+	f.Add(bpeHeader + "\n\"a\" \"\" \n")
+	f.Add(bpeHeader + "\n`a` `b`\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := LoadBPE(strings.NewReader(s), "f.bpe")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.bpe:") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			if len(err.Error()) > 600 {
+				t.Fatalf("error of %d bytes", len(err.Error()))
+			}
+			return
+		}
+		for _, m := range b.Merges() {
+			if m.Left == "" || m.Right == "" {
+				t.Fatalf("empty symbol in merge %q", m)
+			}
+		}
+		var out strings.Builder
+		if err := b.Save(&out); err != nil {
+			t.Fatal(err)
+		}
+		again, err := LoadBPE(strings.NewReader(out.String()), "g.bpe")
+		if err != nil || !slices.Equal(again.Merges(), b.Merges()) {
+			t.Fatalf("round trip: %v", err)
+		}
+		b.Tokenize("Die Datei \uE000▁ x") // the loaded merges apply without panic
 	})
 }

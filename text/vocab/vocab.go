@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/qkv-dev/qkv/internal/atomicfile"
+	"github.com/qkv-dev/qkv/internal/excerpt"
 )
 
 // The special symbols and their fixed ids.
@@ -98,7 +99,7 @@ func New(symbols []string) (*Vocab, error) {
 			return nil, fmt.Errorf("vocab: symbol %d is empty", id)
 		}
 		if prev, dup := v.index[s]; dup {
-			return nil, fmt.Errorf("vocab: symbol %q at id %d repeats id %d", s, id, prev)
+			return nil, fmt.Errorf("vocab: symbol %s at id %d repeats id %d", excerpt.Quote(s), id, prev)
 		}
 		v.index[s] = id
 	}
@@ -145,7 +146,7 @@ func (v *Vocab) EncodeStrict(tokens []string) ([]int, error) {
 	for i, t := range tokens {
 		id, ok := v.index[t]
 		if !ok {
-			return nil, fmt.Errorf("vocab: unknown symbol %q at position %d", t, i)
+			return nil, fmt.Errorf("vocab: unknown symbol %s at position %d", excerpt.Quote(t), i)
 		}
 		ids[i] = id
 	}
@@ -184,7 +185,7 @@ func (v *Vocab) Save(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	for id, s := range v.symbols {
 		if strings.ContainsAny(s, "\n\r") {
-			return fmt.Errorf("vocab: symbol %q (id %d) holds a line break and cannot be saved one a line", s, id)
+			return fmt.Errorf("vocab: symbol %s (id %d) holds a line break and cannot be saved one a line", excerpt.Quote(s), id)
 		}
 		bw.WriteString(s)
 		bw.WriteByte('\n')
@@ -198,9 +199,14 @@ func (v *Vocab) SaveFile(path string) error {
 	return atomicfile.Write(path, v.Save)
 }
 
+// bom is the UTF-8 byte-order mark, dropped at the start of a file.
+const bom = "\ufeff"
+
 // Load reads a vocabulary written by Save; name is used in errors. The
 // first four lines must be the special symbols in order; no line may be
-// empty or repeat an earlier one.
+// empty or repeat an earlier one. A UTF-8 byte-order mark at the start (an
+// editor's) is dropped, never read as part of a symbol. Errors quote at
+// most a short prefix of a symbol.
 func Load(r io.Reader, name string) (*Vocab, error) {
 	br := bufio.NewReader(r)
 	var syms []string
@@ -214,16 +220,22 @@ func Load(r io.Reader, name string) (*Vocab, error) {
 			break
 		}
 		s := strings.TrimSuffix(line, "\n")
+		if lineNo == 1 {
+			s = strings.TrimPrefix(s, bom)
+		}
 		switch {
 		case lineNo <= len(Specials) && s != Specials[lineNo-1]:
-			return nil, fmt.Errorf("%s:%d: want special symbol %q, found %q", name, lineNo, Specials[lineNo-1], s)
+			return nil, fmt.Errorf("%s:%d: want special symbol %q, found %s", name, lineNo, Specials[lineNo-1], excerpt.Quote(s))
 		case s == "":
 			return nil, fmt.Errorf("%s:%d: empty symbol", name, lineNo)
 		case strings.HasSuffix(s, "\r"):
-			return nil, fmt.Errorf("%s:%d: symbol %q ends in a carriage return (file saved with CRLF line ends?)", name, lineNo, s)
+			return nil, fmt.Errorf("%s:%d: symbol %s ends in a carriage return (file saved with CRLF line ends?)", name, lineNo, excerpt.Quote(s))
+		case strings.ContainsRune(s, '\r'):
+			// Save refuses such a symbol: it could not be written back.
+			return nil, fmt.Errorf("%s:%d: symbol %s holds a carriage return", name, lineNo, excerpt.Quote(s))
 		}
 		if prev, dup := seen[s]; dup {
-			return nil, fmt.Errorf("%s:%d: symbol %q repeats line %d", name, lineNo, s, prev)
+			return nil, fmt.Errorf("%s:%d: symbol %s repeats line %d", name, lineNo, excerpt.Quote(s), prev)
 		}
 		seen[s] = lineNo
 		syms = append(syms, s)
