@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -429,6 +430,9 @@ func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
 		return fmt.Errorf("resume: --out: %w (there is no run to resume)", err)
 	} else if !st.IsDir() {
 		return fmt.Errorf("resume: --out %s is not a directory", tf.out)
+	}
+	if names, err := pipeline.DirEntries(tf.out); err != nil || !slices.ContainsFunc(names, func(n string) bool { return n == pipeline.ConfigFile || n == pipeline.RunFile }) {
+		return fmt.Errorf("resume: --out %s holds no qkv run (no %s): there is no run to resume", tf.out, pipeline.ConfigFile)
 	}
 	lock, err := train.Lock(tf.out)
 	if err != nil {
