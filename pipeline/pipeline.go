@@ -94,6 +94,30 @@ func NewTokenizer(name string, bpe *tokenize.BPE) (tokenize.Tokenizer, error) {
 	return nil, fmt.Errorf("pipeline: unknown tokenizer %q (char, word or bpe)", name)
 }
 
+// MaxSeqLen bounds max_src_len and max_tgt_len: the longest sequence, in
+// tokens, a model reads or writes (max_tgt_len also bounds decoding, so an
+// absurd value would let one line take all memory).
+const MaxSeqLen = 1 << 16
+
+// Validate checks the data settings of config.json, naming the key at
+// fault: the tokenizers are char, word or bpe; max_src_len is 0 (no
+// limit) to MaxSeqLen; max_tgt_len, which also bounds decoding, is 1 to
+// MaxSeqLen.
+func (d DataConfig) Validate() error {
+	for _, k := range []struct{ key, v string }{{"src_tokenizer", d.SrcTokenizer}, {"tgt_tokenizer", d.TgtTokenizer}} {
+		if k.v != TokChar && k.v != TokWord && k.v != TokBPE {
+			return fmt.Errorf("data config: %s %s is not a tokenizer (char, word or bpe)", k.key, excerpt.Quote(k.v))
+		}
+	}
+	if d.MaxSrcLen < 0 || d.MaxSrcLen > MaxSeqLen {
+		return fmt.Errorf("data config: max_src_len must be 0 (no limit) to %d tokens, got %d", MaxSeqLen, d.MaxSrcLen)
+	}
+	if d.MaxTgtLen < 1 || d.MaxTgtLen > MaxSeqLen {
+		return fmt.Errorf("data config: max_tgt_len must be 1 to %d tokens (it also bounds decoding), got %d", MaxSeqLen, d.MaxTgtLen)
+	}
+	return nil
+}
+
 // Load reads a model directory with its best weights (else its last).
 // Every missing or malformed file gives an error that names it.
 func Load(dir string) (*Pipeline, error) { return LoadWeights(dir, "") }
@@ -186,6 +210,9 @@ func LoadForResume(dir string) (*Pipeline, error) {
 	p := &Pipeline{Dir: dir}
 	if err := checkpoint.LoadJSON(filepath.Join(dir, ConfigFile), &p.Config); err != nil {
 		return nil, err
+	}
+	if err := p.Config.Data.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
 	}
 	var err error
 	if p.Src, err = vocab.LoadFile(filepath.Join(dir, SrcVocabFile)); err != nil {
