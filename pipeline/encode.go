@@ -6,7 +6,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/text/tokenize"
+	"github.com/qkv-dev/qkv/text/vocab"
 )
 
 // SourceTokens tokenizes a source line as the model was trained to read it.
@@ -21,21 +23,47 @@ func (d DataConfig) SourceTokens(tok tokenize.Tokenizer, line string) []string {
 // a symbol the vocabulary lacks, or a line longer than the model accepts is
 // an error that says which.
 func (p *Pipeline) EncodeSource(line string) ([]int32, error) {
+	ids, _, _, err := p.encodeSource(line, true)
+	return ids, err
+}
+
+// EncodeSourceUnk is EncodeSource with symbols the vocabulary lacks read as
+// <unk>, as most toolkits do; it returns them, in order, so the caller can
+// say how many there were.
+func (p *Pipeline) EncodeSourceUnk(line string) (ids []int32, unknown []string, err error) {
+	ids, _, unknown, err = p.encodeSource(line, false)
+	return ids, unknown, err
+}
+
+// encodeSource returns the ids of line, its tokens, and the tokens the
+// vocabulary lacks (an error when strict).
+func (p *Pipeline) encodeSource(line string, strict bool) (ids []int32, toks, unknown []string, err error) {
 	if !utf8.ValidString(line) {
-		return nil, errors.New("invalid UTF-8")
+		return nil, nil, nil, errors.New("invalid UTF-8")
 	}
 	if strings.TrimSpace(line) == "" {
-		return nil, errors.New("empty input")
+		return nil, nil, nil, errors.New("empty input")
 	}
-	toks := p.Config.Data.SourceTokens(p.SrcTok, line)
+	toks = p.Config.Data.SourceTokens(p.SrcTok, line)
 	if max := p.Config.Data.MaxSrcLen; max > 0 && len(toks) > max {
-		return nil, fmt.Errorf("input is %d tokens long; the model takes at most %d", len(toks), max)
+		return nil, nil, nil, fmt.Errorf("input is %d tokens long; the model takes at most %d", len(toks), max)
 	}
-	ids, err := p.Src.EncodeStrict(toks)
-	if err != nil {
-		return nil, fmt.Errorf("%w (the model never saw it in training)", err)
+	ids = make([]int32, len(toks))
+	for i, t := range toks {
+		id, ok := p.Src.ID(t)
+		if ok && id != vocab.UNK && id < len(vocab.Specials) {
+			ok = false // "<pad>", "<s>" or "</s>" typed in the input is text, not a control symbol
+		}
+		if !ok {
+			if strict {
+				return nil, nil, nil, fmt.Errorf("vocab: unknown symbol %s at position %d (the model never saw it in training)", excerpt.Quote(t), i)
+			}
+			id = vocab.UNK
+			unknown = append(unknown, t)
+		}
+		ids[i] = int32(id)
 	}
-	return toInt32(ids), nil
+	return ids, toks, unknown, nil
 }
 
 // DecodeTarget turns output ids into text.

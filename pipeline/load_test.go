@@ -178,10 +178,10 @@ func TestLoadChecksConfigValues(t *testing.T) {
 		f    func(*Config)
 		want string
 	}{
-		{"max_tgt_len 0", func(c *Config) { c.Data.MaxTgtLen = 0 }, "max_tgt_len must be 1 to 65536 tokens"},
-		{"max_tgt_len huge", func(c *Config) { c.Data.MaxTgtLen = 1 << 30 }, "max_tgt_len must be 1 to 65536"},
-		{"max_src_len negative", func(c *Config) { c.Data.MaxSrcLen = -1 }, "max_src_len must be 0 (no limit) to 65536"},
-		{"tokenizer", func(c *Config) { c.Data.TgtTokenizer = "sentencepiece" }, `tgt_tokenizer "sentencepiece" is not a tokenizer`},
+		{"max_tgt_len 0", func(c *Config) { c.Data.MaxTgtLen = 0 }, "data.max_tgt_len"},
+		{"max_tgt_len huge", func(c *Config) { c.Data.MaxTgtLen = 1 << 30 }, "1073741824 is out of range"},
+		{"max_src_len negative", func(c *Config) { c.Data.MaxSrcLen = -1 }, "data.max_src_len"},
+		{"tokenizer", func(c *Config) { c.Data.TgtTokenizer = "sentencepiece" }, `"sentencepiece" is not a tokenizer`},
 		{"d_model 1e9", func(c *Config) { c.Model.DModel = 1_000_000_000 }, "d_model 1000000000 is above the limit"},
 		{"dropout", func(c *Config) { c.Model.Dropout = 1.5 }, "dropout must be in [0, 1)"},
 		{"too big for memory", func(c *Config) { c.Model.DModel, c.Model.DFF, c.Model.EncLayers = 65536, 262144, 64 }, "more than"},

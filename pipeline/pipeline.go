@@ -13,6 +13,8 @@
 //	last.safetensors   weights, optimizer and trainer state of the last step
 //	step-*.safetensors snapshots kept for averaging (train --keep-snapshots)
 //	average.safetensors their average (qkv average), loaded with --weights
+//	run.json           what the run is: settings, their hash, data fingerprints
+//	.qkv.lock          locked by the one qkv train that writes the directory
 package pipeline
 
 import (
@@ -58,6 +60,10 @@ type DataConfig struct {
 	Lowercase    bool   `json:"lowercase,omitempty"` // lowercase the source before tokenizing
 	MaxSrcLen    int    `json:"max_src_len"`         // longest source accepted, in tokens
 	MaxTgtLen    int    `json:"max_tgt_len"`         // longest target trained on / generated, in tokens
+
+	// One vocabulary (and one set of BPE merges) for both sides, as
+	// fairseq's --joined-dictionary: src.vocab and tgt.vocab are the same.
+	JointVocab bool `json:"joint_vocab,omitempty"`
 }
 
 // Config is config.json.
@@ -92,30 +98,6 @@ func NewTokenizer(name string, bpe *tokenize.BPE) (tokenize.Tokenizer, error) {
 		return bpe, nil
 	}
 	return nil, fmt.Errorf("pipeline: unknown tokenizer %q (char, word or bpe)", name)
-}
-
-// MaxSeqLen bounds max_src_len and max_tgt_len: the longest sequence, in
-// tokens, a model reads or writes (max_tgt_len also bounds decoding, so an
-// absurd value would let one line take all memory).
-const MaxSeqLen = 1 << 16
-
-// Validate checks the data settings of config.json, naming the key at
-// fault: the tokenizers are char, word or bpe; max_src_len is 0 (no
-// limit) to MaxSeqLen; max_tgt_len, which also bounds decoding, is 1 to
-// MaxSeqLen.
-func (d DataConfig) Validate() error {
-	for _, k := range []struct{ key, v string }{{"src_tokenizer", d.SrcTokenizer}, {"tgt_tokenizer", d.TgtTokenizer}} {
-		if k.v != TokChar && k.v != TokWord && k.v != TokBPE {
-			return fmt.Errorf("data config: %s %s is not a tokenizer (char, word or bpe)", k.key, excerpt.Quote(k.v))
-		}
-	}
-	if d.MaxSrcLen < 0 || d.MaxSrcLen > MaxSeqLen {
-		return fmt.Errorf("data config: max_src_len must be 0 (no limit) to %d tokens, got %d", MaxSeqLen, d.MaxSrcLen)
-	}
-	if d.MaxTgtLen < 1 || d.MaxTgtLen > MaxSeqLen {
-		return fmt.Errorf("data config: max_tgt_len must be 1 to %d tokens (it also bounds decoding), got %d", MaxSeqLen, d.MaxTgtLen)
-	}
-	return nil
 }
 
 // Load reads a model directory with its best weights (else its last).

@@ -2,24 +2,80 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/qkv-dev/qkv/batch"
 	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/text/corpus"
 	"github.com/qkv-dev/qkv/text/tokenize"
 	"github.com/qkv-dev/qkv/text/vocab"
+	"github.com/qkv-dev/qkv/train"
+)
+
+// More file names of a model directory: those a training run adds.
+const (
+	AverageFile = "average.safetensors" // qkv average's default output
+	RunFile     = train.IdentityFile    // run.json: what the run is (train.Identity)
+	LockFile    = train.LockFile        // .qkv.lock: held by the one qkv train writing the directory
 )
 
 // PrepareOptions say how to turn a corpus into training examples.
 type PrepareOptions struct {
-	Data      DataConfig
-	MinFreq   int // symbols seen fewer times become <unk> (default 1)
-	MaxVocab  int // vocabulary size cap including specials (0: none)
-	BPEMerges int // merges to learn for bpe tokenizers (default 8000)
+	Data      DataConfig `json:"-"`
+	MinFreq   int        `json:"min_freq"`   // symbols seen fewer times become <unk> (default 1)
+	MaxVocab  int        `json:"max_vocab"`  // vocabulary size cap including specials (0: none)
+	BPEMerges int        `json:"bpe_merges"` // merges to learn for bpe tokenizers (default 8000)
+}
+
+// Bounds of the data and prepare settings.
+const (
+	MaxSeqLen    = 4096    // longest max_src_len / max_tgt_len
+	MaxBPEMerges = 1000000 // most BPE merges
+)
+
+// Validate checks the data settings as given (a zero is not a default
+// here): errors name the flag and the config key.
+func (d DataConfig) Validate() error {
+	for _, t := range []struct{ flag, key, v string }{
+		{"--src-tok", "src_tokenizer", d.SrcTokenizer}, {"--tgt-tok", "tgt_tokenizer", d.TgtTokenizer},
+	} {
+		switch t.v {
+		case TokChar, TokWord, TokBPE:
+		default:
+			return fmt.Errorf("data: %s %q is not a tokenizer: use char, word or bpe (config key data.%s)", t.flag, t.v, t.key)
+		}
+	}
+	for _, l := range []struct {
+		flag, key string
+		v         int
+	}{{"--max-src-len", "max_src_len", d.MaxSrcLen}, {"--max-tgt-len", "max_tgt_len", d.MaxTgtLen}} {
+		if l.v < 1 || l.v > MaxSeqLen {
+			return fmt.Errorf("data: %s %d is out of range: it must be between 1 and %d tokens (config key data.%s)", l.flag, l.v, MaxSeqLen, l.key)
+		}
+	}
+	return nil
+}
+
+// Validate checks the prepare settings as given: errors name the flag and
+// the config key.
+func (o PrepareOptions) Validate() error {
+	switch {
+	case o.MinFreq < 1:
+		return fmt.Errorf("prepare: --min-freq %d is out of range: it must be at least 1 (config key prepare.min_freq)", o.MinFreq)
+	case o.MaxVocab < 0 || (o.MaxVocab > 0 && o.MaxVocab <= len(vocab.Specials)):
+		return fmt.Errorf("prepare: prepare.max_vocab %d is out of range: it must be 0 (no cap) or more than the %d special symbols", o.MaxVocab, len(vocab.Specials))
+	case o.BPEMerges < 1 || o.BPEMerges > MaxBPEMerges:
+		return fmt.Errorf("prepare: --bpe-merges %d is out of range: it must be between 1 and %d (config key prepare.bpe_merges)", o.BPEMerges, MaxBPEMerges)
+	}
+	return nil
 }
 
 // Prepared is a tokenized, vocabulary-encoded corpus, ready to train on.
@@ -35,7 +91,10 @@ type Prepared struct {
 // Prepare learns tokenizers (BPE) and vocabularies from the training pairs
 // and encodes both sets. Validation symbols missing from the training data
 // become <unk>. Training pairs over the length limits are left out and
-// counted; over-long validation pairs are an error naming the line.
+// counted; over-long validation pairs are an error naming the line. With
+// Data.JointVocab, one vocabulary is built from both sides, and when both
+// sides use BPE one set of merges is learned from both (subword-nmt's joint
+// BPE); Src and Tgt (and SrcBPE and TgtBPE) are then the same.
 func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepared, error) {
 	if len(trainPairs) == 0 {
 		return nil, fmt.Errorf("prepare: no training pairs")
@@ -64,11 +123,27 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 		tok, err := NewTokenizer(name, bpe)
 		return tok, bpe, err
 	}
-	if p.SrcTok, p.SrcBPE, err = learn(opt.Data.SrcTokenizer, func(pr corpus.Pair) string { return pr.Source }, opt.Data.Lowercase); err != nil {
-		return nil, err
-	}
-	if p.TgtTok, p.TgtBPE, err = learn(opt.Data.TgtTokenizer, func(pr corpus.Pair) string { return pr.Target }, false); err != nil {
-		return nil, err
+	joint := opt.Data.JointVocab
+	if joint && opt.Data.SrcTokenizer == TokBPE && opt.Data.TgtTokenizer == TokBPE {
+		tr := tokenize.NewBPETrainer()
+		for _, pr := range trainPairs {
+			s := pr.Source
+			if opt.Data.Lowercase {
+				s = lowerString(s)
+			}
+			tr.Add(s)
+			tr.Add(pr.Target)
+		}
+		p.SrcBPE = tr.Learn(opt.BPEMerges, 2)
+		p.TgtBPE = p.SrcBPE
+		p.SrcTok, p.TgtTok = p.SrcBPE, p.TgtBPE
+	} else {
+		if p.SrcTok, p.SrcBPE, err = learn(opt.Data.SrcTokenizer, func(pr corpus.Pair) string { return pr.Source }, opt.Data.Lowercase); err != nil {
+			return nil, err
+		}
+		if p.TgtTok, p.TgtBPE, err = learn(opt.Data.TgtTokenizer, func(pr corpus.Pair) string { return pr.Target }, false); err != nil {
+			return nil, err
+		}
 	}
 	srcToks := make([][]string, len(trainPairs))
 	tgtToks := make([][]string, len(trainPairs))
@@ -79,8 +154,16 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 		sc.Add(srcToks[i])
 		tc.Add(tgtToks[i])
 	}
-	p.Src = vocab.Build(sc, opt.MinFreq, opt.MaxVocab)
-	p.Tgt = vocab.Build(tc, opt.MinFreq, opt.MaxVocab)
+	if joint {
+		for s, n := range tc {
+			sc[s] += n
+		}
+		p.Src = vocab.Build(sc, opt.MinFreq, opt.MaxVocab)
+		p.Tgt = p.Src
+	} else {
+		p.Src = vocab.Build(sc, opt.MinFreq, opt.MaxVocab)
+		p.Tgt = vocab.Build(tc, opt.MinFreq, opt.MaxVocab)
+	}
 	d := opt.Data
 	for i := range trainPairs {
 		if (d.MaxSrcLen > 0 && len(srcToks[i]) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(tgtToks[i]) > d.MaxTgtLen) {
@@ -139,4 +222,70 @@ func (p *Prepared) Save(dir string, mc model.Config, trainOptions any) error {
 // Pipeline returns a pipeline around a model trained on p.
 func (p *Prepared) Pipeline(dir string, m model.Model) *Pipeline {
 	return &Pipeline{Dir: dir, Config: Config{Model: m.Config(), Data: p.Data}, Model: m, Src: p.Src, Tgt: p.Tgt, SrcTok: p.SrcTok, TgtTok: p.TgtTok}
+}
+
+// isRunName reports whether name is a file that qkv train (or qkv average,
+// by default) writes in a run directory.
+func isRunName(name string) bool {
+	switch name {
+	case ConfigFile, SrcVocabFile, TgtVocabFile, SrcBPEFile, TgtBPEFile, BestFile, LastFile, AverageFile, RunFile:
+		return true
+	}
+	_, ok := train.SnapshotStep(name)
+	return ok
+}
+
+// IsRunFile reports whether name (a base name) is a file of a training
+// run: one of the names above, a step-N.safetensors snapshot, or the
+// temporary file of a writer of one of them killed before it finished
+// (".last.safetensors.tmp-123"). The lock file is not one: it stays.
+func IsRunFile(name string) bool {
+	if atomicfile.IsTemp(name) {
+		base, _, _ := strings.Cut(strings.TrimPrefix(name, "."), ".tmp-")
+		return isRunName(base)
+	}
+	return isRunName(name)
+}
+
+// DirEntries lists the names in a run directory other than its lock file,
+// sorted; a directory that does not exist has none.
+func DirEntries(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Name() != LockFile {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// ClearRun removes the files of a previous training run from dir (those
+// IsRunFile recognizes, and nothing else: files qkv did not write stay),
+// and returns the names removed and the names left. Call it holding the
+// directory's lock.
+func ClearRun(dir string) (removed, left []string, err error) {
+	names, err := DirEntries(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range names {
+		st, err := os.Lstat(filepath.Join(dir, n))
+		if err != nil || !st.Mode().IsRegular() || !IsRunFile(n) {
+			left = append(left, n)
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, n)); err != nil {
+			return removed, left, fmt.Errorf("removing the previous run's %s: %w", n, err)
+		}
+		removed = append(removed, n)
+	}
+	return removed, left, nil
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/qkv-dev/qkv/batch"
@@ -23,7 +24,8 @@ type Output struct {
 // Result is what one input line became.
 type Result struct {
 	Source       string
-	SourceTokens []string
+	SourceTokens []string     // the line's tokens as the model reads them (unknown ones as they were written)
+	Unknown      []string     // the tokens the model never saw, read as <unk> (never set with Options.Strict)
 	Hyps         []Output     // best first; empty when Err is set
 	EncoderAttn  []search.Map // the encoder's self-attention, when asked for and the model has it
 	Err          error        // why the line could not be decoded
@@ -32,26 +34,60 @@ type Result struct {
 // Options for Translate.
 type Options struct {
 	Search    search.Options
-	BatchSize int // sources decoded together (default 64)
+	BatchSize int // sources decoded together (default 64), at most MaxBatchSize
+	// Strict makes a source symbol the model never saw an error of its
+	// line; by default such a symbol is read as <unk> and listed in
+	// Result.Unknown.
+	Strict bool
+	// FirstLine is the line number, in the whole input, of the first line
+	// given to Translate (0 for the first call). Sampling keys each line's
+	// random stream by it, so a long input decoded in pieces samples as it
+	// would in one.
+	FirstLine int
+}
+
+// MaxBatchSize bounds Options.BatchSize.
+const MaxBatchSize = 4096
+
+// maxRows bounds the decoder rows (sources × beam or samples) of one batch:
+// a wide beam or many samples decode fewer sources at a time, so memory
+// stays bounded whatever the batch size.
+const maxRows = 4096
+
+// Check returns an error naming the first option out of range (as the
+// command line spells it: --beam, --batch-size, …). predict, eval and any
+// other front end call it before decoding anything.
+func (o Options) Check() error {
+	if err := o.Search.Check(); err != nil {
+		return err
+	}
+	if o.BatchSize < 1 || o.BatchSize > MaxBatchSize {
+		return fmt.Errorf("--batch-size %d is out of range: decode 1 to %d inputs together", o.BatchSize, MaxBatchSize)
+	}
+	if o.FirstLine < 0 {
+		return fmt.Errorf("pipeline: first line %d is negative", o.FirstLine)
+	}
+	return nil
 }
 
 // Translate decodes every line. Lines are grouped by length into batches so
 // little work goes to padding; results come back in input order. A bad line
-// (empty, unknown symbols, too long) gets its own Err and does not stop
-// the others.
+// (empty, too long, or with unknown symbols when Strict) gets its own Err
+// and does not stop the others.
 func (p *Pipeline) Translate(lines []string, opt Options) []Result {
 	results := make([]Result, len(lines))
 	var ok []int
 	srcs := make([][]int32, len(lines))
 	for i, line := range lines {
 		results[i].Source = line
-		ids, err := p.EncodeSource(line)
+		ids, toks, unknown, err := p.encodeSource(line, opt.Strict)
 		if err != nil {
 			results[i].Err = err
 			continue
 		}
 		srcs[i] = ids
-		results[i].SourceTokens = p.Src.Decode(toInt(ids))
+		results[i].SourceTokens = toks
+		results[i].Unknown = unknown
 		ok = append(ok, i)
 	}
 	slices.SortStableFunc(ok, func(a, b int) int { return cmp.Compare(len(srcs[a]), len(srcs[b])) })
@@ -59,16 +95,20 @@ func (p *Pipeline) Translate(lines []string, opt Options) []Result {
 	if bs <= 0 {
 		bs = 64
 	}
+	bs = max(1, min(bs, maxRows/max(opt.Search.Beam, opt.Search.NBest, 1)))
 	g := tensor.NewGraph(0)
 	g.SetTraining(false)
 	g.SetNoGrad(true)
 	for start := 0; start < len(ok); start += bs {
 		idx := ok[start:min(start+bs, len(ok))]
 		chunk := make([][]int32, len(idx))
+		sopt := opt.Search
+		sopt.Lines = make([]int, len(idx))
 		for j, i := range idx {
 			chunk[j] = srcs[i]
+			sopt.Lines[j] = opt.FirstLine + i
 		}
-		hyps, encAttn, err := p.decodeBatch(g, chunk, opt.Search)
+		hyps, encAttn, err := p.decodeBatch(g, chunk, sopt)
 		for j, i := range idx {
 			if err != nil {
 				results[i].Err = err
@@ -83,21 +123,25 @@ func (p *Pipeline) Translate(lines []string, opt Options) []Result {
 	return results
 }
 
-// maxSteps is the default decoding limit: the longest target the model was
-// trained for, plus EOS, within what the model can represent.
+// maxSteps is the decoding limit: the one asked for, else the longest
+// target the model was trained for, plus EOS; either within what the model
+// can represent.
 func (p *Pipeline) maxSteps(opt search.Options) int {
-	if opt.MaxLen > 0 {
-		return opt.MaxLen
-	}
-	n := p.Config.Data.MaxTgtLen + 1
-	if n <= 1 {
-		n = 256
+	n := opt.MaxLen
+	if n <= 0 {
+		n = p.Config.Data.MaxTgtLen + 1
+		if n <= 1 {
+			n = 256
+		}
 	}
 	if ml := p.Config.Model.MaxLen; ml > 0 && n > ml {
 		n = ml
 	}
 	return n
 }
+
+// Special is the search's view of the target vocabulary's special symbols.
+var Special = search.Special{PAD: vocab.PAD, BOS: vocab.BOS, EOS: vocab.EOS, UNK: vocab.UNK}
 
 func (p *Pipeline) decodeBatch(g *tensor.Graph, srcs [][]int32, opt search.Options) ([][]Output, [][]search.Map, error) {
 	defer g.Reset()
@@ -118,7 +162,7 @@ func (p *Pipeline) decodeBatch(g *tensor.Graph, srcs [][]int32, opt search.Optio
 		}
 	}
 	opt.MaxLen = p.maxSteps(opt)
-	hyps, err := search.Decode(dec, len(srcs), search.Special{BOS: vocab.BOS, EOS: vocab.EOS}, opt)
+	hyps, err := search.Decode(dec, len(srcs), Special, opt)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -40,6 +40,7 @@ func beam(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error) 
 		nbest = K
 	}
 	V := st.VocabSize()
+	m := sp.mask(&opt)
 	srcs := make([]beamSource, batch)
 	for i := range srcs {
 		srcs[i].live = []beamHyp{{}}
@@ -68,7 +69,7 @@ func beam(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error) 
 			cands = cands[:0]
 			for i, h := range src.live {
 				r := row0 + i
-				top = bestK(top[:0], logp[r*V:(r+1)*V], 2*K)
+				top = bestK(top[:0], logp[r*V:(r+1)*V], 2*K, m)
 				for _, c := range top {
 					c.row, c.logProb = r, h.logProb+float64(c.lp)
 					cands = append(cands, c)
@@ -126,11 +127,14 @@ func beam(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error) 
 	return out, nil
 }
 
-// bestK appends to dst the k largest entries of row, largest first (the
-// lower token first on ties).
-func bestK(dst []candidate, row []float32, k int) []candidate {
+// bestK appends to dst the k largest entries of row that are not in m,
+// largest first (the lower token first on ties).
+func bestK(dst []candidate, row []float32, k int, m mask) []candidate {
 	for tok, v := range row {
 		if len(dst) == k && v <= dst[k-1].lp {
+			continue
+		}
+		if m.has(tok) {
 			continue
 		}
 		if len(dst) < k {

@@ -7,7 +7,8 @@ func greedy(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error
 		srcOf[i] = i
 	}
 	out := make([][]Hypothesis, batch)
-	return out, unroll(st, srcOf, sp, opt, argmax, out)
+	m := sp.mask(&opt)
+	return out, unroll(st, srcOf, sp, opt, func(_ int, row []float32) int32 { return argmax(row, m) }, out)
 }
 
 // unroll extends every row of the state one token at a time, the token
@@ -15,7 +16,7 @@ func greedy(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error
 // or MaxLen steps are done; row r's hypothesis is appended to
 // out[srcOf[r]]. Finished rows are dropped from the state, so they cost
 // nothing.
-func unroll(st State, srcOf []int, sp Special, opt Options, choose func(row []float32) int32, out [][]Hypothesis) error {
+func unroll(st State, srcOf []int, sp Special, opt Options, choose func(src int, row []float32) int32, out [][]Hypothesis) error {
 	V := st.VocabSize()
 	rows := len(srcOf)
 	srcOf = append([]int(nil), srcOf...)
@@ -35,7 +36,7 @@ func unroll(st State, srcOf []int, sp Special, opt Options, choose func(row []fl
 		live := 0
 		for r, src := range srcOf {
 			row := logp[r*V : (r+1)*V]
-			tok := choose(row)
+			tok := choose(src, row)
 			paths[r] = paths[r].extend(tok, row[tok], attentionOf(st, opt.Attention, r))
 			lps[r] += float64(row[tok])
 			if tok == sp.EOS {
@@ -57,13 +58,14 @@ func unroll(st State, srcOf []int, sp Special, opt Options, choose func(row []fl
 	return nil
 }
 
-// argmax returns the index of the largest value (the first on ties).
-func argmax(row []float32) int32 {
-	best := 0
+// argmax returns the index of the largest value not in m (the first on
+// ties).
+func argmax(row []float32, m mask) int32 {
+	best := -1
 	for i, v := range row {
-		if v > row[best] {
+		if (best < 0 || v > row[best]) && !m.has(i) {
 			best = i
 		}
 	}
-	return int32(best)
+	return int32(max(best, 0))
 }

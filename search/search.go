@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // State is a model's incremental decoding state over a set of rows, each row
@@ -53,22 +54,83 @@ type Map struct {
 	Weights []float32 // (Heads, Keys)
 }
 
-// Special token ids the search needs.
+// Special token ids the search needs. PAD and BOS are never emitted, nor
+// is UNK unless Options.AllowUnk: their log-probabilities are masked before
+// a token is chosen or a hypothesis ranked, in every search (greedy, every
+// entry of a beam's n-best list, sampling), as fairseq does. Masking does
+// not renormalize: scores stay the model's log-probabilities. The zero
+// value of PAD and UNK is id 0; EOS is never masked.
 type Special struct {
-	BOS, EOS int32
+	PAD, BOS, EOS, UNK int32
 }
+
+// Upper bounds of the options: each costs memory in proportion (a beam of K
+// keeps K rows of decoder state, with a Transformer's key/value cache, per
+// source, and NBest samples as many), so a typo such as --beam 100000 is
+// refused instead of eating all memory.
+const (
+	MaxBeam        = 256   // Options.Beam
+	MaxSamples     = 1024  // Options.NBest when sampling
+	MaxOutputSteps = 10000 // Options.MaxLen
+)
 
 // Options control decoding. The zero value (with MaxLen set) is greedy.
 type Options struct {
-	Beam          int     // beam size; 0 or 1 is greedy
-	NBest         int     // hypotheses returned per source (≤ Beam for beam search; samples for sampling)
+	Beam          int     // beam size; 0 or 1 is greedy; at most MaxBeam
+	NBest         int     // hypotheses returned per source (≤ Beam for beam search; samples, ≤ MaxSamples, for sampling)
 	LengthPenalty float64 // α of GNMT's length penalty; 0 ranks by raw log-probability
 	MaxLen        int     // decoding steps at most: output tokens including the final EOS
 	Sample        bool    // draw tokens instead of searching
-	Temperature   float64 // sampling temperature (1 if 0)
+	Temperature   float64 // sampling temperature; 0 takes the most likely token (greedy)
 	TopK          int     // sample among the k most likely tokens (all if 0)
 	Seed          uint64  // sampling seed
-	Attention     bool    // record attention maps per output token (needs an Attender)
+	// Lines numbers the sources for sampling: source i draws from its own
+	// random stream, derived from Seed and Lines[i] (its line in the whole
+	// input, say), so its samples do not depend on the batch it is decoded
+	// in, and identical sources get different samples. nil numbers the
+	// sources 0, 1, 2, ….
+	Lines     []int
+	AllowUnk  bool // let the search emit UNK
+	Attention bool // record attention maps per output token (needs an Attender)
+}
+
+// Check returns an error, naming the option as the command line spells it
+// (--beam, …) and the range it takes, for a value out of range. It checks
+// options as a user gives them: Beam 0, which Decode takes as greedy, is
+// refused; MaxLen 0 means "the caller's default" and passes.
+func (o Options) Check() error {
+	bad := func(flag string, v any, want string) error {
+		return fmt.Errorf("%s %v is out of range: %s", flag, v, want)
+	}
+	if o.Beam < 1 || o.Beam > MaxBeam {
+		return bad("--beam", o.Beam, fmt.Sprintf("use 1 (greedy) to %d; every beam entry holds a copy of the decoder's state, so memory grows with it", MaxBeam))
+	}
+	if o.Sample && o.Beam > 1 {
+		return fmt.Errorf("--beam %d and --sample do not go together: sampling draws --nbest outputs instead of searching", o.Beam)
+	}
+	if o.Sample {
+		if o.NBest < 0 || o.NBest > MaxSamples {
+			return bad("--nbest", o.NBest, fmt.Sprintf("when sampling, draw 0 to %d samples per input", MaxSamples))
+		}
+	} else if o.NBest < 0 || o.NBest > max(o.Beam, 1) {
+		return bad("--nbest", o.NBest, fmt.Sprintf("beam search returns 0 to --beam (%d) outputs per input; raise --beam for more", max(o.Beam, 1)))
+	}
+	if math.IsNaN(o.LengthPenalty) || math.IsInf(o.LengthPenalty, 0) {
+		return bad("--alpha", o.LengthPenalty, "the length penalty must be a finite number (0 to 2 is usual)")
+	}
+	if o.MaxLen < 0 || o.MaxLen > MaxOutputSteps {
+		return bad("--max-len", o.MaxLen, fmt.Sprintf("use 1 to %d output tokens (0: the model's default)", MaxOutputSteps))
+	}
+	if math.IsNaN(o.Temperature) || math.IsInf(o.Temperature, 0) || o.Temperature < 0 {
+		return bad("--temperature", o.Temperature, "use a finite number ≥ 0 (0 takes the most likely token, 1 samples the model's distribution)")
+	}
+	if o.Sample && o.Temperature == 0 && o.NBest > 1 {
+		return fmt.Errorf("--temperature 0 is greedy and gives one output per input, so --nbest %d cannot be drawn: use a positive temperature", o.NBest)
+	}
+	if o.TopK < 0 {
+		return bad("--top-k", o.TopK, "use 0 (all tokens) or a positive number of most likely tokens to sample among")
+	}
+	return nil
 }
 
 // Hypothesis is one output sequence.
@@ -95,17 +157,55 @@ func Decode(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error
 	if opt.MaxLen <= 0 {
 		return nil, fmt.Errorf("search: MaxLen must be positive, got %d", opt.MaxLen)
 	}
+	if opt.Beam == 0 {
+		opt.Beam = 1
+	}
+	if err := opt.Check(); err != nil {
+		return nil, err
+	}
+	if opt.Lines != nil && len(opt.Lines) != batch {
+		return nil, fmt.Errorf("search: %d line numbers for %d sources", len(opt.Lines), batch)
+	}
 	switch {
 	case opt.Sample:
 		return sample(st, batch, sp, opt)
 	case opt.Beam > 1:
 		return beam(st, batch, sp, opt)
 	default:
-		if opt.NBest > 1 {
-			return nil, fmt.Errorf("search: --nbest %d needs a beam of at least that size", opt.NBest)
-		}
 		return greedy(st, batch, sp, opt)
 	}
+}
+
+// masked reports whether the search must never emit tok.
+func (sp Special) masked(tok int32, opt *Options) bool {
+	if tok == sp.EOS {
+		return false
+	}
+	return tok == sp.PAD || tok == sp.BOS || (tok == sp.UNK && !opt.AllowUnk)
+}
+
+// mask is the set of token ids the search never emits, as a sorted list
+// (there are at most three).
+type mask []int32
+
+func (sp Special) mask(opt *Options) mask {
+	var m mask
+	for _, t := range []int32{sp.PAD, sp.BOS, sp.UNK} {
+		if sp.masked(t, opt) && !slices.Contains(m, t) {
+			m = append(m, t)
+		}
+	}
+	slices.Sort(m)
+	return m
+}
+
+func (m mask) has(tok int) bool {
+	for _, t := range m {
+		if int(t) == tok {
+			return true
+		}
+	}
+	return false
 }
 
 // lengthPenalty is GNMT's lp(n) = ((5+n)/6)^α.

@@ -123,14 +123,14 @@ func TestBatchedEqualsOneByOne(t *testing.T) {
 	for _, opt := range []Options{
 		{MaxLen: 10},
 		{MaxLen: 10, Beam: 4, NBest: 3, LengthPenalty: 0.6},
-		{MaxLen: 10, Sample: true, TopK: 3, Seed: 5},
+		{MaxLen: 10, Sample: true, TopK: 3, Seed: 5, Temperature: 1},
+		{MaxLen: 10, Sample: true, NBest: 3, Seed: 5, Temperature: 1.5},
 	} {
 		all := decode(t, srcs, opt)
 		for i, s := range srcs {
-			one := decode(t, []int{s}, opt)
-			if opt.Sample {
-				continue // the random stream is shared across a batch; checked separately
-			}
+			alone := opt
+			alone.Lines = []int{i} // a sampled source's stream follows its line, not its batch
+			one := decode(t, []int{s}, alone)
 			if len(one[0]) != len(all[i]) {
 				t.Fatalf("opt %+v src %d: %d hypotheses alone, %d in a batch", opt, s, len(one[0]), len(all[i]))
 			}
@@ -230,9 +230,9 @@ func TestSampling(t *testing.T) {
 			}
 		}
 	}
-	a := decode(t, srcs, Options{MaxLen: 10, Sample: true, NBest: 4, Seed: 3})
-	b := decode(t, srcs, Options{MaxLen: 10, Sample: true, NBest: 4, Seed: 3})
-	c := decode(t, srcs, Options{MaxLen: 10, Sample: true, NBest: 4, Seed: 4})
+	a := decode(t, srcs, Options{MaxLen: 10, Sample: true, NBest: 4, Seed: 3, Temperature: 1})
+	b := decode(t, srcs, Options{MaxLen: 10, Sample: true, NBest: 4, Seed: 3, Temperature: 1})
+	c := decode(t, srcs, Options{MaxLen: 10, Sample: true, NBest: 4, Seed: 4, Temperature: 1})
 	same, differ := true, false
 	for i := range srcs {
 		if len(a[i]) != 4 {

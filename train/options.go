@@ -9,15 +9,27 @@
 // in the data. The order of batches in an epoch is a function of the seed
 // and the epoch alone, so a resumed run sees the same batches, draws the
 // same dropout masks and reproduces the losses of an uninterrupted run.
+//
+// The last checkpoint is written atomically at every validation point,
+// every Options.SaveEvery steps or minutes, at the end and when the run is
+// interrupted, so a run killed at any moment (kill -9, out of memory, a
+// power cut) resumes from its latest save. A run directory belongs to one
+// trainer at a time (Lock), and records what the run is (Identity), so a
+// resume can refuse other settings or other data.
 package train
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 )
 
-// Options configure a training run. Zero values take the defaults of
-// Defaults.
+// Options configure a training run. Zero values of the fields that cannot
+// be zero (MaxTokens, Epochs, Schedule, LR, Beta1, Beta2, Eps, Accum) take
+// the defaults of Defaults in New; Warmup and SaveEvery zero mean none.
 type Options struct {
 	MaxTokens      int           `json:"max_tokens"`      // padded tokens per batch, source and target together
 	Epochs         int           `json:"epochs"`          // passes over the data at most
@@ -25,7 +37,7 @@ type Options struct {
 	TimeBudget     time.Duration `json:"time_budget"`     // wall-clock limit for this invocation (0: none)
 	Schedule       string        `json:"schedule"`        // noam | inverse-sqrt | constant
 	LR             float64       `json:"lr"`              // noam: factor; inverse-sqrt: peak; constant: the rate
-	Warmup         int64         `json:"warmup"`          // warm-up steps
+	Warmup         int64         `json:"warmup"`          // warm-up steps (0: none)
 	Beta1          float64       `json:"beta1"`           // Adam
 	Beta2          float64       `json:"beta2"`           // Adam
 	Eps            float64       `json:"eps"`             // Adam
@@ -36,19 +48,21 @@ type Options struct {
 	ValidEvery     int64         `json:"valid_every"`     // steps between validations (0: once per epoch)
 	Patience       int           `json:"patience"`        // validations without improvement before stopping (0: never stop early)
 	KeepSnapshots  int           `json:"keep_snapshots"`  // keep the parameters of the last N validation points as step-N.safetensors, for averaging (0: none)
+	SaveEvery      Every         `json:"save_every"`      // write the last checkpoint this often besides validation points (zero: only there, at the end and on interrupt)
 	Seed           uint64        `json:"seed"`            // data order and dropout
 }
 
-// Defaults are the paper's settings at the scale of a small model.
+// Defaults are the paper's settings at the scale of a small model, with the
+// last checkpoint saved at least every 10 minutes.
 func Defaults() Options {
 	return Options{
 		MaxTokens: 4096, Epochs: 100, Schedule: "noam", LR: 1, Warmup: 4000,
 		Beta1: 0.9, Beta2: 0.98, Eps: 1e-9, ClipNorm: 0, LabelSmoothing: 0.1,
-		Accum: 1, Patience: 0, Seed: 1,
+		Accum: 1, Patience: 0, SaveEvery: Every{Time: 10 * time.Minute}, Seed: 1,
 	}
 }
 
-// withDefaults fills zero fields from Defaults.
+// withDefaults fills the zero fields that cannot be zero from Defaults.
 func (o Options) withDefaults() Options {
 	d := Defaults()
 	if o.MaxTokens == 0 {
@@ -62,9 +76,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.LR == 0 {
 		o.LR = d.LR
-	}
-	if o.Warmup == 0 {
-		o.Warmup = d.Warmup
 	}
 	if o.Beta1 == 0 {
 		o.Beta1 = d.Beta1
@@ -81,23 +92,152 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-func (o Options) validate() error {
+// Upper bounds of the options that size memory or work.
+const (
+	MaxMaxTokens = 1 << 20 // padded tokens in one batch
+	MaxAccum     = 1 << 16 // batches per step
+)
+
+// optionFlags names the qkv train flag of each option that has one.
+var optionFlags = map[string]string{
+	"max_tokens": "--max-tokens", "epochs": "--epochs", "max_steps": "--max-steps", "time_budget": "--time-budget",
+	"schedule": "--schedule", "lr": "--lr", "warmup": "--warmup", "weight_decay": "--weight-decay",
+	"clip_norm": "--clip-norm", "label_smoothing": "--label-smoothing", "accum": "--accum",
+	"valid_every": "--valid-every", "patience": "--patience", "keep_snapshots": "--keep-snapshots",
+	"save_every": "--save-every",
+}
+
+// outOfRange is the error for an option outside its range: it names the
+// flag (if there is one) and the config key.
+func outOfRange(key string, v any, want string) error {
+	if f, ok := optionFlags[key]; ok {
+		return fmt.Errorf("train: %s %v is out of range: it must be %s; config key train.%s", f, v, want, key)
+	}
+	return fmt.Errorf("train: train.%s %v is out of range: it must be %s", key, v, want)
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// Validate checks every option against its range, as given: a zero that
+// New would replace by a default is an error here, so that a flag or a
+// config key set to 0 by mistake is reported rather than silently replaced.
+// Errors name the flag and the config key.
+func (o Options) Validate() error {
 	switch o.Schedule {
 	case "noam", "inverse-sqrt", "constant":
 	default:
-		return fmt.Errorf("train: unknown schedule %q (noam, inverse-sqrt or constant)", o.Schedule)
+		return fmt.Errorf("train: --schedule %q is not a schedule: use noam, inverse-sqrt or constant (config key train.schedule)", o.Schedule)
 	}
-	if o.MaxTokens < 2 {
-		return fmt.Errorf("train: max_tokens %d is too small", o.MaxTokens)
+	checks := []struct {
+		ok   bool
+		key  string
+		v    any
+		want string
+	}{
+		{o.MaxTokens >= 2 && o.MaxTokens <= MaxMaxTokens, "max_tokens", o.MaxTokens, fmt.Sprintf("between 2 and %d", MaxMaxTokens)},
+		{o.Epochs >= 1, "epochs", o.Epochs, "at least 1"},
+		{o.MaxSteps >= 0, "max_steps", o.MaxSteps, "at least 0 (0: no limit)"},
+		{o.TimeBudget >= 0, "time_budget", o.TimeBudget, "at least 0 (0: no limit)"},
+		{o.LR > 0 && finite(o.LR), "lr", o.LR, "greater than 0"},
+		{o.Warmup >= 0, "warmup", o.Warmup, "at least 0"},
+		{o.Beta1 >= 0 && o.Beta1 < 1, "beta1", o.Beta1, "in [0, 1)"},
+		{o.Beta2 >= 0 && o.Beta2 < 1, "beta2", o.Beta2, "in [0, 1)"},
+		{o.Eps > 0 && finite(o.Eps), "eps", o.Eps, "greater than 0"},
+		{o.WeightDecay >= 0 && finite(o.WeightDecay), "weight_decay", o.WeightDecay, "at least 0"},
+		{o.ClipNorm >= 0 && finite(o.ClipNorm), "clip_norm", o.ClipNorm, "at least 0 (0: no clipping)"},
+		{o.LabelSmoothing >= 0 && o.LabelSmoothing < 1, "label_smoothing", o.LabelSmoothing, "in [0, 1)"},
+		{o.Accum >= 1 && o.Accum <= MaxAccum, "accum", o.Accum, fmt.Sprintf("between 1 and %d", MaxAccum)},
+		{o.ValidEvery >= 0, "valid_every", o.ValidEvery, "at least 0 (0: once per epoch)"},
+		{o.Patience >= 0, "patience", o.Patience, "at least 0 (0: never stop early)"},
+		{o.KeepSnapshots >= 0, "keep_snapshots", o.KeepSnapshots, "at least 0 (0: none)"},
+		{o.SaveEvery.Steps >= 0 && o.SaveEvery.Time >= 0, "save_every", o.SaveEvery, "a number of steps or a duration, at least 0"},
 	}
-	if o.LabelSmoothing < 0 || o.LabelSmoothing >= 1 {
-		return fmt.Errorf("train: label_smoothing must be in [0, 1), got %g", o.LabelSmoothing)
+	for _, c := range checks {
+		if !c.ok {
+			return outOfRange(c.key, c.v, c.want)
+		}
 	}
-	if o.Accum < 1 {
-		return fmt.Errorf("train: accum must be at least 1, got %d", o.Accum)
+	return nil
+}
+
+// Every is a period: a number of optimizer steps, or a wall-clock interval.
+// Its text form (a flag, a config value) is an integer for steps ("500") or
+// a Go duration ("10m", "90s"); "0" is never.
+type Every struct {
+	Steps int64
+	Time  time.Duration
+}
+
+// ParseEvery reads "500" (steps) or "10m" (a duration).
+func ParseEvery(s string) (Every, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 {
+			return Every{}, fmt.Errorf("%d steps is negative", n)
+		}
+		return Every{Steps: n}, nil
 	}
-	if o.KeepSnapshots < 0 {
-		return fmt.Errorf("train: keep_snapshots must be at least 0, got %d", o.KeepSnapshots)
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return Every{}, fmt.Errorf("%q is neither a number of steps (500) nor a duration (10m)", s)
 	}
+	if d < 0 {
+		return Every{}, fmt.Errorf("%s is negative", d)
+	}
+	return Every{Time: d}, nil
+}
+
+// IsZero reports whether the period is never.
+func (e Every) IsZero() bool { return e.Steps == 0 && e.Time == 0 }
+
+func (e Every) String() string {
+	switch {
+	case e.Time != 0:
+		return e.Time.String()
+	default:
+		return strconv.FormatInt(e.Steps, 10)
+	}
+}
+
+// Set and Type make *Every a command-line flag value (pflag.Value).
+func (e *Every) Set(s string) error {
+	v, err := ParseEvery(s)
+	if err != nil {
+		return err
+	}
+	*e = v
+	return nil
+}
+
+// Type names the flag's value in help text.
+func (e *Every) Type() string { return "steps|duration" }
+
+// MarshalJSON writes a number of steps, or a duration as a string.
+func (e Every) MarshalJSON() ([]byte, error) {
+	if e.Time != 0 {
+		return json.Marshal(e.Time.String())
+	}
+	return json.Marshal(e.Steps)
+}
+
+// UnmarshalJSON reads a number of steps, or a string ("500", "10m").
+func (e *Every) UnmarshalJSON(b []byte) error {
+	var n int64
+	if err := json.Unmarshal(b, &n); err == nil {
+		if n < 0 {
+			return fmt.Errorf("save_every: %d steps is negative", n)
+		}
+		*e = Every{Steps: n}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("save_every: want a number of steps or a duration such as \"10m\", got %s", b)
+	}
+	v, err := ParseEvery(s)
+	if err != nil {
+		return fmt.Errorf("save_every: %w", err)
+	}
+	*e = v
 	return nil
 }

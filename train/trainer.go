@@ -1,14 +1,17 @@
 package train
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +70,7 @@ type MetricFunc func(ctx context.Context, m model.Model) (name string, value flo
 type Trainer struct {
 	OnStep  func(Progress)   // called after every step (may be nil)
 	OnValid func(Validation) // called after every validation (may be nil)
+	OnWarn  func(string)     // called with a warning about settings that will not work well (may be nil)
 	Metric  MetricFunc       // extra validation metric (may be nil)
 
 	m       model.Model
@@ -99,11 +103,17 @@ type runState struct {
 // be empty), writing checkpoints to dir.
 func New(m model.Model, trainSet, validSet []batch.Example, dir string, opts Options) (*Trainer, error) {
 	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	if len(trainSet) == 0 {
 		return nil, errors.New("train: the training set is empty")
+	}
+	if err := CheckMaxTokens(trainSet, opts.MaxTokens, "training"); err != nil {
+		return nil, err
+	}
+	if err := CheckMaxTokens(validSet, opts.MaxTokens, "validation"); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -140,6 +150,30 @@ func New(m model.Model, trainSet, validSet []batch.Example, dir string, opts Opt
 	return t, nil
 }
 
+// PairCost is what one example costs in a batch's token budget: its longer
+// side (the target with BOS and EOS) counted for source and target alike,
+// as batch.Plan counts it.
+func PairCost(e batch.Example) int { return 2 * max(len(e.Src), len(e.Tgt)+2) }
+
+// CheckMaxTokens reports the longest example (of the set called what) that
+// does not fit in a batch of maxTokens padded tokens on its own: batch.Plan
+// would give it an oversized batch, larger than the budget that was meant
+// to bound memory.
+func CheckMaxTokens(examples []batch.Example, maxTokens int, what string) error {
+	worst, at := 0, -1
+	for i, e := range examples {
+		if c := PairCost(e); c > worst {
+			worst, at = c, i
+		}
+	}
+	if worst <= maxTokens {
+		return nil
+	}
+	e := examples[at]
+	return fmt.Errorf("train: --max-tokens %d is smaller than the longest %s pair (#%d: %d source and %d target tokens, %d with <s> and </s>), which alone takes %d padded tokens; raise --max-tokens to at least %d, or lower --max-src-len/--max-tgt-len",
+		maxTokens, what, at+1, len(e.Src), len(e.Tgt), len(e.Tgt)+2, worst, worst)
+}
+
 func makeBatches(examples []batch.Example, maxTokens int) ([]*batch.Batch, error) {
 	plan := batch.Plan(examples, maxTokens)
 	out := make([]*batch.Batch, len(plan))
@@ -164,13 +198,12 @@ func (t *Trainer) BatchesPerEpoch() int { return len(t.batches) }
 // the last checkpoint before returning, so the run can be resumed.
 func (t *Trainer) Run(ctx context.Context) (Result, error) {
 	start := time.Now()
+	lastSave := start
 	var tokens int64
 	res := Result{Stopped: "epochs"}
-	stepsPerEpoch := int64((len(t.batches) + t.opts.Accum - 1) / t.opts.Accum)
-	total := int64(t.opts.Epochs) * stepsPerEpoch
-	if t.opts.MaxSteps > 0 && t.opts.MaxSteps < total {
-		total = t.opts.MaxSteps
-	}
+	total := t.TotalSteps()
+	firstStep := t.st.Step
+	budgetChecked := t.warnWarmup(total) || t.opts.TimeBudget == 0
 loop:
 	for t.st.Epoch < t.opts.Epochs {
 		order := batch.Shuffled(len(t.batches), t.opts.Seed, t.st.Epoch)
@@ -196,15 +229,24 @@ loop:
 					TokensPerSec: float64(tokens) / el.Seconds(), Elapsed: el, TotalSteps: total,
 				})
 			}
+			if !budgetChecked {
+				budgetChecked = t.warnBudget(time.Since(start), t.st.Step-firstStep)
+			}
 			if t.opts.ValidEvery > 0 && t.st.Step%t.opts.ValidEvery == 0 {
 				stop, err := t.checkpointPoint(ctx, t.st.Epoch)
 				if err != nil {
 					return res, err
 				}
+				lastSave = time.Now()
 				if stop {
 					res.Stopped = "early-stopping"
 					break loop
 				}
+			} else if e := t.opts.SaveEvery; (e.Steps > 0 && t.st.Step%e.Steps == 0) || (e.Time > 0 && time.Since(lastSave) >= e.Time) {
+				if err := t.saveLast(); err != nil {
+					return res, err
+				}
+				lastSave = time.Now()
 			}
 		}
 		t.st.Epoch++
@@ -214,6 +256,7 @@ loop:
 			if err != nil {
 				return res, err
 			}
+			lastSave = time.Now()
 			if stop {
 				res.Stopped = "early-stopping"
 				break
@@ -229,6 +272,60 @@ loop:
 		res.BestLoss = t.st.BestLoss
 	}
 	return res, nil
+}
+
+// TotalSteps is the run's length in optimizer steps: the epochs' steps, or
+// MaxSteps if that is smaller.
+func (t *Trainer) TotalSteps() int64 {
+	stepsPerEpoch := int64((len(t.batches) + t.opts.Accum - 1) / t.opts.Accum)
+	total := int64(t.opts.Epochs) * stepsPerEpoch
+	if t.opts.MaxSteps > 0 && t.opts.MaxSteps < total {
+		total = t.opts.MaxSteps
+	}
+	return total
+}
+
+func (t *Trainer) warn(format string, args ...any) {
+	if t.OnWarn != nil {
+		t.OnWarn(fmt.Sprintf(format, args...))
+	}
+}
+
+// warnWarmup warns, before the first step, when the learning rate would
+// still be warming up at the run's last step, and reports whether it did.
+func (t *Trainer) warnWarmup(total int64) bool {
+	if t.opts.Schedule == "constant" || t.opts.Warmup <= total || t.st.Step >= total {
+		return false
+	}
+	limit := fmt.Sprintf("--epochs %d (%d steps)", t.opts.Epochs, total)
+	if t.opts.MaxSteps > 0 && t.opts.MaxSteps == total {
+		limit = fmt.Sprintf("--max-steps %d", total)
+	}
+	t.warn("the warm-up (--warmup %d steps) is longer than the whole run, %s: the learning rate will still be rising when the run stops; use --warmup %d or less (a tenth of the run is usual)",
+		t.opts.Warmup, limit, max(total/10, 1))
+	return true
+}
+
+// warnBudget estimates, after the first steps of this invocation, how many
+// steps the time budget allows, and warns when the warm-up will not finish
+// in them. It reports whether the check is done.
+func (t *Trainer) warnBudget(elapsed time.Duration, steps int64) bool {
+	if steps < 5 || (steps < 20 && elapsed < t.opts.TimeBudget/20) {
+		return false // too early to tell
+	}
+	if t.opts.Schedule == "constant" || t.opts.Warmup == 0 {
+		return true
+	}
+	perStep := elapsed / time.Duration(steps)
+	if perStep <= 0 {
+		return true
+	}
+	est := t.st.Step + int64((t.opts.TimeBudget-elapsed)/perStep)
+	if t.opts.Warmup > est {
+		t.warn("at %s a step, --time-budget %s allows about %d steps in all, fewer than the warm-up (--warmup %d): the learning rate will still be rising when the budget ends; use --warmup %d or less",
+			perStep.Round(time.Millisecond), t.opts.TimeBudget, est, t.opts.Warmup, max(est/10, 1))
+	}
+	return true
 }
 
 // trainStep runs Accum batches forward and backward and makes one update.
@@ -293,7 +390,10 @@ func ValidLoss(m model.Model, batches []*batch.Batch) float64 {
 }
 
 // checkpointPoint runs at the end of every epoch, or every ValidEvery
-// steps: it validates, then keeps a snapshot of the parameters if asked to.
+// steps: it validates, keeps a snapshot of the parameters if asked to, and
+// writes the last checkpoint. The last checkpoint comes after best and the
+// snapshot, so a run killed in between resumes before this point, replays
+// the same steps and writes the same files again.
 func (t *Trainer) checkpointPoint(ctx context.Context, epoch int) (stop bool, err error) {
 	if stop, err = t.validate(ctx, epoch); err != nil {
 		return false, err
@@ -302,6 +402,9 @@ func (t *Trainer) checkpointPoint(ctx context.Context, epoch int) (stop bool, er
 		if err := t.saveSnapshot(); err != nil {
 			return false, err
 		}
+	}
+	if err := t.saveLast(); err != nil {
+		return false, err
 	}
 	return stop, nil
 }
@@ -336,13 +439,14 @@ func Snapshots(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The step is zero-padded to 8 digits, so names sort by step; a longer
-	// number (a run past 10⁸ steps) sorts after the shorter ones.
+	// By step: the step is zero-padded to 8 digits, but a run past 10⁸
+	// steps has longer names. Names that are not a step (step-x.safetensors,
+	// written by someone else) are left out: pruning must not remove them.
+	snaps = slices.DeleteFunc(snaps, func(p string) bool { _, ok := SnapshotStep(p); return !ok })
 	slices.SortFunc(snaps, func(a, b string) int {
-		if len(a) != len(b) {
-			return len(a) - len(b)
-		}
-		return strings.Compare(a, b)
+		sa, _ := SnapshotStep(a)
+		sb, _ := SnapshotStep(b)
+		return cmp.Compare(sa, sb)
 	})
 	return snaps, nil
 }
@@ -354,6 +458,14 @@ func (t *Trainer) validate(ctx context.Context, epoch int) (stop bool, err error
 		return false, nil
 	}
 	v := Validation{Step: t.st.Step, Epoch: epoch, Loss: ValidLoss(t.m, t.valid)}
+	if !finite(v.Loss) {
+		best := "no best.safetensors yet"
+		if t.st.Validated {
+			best = fmt.Sprintf("best.safetensors holds the best weights so far (validation loss %.4f)", t.st.BestLoss)
+		}
+		return false, fmt.Errorf("train: the validation loss at step %d is %v: training diverged (%s); start over with a lower --lr, a longer --warmup or --clip-norm 1",
+			t.st.Step, v.Loss, best)
+	}
 	if t.Metric != nil {
 		if v.Metric, v.Value, err = t.Metric(ctx, t.m); err != nil {
 			return false, fmt.Errorf("train: validation metric: %w", err)
@@ -408,8 +520,17 @@ func (t *Trainer) saveLast() error {
 
 // Resume restores parameters, optimizer and run state from the run
 // directory's last checkpoint.
+// A run killed before its first save has nothing to resume from: Resume
+// then returns an error wrapping ErrNoCheckpoint.
+//
+// Snapshots from after the resumed step (written by the interrupted run
+// after its last save) are removed: the resumed run writes its own, and
+// pruning must never count the dead run's.
 func (t *Trainer) Resume() error {
 	path := filepath.Join(t.dir, LastFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("resume: %w: %s holds no %s (the run was stopped before its first save); start over with --overwrite", ErrNoCheckpoint, t.dir, LastFile)
+	}
 	optTensors, _ := t.opt.State()
 	shadows := make([]*tensor.Tensor, len(optTensors))
 	for i, o := range optTensors {
@@ -442,5 +563,37 @@ func (t *Trainer) Resume() error {
 	st.Options = t.opts
 	t.st = st
 	t.opt.SetLR(t.sched.LR(t.st.Step))
+	snaps, err := Snapshots(t.dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range snaps {
+		if step, ok := SnapshotStep(s); ok && step > t.st.Step {
+			if err := os.Remove(s); err != nil {
+				return fmt.Errorf("resume: removing a snapshot from after step %d: %w", t.st.Step, err)
+			}
+		}
+	}
 	return nil
 }
+
+// ErrNoCheckpoint is the error of a resume in a run directory that holds no
+// last checkpoint.
+var ErrNoCheckpoint = errors.New("the run never saved a checkpoint")
+
+// SnapshotStep is the step of a snapshot's file name (step-<step>.safetensors).
+func SnapshotStep(path string) (int64, bool) {
+	name := filepath.Base(path)
+	digits, ok := strings.CutPrefix(name, "step-")
+	if !ok {
+		return 0, false
+	}
+	if digits, ok = strings.CutSuffix(digits, ".safetensors"); !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// Options are the trainer's options, with defaults filled in.
+func (t *Trainer) Options() Options { return t.opts }

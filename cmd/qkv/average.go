@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/train"
 )
@@ -54,11 +57,32 @@ DIR/average.safetensors, is checked to load into the model, and is used with
 			paths = snaps[max(0, len(snaps)-avf.last):]
 		}
 		out := pipeline.InDir(avf.model, avf.out)
-		if err := checkpoint.Average(out, paths); err != nil {
+		// The output must not replace what it is made from, nor a file
+		// the model directory needs (last.safetensors is what --resume
+		// continues from, with the optimizer's state).
+		if err := atomicfile.NotAnInput(out, append(slices.Clone(paths), modelFiles(avf.model, "")...)...); err != nil {
+			return fmt.Errorf("average: --out: %w; choose another name, e.g. average.safetensors", err)
+		}
+		if base := filepath.Base(out); filepath.Dir(out) == filepath.Clean(avf.model) && slices.Contains([]string{pipeline.ConfigFile, pipeline.SrcVocabFile, pipeline.TgtVocabFile, pipeline.SrcBPEFile, pipeline.TgtBPEFile, pipeline.LastFile}, base) {
+			return fmt.Errorf("average: --out %s would replace the model directory's %s; choose another name, e.g. average.safetensors", avf.out, base)
+		}
+		// Average into a temporary file beside the output, check that it
+		// loads into the model, and only then rename it into place: a
+		// failure leaves any previous output as it was.
+		tmp := filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp-average")
+		defer os.Remove(tmp)
+		if err := checkpoint.Average(tmp, paths); err != nil {
 			return err
 		}
-		if _, err := pipeline.LoadWeights(avf.model, out); err != nil {
-			return fmt.Errorf("average: the result does not fit the model in %s: %w", avf.model, err)
+		abs, err := filepath.Abs(tmp) // a path, never a bare name LoadWeights would look for in the model directory
+		if err != nil {
+			return err
+		}
+		if _, err := pipeline.LoadWeights(avf.model, abs); err != nil {
+			return fmt.Errorf("average: the result does not fit the model in %s (nothing was written): %w", avf.model, err)
+		}
+		if err := os.Rename(tmp, out); err != nil {
+			return fmt.Errorf("average: %w", err)
 		}
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{"out": out, "averaged": paths})
 	},

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 
@@ -31,6 +32,11 @@ scores (WER and PER for G2P data, BLEU and chrF for text).`,
 	RunE: func(cmd *cobra.Command, _ []string) error {
 		if bdf.model == "" || bdf.test == "" {
 			return errors.New("bench decode: --model and --test are required")
+		}
+		for _, beam := range bdf.beams {
+			if err := (pipeline.Options{Search: search.Options{Beam: beam}, BatchSize: bdf.batchSize}).Check(); err != nil {
+				return fmt.Errorf("bench decode: %w", err)
+			}
 		}
 		p, err := pipeline.LoadWeights(bdf.model, bdf.weights)
 		if err != nil {

@@ -141,7 +141,7 @@ func TestTrainPredictEval(t *testing.T) {
 	}
 
 	// Bad lines are reported with their number and keep the output aligned.
-	stdout, stderr, err = qkv(t, "ab\n\nxyz\nca\n", "predict", "--model", out)
+	stdout, stderr, err = qkv(t, "ab\n\nxyz\nca\n", "predict", "--model", out, "--strict")
 	if err == nil {
 		t.Error("predict with bad lines exited 0")
 	}

@@ -7,10 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
+	"github.com/qkv-dev/qkv/internal/atomicfile"
+	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/text/corpus"
 	"github.com/qkv-dev/qkv/text/tokenize"
 )
@@ -99,29 +103,48 @@ func runGettext(cmd *cobra.Command, _ []string) error {
 	validFrac, _ := fl.GetFloat64("valid-frac")
 	testFrac, _ := fl.GetFloat64("test-frac")
 	seed, _ := fl.GetUint64("seed")
+	// Read every language before writing anything: a language that yields
+	// nothing stops the command with no half-written output.
+	type loaded struct {
+		lang     string
+		cats     []corpus.Catalogue
+		warnings []error
+		split    corpus.Split
+	}
+	var all []loaded
 	for _, lang := range langs {
 		cats, warnings, err := corpus.LoadGettext(localeDir, lang)
 		if err != nil {
-			return err
+			return fmt.Errorf("data gettext: --lang %s: %w", lang, err)
 		}
 		for _, w := range warnings {
 			fmt.Fprintln(cmd.ErrOrStderr(), "qkv: skipped:", w)
 		}
+		if len(cats) == 0 {
+			dir := filepath.Join(localeDir, lang, "LC_MESSAGES")
+			if len(warnings) > 0 {
+				return fmt.Errorf("data gettext: --lang %s: no pairs from %s: %d catalogues were skipped as unreadable (see above) and any others held no usable entries; nothing was written", lang, dir, len(warnings))
+			}
+			return fmt.Errorf("data gettext: --lang %s: the catalogues in %s hold no usable pairs (plural, fuzzy, empty or multi-line entries are skipped); nothing was written", lang, dir)
+		}
 		split, err := corpus.SplitCatalogues(cats, validFrac, testFrac, seed)
 		if err != nil {
-			return err
+			return fmt.Errorf("data gettext: --valid-frac/--test-frac: %w", err)
 		}
-		dir := filepath.Join(out, lang)
+		all = append(all, loaded{lang, cats, warnings, split})
+	}
+	for _, l := range all {
+		dir := filepath.Join(out, l.lang)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		c := gettextCounts{Lang: lang, Catalogues: len(cats), Skipped: len(warnings), Dir: dir}
+		c := gettextCounts{Lang: l.lang, Catalogues: len(l.cats), Skipped: len(l.warnings), Dir: dir}
 		names := map[string][]string{}
 		for _, part := range []struct {
 			name string
 			cats []corpus.Catalogue
 			n    *int
-		}{{"train", split.Train, &c.Train}, {"valid", split.Valid, &c.Valid}, {"test", split.Test, &c.Test}} {
+		}{{"train", l.split.Train, &c.Train}, {"valid", l.split.Valid, &c.Valid}, {"test", l.split.Test, &c.Test}} {
 			pairs := corpus.Flatten(part.cats)
 			*part.n = len(pairs)
 			c.Pairs += len(pairs)
@@ -134,11 +157,13 @@ func runGettext(cmd *cobra.Command, _ []string) error {
 			}
 		}
 		js, _ := json.MarshalIndent(names, "", " ")
-		if err := os.WriteFile(filepath.Join(dir, "catalogues.json"), append(js, '\n'), 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, "catalogues.json"), append(js, '\n')); err != nil {
 			return err
 		}
 		line, _ := json.Marshal(c)
-		fmt.Fprintln(cmd.OutOrStdout(), string(line))
+		if _, err := fmt.Fprintln(cmd.OutOrStdout(), string(line)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -153,18 +178,6 @@ func runBPE(cmd *cobra.Command, _ []string) error {
 	decode, _ := fl.GetBool("decode")
 	tsv, _ := fl.GetBool("tsv")
 
-	var w io.Writer = cmd.OutOrStdout()
-	if outPath != "" {
-		f, err := os.Create(outPath)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
-	bw := bufio.NewWriter(w)
-	defer bw.Flush()
-
 	if apply == "" {
 		if decode {
 			return fmt.Errorf("--decode needs --apply MERGES")
@@ -172,23 +185,69 @@ func runBPE(cmd *cobra.Command, _ []string) error {
 		if merges <= 0 {
 			return fmt.Errorf("--merges must be positive (or give --apply MERGES to tokenize)")
 		}
+		if minFreq < 1 {
+			return fmt.Errorf("--min-freq %d is out of range: a pair must occur at least once (2 is usual)", minFreq)
+		}
+	} else if len(inputs) != 1 {
+		return fmt.Errorf("--apply takes exactly one --input")
+	}
+	// The output is never an input (nor the merges), and it is written to a
+	// temporary file renamed into place at the end: a failure leaves any
+	// previous file as it was.
+	if err := atomicfile.NotAnInput(outPath, append(slices.Clone(inputs), apply)...); err != nil {
+		return fmt.Errorf("data bpe: --out: %w; write it elsewhere", err)
+	}
+	if outPath == "" {
+		if err := stdoutIsInput(append(slices.Clone(inputs), apply)...); err != nil {
+			return fmt.Errorf("data bpe: %w", err)
+		}
+	}
+	var w io.Writer = cmd.OutOrStdout()
+	var f *atomicfile.File
+	var writing sync.Mutex // held while writing, so Ctrl-C aborts between writes
+	if outPath != "" {
+		var err error
+		if f, err = atomicfile.Create(outPath); err != nil {
+			return fmt.Errorf("data bpe: --out: %w", err)
+		}
+		defer f.Abort()
+		defer abortOnInterrupt("data bpe", &writing, f)()
+		w = f
+	}
+	bw := bufio.NewWriter(w)
+	finish := func() error {
+		writing.Lock()
+		defer writing.Unlock()
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("data bpe: writing the output: %w", err)
+		}
+		if f != nil {
+			return f.Commit()
+		}
+		return nil
+	}
+
+	if apply == "" {
 		t := tokenize.NewBPETrainer()
 		for _, in := range inputs {
-			if err := eachSide(in, tsv, func(s string) { t.Add(s) }); err != nil {
+			if err := eachSide(in, tsv, func(s string) error { t.Add(s); return nil }); err != nil {
 				return err
 			}
 		}
 		b := t.Learn(merges, minFreq)
-		if err := b.Save(bw); err != nil {
+		writing.Lock()
+		err := b.Save(bw)
+		writing.Unlock()
+		if err != nil {
+			return err
+		}
+		if err := finish(); err != nil {
 			return err
 		}
 		if len(b.Merges()) < merges {
 			fmt.Fprintf(cmd.ErrOrStderr(), "qkv: learned %d merges (no pair left occurring %d times)\n", len(b.Merges()), minFreq)
 		}
-		return bw.Flush()
-	}
-	if len(inputs) != 1 {
-		return fmt.Errorf("--apply takes exactly one --input")
+		return nil
 	}
 	b, err := tokenize.LoadBPEFile(apply)
 	if err != nil {
@@ -203,23 +262,31 @@ func runBPE(cmd *cobra.Command, _ []string) error {
 			return b.Detokenize(strings.Split(s, " "))
 		}
 	}
-	err = eachLineOf(inputs[0], func(line string) {
+	lineNo := 0
+	err = eachLineOf(inputs[0], func(line string) error {
+		writing.Lock()
+		defer writing.Unlock()
+		lineNo++
 		if tsv {
-			src, tgt, _ := strings.Cut(line, "\t")
+			src, tgt, ok := strings.Cut(line, "\t")
+			if !ok {
+				return fmt.Errorf("%s:%d: no tab in %s: with --tsv every line is source<TAB>target", inputs[0], lineNo, excerpt.Quote(line))
+			}
 			bw.WriteString(conv(src) + "\t" + conv(tgt) + "\n")
-			return
+			return nil
 		}
 		bw.WriteString(conv(line) + "\n")
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return bw.Flush()
+	return finish()
 }
 
 // eachSide calls fn with every line of path, or with both sides of every
 // source<TAB>target line when tsv is set.
-func eachSide(path string, tsv bool, fn func(string)) error {
+func eachSide(path string, tsv bool, fn func(string) error) error {
 	if !tsv {
 		return eachLineOf(path, fn)
 	}
@@ -228,24 +295,34 @@ func eachSide(path string, tsv bool, fn func(string)) error {
 		return err
 	}
 	for _, p := range pairs {
-		fn(p.Source)
-		fn(p.Target)
+		if err := fn(p.Source); err != nil {
+			return err
+		}
+		if err := fn(p.Target); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// eachLineOf calls fn with every line of path (without "\n").
-func eachLineOf(path string, fn func(string)) error {
+// eachLineOf calls fn with every line of path (without "\n", and without a
+// byte-order mark at the start of the file), until fn fails.
+func eachLineOf(path string, fn func(string) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
-	for {
+	for first := true; ; first = false {
 		line, err := br.ReadString('\n')
+		if first {
+			line = strings.TrimPrefix(line, "\uFEFF")
+		}
 		if line != "" {
-			fn(strings.TrimSuffix(line, "\n"))
+			if ferr := fn(strings.TrimSuffix(line, "\n")); ferr != nil {
+				return ferr
+			}
 		}
 		if err == io.EOF {
 			return nil

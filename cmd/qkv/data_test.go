@@ -104,3 +104,30 @@ func TestDataBPE(t *testing.T) {
 		t.Errorf("bad merges file: %v", err)
 	}
 }
+
+// TestDataGettextNothingUsable: a language whose every catalogue is corrupt,
+// or whose catalogues hold no usable entry, is an error naming it (and the
+// number of skipped catalogues), and nothing is written for any language.
+func TestDataGettextNothingUsable(t *testing.T) {
+	dir := t.TempDir()
+	locale := filepath.Join(dir, "locale")
+	writeMO(t, filepath.Join(locale, "de", "LC_MESSAGES", "good.mo"), [][2]string{{"Open", "Öffnen"}})
+	bad := filepath.Join(locale, "fr", "LC_MESSAGES")
+	os.MkdirAll(bad, 0o755)
+	for _, name := range []string{"a.mo", "b.mo", "c.mo"} {
+		os.WriteFile(filepath.Join(bad, name), []byte("not a catalogue at all"), 0o644)
+	}
+	writeMO(t, filepath.Join(locale, "it", "LC_MESSAGES", "empty.mo"), [][2]string{{"Line\nbreak", "x"}})
+	out := filepath.Join(dir, "out")
+	_, err := runQKV(t, "data", "gettext", "--locale-dir", locale, "--lang", "de", "--lang", "fr", "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "--lang fr") || !strings.Contains(err.Error(), "3 catalogues were skipped") {
+		t.Errorf("every catalogue corrupt: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "de", "train.tsv")); err == nil {
+		t.Error("a failed run wrote de's corpus")
+	}
+	_, err = runQKV(t, "data", "gettext", "--locale-dir", locale, "--lang", "it", "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "--lang it") || !strings.Contains(err.Error(), "no usable pairs") {
+		t.Errorf("no usable entry: %v", err)
+	}
+}

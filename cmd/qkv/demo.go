@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -26,6 +27,7 @@ var df struct {
 	out    string
 	preset string
 	seed   uint64
+	words  int
 }
 
 var demoCmd = &cobra.Command{
@@ -46,6 +48,7 @@ func init() {
 	f.StringVar(&df.out, "out", "qkv-demo", "model directory (a new one: -2, -3, … is appended if it exists)")
 	f.StringVar(&df.preset, "preset", "demo-transformer", "model preset")
 	f.Uint64Var(&df.seed, "seed", 1, "seed")
+	f.IntVar(&df.words, "words", 1000, "held-out words to pronounce for the word error rate at the end")
 	rootCmd.AddCommand(demoCmd)
 }
 
@@ -90,7 +93,33 @@ func freshDir(base string) string {
 	}
 }
 
+// lockFreshDir makes and locks a new run directory: base, or base-2,
+// base-3, … when base exists (or another demo took it first).
+func lockFreshDir(base string) (string, *train.DirLock, error) {
+	for range 1000 {
+		dir := freshDir(base)
+		lock, err := train.Lock(dir)
+		if errors.Is(err, train.ErrLocked) {
+			continue
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("demo: %w", err)
+		}
+		if names, err := pipeline.DirEntries(dir); err == nil && len(names) == 0 {
+			return dir, lock, nil
+		}
+		lock.Unlock() // another process made it between freshDir and Lock
+	}
+	return "", nil, fmt.Errorf("demo: no free directory name like %s", base)
+}
+
 func runDemo(cmd *cobra.Command, _ []string) error {
+	if df.budget <= 0 {
+		return fmt.Errorf("demo: --time %s is out of range: it must be more than 0 (e.g. 2m)", df.budget)
+	}
+	if df.words < 1 {
+		return fmt.Errorf("demo: --words %d is out of range: it must be at least 1", df.words)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	w := cmd.ErrOrStderr()
@@ -106,7 +135,9 @@ func runDemo(cmd *cobra.Command, _ []string) error {
 	if !ok {
 		return fmt.Errorf("demo: unknown preset %q (have %s)", df.preset, strings.Join(model.PresetNames(), ", "))
 	}
-	data := pipeline.DataConfig{SrcTokenizer: pipeline.TokChar, TgtTokenizer: pipeline.TokWord, MaxSrcLen: 40, MaxTgtLen: 40}
+	// The words are lowercased (cmudict.Entries above), and the config says
+	// so, so that predict and eval lowercase theirs: "ABADI" reads as "abadi".
+	data := pipeline.DataConfig{SrcTokenizer: pipeline.TokChar, TgtTokenizer: pipeline.TokWord, Lowercase: true, MaxSrcLen: 40, MaxTgtLen: 40}
 	pr, err := pipeline.Prepare(trainPairs, validPairs, pipeline.PrepareOptions{Data: data})
 	if err != nil {
 		return err
@@ -116,9 +147,22 @@ func runDemo(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	out := freshDir(df.out)
-	opts := train.Options{MaxTokens: 4096, Epochs: 1000, TimeBudget: df.budget, Schedule: "inverse-sqrt", LR: 3e-3, Warmup: 300,
-		LabelSmoothing: 0.1, ValidEvery: 200, Seed: df.seed}
+	out, lock, err := lockFreshDir(df.out)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	opts := train.Defaults()
+	opts.MaxTokens, opts.Epochs, opts.TimeBudget, opts.Schedule, opts.LR, opts.Warmup = 4096, 1000, df.budget, "inverse-sqrt", 3e-3, 300
+	opts.LabelSmoothing, opts.ValidEvery, opts.SaveEvery, opts.Seed = 0.1, 200, train.Every{Time: time.Minute}, df.seed
+	s := settings{Model: mc, Data: data, Prepare: pipeline.PrepareOptions{MinFreq: 1, BPEMerges: 8000}, Train: opts}
+	id, err := train.NewIdentity(mc.Arch, s, fingerprint(trainPairs), fingerprint(validPairs), false)
+	if err != nil {
+		return err
+	}
+	if err := id.Write(out); err != nil {
+		return err
+	}
 	if err := pr.Save(out, mc, opts); err != nil {
 		return err
 	}
@@ -145,8 +189,8 @@ func runDemo(cmd *cobra.Command, _ []string) error {
 	// A varied sample: the held-out words in the order of another hash.
 	sample := slices.Clone(heldOut)
 	slices.SortFunc(sample, func(a, b corpus.Pronunciation) int { return cmp.Compare(fnv32(b.Word+"#"), fnv32(a.Word+"#")) })
-	if len(sample) > 1000 {
-		sample = sample[:1000]
+	if len(sample) > df.words {
+		sample = sample[:df.words]
 	}
 	words := make([]string, len(sample))
 	for i, h := range sample {

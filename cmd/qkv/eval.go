@@ -10,18 +10,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/metrics"
 	"github.com/qkv-dev/qkv/pipeline"
-	"github.com/qkv-dev/qkv/search"
 	"github.com/qkv-dev/qkv/text/corpus"
 )
 
 var ef struct {
 	weights                     string
 	model, test, format, metric string
-	beam, batchSize             int
-	alpha                       float64
 	byLength                    bool
+	decode                      decodeFlags
 }
 
 var evalCmd = &cobra.Command{
@@ -30,11 +29,21 @@ var evalCmd = &cobra.Command{
 	Long: `Decode every source of a test corpus (TSV or CMUdict) and score the outputs:
 WER and PER for grapheme-to-phoneme data (a word is right when it equals any of
 its reference pronunciations), BLEU and chrF (sacreBLEU's defaults) for text.
-Prints one JSON line with the scores and the decoding time.`,
+Prints one JSON line with the scores and the decoding time.
+
+A source symbol the model never saw is read as <unk> (a count is printed on
+stderr; --strict refuses such lines). A source that cannot be decoded (too
+long, say) is reported on stderr and scored as an empty output, so it
+counts as wrong; "undecodable" in the JSON line says how many there were.
+An empty test set, or one where no source can be decoded, is an error.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
 		if ef.model == "" || ef.test == "" {
 			return errors.New("eval: --model and --test are required")
+		}
+		opt, err := ef.decode.options()
+		if err != nil {
+			return fmt.Errorf("eval: %w", err)
 		}
 		p, err := pipeline.LoadWeights(ef.model, ef.weights)
 		if err != nil {
@@ -44,15 +53,26 @@ Prints one JSON line with the scores and the decoding time.`,
 		if err != nil {
 			return err
 		}
+		if len(pairs) == 0 {
+			return fmt.Errorf("eval: --test %s holds no pairs: there is nothing to score", ef.test)
+		}
 		metric := chooseMetric(ef.metric, p.Config.Data)
-		opt := pipeline.Options{Search: search.Options{Beam: ef.beam, LengthPenalty: ef.alpha}, BatchSize: max(ef.batchSize, 1)}
 		s, err := scorePairs(p, pairs, metric, opt)
 		if err != nil {
-			return err
+			return fmt.Errorf("eval: %s: %w", ef.test, err)
+		}
+		if s.Failed > 0 {
+			fmt.Fprintf(os.Stderr, "qkv eval: %d of %d test sources could not be decoded and count as empty outputs, e.g. %s\n", s.Failed, s.Sentences, s.FirstFailure)
+		}
+		if note := s.Unknown.note("eval"); note != "" {
+			fmt.Fprintln(os.Stderr, note)
 		}
 		out := map[string]any{
-			"model": ef.model, "test": ef.test, "beam": max(ef.beam, 1), "sentences": s.Sentences,
+			"model": ef.model, "test": ef.test, "beam": ef.decode.beam, "sentences": s.Sentences,
 			"decode_seconds": round(s.Seconds, 2), "sentences_per_s": round(float64(s.Sentences)/s.Seconds, 1),
+		}
+		if s.Failed > 0 {
+			out["undecodable"] = s.Failed
 		}
 		for k, v := range s.All {
 			out[k] = round(v, 4)
@@ -71,25 +91,31 @@ func init() {
 	f.StringVar(&ef.test, "test", "", "test corpus")
 	f.StringVar(&ef.format, "format", "tsv", "corpus format: tsv or cmudict")
 	f.StringVar(&ef.metric, "metric", "auto", "wer (also gives per), bleu (also gives chrf), or auto")
-	f.IntVar(&ef.beam, "beam", 1, "beam size (1: greedy)")
-	f.Float64Var(&ef.alpha, "alpha", 0, "length penalty α")
-	f.IntVar(&ef.batchSize, "batch-size", 256, "sources decoded together")
 	f.BoolVar(&ef.byLength, "by-length", false, "add the error rate by source length")
+	ef.decode.register(f, false, 256)
 	rootCmd.AddCommand(evalCmd)
 }
 
 // score is the outcome of decoding and scoring a corpus.
 type score struct {
-	Value     float64            // the chosen metric
-	All       map[string]float64 // every metric computed
-	Sentences int
-	Seconds   float64
-	ByLength  []metrics.LengthBucket
+	Value        float64            // the chosen metric
+	All          map[string]float64 // every metric computed
+	Sentences    int
+	Seconds      float64
+	ByLength     []metrics.LengthBucket
+	Failed       int    // sources that could not be decoded, scored as empty outputs
+	FirstFailure string // the first of them and why, for a message
+	Unknown      unknownTally
 }
 
 // scorePairs decodes the distinct sources of pairs and scores the outputs
-// against all their references.
+// against all their references. A source that cannot be decoded is scored
+// as an empty output (and counted in Failed); no pairs, or no source
+// decoded, is an error rather than a score.
 func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, opt pipeline.Options) (score, error) {
+	if len(pairs) == 0 {
+		return score{}, errors.New("no test pairs: there is nothing to score")
+	}
 	var srcs []string
 	refs := map[string][]string{}
 	for _, pr := range pairs {
@@ -103,10 +129,18 @@ func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, opt pi
 	s := score{Sentences: len(srcs), Seconds: time.Since(start).Seconds(), All: map[string]float64{}}
 	hyps := make([]string, len(srcs))
 	for i, r := range results {
+		s.Unknown.add(r)
 		if r.Err != nil {
-			return s, fmt.Errorf("test line %q: %w", r.Source, r.Err)
+			if s.Failed == 0 {
+				s.FirstFailure = fmt.Sprintf("source %s: %v", excerpt.Quote(r.Source), r.Err)
+			}
+			s.Failed++
+			continue
 		}
 		hyps[i] = r.Hyps[0].Text
+	}
+	if s.Failed == len(results) {
+		return s, fmt.Errorf("none of the %d test sources could be decoded, e.g. %s", s.Failed, s.FirstFailure)
 	}
 	switch metric {
 	case "wer", "per":

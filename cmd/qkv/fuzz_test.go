@@ -1,24 +1,25 @@
 package main
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/qkv-dev/qkv/model"
 	"sigs.k8s.io/yaml"
 )
 
 // FuzzRunConfigYAML feeds arbitrary text to the `qkv train --config` reader
-// exactly as resolveSettings parses it (yaml.UnmarshalStrict into
-// runConfig, then its model section into a model.Config): no panic, and a
-// file that parses is written and parsed again to the same settings, and
-// its model section validates or gives an error naming the config key.
+// as resolveSettings parses it (yaml.UnmarshalStrict into runConfig, then
+// each section that is present and not null into its part of settings): no
+// panic; each section that parses is written and parsed again to the same
+// values; and the range checks run on what parses, a model error naming
+// the model config.
 func FuzzRunConfigYAML(f *testing.F) {
 	f.Add("arch: transformer\npreset: tiny-transformer\nmodel:\n  d_model: 64\n  heads: 4\ntrain:\n  max_tokens: 2000\n  lr: 2\n  time_budget: 90000000000\n")
-	f.Add("data:\n  src_tokenizer: char\n  tgt_tokenizer: word\n  lowercase: true\nprepare:\n  MinFreq: 2\n")
+	f.Add("data:\n  src_tokenizer: char\n  tgt_tokenizer: word\n  lowercase: true\n  joint_vocab: true\nprepare:\n  min_freq: 2\n")
 	f.Add(`{"arch": "seq2seq", "model": {"embed": 8, "hidden": 1000000000}}`)
-	f.Add("\ufeffarch: rnnsearch\n")
+	f.Add("\ufeffarch: rnnsearch\ndata: null\n")
 	f.Add("model: [1, 2]\nunknown: 1\n")
 	f.Add("train: &a {epochs: 1}\nprepare: *a\n")
 	f.Fuzz(func(t *testing.T, text string) {
@@ -26,33 +27,35 @@ func FuzzRunConfigYAML(f *testing.F) {
 		if err := yaml.UnmarshalStrict([]byte(text), &rc); err != nil {
 			return
 		}
-		out, err := yaml.Marshal(rc)
-		if err != nil {
-			t.Fatalf("cannot write what was read: %v", err)
-		}
-		var again runConfig
-		if err := yaml.UnmarshalStrict(out, &again); err != nil {
-			t.Fatalf("cannot read what was written: %v\n%s", err, out)
-		}
-		modelOf := func(rc *runConfig) (model.Config, error) {
-			var mc model.Config
-			if len(rc.Model) == 0 {
-				return mc, nil
+		var s settings
+		for _, sec := range []struct {
+			raw json.RawMessage
+			dst any
+		}{{rc.Model, &s.Model}, {rc.Data, &s.Data}, {rc.Prepare, &s.Prepare}, {rc.Train, &s.Train}} {
+			if len(sec.raw) == 0 || string(sec.raw) == "null" {
+				continue
 			}
-			err := yaml.UnmarshalStrict(rc.Model, &mc)
-			rc.Model = nil
-			return mc, err
+			if err := yaml.UnmarshalStrict(sec.raw, sec.dst); err != nil {
+				continue
+			}
+			// Written and read again: the same values.
+			out, err := yaml.Marshal(sec.dst)
+			if err != nil {
+				t.Fatalf("cannot write what was read: %v", err)
+			}
+			again := reflect.New(reflect.TypeOf(sec.dst).Elem())
+			if err := yaml.UnmarshalStrict(out, again.Interface()); err != nil {
+				t.Fatalf("cannot read what was written: %v\n%s", err, out)
+			}
+			if !reflect.DeepEqual(again.Elem().Interface(), reflect.ValueOf(sec.dst).Elem().Interface()) {
+				t.Fatalf("round trip changed the settings:\n%+v\n%+v", reflect.ValueOf(sec.dst).Elem().Interface(), again.Elem().Interface())
+			}
 		}
-		mc, err1 := modelOf(&rc)
-		mc2, err2 := modelOf(&again)
-		if (err1 == nil) != (err2 == nil) || !reflect.DeepEqual(mc, mc2) || !reflect.DeepEqual(rc, again) {
-			t.Fatalf("round trip changed the settings:\n%+v %+v (%v)\n%+v %+v (%v)", rc, mc, err1, again, mc2, err2)
-		}
-		if err1 != nil {
-			return
-		}
-		if err := mc.Validate(); err != nil && !strings.HasPrefix(err.Error(), "model config: ") {
+		if err := s.Model.Validate(); err != nil && !strings.HasPrefix(err.Error(), "model config: ") {
 			t.Fatalf("model error without the config named: %v", err)
 		}
+		s.Data.Validate()
+		s.Prepare.Validate()
+		s.Train.Validate()
 	})
 }

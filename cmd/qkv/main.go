@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/kernels"
 )
 
@@ -41,29 +42,74 @@ var (
 func init() {
 	pf := rootCmd.PersistentFlags()
 	pf.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
-	pf.IntVar(&threads, "threads", 0, "cores to use (default: all)")
+	pf.IntVar(&threads, "threads", 0, "cores to use (default and at most: all the machine has)")
 	rootCmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		if threads > 0 {
-			runtime.GOMAXPROCS(threads)
-			kernels.SetThreads(threads)
+		n, note, err := checkThreads(threads, runtime.NumCPU())
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			fmt.Fprintln(cmd.ErrOrStderr(), note)
+		}
+		if n > 0 {
+			runtime.GOMAXPROCS(n)
+			kernels.SetThreads(n)
 		}
 		if cpuProfile != "" {
-			f, err := os.Create(cpuProfile)
+			f, err := atomicfile.Create(cpuProfile)
 			if err != nil {
-				return err
+				return fmt.Errorf("--cpuprofile: %w", err)
 			}
 			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
+				f.Abort()
+				return fmt.Errorf("--cpuprofile: %w", err)
 			}
+			profileFile = f
 		}
 		return nil
 	}
 }
 
+// profileFile is the --cpuprofile file being written, committed when the
+// command ends (a profile is written as the program runs, so it goes
+// through the atomic writer like every other file qkv writes).
+var profileFile *atomicfile.File
+
+// stopProfile ends the CPU profile and puts its file in place.
+func stopProfile() error {
+	if profileFile == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	f := profileFile
+	profileFile = nil
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return nil
+}
+
+// checkThreads returns the thread count --threads asks for: 0 leaves the
+// default (all CPUs), a negative count is an error, and more threads than
+// the machine has CPUs is capped to them (more only adds contention, and a
+// typo such as 100000 would exhaust the system's threads), with a note
+// saying so.
+func checkThreads(asked, cpus int) (n int, note string, err error) {
+	switch {
+	case asked < 0:
+		return 0, "", fmt.Errorf("--threads %d is out of range: give a positive number of cores (at most %d here), or leave it out for all", asked, cpus)
+	case asked > cpus:
+		return cpus, fmt.Sprintf("qkv: --threads %d: this machine has %d CPUs; using %d", asked, cpus, cpus), nil
+	}
+	return asked, "", nil
+}
+
 func main() {
-	defer pprof.StopCPUProfile()
-	if err := rootCmd.Execute(); err != nil {
-		pprof.StopCPUProfile()
+	err := rootCmd.Execute()
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "qkv:", err)
 		os.Exit(1)
 	}

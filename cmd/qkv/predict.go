@@ -7,10 +7,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/qkv-dev/qkv/internal/atomicfile"
+	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/search"
 )
@@ -18,13 +25,8 @@ import (
 var pf struct {
 	weights              string
 	model, input, output string
-	beam, nbest, maxLen  int
-	alpha, temperature   float64
-	sample               bool
-	topK                 int
-	seed                 uint64
-	batchSize            int
 	attention            string
+	decode               decodeFlags
 }
 
 var predictCmd = &cobra.Command{
@@ -33,11 +35,21 @@ var predictCmd = &cobra.Command{
 	Long: `Read one source a line and write one output a line, in the same order.
 Greedy by default; --beam K searches with a beam (length penalty --alpha);
 --nbest N writes N lines per input, each "score<TAB>output"; --sample draws
-outputs (--temperature, --top-k).
+outputs (--temperature, --top-k). Each input line samples from its own
+random stream, derived from --seed and the line's number, so the samples do
+not depend on --batch-size and the same seed gives the same samples.
+The output never holds <pad> or <s>, nor <unk> unless --allow-unk.
 
-A line that cannot be decoded (empty, a symbol the model never saw, too long)
-is reported on stderr with its line number and gives an empty output line, so
-outputs stay aligned with inputs; qkv then exits with status 1.`,
+A source symbol the model never saw is read as <unk>, and a count of such
+lines is printed on stderr at the end (--strict makes them errors instead).
+A line that cannot be decoded (empty, invalid UTF-8, too long, or unknown
+symbols with --strict) is reported on stderr with its line number and
+gives an empty output line, so outputs stay aligned with inputs; qkv then
+exits with status 1.
+
+--output and --attention are written to a temporary file and renamed into
+place when decoding is done: an interrupted or failed run leaves any
+previous file as it was. Neither may be the input or a file of the model.`,
 	Args: cobra.NoArgs,
 	RunE: runPredict,
 }
@@ -48,28 +60,190 @@ func init() {
 	f.StringVar(&pf.weights, "weights", "", "weights file in the model directory or a path (default: best.safetensors, else last.safetensors)")
 	f.StringVar(&pf.input, "input", "", "input file (default stdin)")
 	f.StringVar(&pf.output, "output", "", "output file (default stdout)")
-	f.IntVar(&pf.beam, "beam", 1, "beam size (1: greedy)")
-	f.IntVar(&pf.nbest, "nbest", 0, "write the N best outputs of each input as score<TAB>output")
-	f.Float64Var(&pf.alpha, "alpha", 0, "length penalty α (GNMT): score = log P / ((5+|y|)/6)^α")
-	f.IntVar(&pf.maxLen, "max-len", 0, "decoding steps at most (default: the longest training target + 1)")
-	f.BoolVar(&pf.sample, "sample", false, "sample outputs instead of searching")
-	f.Float64Var(&pf.temperature, "temperature", 1, "sampling temperature")
-	f.IntVar(&pf.topK, "top-k", 0, "sample among the k most likely tokens (0: all)")
-	f.Uint64Var(&pf.seed, "seed", 1, "sampling seed")
-	f.IntVar(&pf.batchSize, "batch-size", 64, "inputs decoded together")
 	f.StringVar(&pf.attention, "attention", "", "also write, for each input, the attention behind its best output as a JSON line to this file")
+	pf.decode.register(f, true, 64)
 	rootCmd.AddCommand(predictCmd)
+}
+
+// decodeFlags are the decoding flags of predict and eval, range-checked by
+// one function (pipeline.Options.Check, through options).
+type decodeFlags struct {
+	beam, nbest, maxLen, topK, batchSize int
+	alpha, temperature                   float64
+	sample, strict, allowUnk             bool
+	seed                                 uint64
+}
+
+// register adds the flags; sampling ones (--nbest, --sample, …) only when
+// sampling is true.
+func (d *decodeFlags) register(f *pflag.FlagSet, sampling bool, batchSize int) {
+	f.IntVar(&d.beam, "beam", 1, fmt.Sprintf("beam size: 1 (greedy) to %d (each beam entry holds a copy of the decoder state, so memory grows with it)", search.MaxBeam))
+	f.Float64Var(&d.alpha, "alpha", 0, "length penalty α (GNMT): score = log P / ((5+|y|)/6)^α")
+	f.IntVar(&d.maxLen, "max-len", 0, fmt.Sprintf("decoding steps at most, up to %d (default: the longest training target + 1; never more than the model's positions)", search.MaxOutputSteps))
+	f.IntVar(&d.batchSize, "batch-size", batchSize, fmt.Sprintf("inputs decoded together, 1 to %d", pipeline.MaxBatchSize))
+	f.BoolVar(&d.strict, "strict", false, "refuse input lines holding symbols the model never saw (default: read them as <unk>)")
+	f.BoolVar(&d.allowUnk, "allow-unk", false, "let the output hold <unk> (by default it is never chosen)")
+	if !sampling {
+		return
+	}
+	f.IntVar(&d.nbest, "nbest", 0, fmt.Sprintf("write the N best outputs of each input as score<TAB>output (N ≤ --beam; with --sample, N samples, at most %d)", search.MaxSamples))
+	f.BoolVar(&d.sample, "sample", false, "sample outputs instead of searching")
+	f.Float64Var(&d.temperature, "temperature", 1, "sampling temperature, ≥ 0 (0: always the most likely token, i.e. greedy)")
+	f.IntVar(&d.topK, "top-k", 0, "sample among the k most likely tokens (0: all)")
+	f.Uint64Var(&d.seed, "seed", 1, "sampling seed")
+}
+
+// options returns the pipeline options the flags ask for, or an error that
+// names the first flag out of range.
+func (d *decodeFlags) options() (pipeline.Options, error) {
+	opt := pipeline.Options{BatchSize: d.batchSize, Strict: d.strict, Search: search.Options{
+		Beam: d.beam, NBest: d.nbest, LengthPenalty: d.alpha, MaxLen: d.maxLen,
+		Sample: d.sample, Temperature: d.temperature, TopK: d.topK, Seed: d.seed, AllowUnk: d.allowUnk,
+	}}
+	if d.strict && d.allowUnk {
+		return opt, errors.New("--strict and --allow-unk do not go together: --strict refuses inputs with unknown symbols, --allow-unk lets the output hold <unk>")
+	}
+	return opt, opt.Check()
+}
+
+// unknownTally counts input lines that held symbols the model never saw.
+type unknownTally struct {
+	lines, symbols int
+	example        string
+}
+
+func (u *unknownTally) add(r pipeline.Result) {
+	if len(r.Unknown) == 0 {
+		return
+	}
+	u.lines++
+	u.symbols += len(r.Unknown)
+	if u.example == "" {
+		u.example = r.Unknown[0]
+	}
+}
+
+// note is the end-of-run warning, or "" when every symbol was known.
+func (u *unknownTally) note(cmd string) string {
+	if u.lines == 0 {
+		return ""
+	}
+	plural := func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
+	return fmt.Sprintf("qkv %s: %s held %s the model never saw, e.g. %s; they were read as <unk> (--strict refuses such lines)",
+		cmd, plural(u.lines, "input line", "input lines"), plural(u.symbols, "symbol", "symbols"), excerpt.Quote(u.example))
+}
+
+// modelFiles are the files of a model directory that qkv reads: no output
+// may be one of them.
+func modelFiles(dir, weights string) []string {
+	files := []string{pipeline.ConfigFile, pipeline.SrcVocabFile, pipeline.TgtVocabFile, pipeline.SrcBPEFile, pipeline.TgtBPEFile, pipeline.BestFile, pipeline.LastFile}
+	for i, f := range files {
+		files[i] = filepath.Join(dir, f)
+	}
+	if weights != "" {
+		files = append(files, pipeline.InDir(dir, weights))
+	}
+	return files
+}
+
+// checkOutputs refuses, before anything is written, an output flag that
+// names one of the inputs (by device and inode, so links count) or the same
+// file as another output. outputs are flag → path; "" is not given.
+func checkOutputs(outputs [][2]string, inputs ...string) error {
+	for i, o := range outputs {
+		flag, path := o[0], o[1]
+		if path == "" {
+			continue
+		}
+		if err := atomicfile.NotAnInput(path, inputs...); err != nil {
+			return fmt.Errorf("%s: %w; write it elsewhere", flag, err)
+		}
+		for _, o2 := range outputs[:i] {
+			if o2[1] == "" {
+				continue
+			}
+			same := atomicfile.NotAnInput(path, o2[1]) != nil
+			if a, err := filepath.Abs(path); err == nil {
+				if b, err := filepath.Abs(o2[1]); err == nil && a == b {
+					same = true
+				}
+			}
+			if same {
+				return fmt.Errorf("%s and %s name the same file %s: give each its own", o2[0], flag, path)
+			}
+		}
+	}
+	return nil
+}
+
+// stdoutIsInput refuses to write to a standard output redirected (>>) to
+// the file being read, which would read its own output forever.
+func stdoutIsInput(inputs ...string) error {
+	st, err := os.Stdout.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	for _, in := range inputs {
+		if in == "" || in == "-" {
+			continue
+		}
+		if is, err := os.Stat(in); err == nil && os.SameFile(st, is) {
+			return fmt.Errorf("standard output is the input %s: redirect it to another file, or use --output", in)
+		}
+	}
+	return nil
+}
+
+// abortOnInterrupt makes Ctrl-C (SIGINT) or SIGTERM remove the temporary
+// files of the outputs being written, leaving any previous outputs as they
+// were, and exit with status 130. Writers hold mu while they write, so a
+// file is never aborted in the middle of a write. stop ends the watch.
+func abortOnInterrupt(cmdName string, mu *sync.Mutex, files ...*atomicfile.File) (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sig:
+			mu.Lock()
+			for _, f := range files {
+				if f != nil {
+					f.Abort()
+				}
+			}
+			fmt.Fprintf(os.Stderr, "qkv: %s: interrupted; no output file was written or changed\n", cmdName)
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+	}
 }
 
 func runPredict(cmd *cobra.Command, _ []string) error {
 	if pf.model == "" {
 		return errors.New("predict: --model is required")
 	}
-	if pf.beam < 1 {
-		return fmt.Errorf("predict: --beam must be at least 1, got %d", pf.beam)
+	opt, err := pf.decode.options()
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
 	}
-	if pf.nbest > 1 && !pf.sample && pf.nbest > pf.beam {
-		return fmt.Errorf("predict: --nbest %d needs --beam of at least %d", pf.nbest, pf.nbest)
+	opt.Search.Attention = pf.attention != ""
+	inputs := append([]string{pf.input}, modelFiles(pf.model, pf.weights)...)
+	if err := checkOutputs([][2]string{{"--output", pf.output}, {"--attention", pf.attention}}, inputs...); err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	if pf.output == "" {
+		if err := stdoutIsInput(inputs...); err != nil {
+			return fmt.Errorf("predict: %w", err)
+		}
 	}
 	p, err := pipeline.LoadWeights(pf.model, pf.weights)
 	if err != nil {
@@ -79,85 +253,119 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	if pf.input != "" {
 		f, err := os.Open(pf.input)
 		if err != nil {
-			return err
+			return fmt.Errorf("predict: --input: %w", err)
 		}
 		defer f.Close()
 		in = f
 	}
+	// Files are written to temporary files and renamed into place at the
+	// end (Commit); any error before that removes them (Abort).
 	var out io.Writer = os.Stdout
+	var outFile, attnFile *atomicfile.File
 	if pf.output != "" {
-		f, err := os.Create(pf.output)
-		if err != nil {
-			return err
+		if outFile, err = atomicfile.Create(pf.output); err != nil {
+			return fmt.Errorf("predict: --output: %w", err)
 		}
-		defer f.Close()
-		out = f
+		defer outFile.Abort()
+		out = outFile
 	}
 	w := bufio.NewWriter(out)
-	defer w.Flush()
-	opt := pipeline.Options{BatchSize: pf.batchSize, Search: search.Options{
-		Beam: pf.beam, NBest: pf.nbest, LengthPenalty: pf.alpha, MaxLen: pf.maxLen,
-		Sample: pf.sample, Temperature: pf.temperature, TopK: pf.topK, Seed: pf.seed,
-		Attention: pf.attention != "",
-	}}
 	var attn *json.Encoder
 	if pf.attention != "" {
-		f, err := os.Create(pf.attention)
-		if err != nil {
-			return err
+		if attnFile, err = atomicfile.Create(pf.attention); err != nil {
+			return fmt.Errorf("predict: --attention: %w", err)
 		}
-		defer f.Close()
-		bw := bufio.NewWriter(f)
-		defer bw.Flush()
-		attn = json.NewEncoder(bw)
+		defer attnFile.Abort()
+		attn = json.NewEncoder(attnFile)
+	}
+	var writing sync.Mutex
+	if outFile != nil || attnFile != nil {
+		defer abortOnInterrupt("predict", &writing, outFile, attnFile)()
 	}
 	// Decode in chunks so a long input streams out and memory stays flat.
 	const chunk = 4096
 	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	const maxLine = 1 << 24
+	sc.Buffer(make([]byte, 1<<20), maxLine)
 	lineNo, failed := 0, 0
+	var unk unknownTally
 	lines := make([]string, 0, chunk)
+	nbest := pf.decode.nbest
 	flush := func() error {
-		for i, r := range p.Translate(lines, opt) {
-			n := lineNo - len(lines) + i + 1
+		opt.FirstLine = lineNo - len(lines)
+		results := p.Translate(lines, opt)
+		writing.Lock()
+		defer writing.Unlock()
+		for i, r := range results {
+			n := opt.FirstLine + i + 1
 			if attn != nil {
 				if err := attn.Encode(attentionRecord(n, r)); err != nil {
-					return err
+					return fmt.Errorf("--attention: %w", err)
 				}
 			}
+			unk.add(r)
 			if r.Err != nil {
 				failed++
 				fmt.Fprintf(os.Stderr, "qkv predict: line %d: %v\n", n, r.Err)
-				for range max(pf.nbest, 1) {
-					fmt.Fprintln(w)
+				for range max(nbest, 1) {
+					w.WriteByte('\n')
 				}
 				continue
 			}
-			if pf.nbest > 0 {
+			if nbest > 0 {
 				for _, h := range r.Hyps {
 					fmt.Fprintf(w, "%.4f\t%s\n", h.Score, h.Text)
 				}
 				continue
 			}
-			fmt.Fprintln(w, r.Hyps[0].Text)
+			w.WriteString(r.Hyps[0].Text)
+			w.WriteByte('\n')
 		}
 		lines = lines[:0]
-		return w.Flush()
+		if err := w.Flush(); err != nil {
+			if pf.output == "" {
+				return fmt.Errorf("writing the output: %w", err)
+			}
+			return err
+		}
+		return nil
 	}
 	for sc.Scan() {
 		lineNo++
-		lines = append(lines, strings.TrimRight(sc.Text(), "\r"))
+		line := strings.TrimRight(sc.Text(), "\r")
+		if lineNo == 1 {
+			line = strings.TrimPrefix(line, "\uFEFF") // a byte-order mark is not text
+		}
+		lines = append(lines, line)
 		if len(lines) == chunk {
 			if err := flush(); err != nil {
-				return err
+				return fmt.Errorf("predict: %w", err)
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("predict: input line %d is longer than %d MB: split it, or give one sentence a line", lineNo+1, maxLine>>20)
+		}
 		return fmt.Errorf("predict: reading input: %w", err)
 	}
 	if err := flush(); err != nil {
-		return err
+		return fmt.Errorf("predict: %w", err)
+	}
+	writing.Lock()
+	defer writing.Unlock()
+	if outFile != nil {
+		if err := outFile.Commit(); err != nil {
+			return fmt.Errorf("predict: --output: %w", err)
+		}
+	}
+	if attnFile != nil {
+		if err := attnFile.Commit(); err != nil {
+			return fmt.Errorf("predict: --attention: %w", err)
+		}
+	}
+	if note := unk.note("predict"); note != "" {
+		fmt.Fprintln(os.Stderr, note)
 	}
 	if failed > 0 {
 		return fmt.Errorf("predict: %d of %d lines could not be decoded", failed, lineNo)

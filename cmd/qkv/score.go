@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -75,6 +76,11 @@ func runScore(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	for i, rs := range refs {
+		if !slices.ContainsFunc(rs, func(r string) bool { return r != "" }) {
+			return fmt.Errorf("line %d is empty in every --ref file: each segment needs at least one reference", i+1)
+		}
+	}
 	nrefs := fmt.Sprint(len(refPaths))
 	for _, rs := range refs {
 		for _, r := range rs {
@@ -131,7 +137,9 @@ func runScore(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(cmd.OutOrStdout(), string(line))
+	if _, err := fmt.Fprintln(cmd.OutOrStdout(), string(line)); err != nil {
+		return fmt.Errorf("score: writing the result: %w", err)
+	}
 	return nil
 }
 
@@ -142,9 +150,10 @@ func readSegments(path string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := strings.TrimSuffix(string(b), "\n")
+	s := strings.TrimPrefix(string(b), "\uFEFF") // a byte-order mark is not text
+	s = strings.TrimSuffix(s, "\n")
 	if s == "" && len(b) <= 1 {
-		return nil, fmt.Errorf("%s: empty file", path)
+		return nil, fmt.Errorf("%s: empty file: there is nothing to score", path)
 	}
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {

@@ -65,7 +65,7 @@ func TestScore(t *testing.T) {
 	}
 	// G2P-style: one pronunciation a line, two reference files; the second
 	// file's empty line means word 2 has one reference only.
-	ph := writeFile(t, dir, "ph", "R IY D\nK AE T\n")
+	ph := writeFile(t, dir, "ph", "\uFEFFR IY D\nK AE T\n") // a byte-order mark is dropped
 	p1 := writeFile(t, dir, "p1", "R EH D\nK AE T S\n")
 	p2 := writeFile(t, dir, "p2", "R IY D\n\n")
 	out, err := runQKV(t, "score", "--metric", "per", "--hyp", ph, "--ref", p1, "--ref", p2)
@@ -86,6 +86,11 @@ func TestScore(t *testing.T) {
 		{[]string{"--hyp", filepath.Join(dir, "missing"), "--ref", r1}, "no such file"},
 		{[]string{"--hyp", hyp, "--ref", r1, "--metric", "ter"}, `unknown --metric "ter"`},
 		{[]string{"--hyp", writeFile(t, dir, "bad", "ok\n\xff\n"), "--ref", r1}, "bad:2: invalid UTF-8"},
+		{[]string{"--hyp", writeFile(t, dir, "empty", ""), "--ref", r1}, "empty: empty file: there is nothing to score"},
+		{[]string{"--hyp", hyp, "--ref", writeFile(t, dir, "emptyref", "\n")}, "emptyref: empty file"},
+		{[]string{"--hyp", short, "--ref", writeFile(t, dir, "blank", "\n\n")}, "blank has 2 lines but"},
+		{[]string{"--hyp", ph, "--ref", p2, "--ref", writeFile(t, dir, "p3", "\n\n"), "--metric", "wer"}, "line 2 is empty in every --ref file"},
+		{[]string{"--hyp", ph, "--ref", writeFile(t, dir, "p4", "R IY D\nK AE T\nEXTRA\n")}, "p4 has 3 lines but"},
 	} {
 		_, err := runQKV(t, append([]string{"score"}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

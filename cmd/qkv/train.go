@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"golang.org/x/term"
 	"sigs.k8s.io/yaml"
 
+	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/text/corpus"
@@ -25,24 +29,32 @@ import (
 )
 
 // runConfig is the --config file (YAML or JSON): every section optional,
-// flags given on the command line win.
+// each key laid over the defaults (of the flags, or of the run being
+// resumed); flags given on the command line win.
 type runConfig struct {
-	Arch    string                   `json:"arch"`
-	Preset  string                   `json:"preset"`
-	Model   json.RawMessage          `json:"model"`
-	Data    *pipeline.DataConfig     `json:"data"`
-	Prepare *pipeline.PrepareOptions `json:"prepare"`
-	Train   *train.Options           `json:"train"`
+	Arch    string          `json:"arch"`
+	Preset  string          `json:"preset"`
+	Model   json.RawMessage `json:"model"`
+	Data    json.RawMessage `json:"data"`
+	Prepare json.RawMessage `json:"prepare"`
+	Train   json.RawMessage `json:"train"`
+}
+
+// settings are a run's resolved configuration: what config.json and
+// run.json record.
+type settings struct {
+	Model   model.Config            `json:"model"`
+	Data    pipeline.DataConfig     `json:"data"`
+	Prepare pipeline.PrepareOptions `json:"prepare"`
+	Train   train.Options           `json:"train"`
 }
 
 type trainFlags struct {
 	arch, trainFile, validFile, out, config, preset string
 	format                                          string
-	maxSteps                                        int64
-	timeBudget                                      time.Duration
-	resume                                          bool
+	resume, overwrite                               bool
 	srcTok, tgtTok                                  string
-	lowercase                                       bool
+	lowercase, joint                                bool
 	maxSrcLen, maxTgtLen, minFreq, bpeMerges        int
 	opts                                            train.Options
 	dropout                                         float64
@@ -51,7 +63,7 @@ type trainFlags struct {
 	seed                                            uint64
 }
 
-var tf trainFlags
+var tf = trainFlags{opts: train.Defaults()}
 
 var trainCmd = &cobra.Command{
 	Use:   "train --arch ARCH --train FILE --valid FILE --out DIR",
@@ -63,9 +75,16 @@ Pronouncing Dictionary. Settings come from a preset (--preset, e.g.
 g2p-transformer or transformer-base), then a --config file (YAML or JSON with
 sections arch, preset, model, data, prepare, train), then flags.
 
-The run directory --out receives config.json, the vocabularies, best.safetensors
+The run directory --out receives config.json, run.json (what the run is: its
+settings and a fingerprint of its data), the vocabularies, best.safetensors
 (best validation loss) and last.safetensors (everything needed to resume).
-Ctrl-C saves the last checkpoint and exits; --resume continues exactly.`,
+last.safetensors is written at every validation, every --save-every (steps or
+a duration), at the end and on Ctrl-C, so even a run killed with kill -9
+continues with --resume from its latest save. --resume refuses other
+settings or other data (only --max-steps, --time-budget, --epochs,
+--save-every, --valid-every, --patience and --keep-snapshots may change).
+A new run refuses a directory that already holds files unless --overwrite
+is given. One qkv train at a time holds a directory: a second is refused.`,
 	Args: cobra.NoArgs,
 	RunE: runTrain,
 }
@@ -74,43 +93,70 @@ func init() {
 	f := trainCmd.Flags()
 	f.StringVar(&tf.arch, "arch", "", "architecture: seq2seq, rnnsearch or transformer")
 	f.StringVar(&tf.trainFile, "train", "", "training corpus")
-	f.StringVar(&tf.validFile, "valid", "", "validation corpus (if omitted, 2% of --train is held out)")
-	f.StringVar(&tf.out, "out", "", "run directory for checkpoints")
+	f.StringVar(&tf.validFile, "valid", "", "validation corpus (if omitted, 2% of --train is held out, at least one source)")
+	f.StringVar(&tf.out, "out", "", "run directory for checkpoints (new or empty, unless --resume or --overwrite)")
 	f.StringVar(&tf.config, "config", "", "YAML or JSON configuration file")
 	f.StringVar(&tf.preset, "preset", "", "named model configuration: "+strings.Join(model.PresetNames(), ", "))
 	f.StringVar(&tf.format, "format", "tsv", "corpus format: tsv or cmudict")
-	f.Int64Var(&tf.maxSteps, "max-steps", 0, "stop after this many optimizer steps in all")
-	f.DurationVar(&tf.timeBudget, "time-budget", 0, "stop after this much wall-clock time (e.g. 10m)")
+	f.Int64Var(&tf.opts.MaxSteps, "max-steps", 0, "stop after this many optimizer steps in all (0: no limit)")
+	f.DurationVar(&tf.opts.TimeBudget, "time-budget", 0, "stop after this much wall-clock time in this invocation (e.g. 10m; 0: no limit)")
 	f.BoolVar(&tf.resume, "resume", false, "continue the run in --out from its last checkpoint")
+	f.BoolVar(&tf.overwrite, "overwrite", false, "start a new run in an --out that holds a previous run, removing that run's files (only files qkv writes)")
 	f.StringVar(&tf.srcTok, "src-tok", pipeline.TokChar, "source tokenizer: char, word or bpe")
 	f.StringVar(&tf.tgtTok, "tgt-tok", pipeline.TokWord, "target tokenizer: char, word or bpe")
 	f.BoolVar(&tf.lowercase, "lowercase", false, "lowercase sources")
-	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, "longest source in tokens (longer training pairs are skipped)")
-	f.IntVar(&tf.maxTgtLen, "max-tgt-len", 128, "longest target in tokens")
+	f.BoolVar(&tf.joint, "joined-dictionary", false, "one vocabulary (and one set of BPE merges) for source and target; needed by share_emb")
+	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training pairs are skipped)", pipeline.MaxSeqLen))
+	f.IntVar(&tf.maxTgtLen, "max-tgt-len", 128, fmt.Sprintf("longest target in tokens, 1 to %d", pipeline.MaxSeqLen))
 	f.IntVar(&tf.minFreq, "min-freq", 1, "symbols seen fewer times become <unk>")
 	f.IntVar(&tf.bpeMerges, "bpe-merges", 8000, "BPE merges to learn (with --src-tok/--tgt-tok bpe)")
-	f.IntVar(&tf.opts.MaxTokens, "max-tokens", 4096, "padded tokens per batch (source + target)")
-	f.IntVar(&tf.opts.Epochs, "epochs", 100, "passes over the training data at most")
-	f.StringVar(&tf.opts.Schedule, "schedule", "noam", "learning-rate schedule: noam, inverse-sqrt or constant")
-	f.Float64Var(&tf.opts.LR, "lr", 1, "noam: factor; inverse-sqrt: peak rate; constant: the rate")
-	f.Int64Var(&tf.opts.Warmup, "warmup", 4000, "warm-up steps")
+	f.IntVar(&tf.opts.MaxTokens, "max-tokens", tf.opts.MaxTokens, "padded tokens per batch (source + target); must hold the longest pair")
+	f.IntVar(&tf.opts.Epochs, "epochs", tf.opts.Epochs, "passes over the training data at most")
+	f.StringVar(&tf.opts.Schedule, "schedule", tf.opts.Schedule, "learning-rate schedule: noam, inverse-sqrt or constant")
+	f.Float64Var(&tf.opts.LR, "lr", tf.opts.LR, "noam: factor; inverse-sqrt: peak rate; constant: the rate")
+	f.Int64Var(&tf.opts.Warmup, "warmup", tf.opts.Warmup, "warm-up steps (0: none)")
 	f.Float64Var(&tf.opts.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay")
 	f.Float64Var(&tf.opts.ClipNorm, "clip-norm", 0, "clip gradients to this global norm (0: off)")
-	f.Float32Var(&tf.opts.LabelSmoothing, "label-smoothing", 0.1, "label smoothing ε")
-	f.IntVar(&tf.opts.Accum, "accum", 1, "batches per optimizer step (gradient accumulation)")
-	f.Int64Var(&tf.opts.ValidEvery, "valid-every", 0, "validate every N steps (0: every epoch)")
+	f.Float32Var(&tf.opts.LabelSmoothing, "label-smoothing", tf.opts.LabelSmoothing, "label smoothing ε, in [0, 1)")
+	f.IntVar(&tf.opts.Accum, "accum", tf.opts.Accum, "batches per optimizer step (gradient accumulation)")
+	f.Int64Var(&tf.opts.ValidEvery, "valid-every", 0, "validate (and save) every N steps (0: every epoch)")
 	f.IntVar(&tf.opts.Patience, "patience", 0, "stop after N validations without improvement (0: never)")
 	f.IntVar(&tf.opts.KeepSnapshots, "keep-snapshots", 0, "keep the weights of the last N validation points as step-*.safetensors, for qkv average (0: none)")
-	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate")
+	f.Var(&tf.opts.SaveEvery, "save-every", "also write last.safetensors every N steps (500) or every duration (10m); 0: only at validations")
+	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate, in [0, 1)")
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
 	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, none, or auto (wer for char→word data, else bleu)")
-	f.IntVar(&tf.metricMax, "metric-max", 1000, "validation sentences decoded for the metric")
+	f.IntVar(&tf.metricMax, "metric-max", 1000, "validation sentences decoded for the metric (0: all)")
 	rootCmd.AddCommand(trainCmd)
+}
+
+// checkRunFlags checks the flags that are not settings of the run.
+func checkRunFlags() error {
+	switch tf.metric {
+	case "auto", "wer", "per", "bleu", "chrf", "none":
+	default:
+		return fmt.Errorf("train: --metric %q is not a metric: use wer, per, bleu, chrf, none or auto", tf.metric)
+	}
+	if tf.metricMax < 0 {
+		return fmt.Errorf("train: --metric-max %d is out of range: it must be at least 0 (0: all validation sentences)", tf.metricMax)
+	}
+	switch tf.format {
+	case "tsv", "cmudict":
+	default:
+		return fmt.Errorf("train: --format %q is not a corpus format: use tsv or cmudict", tf.format)
+	}
+	if tf.resume && tf.overwrite {
+		return errors.New("train: --resume continues the run in --out and --overwrite replaces it: give one of them")
+	}
+	return nil
 }
 
 func runTrain(cmd *cobra.Command, _ []string) error {
 	if tf.out == "" {
 		return errors.New("train: --out is required")
+	}
+	if err := checkRunFlags(); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -123,55 +169,116 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if tf.trainFile == "" {
 		return errors.New("train: --train is required")
 	}
-	if _, err := os.Stat(filepath.Join(tf.out, train.LastFile)); err == nil {
-		return fmt.Errorf("train: %s already holds a run; continue it with --resume or choose another --out", tf.out)
-	}
-	mc, data, prep, opts, err := resolveSettings(cmd)
+	s, err := resolveSettings(cmd, nil)
 	if err != nil {
 		return err
 	}
-	trainPairs, validPairs, err := readTrainValid()
+	// Nothing is written or removed in --out before its lock is held.
+	lock, err := train.Lock(tf.out)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	defer lock.Unlock()
+	if err := clearOut(tf.out, tf.overwrite); err != nil {
+		return err
+	}
+	trainPairs, validPairs, heldOut, err := readTrainValid()
 	if err != nil {
 		return err
 	}
-	prep.Data = data
+	prep := s.Prepare
+	prep.Data = s.Data
 	pr, err := pipeline.Prepare(trainPairs, validPairs, prep)
 	if err != nil {
 		return err
 	}
 	if pr.Skipped > 0 {
-		fmt.Fprintf(os.Stderr, "qkv: left out %d training pairs longer than %d/%d tokens\n", pr.Skipped, data.MaxSrcLen, data.MaxTgtLen)
+		fmt.Fprintf(os.Stderr, "qkv: left out %d training pairs longer than %d/%d tokens\n", pr.Skipped, s.Data.MaxSrcLen, s.Data.MaxTgtLen)
 	}
-	mc.SrcVocab, mc.TgtVocab = pr.Src.Len(), pr.Tgt.Len()
-	if mc.Arch == model.ArchTransformer && mc.MaxLen < max(data.MaxSrcLen, data.MaxTgtLen)+2 {
-		mc.MaxLen = max(data.MaxSrcLen, data.MaxTgtLen) + 2
-	}
-	m, err := model.New(mc)
+	s.Model.SrcVocab, s.Model.TgtVocab = pr.Src.Len(), pr.Tgt.Len()
+	m, err := model.New(s.Model)
 	if err != nil {
 		return err
 	}
-	if err := pr.Save(tf.out, mc, opts); err != nil {
-		return err
-	}
-	tr, err := train.New(m, pr.Train, pr.Valid, tf.out, opts)
+	tr, err := train.New(m, pr.Train, pr.Valid, tf.out, s.Train)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters; %d training and %d validation pairs; vocabularies %d/%d; %d batches an epoch\n",
-		mc.Arch, humanCount(countParams(m)), len(pr.Train), len(pr.Valid), pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
-	return runTrainer(ctx, tr, pr.Pipeline(tf.out, m), validPairs, data)
+	id, err := train.NewIdentity(s.Model.Arch, s, fingerprint(trainPairs), fingerprint(validPairs), heldOut)
+	if err != nil {
+		return err
+	}
+	if err := id.Write(tf.out); err != nil {
+		return err
+	}
+	if err := pr.Save(tf.out, s.Model, s.Train); err != nil {
+		return err
+	}
+	held := ""
+	if heldOut {
+		held = " (held out of --train)"
+	}
+	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters; %d training and %d validation pairs%s; vocabularies %d/%d; %d batches an epoch\n",
+		s.Model.Arch, humanCount(countParams(m)), len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
+	return runTrainer(ctx, tr, pr.Pipeline(tf.out, m), validPairs, s.Data)
 }
 
-// resolveSettings merges preset, config file and flags, in that order.
-func resolveSettings(cmd *cobra.Command) (model.Config, pipeline.DataConfig, pipeline.PrepareOptions, train.Options, error) {
+// clearOut makes sure a new run starts in an empty directory: files there
+// are an error, unless overwrite is set, when the previous run's files (and
+// only those) are removed. The caller holds the directory's lock.
+func clearOut(dir string, overwrite bool) error {
+	names, err := pipeline.DirEntries(dir)
+	if err != nil {
+		return fmt.Errorf("train: --out: %w", err)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if !overwrite {
+		return fmt.Errorf("train: --out %s already holds files (%s): continue it with --resume, or start over with --overwrite, or choose another --out",
+			dir, listNames(names))
+	}
+	removed, left, err := pipeline.ClearRun(dir)
+	if err != nil {
+		return fmt.Errorf("train: --overwrite: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "qkv: --overwrite: removed %d files of the previous run from %s\n", len(removed), dir)
+	if len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "qkv: left %d files there that qkv did not write: %s\n", len(left), listNames(left))
+	}
+	return nil
+}
+
+// listNames lists file names for a message: the first five, then a count.
+func listNames(names []string) string {
+	if len(names) <= 5 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, … %d in all", strings.Join(names[:5], ", "), len(names))
+}
+
+// fingerprint identifies pairs as read.
+func fingerprint(pairs []corpus.Pair) train.Fingerprint {
+	f := train.NewFingerprinter()
+	for _, p := range pairs {
+		f.Add(p.Source, p.Target)
+	}
+	return f.Sum()
+}
+
+// resolveSettings lays the --config file and the flags over a base: the
+// run being resumed (base), or for a new run the preset (or the
+// architecture's default) and the flags' defaults. Then every value is
+// checked against its range.
+func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	var rc runConfig
 	if tf.config != "" {
 		raw, err := os.ReadFile(tf.config)
 		if err != nil {
-			return model.Config{}, pipeline.DataConfig{}, pipeline.PrepareOptions{}, train.Options{}, err
+			return settings{}, fmt.Errorf("train: --config: %w", err)
 		}
 		if err := yaml.UnmarshalStrict(raw, &rc); err != nil {
-			return model.Config{}, pipeline.DataConfig{}, pipeline.PrepareOptions{}, train.Options{}, fmt.Errorf("%s: %w", tf.config, err)
+			return settings{}, fmt.Errorf("%s: %w", tf.config, err)
 		}
 	}
 	changed := cmd.Flags().Changed
@@ -183,70 +290,111 @@ func resolveSettings(cmd *cobra.Command) (model.Config, pipeline.DataConfig, pip
 	if changed("preset") || preset == "" {
 		preset = tf.preset
 	}
-	var mc model.Config
+	var s settings
 	switch {
 	case preset != "":
 		p, ok := model.Presets[preset]
 		if !ok {
-			return mc, pipeline.DataConfig{}, pipeline.PrepareOptions{}, train.Options{}, fmt.Errorf("train: unknown preset %q (have %s)", preset, strings.Join(model.PresetNames(), ", "))
+			return s, fmt.Errorf("train: unknown preset %q (have %s)", preset, strings.Join(model.PresetNames(), ", "))
 		}
-		mc = p
 		if arch != "" && arch != p.Arch {
-			return mc, pipeline.DataConfig{}, pipeline.PrepareOptions{}, train.Options{}, fmt.Errorf("train: preset %s is a %s, not a %s", preset, p.Arch, arch)
+			return s, fmt.Errorf("train: preset %s is a %s, not a %s", preset, p.Arch, arch)
+		}
+		s.Model = p
+		if base != nil {
+			s.Model.SrcVocab, s.Model.TgtVocab, s.Model.Seed = base.Model.SrcVocab, base.Model.TgtVocab, base.Model.Seed
+		}
+	case base != nil:
+		s.Model = base.Model
+		if arch != "" {
+			s.Model.Arch = arch // a different one shows as a difference
 		}
 	default:
 		var err error
-		if mc, err = model.DefaultConfig(arch); err != nil {
-			return mc, pipeline.DataConfig{}, pipeline.PrepareOptions{}, train.Options{}, fmt.Errorf("train: %w", err)
+		if s.Model, err = model.DefaultConfig(arch); err != nil {
+			return s, fmt.Errorf("train: %w", err)
 		}
 	}
-	if len(rc.Model) > 0 {
-		if err := yaml.UnmarshalStrict(rc.Model, &mc); err != nil {
-			return mc, pipeline.DataConfig{}, pipeline.PrepareOptions{}, train.Options{}, fmt.Errorf("%s: model: %w", tf.config, err)
+	if base != nil {
+		s.Data, s.Prepare, s.Train = base.Data, base.Prepare, base.Train
+	} else {
+		s.Data = pipeline.DataConfig{SrcTokenizer: tf.srcTok, TgtTokenizer: tf.tgtTok, Lowercase: tf.lowercase,
+			MaxSrcLen: tf.maxSrcLen, MaxTgtLen: tf.maxTgtLen, JointVocab: tf.joint}
+		s.Prepare = pipeline.PrepareOptions{MinFreq: tf.minFreq, BPEMerges: tf.bpeMerges}
+		s.Train = tf.opts
+	}
+	for _, sec := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  any
+	}{{"model", rc.Model, &s.Model}, {"data", rc.Data, &s.Data}, {"prepare", rc.Prepare, &s.Prepare}, {"train", rc.Train, &s.Train}} {
+		if len(sec.raw) > 0 && string(sec.raw) != "null" {
+			if err := yaml.UnmarshalStrict(sec.raw, sec.dst); err != nil {
+				return s, fmt.Errorf("%s: %s: %w", tf.config, sec.name, err)
+			}
 		}
 	}
 	if changed("dropout") {
-		mc.Dropout = float32(tf.dropout)
+		if !(tf.dropout >= 0 && tf.dropout < 1) {
+			return s, fmt.Errorf("train: --dropout %g is out of range: it must be in [0, 1) (config key model.dropout)", tf.dropout)
+		}
+		s.Model.Dropout = float32(tf.dropout)
 	}
-	if changed("seed") || mc.Seed == 0 {
-		mc.Seed = tf.seed
+	if changed("seed") || s.Model.Seed == 0 {
+		s.Model.Seed = tf.seed
 	}
-	data := pipeline.DataConfig{SrcTokenizer: tf.srcTok, TgtTokenizer: tf.tgtTok, Lowercase: tf.lowercase, MaxSrcLen: tf.maxSrcLen, MaxTgtLen: tf.maxTgtLen}
-	if rc.Data != nil {
-		data = *rc.Data
-		override(changed, "src-tok", &data.SrcTokenizer, tf.srcTok)
-		override(changed, "tgt-tok", &data.TgtTokenizer, tf.tgtTok)
-		override(changed, "lowercase", &data.Lowercase, tf.lowercase)
-		override(changed, "max-src-len", &data.MaxSrcLen, tf.maxSrcLen)
-		override(changed, "max-tgt-len", &data.MaxTgtLen, tf.maxTgtLen)
+	override(changed, "src-tok", &s.Data.SrcTokenizer, tf.srcTok)
+	override(changed, "tgt-tok", &s.Data.TgtTokenizer, tf.tgtTok)
+	override(changed, "lowercase", &s.Data.Lowercase, tf.lowercase)
+	override(changed, "joined-dictionary", &s.Data.JointVocab, tf.joint)
+	override(changed, "max-src-len", &s.Data.MaxSrcLen, tf.maxSrcLen)
+	override(changed, "max-tgt-len", &s.Data.MaxTgtLen, tf.maxTgtLen)
+	override(changed, "min-freq", &s.Prepare.MinFreq, tf.minFreq)
+	override(changed, "bpe-merges", &s.Prepare.BPEMerges, tf.bpeMerges)
+	o, t := &s.Train, tf.opts
+	override(changed, "max-tokens", &o.MaxTokens, t.MaxTokens)
+	override(changed, "epochs", &o.Epochs, t.Epochs)
+	override(changed, "max-steps", &o.MaxSteps, t.MaxSteps)
+	override(changed, "time-budget", &o.TimeBudget, t.TimeBudget)
+	override(changed, "schedule", &o.Schedule, t.Schedule)
+	override(changed, "lr", &o.LR, t.LR)
+	override(changed, "warmup", &o.Warmup, t.Warmup)
+	override(changed, "weight-decay", &o.WeightDecay, t.WeightDecay)
+	override(changed, "clip-norm", &o.ClipNorm, t.ClipNorm)
+	override(changed, "label-smoothing", &o.LabelSmoothing, t.LabelSmoothing)
+	override(changed, "accum", &o.Accum, t.Accum)
+	override(changed, "valid-every", &o.ValidEvery, t.ValidEvery)
+	override(changed, "patience", &o.Patience, t.Patience)
+	override(changed, "keep-snapshots", &o.KeepSnapshots, t.KeepSnapshots)
+	override(changed, "save-every", &o.SaveEvery, t.SaveEvery)
+	if changed("seed") || o.Seed == 0 {
+		o.Seed = tf.seed
 	}
-	prep := pipeline.PrepareOptions{MinFreq: tf.minFreq, BPEMerges: tf.bpeMerges}
-	if rc.Prepare != nil {
-		prep = *rc.Prepare
-		override(changed, "min-freq", &prep.MinFreq, tf.minFreq)
-		override(changed, "bpe-merges", &prep.BPEMerges, tf.bpeMerges)
+	if s.Model.Arch == model.ArchTransformer && s.Model.MaxLen < max(s.Data.MaxSrcLen, s.Data.MaxTgtLen)+2 {
+		s.Model.MaxLen = max(s.Data.MaxSrcLen, s.Data.MaxTgtLen) + 2
 	}
-	opts := tf.opts
-	if rc.Train != nil {
-		opts = *rc.Train
-		override(changed, "max-tokens", &opts.MaxTokens, tf.opts.MaxTokens)
-		override(changed, "epochs", &opts.Epochs, tf.opts.Epochs)
-		override(changed, "schedule", &opts.Schedule, tf.opts.Schedule)
-		override(changed, "lr", &opts.LR, tf.opts.LR)
-		override(changed, "warmup", &opts.Warmup, tf.opts.Warmup)
-		override(changed, "weight-decay", &opts.WeightDecay, tf.opts.WeightDecay)
-		override(changed, "clip-norm", &opts.ClipNorm, tf.opts.ClipNorm)
-		override(changed, "label-smoothing", &opts.LabelSmoothing, tf.opts.LabelSmoothing)
-		override(changed, "accum", &opts.Accum, tf.opts.Accum)
-		override(changed, "valid-every", &opts.ValidEvery, tf.opts.ValidEvery)
-		override(changed, "patience", &opts.Patience, tf.opts.Patience)
-		override(changed, "keep-snapshots", &opts.KeepSnapshots, tf.opts.KeepSnapshots)
+	return s, s.validate()
+}
+
+// validate checks every setting against its range, and the settings
+// against each other.
+func (s settings) validate() error {
+	if err := s.Data.Validate(); err != nil {
+		return err
 	}
-	opts.MaxSteps, opts.TimeBudget = tf.maxSteps, tf.timeBudget
-	if changed("seed") || opts.Seed == 0 {
-		opts.Seed = tf.seed
+	if err := s.Prepare.Validate(); err != nil {
+		return err
 	}
-	return mc, data, prep, opts, nil
+	if err := s.Train.Validate(); err != nil {
+		return err
+	}
+	if d := s.Model.Dropout; !(d >= 0 && d < 1) {
+		return fmt.Errorf("train: --dropout %g is out of range: it must be in [0, 1) (config key model.dropout)", d)
+	}
+	if s.Model.ShareEmb && !s.Data.JointVocab {
+		return errors.New("train: model.share_emb (one embedding table for both sides) needs one vocabulary for both sides: add --joined-dictionary (config key data.joint_vocab: true), or drop share_emb")
+	}
+	return nil
 }
 
 // override sets *dst to v when the flag was given on the command line.
@@ -256,31 +404,121 @@ func override[T any](changed func(string) bool, flag string, dst *T, v T) {
 	}
 }
 
+// settingFlags names the flag of each setting that has one, for messages.
+var settingFlags = map[string]string{
+	"model.arch": "--arch", "model.dropout": "--dropout", "model.seed": "--seed", "train.seed": "--seed",
+	"data.src_tokenizer": "--src-tok", "data.tgt_tokenizer": "--tgt-tok", "data.lowercase": "--lowercase",
+	"data.joint_vocab": "--joined-dictionary", "data.max_src_len": "--max-src-len", "data.max_tgt_len": "--max-tgt-len",
+	"prepare.min_freq": "--min-freq", "prepare.bpe_merges": "--bpe-merges",
+	"train.max_tokens": "--max-tokens", "train.schedule": "--schedule", "train.lr": "--lr", "train.warmup": "--warmup",
+	"train.weight_decay": "--weight-decay", "train.clip_norm": "--clip-norm", "train.label_smoothing": "--label-smoothing",
+	"train.accum": "--accum",
+}
+
+func settingFlag(key string) string {
+	if f, ok := settingFlags[key]; ok {
+		return f
+	}
+	if strings.HasPrefix(key, "model.") {
+		return "--preset or --config"
+	}
+	return "--config"
+}
+
 func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
+	if st, err := os.Stat(tf.out); err != nil {
+		return fmt.Errorf("resume: --out: %w (there is no run to resume)", err)
+	} else if !st.IsDir() {
+		return fmt.Errorf("resume: --out %s is not a directory", tf.out)
+	}
+	if names, err := pipeline.DirEntries(tf.out); err != nil || !slices.ContainsFunc(names, func(n string) bool { return n == pipeline.ConfigFile || n == pipeline.RunFile }) {
+		return fmt.Errorf("resume: --out %s holds no qkv run (no %s): there is no run to resume", tf.out, pipeline.ConfigFile)
+	}
+	lock, err := train.Lock(tf.out)
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	defer lock.Unlock()
+	stale, err := atomicfile.RemoveStale(tf.out)
+	if err != nil {
+		return fmt.Errorf("resume: removing temporary files: %w", err)
+	}
+	if len(stale) > 0 {
+		fmt.Fprintf(os.Stderr, "qkv: removed %d temporary files left by an interrupted write in %s\n", len(stale), tf.out)
+	}
+	if _, err := os.Stat(filepath.Join(tf.out, train.LastFile)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("resume: %w: %s holds no %s (the run was stopped before its first save); start over with --overwrite",
+			train.ErrNoCheckpoint, tf.out, train.LastFile)
+	}
 	p, err := pipeline.LoadForResume(tf.out)
 	if err != nil {
-		return err
+		return fmt.Errorf("resume: %w", err)
 	}
-	var opts train.Options
-	if err := json.Unmarshal(p.Config.Train, &opts); err != nil {
-		return fmt.Errorf("resume: %s: train options: %w", filepath.Join(tf.out, pipeline.ConfigFile), err)
+	cfgPath := filepath.Join(tf.out, pipeline.ConfigFile)
+	base := settings{Model: p.Config.Model, Data: p.Config.Data, Prepare: pipeline.PrepareOptions{MinFreq: 1, BPEMerges: 8000}}
+	if err := json.Unmarshal(p.Config.Train, &base.Train); err != nil {
+		return fmt.Errorf("resume: %s: train options: %w", cfgPath, err)
 	}
-	opts.MaxSteps, opts.TimeBudget = tf.maxSteps, tf.timeBudget
-	if cmd.Flags().Changed("epochs") {
-		opts.Epochs = tf.opts.Epochs
+	id, err := train.ReadIdentity(tf.out)
+	switch {
+	case train.IsNotExist(err):
+		// A run from before run identities: its options' zeros meant the
+		// defaults, and its settings and data cannot be checked.
+		fmt.Fprintf(os.Stderr, "qkv: warning: %s has no %s (a run from an older qkv): its settings and data cannot be checked\n", tf.out, train.IdentityFile)
+		base.Train = legacyDefaults(base.Train)
+	case err != nil:
+		return fmt.Errorf("resume: %w", err)
+	default:
+		var rec settings
+		if err := json.Unmarshal(id.Settings, &rec); err != nil {
+			return fmt.Errorf("resume: %s: %w", filepath.Join(tf.out, train.IdentityFile), err)
+		}
+		base.Prepare = rec.Prepare
+		if err := checkSame(base, id.Settings, func(d string) string {
+			return fmt.Sprintf("resume: %s was changed after the run started (%s); restore it, or start over with --overwrite", cfgPath, d)
+		}); err != nil {
+			return err
+		}
 	}
-	if tf.trainFile == "" {
-		return errors.New("resume: --train is required (the same corpus as the interrupted run)")
-	}
-	trainPairs, validPairs, err := readTrainValid()
+	req, err := resolveSettings(cmd, &base)
 	if err != nil {
 		return err
+	}
+	want, err := train.SettingsJSON(base)
+	if err != nil {
+		return err
+	}
+	if err := checkSame(req, want, func(d string) string {
+		return fmt.Sprintf("resume: the run in %s has other settings than this command asks for: %s. A resumed run keeps its settings; only --max-steps, --time-budget, --epochs, --save-every, --valid-every, --patience and --keep-snapshots may change. Drop the others, or start a new run (another --out, or --overwrite)", tf.out, d)
+	}); err != nil {
+		return err
+	}
+	if tf.trainFile == "" {
+		return errors.New("resume: --train is required (the same data as the interrupted run)")
+	}
+	trainPairs, validPairs, heldOut, err := readTrainValid()
+	if err != nil {
+		return err
+	}
+	if id != nil {
+		switch {
+		case id.ValidHeldOut && !heldOut:
+			return fmt.Errorf("resume: the run validated on pairs held out of --train, not on a --valid file: drop --valid %s", tf.validFile)
+		case !id.ValidHeldOut && heldOut:
+			return fmt.Errorf("resume: the run validated on a --valid file (%s): give it again with --valid", id.Valid)
+		}
+		if got := fingerprint(trainPairs); got != id.Train {
+			return fmt.Errorf("resume: --train %s is not the run's training data: the run trained on %s, this gives %s; resume with the same data (its path may differ), or start a new run", tf.trainFile, id.Train, got)
+		}
+		if got := fingerprint(validPairs); got != id.Valid {
+			return fmt.Errorf("resume: --valid %s is not the run's validation data: the run validated on %s, this gives %s; resume with the same data (its path may differ), or start a new run", tf.validFile, id.Valid, got)
+		}
 	}
 	trainEx, validEx, err := p.Encode(trainPairs, validPairs)
 	if err != nil {
-		return err
+		return fmt.Errorf("resume: %w", err)
 	}
-	tr, err := train.New(p.Model, trainEx, validEx, tf.out, opts)
+	tr, err := train.New(p.Model, trainEx, validEx, tf.out, req.Train)
 	if err != nil {
 		return err
 	}
@@ -289,6 +527,60 @@ func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
 	}
 	fmt.Fprintf(os.Stderr, "qkv: resuming %s at step %d\n", tf.out, tr.Step())
 	return runTrainer(ctx, tr, p, validPairs, p.Config.Data)
+}
+
+// checkSame compares settings with a record (SettingsJSON) and returns an
+// error made by msg from the differences, if any.
+func checkSame(s settings, record json.RawMessage, msg func(diffs string) string) error {
+	got, err := train.SettingsJSON(s)
+	if err != nil {
+		return err
+	}
+	diffs, err := train.DiffSettings(record, got)
+	if err != nil {
+		return err
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return errors.New(msg(train.DescribeDiffs(diffs, settingFlag)))
+}
+
+// legacyDefaults fills the zeros of options recorded by a qkv from before
+// run identities, which meant the defaults.
+func legacyDefaults(o train.Options) train.Options {
+	d := train.Defaults()
+	if o.MaxTokens == 0 {
+		o.MaxTokens = d.MaxTokens
+	}
+	if o.Epochs == 0 {
+		o.Epochs = d.Epochs
+	}
+	if o.Schedule == "" {
+		o.Schedule = d.Schedule
+	}
+	if o.LR == 0 {
+		o.LR = d.LR
+	}
+	if o.Warmup == 0 {
+		o.Warmup = d.Warmup
+	}
+	if o.Beta1 == 0 {
+		o.Beta1 = d.Beta1
+	}
+	if o.Beta2 == 0 {
+		o.Beta2 = d.Beta2
+	}
+	if o.Eps == 0 {
+		o.Eps = d.Eps
+	}
+	if o.Accum == 0 {
+		o.Accum = d.Accum
+	}
+	if o.SaveEvery.IsZero() {
+		o.SaveEvery = d.SaveEvery
+	}
+	return o
 }
 
 // runTrainer runs the trainer with a progress display and a validation
@@ -304,16 +596,21 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 			return metric, s.Value, err
 		}
 	}
-	show := newTrainDisplay(os.Stderr, tf.timeBudget)
+	show := newTrainDisplay(os.Stderr, tr.Options().TimeBudget)
 	tr.OnStep = show.step
 	tr.OnValid = show.valid
+	tr.OnWarn = show.warn
 	res, err := tr.Run(ctx)
 	show.finish()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "qkv: stopped (%s) after %d steps, %d epochs; best validation loss %.4f; checkpoints in %s\n",
-		res.Stopped, res.Steps, res.Epochs, res.BestLoss, tf.out)
+	best := "no validation yet"
+	if !math.IsNaN(res.BestLoss) {
+		best = fmt.Sprintf("best validation loss %.4f", res.BestLoss)
+	}
+	fmt.Fprintf(os.Stderr, "qkv: stopped (%s) after %d steps, %d epochs; %s; checkpoints in %s\n",
+		res.Stopped, res.Steps, res.Epochs, best, tf.out)
 	return nil
 }
 
@@ -328,30 +625,65 @@ func chooseMetric(m string, d pipeline.DataConfig) string {
 }
 
 // readTrainValid reads --train and --valid, or holds out 2% of --train
-// when --valid is not given.
-func readTrainValid() (trainPairs, validPairs []corpus.Pair, err error) {
+// (at least one source's pairs) when --valid is not given.
+func readTrainValid() (trainPairs, validPairs []corpus.Pair, heldOut bool, err error) {
 	if trainPairs, err = readCorpus(tf.trainFile, tf.format); err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
+	}
+	if len(trainPairs) == 0 {
+		return nil, nil, false, fmt.Errorf("train: --train %s holds no pairs", tf.trainFile)
 	}
 	if tf.validFile == "" {
-		trainPairs, validPairs = holdOut(trainPairs, 50)
-		return trainPairs, validPairs, nil
+		trainPairs, validPairs, err = holdOut(trainPairs, 50)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("train: --train %s: %w", tf.trainFile, err)
+		}
+		return trainPairs, validPairs, true, nil
 	}
-	validPairs, err = readCorpus(tf.validFile, tf.format)
-	return trainPairs, validPairs, err
+	if validPairs, err = readCorpus(tf.validFile, tf.format); err != nil {
+		return nil, nil, false, err
+	}
+	if len(validPairs) == 0 {
+		return nil, nil, false, fmt.Errorf("train: --valid %s holds no pairs: give a validation file with pairs, or omit --valid to hold out 2%% of --train", tf.validFile)
+	}
+	return trainPairs, validPairs, false, nil
 }
 
-// holdOut moves every n-th pair (by a hash of its source, so all
-// pronunciations of a word stay together) to a validation set.
-func holdOut(pairs []corpus.Pair, n int) (trainSet, validSet []corpus.Pair) {
+// holdOut moves the pairs of every n-th source (by a hash of the source, so
+// all pronunciations of a word stay together) to a validation set. When
+// that picks no source (a small corpus) or every source, the source with
+// the smallest hash is held out alone; a corpus of one source cannot be
+// split.
+func holdOut(pairs []corpus.Pair, n int) (trainSet, validSet []corpus.Pair, err error) {
+	var first string
+	firstHash := ^uint32(0)
+	sources := map[string]bool{}
 	for _, p := range pairs {
-		if fnv32(p.Source)%uint32(n) == 0 {
+		sources[p.Source] = true
+		if h := fnv32(p.Source); h < firstHash || (h == firstHash && p.Source < first) {
+			first, firstHash = p.Source, h
+		}
+	}
+	if len(sources) < 2 {
+		return nil, nil, fmt.Errorf("all %d pairs have one source: too few to hold out validation pairs; give --valid", len(pairs))
+	}
+	held := func(s string) bool { return fnv32(s)%uint32(n) == 0 }
+	some, all := false, true
+	for s := range sources {
+		some = some || held(s)
+		all = all && held(s)
+	}
+	if !some || all {
+		held = func(s string) bool { return s == first }
+	}
+	for _, p := range pairs {
+		if held(p.Source) {
 			validSet = append(validSet, p)
 		} else {
 			trainSet = append(trainSet, p)
 		}
 	}
-	return trainSet, validSet
+	return trainSet, validSet, nil
 }
 
 func fnv32(s string) uint32 {
@@ -456,6 +788,13 @@ func (d *trainDisplay) valid(v train.Validation) {
 		d.lastLog = time.Time{} // log the next step too
 	}
 	fmt.Fprintf(d.w, "validation at step %d (epoch %d): loss %.4f%s%s\n", v.Step, v.Epoch+1, v.Loss, metric, best)
+}
+
+func (d *trainDisplay) warn(msg string) {
+	if d.bar != nil {
+		_ = d.bar.Clear()
+	}
+	fmt.Fprintf(d.w, "qkv: warning: %s\n", msg)
 }
 
 func (d *trainDisplay) finish() {
