@@ -1,11 +1,19 @@
 # The README's test command is `make test`: vet, format check, then every test,
 # then the kernels again as the pure-Go fallback (`purego`) with Go's SIMD
-# experiment, which adds the Go-SIMD microkernels ("gosimd512", "gosimd256").
-.PHONY: test vet fmt
+# experiment, which adds the Go-SIMD microkernels ("gosimd512", "gosimd256"),
+# then every fuzz target for a few seconds.
+#
+# `make build` makes the one static binary the README promises: without cgo,
+# so that net/http does not link libc (cmd/qkv's TestStaticBinary checks it).
+.PHONY: test vet fmt build fuzz
+
+build:
+	CGO_ENABLED=0 go build -o qkv ./cmd/qkv
 
 test: vet fmt
 	go test ./...
 	GOEXPERIMENT=simd go test -tags purego ./kernels/
+	$(MAKE) fuzz
 
 vet:
 	go vet ./...
@@ -13,3 +21,35 @@ vet:
 
 fmt:
 	@out=$$(gofmt -l . | grep -v '^_' || true); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# Every reader's fuzz target, as package:target. `go test -fuzz` takes one
+# target per run, so they run one after the other, FUZZTIME each. The
+# default is a count of inputs, not a duration: with a duration, Go 1.26's
+# fuzz coordinator can fail a target with a bare "context deadline exceeded"
+# as the time runs out (https://go.dev/issue/75804, fixed in Go 1.27), which
+# a loaded 2-core machine hits often. 30000 inputs take 1 to 10 seconds a
+# target here. For a longer search: `make fuzz FUZZTIME=2000000x` (or a
+# duration such as 10m, accepting that flake). A failure leaves the input in
+# the package's testdata/fuzz/<target>/: commit it with the fix.
+FUZZTIME ?= 30000x
+FUZZ_TARGETS = \
+	./checkpoint:FuzzReadSafetensors \
+	./pipeline:FuzzConfigJSON \
+	./model:FuzzConfig \
+	./cmd/qkv:FuzzRunConfigYAML \
+	./text/vocab:FuzzLoad \
+	./text/tokenize:FuzzLoadBPE \
+	./text/tokenize:FuzzBPE \
+	./text/tokenize:FuzzChar \
+	./text/tokenize:FuzzWord \
+	./text/corpus:FuzzReadTSV \
+	./text/corpus:FuzzReadCMUdict \
+	./text/corpus:FuzzReadPO \
+	./text/corpus:FuzzReadMO
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done

@@ -139,7 +139,7 @@ func TestShareEmbNeedsOneVocabulary(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg.SrcVocab, cfg.TgtVocab = src.Len(), tgt.Len()
-			c := Config{Model: cfg, Data: DataConfig{SrcTokenizer: TokChar, TgtTokenizer: TokChar}}
+			c := Config{Model: cfg, Data: DataConfig{SrcTokenizer: TokChar, TgtTokenizer: TokChar, MaxSrcLen: 10, MaxTgtLen: 10}}
 			if err := checkpoint.SaveJSON(filepath.Join(dir, ConfigFile), c); err != nil {
 				t.Fatal(err)
 			}
@@ -158,5 +158,40 @@ func TestShareEmbNeedsOneVocabulary(t *testing.T) {
 			}
 			wantLoadErr(t, tc.name, err, "share_emb", "one vocabulary", tc.want, "joint vocabulary")
 		})
+	}
+}
+
+// TestLoadChecksConfigValues: config.json values out of range are refused
+// at load, naming the file and the key, and a model too large for memory
+// fails before anything is allocated.
+func TestLoadChecksConfigValues(t *testing.T) {
+	dir, m := modelDir(t, model.Presets["tiny-transformer"])
+	if err := checkpoint.Save(filepath.Join(dir, BestFile), m.Params(), nil); err != nil {
+		t.Fatal(err)
+	}
+	var good Config
+	if err := checkpoint.LoadJSON(filepath.Join(dir, ConfigFile), &good); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		f    func(*Config)
+		want string
+	}{
+		{"max_tgt_len 0", func(c *Config) { c.Data.MaxTgtLen = 0 }, "data.max_tgt_len"},
+		{"max_tgt_len huge", func(c *Config) { c.Data.MaxTgtLen = 1 << 30 }, "1073741824 is out of range"},
+		{"max_src_len negative", func(c *Config) { c.Data.MaxSrcLen = -1 }, "data.max_src_len"},
+		{"tokenizer", func(c *Config) { c.Data.TgtTokenizer = "sentencepiece" }, `"sentencepiece" is not a tokenizer`},
+		{"d_model 1e9", func(c *Config) { c.Model.DModel = 1_000_000_000 }, "d_model 1000000000 is above the limit"},
+		{"dropout", func(c *Config) { c.Model.Dropout = 1.5 }, "dropout must be in [0, 1)"},
+		{"too big for memory", func(c *Config) { c.Model.DModel, c.Model.DFF, c.Model.EncLayers = 65536, 262144, 64 }, "more than"},
+	} {
+		c := good
+		tc.f(&c)
+		if err := checkpoint.SaveJSON(filepath.Join(dir, ConfigFile), c); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(dir)
+		wantLoadErr(t, tc.name, err, filepath.Join(dir, ConfigFile), tc.want)
 	}
 }

@@ -193,6 +193,9 @@ func LoadForResume(dir string) (*Pipeline, error) {
 	if err := checkpoint.LoadJSON(filepath.Join(dir, ConfigFile), &p.Config); err != nil {
 		return nil, err
 	}
+	if err := p.Config.Data.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
 	var err error
 	if p.Src, err = vocab.LoadFile(filepath.Join(dir, SrcVocabFile)); err != nil {
 		return nil, err
