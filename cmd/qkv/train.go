@@ -25,6 +25,7 @@ import (
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/text/corpus"
+	"github.com/qkv-dev/qkv/text/vocab"
 	"github.com/qkv-dev/qkv/train"
 )
 
@@ -196,6 +197,9 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 		fmt.Fprintf(os.Stderr, "qkv: left out %d training pairs longer than %d/%d tokens\n", pr.Skipped, s.Data.MaxSrcLen, s.Data.MaxTgtLen)
 	}
 	s.Model.SrcVocab, s.Model.TgtVocab = pr.Src.Len(), pr.Tgt.Len()
+	if err := s.Model.CheckMemory(model.TrainBytesPerParam); err != nil {
+		return err
+	}
 	m, err := model.New(s.Model)
 	if err != nil {
 		return err
@@ -390,6 +394,17 @@ func (s settings) validate() error {
 	}
 	if d := s.Model.Dropout; !(d >= 0 && d < 1) {
 		return fmt.Errorf("train: --dropout %g is out of range: it must be in [0, 1) (config key model.dropout)", d)
+	}
+	// The model's sizes are checked now, before the corpus is read and BPE
+	// learned: the vocabularies are not known yet, so they count as the
+	// smallest possible here (the check is repeated with the real sizes).
+	mc := s.Model
+	mc.SrcVocab, mc.TgtVocab = max(mc.SrcVocab, len(vocab.Specials)), max(mc.TgtVocab, len(vocab.Specials))
+	if err := mc.Validate(); err != nil {
+		return err
+	}
+	if err := mc.CheckMemory(model.TrainBytesPerParam); err != nil {
+		return err
 	}
 	if s.Model.ShareEmb && !s.Data.JointVocab {
 		return errors.New("train: model.share_emb (one embedding table for both sides) needs one vocabulary for both sides: add --joined-dictionary (config key data.joint_vocab: true), or drop share_emb")

@@ -250,6 +250,10 @@ func TestTrainRangeChecks(t *testing.T) {
 		{[]string{"--config", cfg("prepare:\n  min_freq: 0\n")}, "prepare.min_freq"},
 		{[]string{"--config", cfg("train:\n  save_every: -1\n")}, "save_every"},
 		{[]string{"--config", cfg("model:\n  share_emb: true\n")}, "model.share_emb"},
+		// Model sizes are checked before the corpus is read or BPE learned.
+		{[]string{"--config", cfg("model:\n  d_model: 1000000000\n")}, "d_model 1000000000 is above the limit"},
+		{[]string{"--config", cfg("model:\n  d_model: 65536\n  d_ff: 262144\n")}, "to train with Adam"},
+		{[]string{"--config", cfg("model:\n  heads: 0\n")}, "heads"},
 	} {
 		args := append([]string{"train", "--arch", "transformer", "--train", trainFile, "--out", out}, c.args...)
 		_, errOut, err := qkv(t, "", args...)
