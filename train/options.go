@@ -62,8 +62,8 @@ func Defaults() Options {
 	}
 }
 
-// withDefaults fills the zero fields that cannot be zero from Defaults.
-func (o Options) withDefaults() Options {
+// WithDefaults fills the zero fields that cannot be zero from Defaults.
+func (o Options) WithDefaults() Options {
 	d := Defaults()
 	if o.MaxTokens == 0 {
 		o.MaxTokens = d.MaxTokens

@@ -68,7 +68,7 @@ func TestOptionsValidate(t *testing.T) {
 	if err := o.Validate(); err != nil {
 		t.Errorf("warmup 0, save_every 0: %v", err)
 	}
-	if w := o.withDefaults().Warmup; w != 0 {
+	if w := o.WithDefaults().Warmup; w != 0 {
 		t.Errorf("warmup 0 became %d", w)
 	}
 }

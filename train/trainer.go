@@ -102,7 +102,7 @@ type runState struct {
 // New prepares training of m on trainSet, validated on validSet (which may
 // be empty), writing checkpoints to dir.
 func New(m model.Model, trainSet, validSet []batch.Example, dir string, opts Options) (*Trainer, error) {
-	opts = opts.withDefaults()
+	opts = opts.WithDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}

@@ -562,35 +562,13 @@ func checkSame(s settings, record json.RawMessage, msg func(diffs string) string
 }
 
 // legacyDefaults fills the zeros of options recorded by a qkv from before
-// run identities, which meant the defaults.
+// run identities, which meant the defaults (a zero warm-up and save
+// interval included).
 func legacyDefaults(o train.Options) train.Options {
 	d := train.Defaults()
-	if o.MaxTokens == 0 {
-		o.MaxTokens = d.MaxTokens
-	}
-	if o.Epochs == 0 {
-		o.Epochs = d.Epochs
-	}
-	if o.Schedule == "" {
-		o.Schedule = d.Schedule
-	}
-	if o.LR == 0 {
-		o.LR = d.LR
-	}
+	o = o.WithDefaults()
 	if o.Warmup == 0 {
 		o.Warmup = d.Warmup
-	}
-	if o.Beta1 == 0 {
-		o.Beta1 = d.Beta1
-	}
-	if o.Beta2 == 0 {
-		o.Beta2 = d.Beta2
-	}
-	if o.Eps == 0 {
-		o.Eps = d.Eps
-	}
-	if o.Accum == 0 {
-		o.Accum = d.Accum
 	}
 	if o.SaveEvery.IsZero() {
 		o.SaveEvery = d.SaveEvery
