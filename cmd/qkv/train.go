@@ -174,6 +174,9 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkModelEarly(s.Model); err != nil {
+		return err
+	}
 	// Nothing is written or removed in --out before its lock is held.
 	lock, err := train.Lock(tf.out)
 	if err != nil {
@@ -380,6 +383,19 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	return s, s.validate()
 }
 
+// checkModelEarly checks a new run's model sizes before the corpus is read
+// and BPE learned: the vocabularies are not known yet, so they count as the
+// smallest possible here (the check is repeated with the real sizes before
+// the model is built). A resumed run's model was checked when its
+// config.json was loaded.
+func checkModelEarly(mc model.Config) error {
+	mc.SrcVocab, mc.TgtVocab = max(mc.SrcVocab, len(vocab.Specials)), max(mc.TgtVocab, len(vocab.Specials))
+	if err := mc.Validate(); err != nil {
+		return err
+	}
+	return mc.CheckMemory(model.TrainBytesPerParam)
+}
+
 // validate checks every setting against its range, and the settings
 // against each other.
 func (s settings) validate() error {
@@ -394,17 +410,6 @@ func (s settings) validate() error {
 	}
 	if d := s.Model.Dropout; !(d >= 0 && d < 1) {
 		return fmt.Errorf("train: --dropout %g is out of range: it must be in [0, 1) (config key model.dropout)", d)
-	}
-	// The model's sizes are checked now, before the corpus is read and BPE
-	// learned: the vocabularies are not known yet, so they count as the
-	// smallest possible here (the check is repeated with the real sizes).
-	mc := s.Model
-	mc.SrcVocab, mc.TgtVocab = max(mc.SrcVocab, len(vocab.Specials)), max(mc.TgtVocab, len(vocab.Specials))
-	if err := mc.Validate(); err != nil {
-		return err
-	}
-	if err := mc.CheckMemory(model.TrainBytesPerParam); err != nil {
-		return err
 	}
 	if s.Model.ShareEmb && !s.Data.JointVocab {
 		return errors.New("train: model.share_emb (one embedding table for both sides) needs one vocabulary for both sides: add --joined-dictionary (config key data.joint_vocab: true), or drop share_emb")
