@@ -101,7 +101,8 @@ type batcher struct {
 	// Counters the tests read.
 	batches atomic.Int64 // Translate calls
 	decoded atomic.Int64 // inputs given to Translate
-	dropped atomic.Int64 // inputs dropped because their request was gone
+	dropped atomic.Int64 // inputs dropped from the queue because their request was gone
+	stopped atomic.Int64 // inputs of batches stopped because all their requests were gone
 
 	// beforeDecode, when set (by tests), is called with each batch's lines
 	// before it is decoded.
@@ -318,6 +319,7 @@ func (b *batcher) decode(jobs []*job) {
 		switch {
 		case r.Err != nil && ctx.Err() != nil:
 			outcome = "dropped"
+			b.stopped.Add(1)
 		case r.Err != nil:
 			outcome = "failed"
 		}

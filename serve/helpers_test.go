@@ -68,7 +68,7 @@ func tiny(t *testing.T) *pipeline.Pipeline {
 			tinyErr = err
 			return
 		}
-		tr, err := train.New(m, pr.Train, pr.Valid, dir, train.Options{MaxTokens: 400, MaxSteps: 120,
+		tr, err := train.New(m, pr.Train, pr.Valid, dir, train.Options{MaxTokens: 400, MaxSteps: 500,
 			Schedule: "constant", LR: 3e-3, LabelSmoothing: 0.1, Seed: 1})
 		if err != nil {
 			tinyErr = err

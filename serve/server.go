@@ -16,10 +16,13 @@
 package serve
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"net"
 	"net/http"
 	"regexp"
 	"runtime/debug"
@@ -209,6 +212,40 @@ func (s *Server) Close() {
 	for _, name := range s.order {
 		s.models[name].b.close()
 	}
+}
+
+// Serve answers requests on l until ctx is done, then shuts down
+// gracefully: it stops accepting connections, answers the requests in
+// flight (for at most drain), stops the batchers and returns nil; past
+// drain it closes the connections left and says so.
+func (s *Server) Serve(ctx context.Context, l net.Listener, drain time.Duration) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.cfg.Timeout + 10*time.Second,
+		WriteTimeout:      s.cfg.Timeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(io.Discard, "", 0), // clients that go away are not the server's errors
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(l) }()
+	select {
+	case err := <-served:
+		s.Close()
+		return err
+	case <-ctx.Done():
+	}
+	s.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		hs.Close()
+		err = fmt.Errorf("requests still in flight after %v (--drain-timeout) were cut off", drain)
+	}
+	s.Close()
+	return err
 }
 
 // routes is the one place that lists the endpoints.
