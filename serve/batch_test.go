@@ -412,3 +412,31 @@ func TestGracefulDrain(t *testing.T) {
 		}
 	}
 }
+
+// TestLoneRequestDoesNotWait: on an idle server a request is decoded at
+// once, not after the batching window; the window is used once batches
+// have held several requests.
+func TestLoneRequestDoesNotWait(t *testing.T) {
+	s, hs := newTestServer(t, Config{MaxWait: time.Second})
+	for range 3 {
+		if r := translate(t, hs.URL, TranslateRequest{Inputs: []string{"abc", "fed"}}); r.Timing.QueueMS > 300 {
+			t.Errorf("a lone request waited %.1f ms for company", r.Timing.QueueMS)
+		}
+	}
+	// Two requests in one batch: the next lone request waits for company.
+	g := block(s)
+	first := async(t, hs.URL, TranslateRequest{Inputs: []string{"abc"}})
+	<-g.entered
+	second, third := async(t, hs.URL, TranslateRequest{Inputs: []string{"abc"}}), async(t, hs.URL, TranslateRequest{Inputs: []string{"fed"}})
+	waitFor(t, "2 queued inputs", func() bool { return queued(s.models["g2p"].b) == 2 })
+	s.models["g2p"].b.beforeDecode = func([]string) {}
+	g.open()
+	for _, ch := range []chan answer{first, second, third} {
+		if a := <-ch; a.code != 200 {
+			t.Fatalf("%d %s", a.code, a.body)
+		}
+	}
+	if r := translate(t, hs.URL, TranslateRequest{Inputs: []string{"abc"}}); r.Timing.QueueMS < 900 {
+		t.Errorf("after a shared batch, a request waited %.1f ms, want the 1 s window", r.Timing.QueueMS)
+	}
+}

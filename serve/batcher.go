@@ -20,8 +20,10 @@ import (
 // same key), oldest first, up to MaxBatch inputs; when it has fewer, it
 // waits until MaxWait has passed since the oldest arrived or the batch is
 // full, so inputs that arrive while the model is busy are decoded together
-// without waiting, and a lone input on an idle server waits at most
-// MaxWait. This is what CTranslate2's buffered wrapper and
+// without waiting. Waiting only pays when others are coming: the batcher
+// waits only after a batch that held the inputs of more than one request,
+// so a lone client is never kept waiting, and under concurrent load an
+// input waits at most MaxWait. This is what CTranslate2's buffered wrapper and
 // text-generation-inference do. With batching off (Config.NoBatching) a
 // batch holds the inputs of one request only, as OpenNMT-py's server
 // decodes one request at a time.
@@ -95,6 +97,7 @@ type batcher struct {
 	queue  []*job
 	closed bool
 	wake   chan struct{} // a job was queued (capacity 1: a pending wake-up is enough)
+	shared bool          // the last batch held inputs of several requests (read and written by run only)
 	quit   chan struct{} // closed by close: finish the queue, then stop
 	exited chan struct{} // closed when the goroutine has stopped
 
@@ -251,7 +254,7 @@ func (b *batcher) take() (jobs []*job, wait time.Duration, quit bool) {
 			}
 		}
 	}
-	if !b.cfg.NoBatching && count < b.cfg.MaxBatch && !b.closed {
+	if !b.cfg.NoBatching && b.shared && count < b.cfg.MaxBatch && !b.closed {
 		if w := time.Until(first.req.arrived.Add(b.cfg.MaxWait)); w > 0 {
 			return nil, w, false
 		}
@@ -284,6 +287,7 @@ func (b *batcher) decode(jobs []*job) {
 			live.Add(1)
 		}
 	}
+	b.shared = len(seen) > 1
 	for r := range seen {
 		stops = append(stops, context.AfterFunc(r.ctx, func() {
 			if live.Add(-1) == 0 {

@@ -197,6 +197,23 @@ func New(models []Model, cfg Config) (*Server, error) {
 // Config returns the server's settings, defaults filled in.
 func (s *Server) Config() Config { return s.cfg }
 
+// Stats counts what the batcher of a model has done.
+type Stats struct {
+	Batches int64 // decoding batches
+	Inputs  int64 // inputs given to the decoder
+	Dropped int64 // inputs dropped from the queue, their request gone
+	Stopped int64 // inputs of batches stopped, their requests gone
+}
+
+// Stats returns the counts of the model called name (zero if none).
+func (s *Server) Stats(name string) Stats {
+	m, ok := s.models[name]
+	if !ok {
+		return Stats{}
+	}
+	return Stats{Batches: m.b.batches.Load(), Inputs: m.b.decoded.Load(), Dropped: m.b.dropped.Load(), Stopped: m.b.stopped.Load()}
+}
+
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/qkv-dev/qkv/kernels"
 	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/serve"
 )
@@ -24,6 +26,7 @@ var sf struct {
 	weights string
 	addr    string
 	drain   time.Duration
+	threads int
 	cfg     serve.Config
 }
 
@@ -60,8 +63,33 @@ func init() {
 	f.StringVar(&sf.weights, "weights", "", "weights file in each model directory or a path (default: best.safetensors, else last.safetensors)")
 	f.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one; 0.0.0.0:PORT for every interface)")
 	f.DurationVar(&sf.drain, "drain-timeout", 30*time.Second, "on Ctrl-C or SIGTERM, how long to finish the requests in flight")
+	f.IntVar(&sf.threads, "decode-threads", 0, "cores one decoding batch uses (default: half the cores, at least 1, leaving the rest to HTTP and JSON)")
 	registerServeConfig(f, &sf.cfg, d)
 	rootCmd.AddCommand(serveCmd)
+}
+
+// setDecodeThreads sets the cores the kernels use: n, or by default half
+// of GOMAXPROCS (at least 1). A server spends much of its time outside the
+// model — reading and writing JSON, tokenizing, scheduling clients — and
+// on a small machine a decoder that takes every core makes all of that
+// wait: on 2 cores, one decoding thread serves more sentences a second
+// than two (docs/serving.md).
+func setDecodeThreads(n int) error {
+	procs := runtime.GOMAXPROCS(0)
+	switch {
+	case n < 0:
+		return fmt.Errorf("--decode-threads %d is out of range: give 1 to %d cores, or 0 for half of them", n, procs)
+	case n == 0:
+		n = max(1, procs/2)
+	case n > procs:
+		cores := "cores"
+		if procs == 1 {
+			cores = "core"
+		}
+		return fmt.Errorf("--decode-threads %d is out of range: this process has %d %s (--threads); give 1 to %d", n, procs, cores, procs)
+	}
+	kernels.SetThreads(n)
+	return nil
 }
 
 // registerServeConfig adds the server's bounds and batching flags, which
@@ -116,6 +144,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err := sf.cfg.Check(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if err := setDecodeThreads(sf.threads); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	if sf.drain <= 0 {
 		return fmt.Errorf("serve: --drain-timeout %v is out of range: give a positive time", sf.drain)
 	}
@@ -155,7 +186,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(stderr, "qkv serve: listening on %s, not only on this machine: anyone who can reach it can use the models\n", host)
 		}
 	}
-	batching := fmt.Sprintf("batching up to %d inputs, waiting at most %v", s.Config().MaxBatch, s.Config().MaxWait)
+	batching := fmt.Sprintf("batching up to %d inputs, waiting at most %v, decoding on %d of %d cores", s.Config().MaxBatch, s.Config().MaxWait, kernels.Threads(), runtime.GOMAXPROCS(0))
 	if s.Config().NoBatching {
 		batching = "one request at a time (--no-batching)"
 	}

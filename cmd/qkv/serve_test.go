@@ -132,6 +132,8 @@ func TestServeRefusals(t *testing.T) {
 		{[]string{"--model", model, "--max-beam", "1000"}, "--max-beam 1000 is out of range"},
 		{[]string{"--model", model, "--timeout", "-1s"}, "--timeout -1s"},
 		{[]string{"--model", model, "--drain-timeout", "0s"}, "--drain-timeout 0s"},
+		{[]string{"--model", model, "--decode-threads", "-1"}, "--decode-threads -1 is out of range"},
+		{[]string{"--model", model, "--threads", "1", "--decode-threads", "2"}, "--decode-threads 2 is out of range: this process has 1 core "},
 		{[]string{"--model", model, "--addr", busy.Addr().String()}, "--addr " + busy.Addr().String()},
 		{[]string{"--model", model, "--weights", "nope.safetensors"}, "nope.safetensors"},
 	} {
@@ -184,5 +186,37 @@ func TestParseModelFlag(t *testing.T) {
 		if err != nil || name != tc.name || d != tc.dir {
 			t.Errorf("%q: %q %q %v, want %q %q", tc.in, name, d, err, tc.name, tc.dir)
 		}
+	}
+}
+
+// TestBenchServe: a short run prints a JSON line per mode and client
+// count, and a summary with the speed-up of batching.
+func TestBenchServe(t *testing.T) {
+	model, corpusFile := trainedModel(t)
+	stdout, stderr, err := qkv(t, "", "bench", "serve", "--model", model, "--input", corpusFile,
+		"--clients", "1,4", "--duration", "300ms", "--warmup", "50ms")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("%d lines:\n%s", len(lines), stdout)
+	}
+	for i, line := range lines[:4] {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		wantBatching, wantClients := i >= 2, []float64{1, 4}[i%2]
+		if r["batching"] != wantBatching || r["clients"] != wantClients || r["failed"] != 0.0 ||
+			r["sentences_per_s"].(float64) <= 0 || r["p99_ms"].(float64) < r["p50_ms"].(float64) {
+			t.Errorf("line %d: %s", i, line)
+		}
+	}
+	if !strings.Contains(lines[4], `"batching_speedup_4_clients"`) {
+		t.Errorf("summary: %s", lines[4])
+	}
+	if _, stderr, err := qkv(t, "", "bench", "serve", "--model", model, "--clients", "0"); err == nil || !strings.Contains(stderr, "--clients 0") {
+		t.Errorf("--clients 0: %v %s", err, stderr)
 	}
 }
