@@ -440,3 +440,17 @@ func TestLoneRequestDoesNotWait(t *testing.T) {
 		t.Errorf("after a shared batch, a request waited %.1f ms, want the 1 s window", r.Timing.QueueMS)
 	}
 }
+
+// TestDrainRefusesNewRequests: while draining, translate answers 503 and
+// /healthz reports it, so a load balancer sends traffic elsewhere.
+func TestDrainRefusesNewRequests(t *testing.T) {
+	s, hs := newTestServer(t, Config{})
+	s.Drain()
+	code, body := post(t, hs.URL+"/v1/translate", TranslateRequest{Inputs: []string{"abc"}})
+	if e := apiError(t, body); code != http.StatusServiceUnavailable || e.Code != CodeShuttingDown {
+		t.Errorf("translate while draining: %d %+v", code, e)
+	}
+	if code, _, body := get(t, hs.URL+"/healthz"); code != http.StatusServiceUnavailable || apiError(t, body).Code != CodeShuttingDown {
+		t.Errorf("healthz while draining: %d %s", code, body)
+	}
+}
