@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTrainedModelServes: the tiny model has learnt its task, so the tests
@@ -250,5 +251,38 @@ func TestPerInputErrors(t *testing.T) {
 	resp = translate(t, hs.URL, TranslateRequest{Inputs: []string{"abz", "abc"}, Strict: true})
 	if !strings.Contains(resp.Results[0].Error, `unknown symbol "z"`) || resp.Results[1].Outputs[0].Text != "AH BH CH" {
 		t.Errorf("strict: %+v", resp.Results)
+	}
+}
+
+// TestConfig: zero fields take the defaults in New, Check refuses values
+// out of range by their flag, and NoWait is a wait of none.
+func TestConfig(t *testing.T) {
+	s, _ := newTestServer(t, Config{MaxWait: NoWait})
+	if c := s.Config(); c.MaxWait != NoWait || c.MaxBatch != DefaultConfig().MaxBatch || c.Timeout != DefaultConfig().Timeout {
+		t.Errorf("config %+v", c)
+	}
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{MaxBatch: 5000}, "--max-batch 5000"},
+		{Config{MaxWait: 2 * time.Second}, "--max-wait 2s"},
+		{Config{MaxWait: -2}, "--max-wait -2ns"},
+		{Config{MaxBeam: 1000}, "--max-beam 1000"},
+		{Config{MaxBodyBytes: 10}, "--max-body 10"},
+		{Config{Timeout: -time.Second}, "--timeout -1s"},
+	} {
+		if _, err := New([]Model{{Name: "g2p", Pipeline: tiny(t)}}, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+	if err := (Config{}).Check(); err == nil {
+		t.Error("Check passed a zero config")
+	}
+	p := tiny(t)
+	for _, models := range [][]Model{nil, {{Name: "a b", Pipeline: p}}, {{Name: "a", Pipeline: p}, {Name: "a", Pipeline: p}}, {{Name: "a"}}} {
+		if _, err := New(models, Config{}); err == nil {
+			t.Errorf("New(%v) passed", models)
+		}
 	}
 }

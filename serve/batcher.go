@@ -254,7 +254,7 @@ func (b *batcher) take() (jobs []*job, wait time.Duration, quit bool) {
 			}
 		}
 	}
-	if !b.cfg.NoBatching && b.shared && count < b.cfg.MaxBatch && !b.closed {
+	if !b.cfg.NoBatching && b.shared && b.cfg.MaxWait > 0 && count < b.cfg.MaxBatch && !b.closed {
 		if w := time.Until(first.req.arrived.Add(b.cfg.MaxWait)); w > 0 {
 			return nil, w, false
 		}

@@ -42,7 +42,7 @@ import (
 // DefaultConfig.
 type Config struct {
 	MaxBatch   int           // inputs decoded together at most
-	MaxWait    time.Duration // how long an input may wait for others to fill its batch
+	MaxWait    time.Duration // how long an input may wait for others to fill its batch (NoWait: never)
 	NoBatching bool          // decode each request alone, one at a time (for comparison)
 
 	MaxInputs     int           // inputs in one request
@@ -54,6 +54,10 @@ type Config struct {
 	Timeout       time.Duration // time to answer one translate request
 }
 
+// NoWait as Config.MaxWait decodes what is queued without waiting for more
+// (a zero MaxWait takes the default).
+const NoWait time.Duration = -1
+
 // DefaultConfig is what the zero fields of a Config become.
 func DefaultConfig() Config {
 	return Config{
@@ -63,8 +67,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// withDefaults fills the zero fields, and Check refuses the others out of
-// range, naming the flag of qkv serve that sets each.
+// withDefaults fills the zero fields.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.MaxBatch == 0 {
@@ -97,7 +100,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Check returns an error naming the first setting out of range.
+// Check returns an error naming the first setting out of range, by the
+// flag of qkv serve that sets it. It checks a configuration as given: a
+// zero is out of range (New fills zero fields with the defaults first).
 func (c Config) Check() error {
 	bad := func(flag string, v any, want string) error {
 		return fmt.Errorf("%s %v is out of range: %s", flag, v, want)
@@ -105,7 +110,7 @@ func (c Config) Check() error {
 	switch {
 	case c.MaxBatch < 1 || c.MaxBatch > pipeline.MaxBatchSize:
 		return bad("--max-batch", c.MaxBatch, fmt.Sprintf("decode 1 to %d inputs together", pipeline.MaxBatchSize))
-	case c.MaxWait < 0 || c.MaxWait > time.Second:
+	case (c.MaxWait < 0 && c.MaxWait != NoWait) || c.MaxWait > time.Second:
 		return bad("--max-wait", c.MaxWait, "wait 0 to 1s for a batch to fill (a few milliseconds is usual)")
 	case c.MaxInputs < 1:
 		return bad("--max-inputs", c.MaxInputs, "allow at least 1 input a request")
@@ -119,7 +124,7 @@ func (c Config) Check() error {
 		return bad("--max-concurrent", c.MaxConcurrent, "allow at least 1 request at a time")
 	case c.MaxBeam < 1 || c.MaxBeam > search.MaxBeam:
 		return bad("--max-beam", c.MaxBeam, fmt.Sprintf("allow beams of 1 to %d", search.MaxBeam))
-	case c.Timeout < 0:
+	case c.Timeout <= 0:
 		return bad("--timeout", c.Timeout, "give a positive time")
 	}
 	return nil

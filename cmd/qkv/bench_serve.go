@@ -105,7 +105,7 @@ func runBenchServe(cmd *cobra.Command, _ []string) error {
 	if bsf.model == "" {
 		return errors.New("bench serve: --model is required (a trained model; qkv demo makes a G2P one)")
 	}
-	if err := bsf.cfg.Check(); err != nil {
+	if err := checkServeConfig(&bsf.cfg); err != nil {
 		return fmt.Errorf("bench serve: %w", err)
 	}
 	for _, c := range bsf.clients {
@@ -234,7 +234,7 @@ func benchServeRun(p *pipeline.Pipeline, cfg serve.Config, inputs []string, clie
 		"requests": len(lat), "failed": failures.Load(), "seconds": round(elapsed.Seconds(), 2),
 		"sentences_per_s": round(float64(len(lat))/elapsed.Seconds(), 1),
 		"p50_ms":          pct(0.50), "p99_ms": pct(0.99), "max_ms": round(float64(lat[len(lat)-1].Microseconds())/1000, 2),
-		"max_batch": cfg.MaxBatch, "max_wait_ms": round(float64(cfg.MaxWait.Microseconds())/1000, 2),
+		"max_batch": cfg.MaxBatch, "max_wait_ms": round(float64(max(0, cfg.MaxWait).Microseconds())/1000, 2),
 		"decode_threads": kernels.Threads(), "gomaxprocs": runtime.GOMAXPROCS(0), "load1": loadAverage(),
 	}
 	if batches > 0 {

@@ -107,6 +107,14 @@ func registerServeConfig(f *pflag.FlagSet, c *serve.Config, d serve.Config) {
 	f.DurationVar(&c.Timeout, "timeout", d.Timeout, "time to answer one request (504 past it)")
 }
 
+// checkServeConfig refuses flags out of range; --max-wait 0 means no wait.
+func checkServeConfig(c *serve.Config) error {
+	if c.MaxWait == 0 {
+		c.MaxWait = serve.NoWait
+	}
+	return c.Check()
+}
+
 // parseModelFlag reads one --model value: DIR, or NAME=DIR. A value that
 // names an existing directory is a DIR even if it holds '='.
 func parseModelFlag(v string) (name, dir string, err error) {
@@ -141,7 +149,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if len(sf.models) == 0 {
 		return errors.New("serve: --model is required: the directory of a trained model (qkv train --out, or qkv demo), as DIR or NAME=DIR")
 	}
-	if err := sf.cfg.Check(); err != nil {
+	if err := checkServeConfig(&sf.cfg); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	if err := setDecodeThreads(sf.threads); err != nil {
@@ -186,7 +194,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(stderr, "qkv serve: listening on %s, not only on this machine: anyone who can reach it can use the models\n", host)
 		}
 	}
-	batching := fmt.Sprintf("batching up to %d inputs, waiting at most %v, decoding on %d of %d cores", s.Config().MaxBatch, s.Config().MaxWait, kernels.Threads(), runtime.GOMAXPROCS(0))
+	wait := fmt.Sprintf("waiting at most %v", s.Config().MaxWait)
+	if s.Config().MaxWait <= 0 {
+		wait = "without waiting"
+	}
+	batching := fmt.Sprintf("batching up to %d inputs %s, decoding on %d of %d cores", s.Config().MaxBatch, wait, kernels.Threads(), runtime.GOMAXPROCS(0))
 	if s.Config().NoBatching {
 		batching = "one request at a time (--no-batching)"
 	}

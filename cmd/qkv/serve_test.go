@@ -58,7 +58,10 @@ func startServe(t *testing.T, args ...string) (string, *exec.Cmd, *strings.Build
 // and stops on SIGTERM with status 0.
 func TestServeCommand(t *testing.T) {
 	model, _ := trainedModel(t)
-	url, cmd, log := startServe(t, "--model", model, "--model", "second="+model, "--max-wait", "2ms")
+	url, cmd, log := startServe(t, "--model", model, "--model", "second="+model, "--max-wait", "0")
+	if !strings.Contains(log.String(), "batching up to 64 inputs without waiting") {
+		t.Errorf("--max-wait 0:\n%s", log.String())
+	}
 	resp, err := http.Get(url + "/v1/models")
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +134,8 @@ func TestServeRefusals(t *testing.T) {
 		{[]string{"--model", model, "--max-wait", "5s"}, "--max-wait 5s is out of range"},
 		{[]string{"--model", model, "--max-beam", "1000"}, "--max-beam 1000 is out of range"},
 		{[]string{"--model", model, "--timeout", "-1s"}, "--timeout -1s"},
+		{[]string{"--model", model, "--timeout", "0s"}, "--timeout 0s is out of range"},
+		{[]string{"--model", model, "--max-inputs", "0"}, "--max-inputs 0 is out of range"},
 		{[]string{"--model", model, "--drain-timeout", "0s"}, "--drain-timeout 0s"},
 		{[]string{"--model", model, "--decode-threads", "-1"}, "--decode-threads -1 is out of range"},
 		{[]string{"--model", model, "--threads", "1", "--decode-threads", "2"}, "--decode-threads 2 is out of range: this process has 1 core "},
