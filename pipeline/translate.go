@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 
 	"github.com/qkv-dev/qkv/batch"
+	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/search"
 	"github.com/qkv-dev/qkv/tensor"
 	"github.com/qkv-dev/qkv/text/vocab"
@@ -44,6 +46,11 @@ type Options struct {
 	// random stream by it, so a long input decoded in pieces samples as it
 	// would in one.
 	FirstLine int
+	// Lines, when set, numbers the lines given to Translate one by one
+	// (instead of FirstLine, FirstLine+1, …): a server that decodes the
+	// inputs of several requests together gives each its number within its
+	// own request, so its samples do not depend on its neighbours.
+	Lines []int
 }
 
 // MaxBatchSize bounds Options.BatchSize.
@@ -75,7 +82,21 @@ func (o Options) Check() error {
 // (empty, too long, or with unknown symbols when Strict) gets its own Err
 // and does not stop the others.
 func (p *Pipeline) Translate(lines []string, opt Options) []Result {
+	return p.TranslateContext(context.Background(), lines, opt)
+}
+
+// TranslateContext is Translate stopped by ctx: once ctx is done, no
+// further decoding step is taken, and every line not decoded by then gets
+// ctx's error as its Err.
+func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Options) []Result {
 	results := make([]Result, len(lines))
+	if opt.Lines != nil && len(opt.Lines) != len(lines) {
+		for i := range results {
+			results[i].Source = lines[i]
+			results[i].Err = fmt.Errorf("pipeline: %d line numbers for %d lines", len(opt.Lines), len(lines))
+		}
+		return results
+	}
 	var ok []int
 	srcs := make([][]int32, len(lines))
 	for i, line := range lines {
@@ -107,8 +128,11 @@ func (p *Pipeline) Translate(lines []string, opt Options) []Result {
 		for j, i := range idx {
 			chunk[j] = srcs[i]
 			sopt.Lines[j] = opt.FirstLine + i
+			if opt.Lines != nil {
+				sopt.Lines[j] = opt.Lines[i]
+			}
 		}
-		hyps, encAttn, err := p.decodeBatch(g, chunk, sopt)
+		hyps, encAttn, err := p.decodeBatch(ctx, g, chunk, sopt)
 		for j, i := range idx {
 			if err != nil {
 				results[i].Err = err
@@ -143,12 +167,18 @@ func (p *Pipeline) maxSteps(opt search.Options) int {
 // Special is the search's view of the target vocabulary's special symbols.
 var Special = search.Special{PAD: vocab.PAD, BOS: vocab.BOS, EOS: vocab.EOS, UNK: vocab.UNK}
 
-func (p *Pipeline) decodeBatch(g *tensor.Graph, srcs [][]int32, opt search.Options) ([][]Output, [][]search.Map, error) {
+func (p *Pipeline) decodeBatch(ctx context.Context, g *tensor.Graph, srcs [][]int32, opt search.Options) ([][]Output, [][]search.Map, error) {
 	defer g.Reset()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
 	b := batch.Sources(srcs)
 	dec, err := p.Model.Start(g, b)
 	if err != nil {
 		return nil, nil, err
+	}
+	if ctx.Done() != nil {
+		dec = ctxDecoder{dec, ctx}
 	}
 	var encAttn [][]search.Map
 	if opt.Attention {
@@ -174,4 +204,18 @@ func (p *Pipeline) decodeBatch(g *tensor.Graph, srcs [][]int32, opt search.Optio
 		}
 	}
 	return out, encAttn, nil
+}
+
+// ctxDecoder stops decoding once its context is done: the search returns
+// Step's error.
+type ctxDecoder struct {
+	model.Decoder
+	ctx context.Context
+}
+
+func (d ctxDecoder) Step(tokens []int32) ([]float32, error) {
+	if err := d.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return d.Decoder.Step(tokens)
 }

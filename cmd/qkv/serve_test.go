@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startServe runs qkv serve with args on a free port and returns its base
+// URL, the process, and its standard error so far (read on).
+func startServe(t *testing.T, args ...string) (string, *exec.Cmd, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(qkvBin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var log strings.Builder
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+		close(urls)
+	}()
+	select {
+	case url, ok := <-urls:
+		if !ok {
+			t.Fatalf("qkv serve did not start:\n%s", log.String())
+		}
+		return url, cmd, &log
+	case <-time.After(30 * time.Second):
+		t.Fatalf("qkv serve did not start in 30s:\n%s", log.String())
+	}
+	return "", nil, nil
+}
+
+// TestServeCommand: qkv serve answers the API for two names of one model
+// and stops on SIGTERM with status 0.
+func TestServeCommand(t *testing.T) {
+	model, _ := trainedModel(t)
+	url, cmd, log := startServe(t, "--model", model, "--model", "second="+model, "--max-wait", "0")
+	if !strings.Contains(log.String(), "batching up to 64 inputs without waiting") {
+		t.Errorf("--max-wait 0:\n%s", log.String())
+	}
+	resp, err := http.Get(url + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var models struct {
+		Models []struct{ Name, Arch string }
+	}
+	json.NewDecoder(resp.Body).Decode(&models)
+	resp.Body.Close()
+	if len(models.Models) != 2 || models.Models[0].Name != filepath.Base(model) || models.Models[1].Name != "second" || models.Models[0].Arch != "transformer" {
+		t.Errorf("models: %+v", models)
+	}
+	resp, err = http.Post(url+"/v1/translate", "application/json", strings.NewReader(`{"model": "second", "inputs": ["abc", ""], "beam": 2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var tr struct {
+		Model   string
+		Results []struct {
+			Outputs []struct{ Text string }
+			Error   string
+		}
+	}
+	if err := json.Unmarshal(body, &tr); err != nil || resp.StatusCode != 200 || tr.Model != "second" || len(tr.Results) != 2 ||
+		len(tr.Results[0].Outputs) != 1 || tr.Results[0].Outputs[0].Text == "" || tr.Results[1].Error != "empty input" {
+		t.Errorf("translate: %d %s", resp.StatusCode, body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("qkv serve after SIGTERM: %v\n%s", err, log.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("qkv serve did not stop on SIGTERM")
+	}
+	if !strings.Contains(log.String(), "stopped; every request in flight was answered") {
+		t.Errorf("stderr:\n%s", log.String())
+	}
+}
+
+// TestServeRefusals: bad flags are refused before anything listens, with
+// the flag named.
+func TestServeRefusals(t *testing.T) {
+	model, _ := trainedModel(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	notModel := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "--model is required"},
+		{[]string{"--model", ""}, `--model ""`},
+		{[]string{"--model", notModel}, "--model " + notModel + ": "},
+		{[]string{"--model", "x=" + filepath.Join(notModel, "none")}, "model directory"},
+		{[]string{"--model", "x="}, "no directory after"},
+		{[]string{"--model", "a b=" + model}, "model name"},
+		{[]string{"--model", model, "--model", model}, "both named"},
+		{[]string{"--model", model, "--max-batch", "0"}, "--max-batch 0 is out of range"},
+		{[]string{"--model", model, "--max-wait", "5s"}, "--max-wait 5s is out of range"},
+		{[]string{"--model", model, "--max-beam", "1000"}, "--max-beam 1000 is out of range"},
+		{[]string{"--model", model, "--timeout", "-1s"}, "--timeout -1s"},
+		{[]string{"--model", model, "--timeout", "0s"}, "--timeout 0s is out of range"},
+		{[]string{"--model", model, "--max-inputs", "0"}, "--max-inputs 0 is out of range"},
+		{[]string{"--model", model, "--drain-timeout", "0s"}, "--drain-timeout 0s"},
+		{[]string{"--model", model, "--decode-threads", "-1"}, "--decode-threads -1 is out of range"},
+		{[]string{"--model", model, "--threads", "1", "--decode-threads", "2"}, "--decode-threads 2 is out of range: this process has 1 core "},
+		{[]string{"--model", model, "--addr", busy.Addr().String()}, "--addr " + busy.Addr().String()},
+		{[]string{"--model", model, "--weights", "nope.safetensors"}, "nope.safetensors"},
+	} {
+		args := append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...)
+		_, stderr, err := qkvTimeout(t, 30*time.Second, args...)
+		if err == nil || !strings.Contains(stderr, tc.want) {
+			t.Errorf("qkv %s: %v\n%s\nwant an error with %q", strings.Join(args, " "), err, stderr, tc.want)
+		}
+	}
+}
+
+// qkvTimeout is qkv with a deadline: a serve that wrongly started is
+// killed rather than hanging the test.
+func qkvTimeout(t *testing.T, d time.Duration, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(qkvBin, args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(d, func() { cmd.Process.Signal(os.Interrupt) })
+	defer timer.Stop()
+	err := cmd.Wait()
+	return out.String(), errb.String(), err
+}
+
+func TestParseModelFlag(t *testing.T) {
+	dir := t.TempDir()
+	eq := filepath.Join(dir, "a=b")
+	if err := os.Mkdir(eq, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ in, name, dir, err string }{
+		{"runs/g2p", "g2p", "runs/g2p", ""},
+		{"runs/g2p/", "g2p", "runs/g2p/", ""},
+		{"en-de=runs/x", "en-de", "runs/x", ""},
+		{eq, "a=b", eq, "cannot name the model"}, // an existing directory with '=' is a DIR
+		{"=runs/x", "", "", "no model name"},
+		{"a b=runs/x", "", "", "model name"},
+		{".", "", "", "cannot name the model"},
+	} {
+		name, d, err := parseModelFlag(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %q %q %v, want an error with %q", tc.in, name, d, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || name != tc.name || d != tc.dir {
+			t.Errorf("%q: %q %q %v, want %q %q", tc.in, name, d, err, tc.name, tc.dir)
+		}
+	}
+}
+
+// TestBenchServe: a short run prints a JSON line per mode and client
+// count, and a summary with the speed-up of batching.
+func TestBenchServe(t *testing.T) {
+	model, corpusFile := trainedModel(t)
+	stdout, stderr, err := qkv(t, "", "bench", "serve", "--model", model, "--input", corpusFile,
+		"--clients", "1,4", "--duration", "300ms", "--warmup", "50ms")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("%d lines:\n%s", len(lines), stdout)
+	}
+	for i, line := range lines[:4] {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		wantBatching, wantClients := i >= 2, []float64{1, 4}[i%2]
+		if r["batching"] != wantBatching || r["clients"] != wantClients || r["failed"] != 0.0 ||
+			r["sentences_per_s"].(float64) <= 0 || r["p99_ms"].(float64) < r["p50_ms"].(float64) {
+			t.Errorf("line %d: %s", i, line)
+		}
+	}
+	if !strings.Contains(lines[4], `"batching_speedup_4_clients"`) {
+		t.Errorf("summary: %s", lines[4])
+	}
+	if _, stderr, err := qkv(t, "", "bench", "serve", "--model", model, "--clients", "0"); err == nil || !strings.Contains(stderr, "--clients 0") {
+		t.Errorf("--clients 0: %v %s", err, stderr)
+	}
+}
