@@ -197,7 +197,7 @@ func Walk(p *pipeline.Pipeline, input string, q Query) (*Walkthrough, error) {
 	if call == nil {
 		return nil, errors.New("explain: the forward pass did not reach the chosen layer")
 	}
-	w.fill(call, q, keyToks, cfg.PreNorm)
+	w.fill(call, q, keyToks, cfg.PreNorm, cfg.PreNorm || cfg.FinalNorm)
 	return w, nil
 }
 
@@ -232,7 +232,7 @@ func target(p *pipeline.Pipeline, input, text string) ([]int32, []string, error)
 }
 
 // fill computes the walk-through from the traced call.
-func (w *Walkthrough) fill(c *model.AttentionCall, q Query, keyToks []string, preNorm bool) {
+func (w *Walkthrough) fill(c *model.AttentionCall, q Query, keyToks []string, preNorm, finalNorm bool) {
 	D, dk, h := w.DModel, w.DK, q.Head
 	a := c.Attn
 	w.Module = moduleName(q.Kind, q.Layer)
@@ -253,7 +253,10 @@ func (w *Walkthrough) fill(c *model.AttentionCall, q Query, keyToks []string, pr
 	}
 	switch q.Kind {
 	case Cross:
-		w.KeysAre = "the encoder's output for each source token (after the encoder's final norm, if the model has one): keys and values come from the source"
+		w.KeysAre = "the encoder's output for each source token: keys and values come from the source"
+		if finalNorm {
+			w.KeysAre = "the encoder's output for each source token, after its final norm: keys and values come from the source"
+		}
 	case DecSelf:
 		w.KeysAre = "the same stream as x, at every decoder position up to the query's"
 		w.Masked = "later positions are masked: a decoder step may not look at what it has not written yet"

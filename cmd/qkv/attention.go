@@ -336,3 +336,37 @@ func writeIndex(w io.Writer, p *pipeline.Pipeline, entries []indexEntry) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// checkAlignmentLayer refuses --print-alignment for a model without
+// cross-attention and an --alignment-layer the model does not have.
+func checkAlignmentLayer(cfg model.Config, layer int) error {
+	layers := 1 // RNNsearch: one attention
+	switch cfg.Arch {
+	case model.ArchSeq2Seq:
+		return errors.New("--print-alignment needs attention, and this model is seq2seq, which has none (its decoder sees only the encoder's last state): use an rnnsearch or transformer model")
+	case model.ArchTransformer:
+		layers = cfg.DecLayers
+	}
+	if layer != explain.LastLayer && (layer < 0 || layer >= layers) {
+		return fmt.Errorf("--alignment-layer %d is out of range: the model has %d decoder layers with cross-attention (0 to %d; default: the last)", layer, layers, layers-1)
+	}
+	return nil
+}
+
+// writeAlignment writes TAB and the Pharaoh alignment of hypothesis k of
+// r, when --print-alignment asks for it.
+func writeAlignment(w io.Writer, r pipeline.Result, k int) error {
+	if !pf.printAlignment {
+		return nil
+	}
+	a, err := explain.FromResult(r, k)
+	if err != nil {
+		return err
+	}
+	pairs, err := explain.Alignment(a, pf.alignmentLayer)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, "\t"+explain.Pharaoh(pairs))
+	return err
+}
