@@ -46,7 +46,9 @@ type trainError struct {
 	stderr string
 }
 
-func (e *trainError) Error() string { return "training " + e.arch + ": " + e.err.Error() + "\n" + e.stderr }
+func (e *trainError) Error() string {
+	return "training " + e.arch + ": " + e.err.Error() + "\n" + e.stderr
+}
 
 // qkvRun is qkv without a *testing.T, for the sync.Once helpers.
 func qkvRun(stdin string, args ...string) (string, string, error) {
@@ -78,9 +80,9 @@ func svgCells(t *testing.T, path string) int {
 
 // attentionFileJSON is attention.json.
 type attentionFileJSON struct {
-	Arch   string `json:"arch"`
-	Input  string `json:"input"`
-	Text   string `json:"output_text"`
+	Arch  string `json:"arch"`
+	Input string `json:"input"`
+	Text  string `json:"output_text"`
 	explain.Attention
 }
 
