@@ -244,7 +244,7 @@ func drawInput(dir, source, output string, a *explain.Attention, arch string, fo
 	write := func(name string, fig *viz.Figure, format string) error {
 		return atomicfile.Write(filepath.Join(dir, name+"."+format), func(w io.Writer) error { return fig.Write(w, format) })
 	}
-	quote := fmt.Sprintf("%q", clipRunes(source, 40))
+	quote := "“" + clipRunes(source, 40) + "”"
 	var overviews []string
 	for _, kind := range explain.Kinds {
 		layers, heads := a.Layers(kind)
@@ -271,13 +271,15 @@ func drawInput(dir, source, output string, a *explain.Attention, arch string, fo
 				}
 				vm := viz.Matrix{Rows: m.Rows, Cols: m.Cols, Weights: m.Weights}
 				grid[l] = append(grid[l], vm)
-				where := "layer"
-				if kind != explain.EncSelf {
-					where = "decoder layer"
-				} else {
+				where := "decoder layer"
+				if kind == explain.EncSelf {
 					where = "encoder layer"
 				}
-				fig, err := viz.Heatmap(vm, viz.Options{Title: fmt.Sprintf("%s · %s %d · head %d — %s", title, where, l, h, quote), XLabel: xl, YLabel: yl})
+				heading := fmt.Sprintf("%s · %s %d · head %d — %s", title, where, l, h, quote)
+				if a.Additive {
+					heading = title + " — " + quote
+				}
+				fig, err := viz.Heatmap(vm, viz.Options{Title: heading, XLabel: xl, YLabel: yl})
 				if err != nil {
 					return nil, err
 				}
