@@ -74,7 +74,7 @@ func runAttention(cmd *cobra.Command, _ []string) error {
 	if af.out == "" {
 		return errors.New("attention: --out is required: the directory to write the pictures to")
 	}
-	if (af.input == "") == (af.inputFile == "") {
+	if cmd.Flags().Changed("input") == cmd.Flags().Changed("input-file") {
 		return errors.New("attention: give exactly one of --input TEXT and --input-file FILE")
 	}
 	for _, f := range af.formats {
@@ -150,6 +150,10 @@ func runAttention(cmd *cobra.Command, _ []string) error {
 
 // readInputLines reads a file of inputs, one a line, as predict does.
 func readInputLines(path string) ([]string, error) {
+	const maxBytes = 16 << 20
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() > maxBytes {
+		return nil, fmt.Errorf("%s is %d MB; give at most %d inputs (16 MB) at a time", path, st.Size()>>20, maxAttentionInputs)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -52,8 +53,12 @@ func (e *trainError) Error() string {
 
 // qkvRun is qkv without a *testing.T, for the sync.Once helpers.
 func qkvRun(stdin string, args ...string) (string, string, error) {
-	var t testing.T
-	return qkv(&t, stdin, args...)
+	cmd := exec.Command(qkvBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
 }
 
 func recurrentModel(t *testing.T, arch string) string {
@@ -246,6 +251,7 @@ func TestAttentionBadFlags(t *testing.T) {
 		{[]string{"--out", file, "--input", "abc"}, "is a file, not a directory"},
 		{[]string{"--out", dir + "/a", "--input", "abc", "--beam", "0"}, "--beam 0 is out of range"},
 		{[]string{"--out", dir + "/a", "--input-file", dir + "/missing"}, "--input-file"},
+		{[]string{"--out", dir + "/a", "--input", ""}, "input 1: empty input"},
 	} {
 		_, stderr, err := qkv(t, "", append([]string{"attention", "--model", model}, c.args...)...)
 		if err == nil || !strings.Contains(stderr, c.want) {
