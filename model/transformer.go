@@ -142,13 +142,20 @@ func (m *Transformer) sublayer(g *tensor.Graph, x *tensor.Tensor, ln *nn.LayerNo
 // not nil, each layer's self-attention probabilities (B, H, S, S) are
 // appended to it.
 func (m *Transformer) encode(g *tensor.Graph, b *batch.Batch, srcPad []bool, probs *[][]float32) *tensor.Tensor {
+	return m.encodeTraced(g, b, srcPad, probs, nil)
+}
+
+// encodeTraced is encode, reporting each self-attention call to tr (if
+// not nil).
+func (m *Transformer) encodeTraced(g *tensor.Graph, b *batch.Batch, srcPad []bool, probs *[][]float32, tr Tracer) *tensor.Tensor {
 	x := m.embed(g, m.srcEmb, b.Src, b.B, b.S, 0)
-	for _, l := range m.enc {
+	for li, l := range m.enc {
 		x = m.sublayer(g, x, l.ln1, func(h *tensor.Tensor) *tensor.Tensor {
 			out, p := l.self.Forward(g, h, h, srcPad, false)
 			if probs != nil {
 				*probs = append(*probs, p)
 			}
+			tr.call(KindEncSelf, li, l.self, h, h, srcPad, false, out, p)
 			return out
 		})
 		x = m.sublayer(g, x, l.ln2, func(h *tensor.Tensor) *tensor.Tensor { return l.ff.Forward(g, h) })
@@ -169,16 +176,23 @@ func (m *Transformer) logits(g *tensor.Graph, y *tensor.Tensor) *tensor.Tensor {
 
 // Forward returns the logits (B·T, V) of every target position.
 func (m *Transformer) Forward(g *tensor.Graph, b *batch.Batch) *tensor.Tensor {
+	return m.forward(g, b, nil)
+}
+
+// forward is Forward, reporting every attention call to tr (if not nil).
+func (m *Transformer) forward(g *tensor.Graph, b *batch.Batch, tr Tracer) *tensor.Tensor {
 	srcPad := b.SrcPad()
-	mem := m.encode(g, b, srcPad, nil)
+	mem := m.encodeTraced(g, b, srcPad, nil, tr)
 	y := m.embed(g, m.tgtEmb, b.TgtIn, b.B, b.T, 0)
-	for _, l := range m.dec {
+	for li, l := range m.dec {
 		y = m.sublayer(g, y, l.ln1, func(h *tensor.Tensor) *tensor.Tensor {
-			out, _ := l.self.Forward(g, h, h, nil, true)
+			out, p := l.self.Forward(g, h, h, nil, true)
+			tr.call(KindDecSelf, li, l.self, h, h, nil, true, out, p)
 			return out
 		})
 		y = m.sublayer(g, y, l.ln2, func(h *tensor.Tensor) *tensor.Tensor {
-			out, _ := l.cross.Forward(g, h, mem, srcPad, false)
+			out, p := l.cross.Forward(g, h, mem, srcPad, false)
+			tr.call(KindCross, li, l.cross, h, mem, srcPad, false, out, p)
 			return out
 		})
 		y = m.sublayer(g, y, l.ln3, func(h *tensor.Tensor) *tensor.Tensor { return l.ff.Forward(g, h) })

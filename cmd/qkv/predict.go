@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/qkv-dev/qkv/explain"
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/pipeline"
@@ -26,6 +27,8 @@ var pf struct {
 	weights              string
 	model, input, output string
 	attention            string
+	printAlignment       bool
+	alignmentLayer       int
 	decode               decodeFlags
 }
 
@@ -47,6 +50,14 @@ symbols with --strict) is reported on stderr with its line number and
 gives an empty output line, so outputs stay aligned with inputs; qkv then
 exits with status 1.
 
+--print-alignment adds, after a TAB, the word alignment of each output in
+Pharaoh format, "i-j" pairs (source token i, output token j, 0-based,
+EOS left out), as fairseq's --print-alignment: each output token is aligned
+to the source token its cross-attention, averaged over the heads of layer
+--alignment-layer (default: the last, as fairseq), weighs most; RNNsearch
+uses its one attention. So a line is "output<TAB>alignment", or with
+--nbest "score<TAB>output<TAB>alignment". seq2seq has no attention to align.
+
 --output and --attention are written to a temporary file and renamed into
 place when decoding is done: an interrupted or failed run leaves any
 previous file as it was. Neither may be the input or a file of the model.`,
@@ -61,6 +72,8 @@ func init() {
 	f.StringVar(&pf.input, "input", "", "input file (default stdin)")
 	f.StringVar(&pf.output, "output", "", "output file (default stdout)")
 	f.StringVar(&pf.attention, "attention", "", "also write, for each input, the attention behind its best output as a JSON line to this file")
+	f.BoolVar(&pf.printAlignment, "print-alignment", false, "add a TAB and the output's word alignment, Pharaoh \"i-j\" pairs (source i, output j, 0-based), from the cross-attention")
+	f.IntVar(&pf.alignmentLayer, "alignment-layer", explain.LastLayer, "decoder layer (0-based) whose cross-attention, averaged over its heads, gives --print-alignment (default: the last)")
 	pf.decode.register(f, true, 64)
 	rootCmd.AddCommand(predictCmd)
 }
@@ -235,7 +248,10 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
-	opt.Search.Attention = pf.attention != ""
+	opt.Search.Attention = pf.attention != "" || pf.printAlignment
+	if cmd.Flags().Changed("alignment-layer") && !pf.printAlignment {
+		return errors.New("predict: --alignment-layer chooses the layer of --print-alignment: add --print-alignment")
+	}
 	inputs := append([]string{pf.input}, modelFiles(pf.model, pf.weights)...)
 	if err := checkOutputs([][2]string{{"--output", pf.output}, {"--attention", pf.attention}}, inputs...); err != nil {
 		return fmt.Errorf("predict: %w", err)
@@ -248,6 +264,11 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	p, err := pipeline.LoadWeights(pf.model, pf.weights)
 	if err != nil {
 		return err
+	}
+	if pf.printAlignment {
+		if err := checkAlignmentLayer(p.Config.Model, pf.alignmentLayer); err != nil {
+			return fmt.Errorf("predict: %w", err)
+		}
 	}
 	var in io.Reader = os.Stdin
 	if pf.input != "" {
@@ -313,12 +334,19 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 				continue
 			}
 			if nbest > 0 {
-				for _, h := range r.Hyps {
-					fmt.Fprintf(w, "%.4f\t%s\n", h.Score, h.Text)
+				for k, h := range r.Hyps {
+					fmt.Fprintf(w, "%.4f\t%s", h.Score, h.Text)
+					if err := writeAlignment(w, r, k); err != nil {
+						return fmt.Errorf("line %d: %w", n, err)
+					}
+					w.WriteByte('\n')
 				}
 				continue
 			}
 			w.WriteString(r.Hyps[0].Text)
+			if err := writeAlignment(w, r, 0); err != nil {
+				return fmt.Errorf("line %d: %w", n, err)
+			}
 			w.WriteByte('\n')
 		}
 		lines = lines[:0]
