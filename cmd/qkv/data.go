@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -204,14 +203,14 @@ func runBPE(cmd *cobra.Command, _ []string) error {
 	}
 	var w io.Writer = cmd.OutOrStdout()
 	var f *atomicfile.File
-	var writing sync.Mutex // held while writing, so Ctrl-C aborts between writes
+	writing := guardOutputs("data bpe") // held while writing, so Ctrl-C aborts between writes
+	defer writing.stop()
 	if outPath != "" {
 		var err error
-		if f, err = atomicfile.Create(outPath); err != nil {
+		if f, err = writing.create(outPath); err != nil {
 			return fmt.Errorf("data bpe: --out: %w", err)
 		}
 		defer f.Abort()
-		defer abortOnInterrupt("data bpe", &writing, f)()
 		w = f
 	}
 	bw := bufio.NewWriter(w)

@@ -212,32 +212,55 @@ func stdoutIsInput(inputs ...string) error {
 	return nil
 }
 
-// abortOnInterrupt makes Ctrl-C (SIGINT) or SIGTERM remove the temporary
-// files of the outputs being written, leaving any previous outputs as they
-// were, and exit with status 130. Writers hold mu while they write, so a
-// file is never aborted in the middle of a write. stop ends the watch.
-func abortOnInterrupt(cmdName string, mu *sync.Mutex, files ...*atomicfile.File) (stop func()) {
+// outputGuard makes Ctrl-C (SIGINT) or SIGTERM remove the temporary files
+// of the outputs being written, leaving any previous outputs as they were,
+// and exit with status 130. It watches from the moment it is made, so make
+// it before the first output file (create them through it): a signal that
+// comes between the two would otherwise leave a temporary file behind.
+// Writers hold it (Lock) while they write, so a file is never aborted in
+// the middle of a write.
+type outputGuard struct {
+	sync.Mutex
+	files []*atomicfile.File
+	stop  func()
+}
+
+func guardOutputs(cmdName string) *outputGuard {
+	g := &outputGuard{}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() {
 		select {
 		case <-sig:
-			mu.Lock()
-			for _, f := range files {
-				if f != nil {
-					f.Abort()
-				}
+			g.Lock()
+			for _, f := range g.files {
+				f.Abort()
 			}
-			fmt.Fprintf(os.Stderr, "qkv: %s: interrupted; no output file was written or changed\n", cmdName)
+			if len(g.files) > 0 {
+				fmt.Fprintf(os.Stderr, "qkv: %s: interrupted; no output file was written or changed\n", cmdName)
+			}
 			os.Exit(130)
 		case <-done:
 		}
 	}()
-	return func() {
+	g.stop = func() {
 		signal.Stop(sig)
 		close(done)
 	}
+	return g
+}
+
+// create starts writing an output file that an interrupt will abort.
+func (g *outputGuard) create(path string) (*atomicfile.File, error) {
+	g.Lock()
+	defer g.Unlock()
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	g.files = append(g.files, f)
+	return f, nil
 }
 
 func runPredict(cmd *cobra.Command, _ []string) error {
@@ -283,8 +306,10 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	// end (Commit); any error before that removes them (Abort).
 	var out io.Writer = os.Stdout
 	var outFile, attnFile *atomicfile.File
+	writing := guardOutputs("predict")
+	defer writing.stop()
 	if pf.output != "" {
-		if outFile, err = atomicfile.Create(pf.output); err != nil {
+		if outFile, err = writing.create(pf.output); err != nil {
 			return fmt.Errorf("predict: --output: %w", err)
 		}
 		defer outFile.Abort()
@@ -293,15 +318,11 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	w := bufio.NewWriter(out)
 	var attn *json.Encoder
 	if pf.attention != "" {
-		if attnFile, err = atomicfile.Create(pf.attention); err != nil {
+		if attnFile, err = writing.create(pf.attention); err != nil {
 			return fmt.Errorf("predict: --attention: %w", err)
 		}
 		defer attnFile.Abort()
 		attn = json.NewEncoder(attnFile)
-	}
-	var writing sync.Mutex
-	if outFile != nil || attnFile != nil {
-		defer abortOnInterrupt("predict", &writing, outFile, attnFile)()
 	}
 	// Decode in chunks so a long input streams out and memory stays flat.
 	const chunk = 4096
