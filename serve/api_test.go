@@ -121,7 +121,9 @@ func TestRoutes(t *testing.T) {
 		{"DELETE", "/healthz", 405, "GET"},
 		{"POST", "/metrics", 405, "GET"},
 		{"GET", "/v2/translate", 404, ""},
-		{"GET", "/", 404, ""},
+		{"GET", "/index.html", 404, ""},
+		{"POST", "/", 405, "GET"},
+		{"GET", "/static/", 404, ""},
 	} {
 		req, _ := http.NewRequest(tc.method, hs.URL+tc.path, strings.NewReader(`{}`))
 		resp, err := http.DefaultClient.Do(req)
