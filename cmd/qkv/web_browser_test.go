@@ -195,8 +195,15 @@ func TestWebPage(t *testing.T) {
 		t.Skip("no Chromium found (looked for chromium, chromium-browser, google-chrome, headless-shell on PATH, and $QKV_CHROMIUM): " +
 			"install Debian's chromium (apt-get install -y chromium; .ci/run does) to run the browser test")
 	}
-	model, _ := trainedModel(t)
-	base, _, serveLog := startServe(t, "--model", model)
+	model := os.Getenv("QKV_WEB_MODEL") // for the screenshots of the docs: a better-trained model
+	if model == "" {
+		model, _ = trainedModel(t)
+	}
+	in := "abcd"
+	if s := os.Getenv("QKV_WEB_INPUT"); s != "" {
+		in = s
+	}
+	base, _, serveLog := startServe(t, "--model", model, "--max-input-chars", "20")
 	name := filepath.Base(model)
 	ctx, pageErrs := browserContext(t, bin)
 	downloads := t.TempDir()
@@ -226,7 +233,6 @@ func TestWebPage(t *testing.T) {
 	}
 
 	// Translate, as the API does.
-	const in = "abcd"
 	do(t, ctx, "typing", chromedp.SendKeys(chromedp.ID("input"), in))
 	click(t, ctx, "#go")
 	waitFor(t, ctx, "the output", `!document.getElementById("result").hidden && document.getElementById("out-text").textContent !== ""`)
@@ -255,7 +261,6 @@ func TestWebPage(t *testing.T) {
 	if strings.Join(kinds, ",") != "enc-self,dec-self,cross" {
 		t.Errorf("kinds %v", kinds)
 	}
-	shot("laptop.png")
 
 	// The model view opens a head: the heat map has one cell per (output
 	// step, source token) pair, the head view one head's colour.
@@ -287,6 +292,9 @@ func TestWebPage(t *testing.T) {
 	}
 	click(t, ctx, `#kinds button[data-kind="cross"]`)
 	click(t, ctx, fmt.Sprintf(`#modelview .thumb[data-layer="%d"][data-head="1"]`, last))
+
+	eval[chromedp.Void](t, ctx, `window.scrollTo(0, document.getElementById("attention").offsetTop - 8)`)
+	shot("laptop.png")
 
 	// Hover an output token: only its lines show, it and its heat-map row
 	// are highlighted. Hover a source token: the lines into it.
@@ -355,6 +363,7 @@ func TestWebPage(t *testing.T) {
 			t.Errorf("the Q·K·V panel does not say %q:\n%s", words, panel.Text)
 		}
 	}
+	eval[chromedp.Void](t, ctx, `window.scrollTo(0, document.getElementById("qkv").offsetTop - 8)`)
 	shot("laptop-qkv.png")
 
 	// Save the heat map as SVG and PNG.
@@ -377,7 +386,7 @@ func TestWebPage(t *testing.T) {
 	click(t, ctx, "#go")
 	waitFor(t, ctx, "the error", `!document.getElementById("error").hidden`)
 	errText := eval[string](t, ctx, `document.getElementById("error").textContent`)
-	if !strings.Contains(errText, "long") {
+	if !strings.Contains(errText, "--max-input-chars") {
 		t.Errorf("error shown: %q", errText)
 	}
 

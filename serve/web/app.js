@@ -12,6 +12,7 @@ const HEAD_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8
 const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 const MONO = "ui-monospace, Menlo, Consolas, monospace";
 const KIND_NAMES = { "enc-self": "Encoder self-attention", "dec-self": "Decoder self-attention", "cross": "Cross-attention" };
+const KIND_SHORT = { "enc-self": "Encoder self", "dec-self": "Decoder self", "cross": "Cross" };
 const KIND_ORDER = ["enc-self", "dec-self", "cross"];
 
 const $ = (id) => document.getElementById(id);
@@ -57,7 +58,7 @@ function shorten(s, n) { const c = [...s]; return c.length > n ? c.slice(0, n - 
 function weightColour(w) {
   w = Math.max(0, Math.min(1, w));
   const a = [255, 255, 255], b = [8, 48, 107];
-  const c = a.map((x, i) => Math.round(x + (b[i] - x) * Math.sqrt(w)));
+  const c = a.map((x, i) => Math.round(x + (b[i] - x) * w));
   return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
 
@@ -242,8 +243,8 @@ function setupAttention() {
   const kinds = $("kinds");
   clear(kinds);
   for (const k of avail) {
-    const name = state.kinds[k].additive ? "Additive attention" : KIND_NAMES[k];
-    const b = el("button", { type: "button", "data-kind": k, "aria-pressed": String(k === state.kind) }, name);
+    const name = state.kinds[k].additive ? "Additive (RNNsearch)" : KIND_SHORT[k];
+    const b = el("button", { type: "button", "data-kind": k, "aria-pressed": String(k === state.kind), title: state.kinds[k].additive ? "RNNsearch's additive attention" : KIND_NAMES[k] }, name);
     b.addEventListener("click", () => { selectKind(k); });
     kinds.appendChild(b);
   }
@@ -315,15 +316,15 @@ function drawHeadView() {
   clear(svg);
   const L = m.layers[state.layer];
   const left = m.rows, right = m.cols;
-  const lw = Math.max(50, ...left.map((t) => textWidth(shorten(t, 18), FONT_SIZE)));
-  const rw = Math.max(50, ...right.map((t) => textWidth(shorten(t, 18), FONT_SIZE)));
-  const gap = 150, top = 34;
+  const title = state.kind === "enc-self" ? ["query (source)", "key (source)"] : ["output step (query)", state.kind === "dec-self" ? "earlier output (key)" : "source (key)"];
+  const lw = Math.max(textWidth(title[0], 11) - 40, ...left.map((t) => textWidth(shorten(t, 18), FONT_SIZE)));
+  const rw = Math.max(textWidth(title[1], 11), ...right.map((t) => textWidth(shorten(t, 18), FONT_SIZE)));
+  const gap = 160, top = 34;
   const W = lw + gap + rw + 16, H = top + Math.max(left.length, right.length) * ROW + 8;
   svg.setAttribute("width", W); svg.setAttribute("height", H);
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.appendChild(svgEl("rect", { x: 0, y: 0, width: W, height: H, fill: "#ffffff" }));
-  const title = state.kind === "enc-self" ? ["query (source)", "key (source)"] : ["output step (query)", state.kind === "dec-self" ? "earlier output (key)" : "source (key)"];
-  svg.appendChild(svgEl("text", { x: 8 + lw, y: 16, "text-anchor": "end", "font-family": FONT, "font-size": 11, fill: "#5b6470" }, title[0]));
+  svg.appendChild(svgEl("text", { x: Math.max(8 + lw, textWidth(title[0], 11)), y: 16, "text-anchor": "end", "font-family": FONT, "font-size": 11, fill: "#5b6470" }, title[0]));
   svg.appendChild(svgEl("text", { x: 8 + lw + gap, y: 16, "font-family": FONT, "font-size": 11, fill: "#5b6470" }, title[1]));
   const yOf = (i) => top + i * ROW + ROW / 2;
   const x0 = 8 + lw + 4, x1 = 8 + lw + gap - 4;
@@ -364,15 +365,18 @@ function drawHeatMap() {
   const cell = Math.max(12, Math.min(30, Math.floor(520 / Math.max(R.length, C.length, 1))));
   const fs = Math.min(13, cell - 1);
   const lw = Math.max(...R.map((t) => textWidth(shorten(t, 14), fs)), 20) + 6;
-  const th = Math.max(...C.map((t) => textWidth(shorten(t, 14), fs)), 20) + 6;
+  const colW = Math.max(...C.map((t) => textWidth(shorten(t, 14), fs)), 0);
+  const upright = colW <= cell + 2; // short labels stand upright, long ones turn
+  const th = upright ? fs + 8 : Math.max(colW, 20) + 6;
   const top = 22 + th, left = lw + 4;
-  const W = left + C.length * cell + 60, H = top + R.length * cell + 10;
+  const name = m.additive ? "additive attention" : `${KIND_NAMES[state.kind].toLowerCase()}, layer ${state.layer}, head ${h}`;
+  const caption = name + " (rows: queries, columns: keys)";
+  const W = Math.max(left + C.length * cell + 60, textWidth(caption, 12) + 8), H = top + R.length * cell + 10;
   svg.setAttribute("width", W); svg.setAttribute("height", H);
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.appendChild(svgEl("rect", { x: 0, y: 0, width: W, height: H, fill: "#ffffff" }));
-  const name = m.additive ? "additive attention" : `${KIND_NAMES[state.kind].toLowerCase()}, layer ${state.layer}, head ${h}`;
   $("heatmap-title").textContent = "Heat map: " + name;
-  svg.appendChild(svgEl("text", { x: 4, y: 14, "font-family": FONT, "font-size": 12, fill: "#1b1f24" }, name + " (rows: queries, columns: keys)"));
+  svg.appendChild(svgEl("text", { x: 4, y: 14, "font-family": FONT, "font-size": 12, fill: "#1b1f24" }, caption));
   const cells = svgEl("g", { class: "cells", "data-head": h, "data-layer": state.layer, "data-kind": state.kind });
   rows.forEach((row, i) => row.forEach((w, j) => {
     if (w === undefined || w === null) return; // masked: blank
@@ -384,6 +388,10 @@ function drawHeatMap() {
   svg.appendChild(svgEl("rect", { x: left, y: top, width: C.length * cell, height: R.length * cell, fill: "none", stroke: "#c0c6ce", "stroke-width": 1 }));
   R.forEach((t, i) => svg.appendChild(svgEl("text", { class: "rl", "data-i": i, x: left - 4, y: top + i * cell + cell / 2 + fs / 3, "text-anchor": "end", "font-family": MONO, "font-size": fs, fill: "#1b1f24" }, shorten(t, 14))));
   C.forEach((t, j) => {
+    if (upright) {
+      svg.appendChild(svgEl("text", { class: "cl", "data-j": j, x: left + j * cell + cell / 2, y: top - 5, "text-anchor": "middle", "font-family": MONO, "font-size": fs, fill: "#1b1f24" }, shorten(t, 14)));
+      return;
+    }
     const x = left + j * cell + cell / 2 + fs / 3, y = top - 4;
     svg.appendChild(svgEl("text", { class: "cl", "data-j": j, x, y, transform: `rotate(-90 ${x} ${y})`, "font-family": MONO, "font-size": fs, fill: "#1b1f24" }, shorten(t, 14)));
   });
@@ -605,7 +613,7 @@ function drawWalk(w) {
   const mx = maxAbs([w.x]), mo = maxAbs([w.out_share]);
   const dk = w.d_k, cw = Math.max(2, Math.min(8, Math.floor(160 / dk))), sw = dk * cw;
   const xw = Math.min(320, Math.max(dk * cw, w.d_model * Math.max(1, Math.min(4, Math.floor(320 / w.d_model)))));
-  const tokW = Math.max(60, ...keys.map((k) => textWidth(shorten(k.token, 14), 12)));
+  const tokW = Math.max(60, ...keys.map((k) => textWidth(shorten(k.token, 14), 12) + textWidth("#" + k.index, 10)));
   const colTok = 8, colK = colTok + tokW + 8, colScore = colK + sw + 12, colW = colScore + 64, colV = colW + 150;
   const W = Math.max(colV + sw + 12, 100 + xw + 200), rowH = 20;
   let y = 8;
@@ -636,7 +644,9 @@ function drawWalk(w) {
     y += rowH;
     const g = svgEl("g", { class: "key", "data-index": k.index, "data-weight": k.weight, "data-score": k.score });
     items.push(g);
-    g.appendChild(svgEl("text", { x: colTok, y, "font-family": MONO, "font-size": 12, fill: "#1b1f24" }, shorten(k.token, 14)));
+    const label = svgEl("text", { x: colTok, y, "font-family": MONO, "font-size": 12, fill: "#1b1f24" }, shorten(k.token, 14));
+    label.appendChild(svgEl("tspan", { fill: "#8a929c", "font-size": 10, dx: 4 }, "#" + k.index));
+    g.appendChild(label);
     strip(colK, y - 11, k.k, mk, sw, "k", `k_${k.index}`);
     g.appendChild(svgEl("text", { x: colScore, y, "font-family": MONO, "font-size": 12, fill: "#1b1f24" }, fmt(k.score, 2)));
     g.appendChild(svgEl("rect", { x: colW, y: y - 11, width: 100, height: 14, fill: "#eef1f5" }));
