@@ -203,7 +203,12 @@ func TestWebPage(t *testing.T) {
 	if s := os.Getenv("QKV_WEB_INPUT"); s != "" {
 		in = s
 	}
-	base, _, serveLog := startServe(t, "--model", model, "--max-input-chars", "20")
+	recurrent, err := recurrentModels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _, serveLog := startServe(t, "--model", model, "--model", "rnn="+recurrent["rnnsearch"], "--model", "s2s="+recurrent["seq2seq"],
+		"--max-input-chars", "20")
 	name := filepath.Base(model)
 	ctx, pageErrs := browserContext(t, bin)
 	downloads := t.TempDir()
@@ -228,8 +233,8 @@ func TestWebPage(t *testing.T) {
 	do(t, ctx, "opening the page", chromedp.Navigate(base+"/"))
 	waitFor(t, ctx, "the models", `document.getElementById("model-info").textContent.includes("transformer")`)
 	models := eval[[]string](t, ctx, `[...document.querySelectorAll("#model option")].map(o => o.value)`)
-	if len(models) != 1 || models[0] != name {
-		t.Fatalf("model choices %v, want [%s]", models, name)
+	if strings.Join(models, " ") != name+" rnn s2s" {
+		t.Fatalf("model choices %v, want [%s rnn s2s]", models, name)
 	}
 
 	// Translate, as the API does.
@@ -368,6 +373,7 @@ func TestWebPage(t *testing.T) {
 
 	// Save the heat map as SVG and PNG.
 	click(t, ctx, `.saves[data-view="heatmap"] button[data-fmt="svg"]`)
+	waitFor(t, ctx, "the SVG", `(document.body.dataset.saved || "").endsWith(".svg")`)
 	saved := eval[string](t, ctx, `document.body.dataset.saved`)
 	svg := string(waitFile(t, downloads, saved))
 	if !strings.HasSuffix(saved, ".svg") || !strings.HasPrefix(svg, "<?xml") || !strings.Contains(svg, `xmlns="http://www.w3.org/2000/svg"`) ||
@@ -389,6 +395,37 @@ func TestWebPage(t *testing.T) {
 	if !strings.Contains(errText, "--max-input-chars") {
 		t.Errorf("error shown: %q", errText)
 	}
+
+	// RNNsearch: one additive map, and no Q·K·V to walk through.
+	do(t, ctx, "choosing RNNsearch", chromedp.SetValue(chromedp.ID("model"), "rnn"), chromedp.SetValue(chromedp.ID("input"), "abc"))
+	click(t, ctx, "#go")
+	waitFor(t, ctx, "RNNsearch's output", `document.getElementById("error").hidden && document.querySelector("#kinds button").dataset.kind === "cross" &&
+		document.getElementById("out-score").textContent.includes("model rnn")`)
+	var rnn struct {
+		Results []struct {
+			Outputs []struct {
+				Tokens   []string
+				Finished bool
+			}
+		}
+	}
+	apiPost(t, base+"/v1/translate", map[string]any{"model": "rnn", "inputs": []string{"abc"}}, &rnn)
+	rnnSteps := len(rnn.Results[0].Outputs[0].Tokens)
+	if rnn.Results[0].Outputs[0].Finished {
+		rnnSteps++
+	}
+	kinds = eval[[]string](t, ctx, `[...document.querySelectorAll("#kinds button")].map(b => b.textContent)`)
+	cells = eval[int](t, ctx, `document.querySelectorAll("#heatmap rect.cell").length`)
+	if len(kinds) != 1 || !strings.Contains(kinds[0], "Additive") || cells != 3*rnnSteps {
+		t.Errorf("RNNsearch: kinds %v, %d cells for %d steps × 3 source tokens", kinds, cells, rnnSteps)
+	}
+	click(t, ctx, `#headview .tok.q[data-i="0"]`)
+	waitFor(t, ctx, "the note on additive attention", `!document.getElementById("qkv").hidden && document.getElementById("qkv-text").textContent.includes("additive")`)
+	// seq2seq: no attention, and the page says so.
+	do(t, ctx, "choosing seq2seq", chromedp.SetValue(chromedp.ID("model"), "s2s"))
+	click(t, ctx, "#go")
+	waitFor(t, ctx, "the note on seq2seq", `!document.getElementById("no-attention").hidden && document.getElementById("no-attention").textContent.includes("no attention") &&
+		document.getElementById("controls").hidden`)
 
 	// A phone: one column, nothing wider than the screen but the views'
 	// own scrolling boxes.

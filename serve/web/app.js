@@ -443,7 +443,7 @@ function openThumb(l, h) {
   state.focus = h;
   drawHeadButtons();
   drawAll();
-  $("headview-card").scrollIntoView({ behavior: "smooth", block: "nearest" });
+  $("headview-card").scrollIntoView({ block: "nearest" });
 }
 
 // ---------- hover and highlight ----------
@@ -554,14 +554,14 @@ async function openQKV(i) {
     $("qkv-title").textContent = "Q·K·V walk-through";
     $("qkv-status").textContent = "";
     $("qkv-text").appendChild(el("p", { class: "note" }, "RNNsearch's attention is additive: a small network scores each source token from the decoder's state, with no queries, keys or values to show. The heat map shows its weights."));
-    panel.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    panel.scrollIntoView({ block: "nearest" });
     return;
   }
   const req = { model: state.model.name, input: state.input, kind: state.kind, layer: state.layer, head: state.focus, query_token: i };
   if (state.kind !== "enc-self") req.target_tokens = state.output.tokens;
   $("qkv-title").textContent = `Q·K·V walk-through: “${m.rows[i]}”, ${KIND_NAMES[state.kind].toLowerCase()}, layer ${state.layer}, head ${state.focus}`;
   $("qkv-status").textContent = "Computing from the model's weights…";
-  panel.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  panel.scrollIntoView({ block: "nearest" });
   try {
     const w = await api("/v1/explain", req);
     $("qkv-status").textContent = "";
