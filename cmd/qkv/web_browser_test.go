@@ -439,8 +439,6 @@ func TestWebPage(t *testing.T) {
 	if width.Doc > width.View {
 		t.Errorf("at phone size the page is %d px wide on a %d px screen", width.Doc, width.View)
 	}
-	eval[chromedp.Void](t, ctx, `window.scrollTo(0, 0)`)
-	shot("phone.png")
 	eval[chromedp.Void](t, ctx, `document.getElementById("attention").scrollIntoView()`)
 	shot("phone-attention.png")
 

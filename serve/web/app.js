@@ -368,15 +368,15 @@ function drawHeatMap() {
   const colW = Math.max(...C.map((t) => textWidth(shorten(t, 14), fs)), 0);
   const upright = colW <= cell + 2; // short labels stand upright, long ones turn
   const th = upright ? fs + 8 : Math.max(colW, 20) + 6;
-  const top = 22 + th, left = lw + 4;
+  const top = 36 + th, left = lw + 4;
   const name = m.additive ? "additive attention" : `${KIND_NAMES[state.kind].toLowerCase()}, layer ${state.layer}, head ${h}`;
-  const caption = name + " (rows: queries, columns: keys)";
-  const W = Math.max(left + C.length * cell + 60, textWidth(caption, 12) + 8), H = top + R.length * cell + 10;
+  const W = Math.max(left + C.length * cell + 60, textWidth(name, 12) + 8), H = top + R.length * cell + 10;
   svg.setAttribute("width", W); svg.setAttribute("height", H);
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.appendChild(svgEl("rect", { x: 0, y: 0, width: W, height: H, fill: "#ffffff" }));
   $("heatmap-title").textContent = "Heat map: " + name;
-  svg.appendChild(svgEl("text", { x: 4, y: 14, "font-family": FONT, "font-size": 12, fill: "#1b1f24" }, caption));
+  svg.appendChild(svgEl("text", { x: 4, y: 14, "font-family": FONT, "font-size": 12, fill: "#1b1f24" }, name));
+  svg.appendChild(svgEl("text", { x: 4, y: 29, "font-family": FONT, "font-size": 11, fill: "#5b6470" }, "rows: queries · columns: keys"));
   const cells = svgEl("g", { class: "cells", "data-head": h, "data-layer": state.layer, "data-kind": state.kind });
   rows.forEach((row, i) => row.forEach((w, j) => {
     if (w === undefined || w === null) return; // masked: blank
@@ -615,7 +615,7 @@ function drawWalk(w) {
   const xw = Math.min(320, Math.max(dk * cw, w.d_model * Math.max(1, Math.min(4, Math.floor(320 / w.d_model)))));
   const tokW = Math.max(60, ...keys.map((k) => textWidth(shorten(k.token, 14), 12) + textWidth("#" + k.index, 10)));
   const colTok = 8, colK = colTok + tokW + 8, colScore = colK + sw + 12, colW = colScore + 64, colV = colW + 150;
-  const W = Math.max(colV + sw + 12, 100 + xw + 200), rowH = 20;
+  const W = Math.max(colV + sw + 12, 260 + xw + 12), rowH = 20;
   let y = 8;
   const items = [];
   const text = (x, yy, s, attrs) => items.push(svgEl("text", Object.assign({ x, y: yy, "font-family": FONT, "font-size": 12, fill: "#1b1f24" }, attrs || {}), s));
@@ -629,10 +629,10 @@ function drawWalk(w) {
   };
   y += 14;
   text(8, y, "x", { "font-weight": "bold" }); text(30, y, "the query token's input", { fill: "#5b6470", "font-size": 11 });
-  strip(200, y - 11, w.x, mx, xw, "x", "x");
+  strip(260, y - 11, w.x, mx, xw, "x", "x");
   y += rowH;
   text(8, y, "q", { "font-weight": "bold" }); text(30, y, "the question it asks", { fill: "#5b6470", "font-size": 11 });
-  strip(200, y - 11, w.q, mk, sw, "q", "q");
+  strip(260, y - 11, w.q, mk, sw, "q", "q");
   y += rowH + 10;
   text(colTok, y, "key token", { fill: "#5b6470", "font-size": 11 });
   text(colK, y, "k_j: its name tag", { fill: "#5b6470", "font-size": 11 });
@@ -659,7 +659,7 @@ function drawWalk(w) {
   strip(colV, y - 11, w.context, mv, sw, "context", "Σ w_j v_j");
   y += rowH;
   text(8, y, "·W_O", { "font-weight": "bold" }); text(80, y, "the head's share of the layer's output", { fill: "#5b6470", "font-size": 11 });
-  strip(200, y - 11, w.out_share, mo, xw, "out", "head's share");
+  strip(260, y - 11, w.out_share, mo, xw, "out", "head's share");
   y += 14;
   const H = y;
   svg.setAttribute("width", W); svg.setAttribute("height", H);
