@@ -658,7 +658,7 @@ function drawWalk(w) {
   text(8, y, "Σ w_j v_j", { "font-weight": "bold" }); text(80, y, "what the head hands on", { fill: "#5b6470", "font-size": 11 });
   strip(colV, y - 11, w.context, mv, sw, "context", "Σ w_j v_j");
   y += rowH;
-  text(8, y, "·W_O", { "font-weight": "bold" }); text(80, y, "the head's share of the layer's output", { fill: "#5b6470", "font-size": 11 });
+  text(8, y, "·W_O", { "font-weight": "bold" }); text(80, y, "the head's share of the output", { fill: "#5b6470", "font-size": 11 });
   strip(260, y - 11, w.out_share, mo, xw, "out", "head's share");
   y += 14;
   const H = y;
