@@ -298,6 +298,11 @@ func TestWebPage(t *testing.T) {
 	click(t, ctx, `#kinds button[data-kind="cross"]`)
 	click(t, ctx, fmt.Sprintf(`#modelview .thumb[data-layer="%d"][data-head="1"]`, last))
 
+	type widths struct{ Doc, View int }
+	const measure = `({Doc: document.documentElement.scrollWidth, View: window.innerWidth})`
+	if w := eval[widths](t, ctx, measure); w.Doc > w.View {
+		t.Errorf("at laptop size the page is %d px wide on a %d px screen", w.Doc, w.View)
+	}
 	eval[chromedp.Void](t, ctx, `window.scrollTo(0, document.getElementById("attention").offsetTop - 8)`)
 	shot("laptop.png")
 
@@ -434,8 +439,7 @@ func TestWebPage(t *testing.T) {
 	do(t, ctx, "typing", chromedp.SendKeys(chromedp.ID("input"), in))
 	click(t, ctx, "#go")
 	waitFor(t, ctx, "the output", `document.getElementById("out-text").textContent !== ""`)
-	type widths struct{ Doc, View int }
-	width := eval[widths](t, ctx, `({Doc: document.documentElement.scrollWidth, View: window.innerWidth})`)
+	width := eval[widths](t, ctx, measure)
 	if width.Doc > width.View {
 		t.Errorf("at phone size the page is %d px wide on a %d px screen", width.Doc, width.View)
 	}
