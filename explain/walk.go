@@ -32,6 +32,10 @@ type Query struct {
 	// Target is the decoder's side for DecSelf and Cross: empty means the
 	// model's own greedy output for the input.
 	Target string
+	// TargetTokens, when not nil, is the decoder's side as tokens, taken
+	// as they are (as a decoder returned them: a server's page walks
+	// through the very output it shows); Target must then be empty.
+	TargetTokens []string
 }
 
 // Token is one position and what it holds.
@@ -137,11 +141,11 @@ func Walk(p *pipeline.Pipeline, input string, q Query) (*Walkthrough, error) {
 		Source: p.Config.Data.SourceTokens(p.SrcTok, input), Unknown: unknown, Roles: [3]string{RoleQuery, RoleKey, RoleValue}}
 	var tgtIDs []int32
 	if q.Kind != EncSelf {
-		if tgtIDs, w.Target, err = target(p, input, q.Target); err != nil {
+		if tgtIDs, w.Target, err = target(p, input, q.Target, q.TargetTokens); err != nil {
 			return nil, err
 		}
 		w.TargetFrom = "greedy"
-		if q.Target != "" {
+		if q.Target != "" || q.TargetTokens != nil {
 			w.TargetFrom = "given"
 		}
 	}
@@ -201,16 +205,21 @@ func Walk(p *pipeline.Pipeline, input string, q Query) (*Walkthrough, error) {
 	return w, nil
 }
 
-// target returns the decoder's side: the given text, tokenized and
-// encoded, or the model's greedy output for input.
-func target(p *pipeline.Pipeline, input, text string) ([]int32, []string, error) {
+// target returns the decoder's side: the given tokens, or the given text
+// tokenized, encoded; or the model's greedy output for input.
+func target(p *pipeline.Pipeline, input, text string, given []string) ([]int32, []string, error) {
 	var toks []string
-	if text != "" {
+	switch {
+	case given != nil && text != "":
+		return nil, nil, errors.New("--target: give the decoder's side as text or as tokens, not both")
+	case given != nil:
+		toks = given
+	case text != "":
 		toks = p.TgtTok.Tokenize(text)
 		if len(toks) == 0 {
 			return nil, nil, errors.New("--target is blank: give the output to walk through, or leave --target out to use the model's own")
 		}
-	} else {
+	default:
 		res := p.Translate([]string{input}, pipeline.Options{BatchSize: 1, Search: search.Options{Beam: 1}})
 		if res[0].Err != nil {
 			return nil, nil, fmt.Errorf("--input: %w", res[0].Err)

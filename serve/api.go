@@ -118,6 +118,7 @@ const (
 	CodeOutOfRange   = "out_of_range"   // a number outside its range, too many inputs
 	CodeUnknownModel = "unknown_model"  // no model of that name is served
 	CodeBadInput     = "bad_input"      // no input of the request could be read
+	CodeUnsupported  = "unsupported"    // the model cannot do what is asked (a walk-through of a model that is not a Transformer)
 	CodeBodyTooLarge = "body_too_large" // 413
 	CodeContentType  = "unsupported_media_type"
 	CodeMethod       = "method_not_allowed"

@@ -121,7 +121,9 @@ func TestRoutes(t *testing.T) {
 		{"DELETE", "/healthz", 405, "GET"},
 		{"POST", "/metrics", 405, "GET"},
 		{"GET", "/v2/translate", 404, ""},
-		{"GET", "/", 404, ""},
+		{"GET", "/index.html", 404, ""},
+		{"POST", "/", 405, "GET"},
+		{"GET", "/static/", 404, ""},
 	} {
 		req, _ := http.NewRequest(tc.method, hs.URL+tc.path, strings.NewReader(`{}`))
 		resp, err := http.DefaultClient.Do(req)
@@ -167,7 +169,8 @@ func TestBadRequests(t *testing.T) {
 		{"seed negative", `{"inputs": ["abc"], "seed": -1}`, "", 400, CodeWrongType, "seed", "≥ 0"},
 		{"unknown field", `{"inputs": ["abc"], "beam_size": 4}`, "", 400, CodeUnknownField, "beam_size", "the fields are"},
 		{"invalid UTF-8", "{\"inputs\": [\"abc\", \"a\xffb\"]}", "", 400, CodeInvalidUTF8, "inputs[1]", "byte 21"},
-		{"invalid UTF-8 elsewhere", "{\"model\": \"\xff\", \"inputs\": [\"abc\"]}", "", 400, CodeInvalidUTF8, "", "UTF-8"},
+		{"invalid UTF-8 in model", "{\"model\": \"\xff\", \"inputs\": [\"abc\"]}", "", 400, CodeInvalidUTF8, "model", "UTF-8"},
+		{"invalid UTF-8 in a key", "{\"in\xffputs\": [\"abc\"]}", "", 400, CodeInvalidUTF8, "", "UTF-8"},
 		{"no inputs", `{"beam": 2}`, "", 400, CodeMissingField, "inputs", "missing"},
 		{"inputs empty", `{"inputs": []}`, "", 400, CodeMissingField, "inputs", "missing or empty"},
 		{"inputs null", `{"inputs": null}`, "", 400, CodeMissingField, "inputs", "missing"},

@@ -1,7 +1,9 @@
 // Package serve is qkv's HTTP service: a JSON API that decodes text with
-// one or more trained models (POST /v1/translate), describes them (GET
-// /v1/models), and reports its health (GET /healthz) and metrics (GET
-// /metrics, Prometheus' text format).
+// one or more trained models (POST /v1/translate), walks through what one
+// attention head computes for one token (POST /v1/explain), describes the
+// models (GET /v1/models), and reports its health (GET /healthz) and
+// metrics (GET /metrics, Prometheus' text format); and a web page (GET /,
+// page.go) that shows the outputs and their attention.
 //
 // Requests from different clients are decoded together: a batcher per
 // model gathers the inputs of every request with the same decoding options
@@ -156,6 +158,7 @@ type Server struct {
 	order    []string // names in the order given; the first is the default
 	met      *metrics
 	slots    chan struct{} // one per request in flight (MaxConcurrent)
+	walks    chan struct{} // one per Q·K·V walk-through being computed (explainSlots)
 	draining atomic.Bool
 	handler  http.Handler
 }
@@ -177,7 +180,8 @@ func New(models []Model, cfg Config) (*Server, error) {
 	if len(models) == 0 {
 		return nil, errors.New("serve: no model to serve")
 	}
-	s := &Server{cfg: cfg, models: map[string]*served{}, met: newMetrics(), slots: make(chan struct{}, cfg.MaxConcurrent)}
+	s := &Server{cfg: cfg, models: map[string]*served{}, met: newMetrics(), slots: make(chan struct{}, cfg.MaxConcurrent),
+		walks: make(chan struct{}, explainSlots)}
 	for _, m := range models {
 		if err := CheckName(m.Name); err != nil {
 			return nil, err
@@ -274,6 +278,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, drain time.Duration)
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	s.handle(mux, "/v1/translate", "translate", http.MethodPost, true, s.handleTranslate)
+	s.handle(mux, "/v1/explain", "explain", http.MethodPost, true, s.handleExplain)
 	s.handle(mux, "/v1/models", "models", http.MethodGet, true, s.handleModels)
 	s.handle(mux, "/healthz", "healthz", http.MethodGet, false, s.handleHealth)
 	metrics := promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{})
@@ -282,9 +287,18 @@ func (s *Server) routes() http.Handler {
 		metrics.ServeHTTP(sw, r)
 		return sw.status()
 	})
+	// The web page: GET / and its files under /static/ (page.go).
+	s.handle(mux, "/static/", "page", http.MethodGet, false, s.handleStatic)
 	s.handle(mux, "/", "other", "", false, func(w http.ResponseWriter, r *http.Request) int {
+		if r.URL.Path == "/" {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				w.Header().Set("Allow", http.MethodGet)
+				return writeError(w, http.StatusMethodNotAllowed, APIError{Code: CodeMethod, Message: fmt.Sprintf("/ is the web page: it takes GET, not %s", r.Method)})
+			}
+			return s.handlePage(w, r)
+		}
 		return writeError(w, http.StatusNotFound, APIError{Code: CodeNotFound,
-			Message: fmt.Sprintf("no endpoint %s: the API has POST /v1/translate, GET /v1/models, GET /healthz and GET /metrics", strconv.Quote(r.URL.Path))})
+			Message: fmt.Sprintf("no endpoint %s: the API has POST /v1/translate, POST /v1/explain, GET /v1/models, GET /healthz and GET /metrics; the web page is at /", strconv.Quote(r.URL.Path))})
 	})
 	return mux
 }

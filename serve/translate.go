@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,14 +49,37 @@ func refuse(status int, code, field, format string, args ...any) *httpError {
 
 // decodeRequest reads and checks the body of a translate request.
 func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request) (*TranslateRequest, *httpError) {
+	req := new(TranslateRequest)
+	if herr := s.readJSON(w, r, req, translateSchema); herr != nil {
+		return nil, herr
+	}
+	return req, nil
+}
+
+// schema is what readJSON says of a request type in its errors: its
+// fields, what each holds, and an example body.
+type schema struct {
+	fields   string              // "model, inputs, beam, …"
+	typeName func(string) string // what a field holds, by its path
+	example  string
+}
+
+var translateSchema = schema{
+	fields:   "model, inputs, beam, nbest, alpha, max_len, sample, temperature, top_k, seed, strict, allow_unk, attention",
+	typeName: typeName, example: example,
+}
+
+// readJSON reads the body of r into v: one JSON object of v's fields, in
+// UTF-8, within --max-body, as Content-Type application/json (or none).
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any, sc schema) *httpError {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return nil, refuse(http.StatusUnsupportedMediaType, CodeContentType, "",
+			return refuse(http.StatusUnsupportedMediaType, CodeContentType, "",
 				"the body must be JSON sent as Content-Type: application/json, not %s (with curl: -H 'Content-Type: application/json')", excerpt.Quote(ct))
 		}
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			return nil, refuse(http.StatusUnsupportedMediaType, CodeContentType, "",
+			return refuse(http.StatusUnsupportedMediaType, CodeContentType, "",
 				"the body must be UTF-8, not charset %s", excerpt.Quote(cs))
 		}
 	}
@@ -62,27 +87,26 @@ func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request) (*Transla
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, refuse(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "",
+			return refuse(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "",
 				"the body is over %d bytes (--max-body): send fewer or shorter inputs a request", s.cfg.MaxBodyBytes)
 		}
-		return nil, refuse(http.StatusBadRequest, CodeInvalidJSON, "", "reading the body: %v", err)
+		return refuse(http.StatusBadRequest, CodeInvalidJSON, "", "reading the body: %v", err)
 	}
 	if !utf8.Valid(body) {
 		field, at := locateInvalidUTF8(body)
-		return nil, refuse(http.StatusBadRequest, CodeInvalidUTF8, field,
+		return refuse(http.StatusBadRequest, CodeInvalidUTF8, field,
 			"the body is not valid UTF-8 (byte %d%s): JSON text must be UTF-8", at, inField(field))
 	}
-	req := new(TranslateRequest)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(req); err != nil {
-		return nil, jsonError(err, body)
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, body, sc)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, refuse(http.StatusBadRequest, CodeInvalidJSON, "",
+		return refuse(http.StatusBadRequest, CodeInvalidJSON, "",
 			"the body holds more than one JSON value (at byte %d): send one object", dec.InputOffset())
 	}
-	return req, nil
+	return nil
 }
 
 func inField(field string) string {
@@ -96,14 +120,14 @@ func inField(field string) string {
 const example = `{"inputs": ["hello"]}`
 
 // jsonError turns a decoding error into a refusal naming the field.
-func jsonError(err error, body []byte) *httpError {
+func jsonError(err error, body []byte, sc schema) *httpError {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, io.EOF):
-		return refuse(http.StatusBadRequest, CodeInvalidJSON, "", "the body is empty: send a JSON object such as %s", example)
+		return refuse(http.StatusBadRequest, CodeInvalidJSON, "", "the body is empty: send a JSON object such as %s", sc.example)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return refuse(http.StatusBadRequest, CodeInvalidJSON, "", "the body ends in the middle of its JSON: send a whole object such as %s", example)
+		return refuse(http.StatusBadRequest, CodeInvalidJSON, "", "the body ends in the middle of its JSON: send a whole object such as %s", sc.example)
 	case errors.As(err, &syn):
 		return refuse(http.StatusBadRequest, CodeInvalidJSON, "", "the body is not valid JSON: %v (at byte %d)", syn, syn.Offset)
 	case errors.As(err, &typ):
@@ -121,16 +145,16 @@ func jsonError(err error, body []byte) *httpError {
 			}
 		}
 		if field == "" {
-			return refuse(http.StatusBadRequest, CodeWrongType, "", "the body must be a JSON object such as %s, not a JSON %s", example, typ.Value)
+			return refuse(http.StatusBadRequest, CodeWrongType, "", "the body must be a JSON object such as %s, not a JSON %s", sc.example, typ.Value)
 		}
-		return refuse(http.StatusBadRequest, CodeWrongType, field, "%s must be %s, not a JSON %s", field, typeName(field), value)
+		return refuse(http.StatusBadRequest, CodeWrongType, field, "%s must be %s, not a JSON %s", field, sc.typeName(field), value)
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if f, err := strconv.Unquote(name); err == nil {
 			name = f
 		}
 		return refuse(http.StatusBadRequest, CodeUnknownField, name,
-			"unknown field %s: the fields are model, inputs, beam, nbest, alpha, max_len, sample, temperature, top_k, seed, strict, allow_unk, attention", excerpt.Quote(name))
+			"unknown field %s: the fields are %s", excerpt.Quote(name), sc.fields)
 	}
 	return refuse(http.StatusBadRequest, CodeInvalidJSON, "", "the body is not valid JSON: %v", err)
 }
@@ -193,7 +217,8 @@ func typeName(field string) string {
 }
 
 // locateInvalidUTF8 returns the field holding the first byte that is not
-// UTF-8 ("inputs[1]", or "" when it is elsewhere) and that byte's offset.
+// UTF-8 ("inputs[1]", "input", or "" when it is outside the fields' values)
+// and that byte's offset.
 func locateInvalidUTF8(body []byte) (field string, at int) {
 	for i := 0; i < len(body); {
 		r, n := utf8.DecodeRune(body[i:])
@@ -203,16 +228,25 @@ func locateInvalidUTF8(body []byte) (field string, at int) {
 		}
 		i += n
 	}
-	var raw struct {
-		Inputs []json.RawMessage `json:"inputs"`
-	}
 	// Invalid bytes inside strings do not stop the decoder.
-	if json.Unmarshal(body, &raw) == nil {
-		for i, in := range raw.Inputs {
-			if !utf8.Valid(in) {
-				return fmt.Sprintf("inputs[%d]", i), at
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(body, &raw) != nil {
+		return "", at
+	}
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		v := raw[name]
+		if utf8.Valid(v) {
+			continue
+		}
+		var list []json.RawMessage
+		if json.Unmarshal(v, &list) == nil {
+			for i, in := range list {
+				if !utf8.Valid(in) {
+					return fmt.Sprintf("%s[%d]", name, i), at
+				}
 			}
 		}
+		return name, at
 	}
 	return "", at
 }

@@ -35,7 +35,9 @@ var serveCmd = &cobra.Command{
 	Short: "Serve trained models over HTTP: a JSON API with dynamic batching and Prometheus metrics",
 	Long: `Serve one or more trained models over HTTP:
 
+  GET  /              a web page: type an input, see the output and its attention
   POST /v1/translate  {"inputs": ["hello"], "model": "NAME", "beam": 4, "attention": true, …}
+  POST /v1/explain    {"input": "hello", "kind": "cross", "layer": 0, "head": 0, "query_token": 0}
   GET  /v1/models     the models served: architecture, sizes, vocabularies
   GET  /healthz       200 while serving, 503 while shutting down
   GET  /metrics       Prometheus' text format: requests, latency, batch sizes, tokens
