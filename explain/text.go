@@ -37,7 +37,7 @@ func (w *Walkthrough) WriteText(out io.Writer, opt TextOptions) error {
 	if w.Kind == EncSelf {
 		where = "encoder"
 	}
-	p("Q·K·V walk-through: %s layer %d, head %d of %d: %s (%s)\n", where, w.Layer, w.Head, w.Heads, kindWords[w.Kind], w.Module)
+	p("Q·K·V walk-through: %s layer %d, head %d of %d: %s, %s\n", where, w.Layer, w.Head, w.Heads, kindWords[w.Kind], w.Module)
 	p("model: %s Transformer, d_model %d, %d heads of d_k = %d\n", w.Norm, w.DModel, w.Heads, w.DK)
 	p("source: %s\n", strings.Join(w.Source, " "))
 	if w.Kind != EncSelf {
