@@ -37,9 +37,12 @@ func (w *Walkthrough) WriteText(out io.Writer, opt TextOptions) error {
 	if w.Kind == EncSelf {
 		where = "encoder"
 	}
-	p("Q·K·V walk-through: %s layer %d, head %d of %d: %s (%s)\n", where, w.Layer, w.Head, w.Heads, kindWords[w.Kind], w.Module)
+	p("Q·K·V walk-through: %s layer %d, head %d of %d: %s, %s\n", where, w.Layer, w.Head, w.Heads, kindWords[w.Kind], w.Module)
 	p("model: %s Transformer, d_model %d, %d heads of d_k = %d\n", w.Norm, w.DModel, w.Heads, w.DK)
 	p("source: %s\n", strings.Join(w.Source, " "))
+	if len(w.Unknown) > 0 {
+		p("  (the model never saw %s: read as <unk>)\n", strings.Join(w.Unknown, " "))
+	}
 	if w.Kind != EncSelf {
 		from := "the model's own greedy output"
 		if w.TargetFrom == "given" {

@@ -227,6 +227,17 @@ func TestWalkText(t *testing.T) {
 			t.Errorf("text lacks %q:\n%s", want, s)
 		}
 	}
+	var b2 bytes.Buffer
+	w2, err := Walk(p, "abz", Query{Kind: EncSelf, Token: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.WriteText(&b2, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b2.String(), "the model never saw z: read as <unk>") || w2.Query.Token != "z" {
+		t.Errorf("an unknown source symbol is not reported:\n%s", b2.String())
+	}
 	// Keys are listed most attended first.
 	best := 0
 	for j, k := range w.Keys {
