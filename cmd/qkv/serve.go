@@ -204,7 +204,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if s.Config().NoBatching {
 		batching = "one request at a time (--no-batching)"
 	}
-	fmt.Fprintf(stderr, "qkv serve: listening on http://%s (%s); Ctrl-C or SIGTERM stops\n", l.Addr(), batching)
+	fmt.Fprintf(stderr, "qkv serve: listening on http://%s (%s); open it in a browser to see attention; Ctrl-C or SIGTERM stops\n", l.Addr(), batching)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	told := make(chan struct{})
