@@ -289,3 +289,16 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswersKeepAngleBrackets: tokens such as </s> read as themselves in
+// an answer, not as \u003c/s\u003e.
+func TestAnswersKeepAngleBrackets(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeJSON(rec, http.StatusOK, map[string]string{"token": "</s> & <unk>"})
+	if got, want := rec.Body.String(), "{\"token\":\"</s> & <unk>\"}\n"; got != want {
+		t.Errorf("answer %q, want %q", got, want)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("content type %q", ct)
+	}
+}

@@ -18,6 +18,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -382,17 +383,30 @@ func describe(m Model, isDefault bool) ModelInfo {
 
 // writeJSON writes v with status code and returns the code.
 func writeJSON(w http.ResponseWriter, code int, v any) int {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		log.Printf("qkv serve: encoding an answer: %v", err)
 		code = http.StatusInternalServerError
-		body, _ = json.Marshal(ErrorResponse{APIError{Code: CodeInternal, Message: "the server could not encode its answer; it is logged"}})
+		body, _ = marshal(ErrorResponse{APIError{Code: CodeInternal, Message: "the server could not encode its answer; it is logged"}})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	w.Write(append(body, '\n'))
+	w.Write(body)
 	return code
+}
+
+// marshal encodes v as one line of JSON, keeping <, > and & as they are:
+// tokens such as </s> read as themselves in curl's output, and the answer
+// is served as application/json with nosniff, never as HTML.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 func writeError(w http.ResponseWriter, code int, e APIError) int {
