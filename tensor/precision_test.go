@@ -35,8 +35,12 @@ var bf16Ops = []struct {
 }{
 	{"matmul_nn", [][]int{{3, 9}, {9, 5}}, -1, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor { return g.MatMul(p[0], p[1], false, false) }},
 	{"matmul_tt", [][]int{{9, 3}, {5, 9}}, -1, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor { return g.MatMul(p[0], p[1], true, true) }},
-	{"bmm_nt", [][]int{{2, 3, 9}, {2, 5, 9}}, -1, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor { return g.BatchedMatMul(p[0], p[1], false, true) }},
-	{"bmm_tn", [][]int{{2, 9, 3}, {2, 9, 5}}, -1, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor { return g.BatchedMatMul(p[0], p[1], true, false) }},
+	{"bmm_nt", [][]int{{2, 3, 9}, {2, 5, 9}}, -1, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
+		return g.BatchedMatMul(p[0], p[1], false, true)
+	}},
+	{"bmm_tn", [][]int{{2, 9, 3}, {2, 9, 5}}, -1, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
+		return g.BatchedMatMul(p[0], p[1], true, false)
+	}},
 	{"linear", [][]int{{2, 3, 9}, {5, 9}, {5}}, 2, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor { return g.Linear(p[0], p[1], p[2]) }},
 	{"attention", [][]int{{2, 3, 8}, {2, 4, 8}, {2, 4, 8}}, -1, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
 		return g.Attention(p[0], p[1], p[2], 2, nil, false)
