@@ -80,11 +80,17 @@ func packPairsAVX512BF16(src []float32, ld, p0, c0, kb, ncols, w int, dst []floa
 // packRowsAVX512BF16 packs rows r0..r0+nrows (the panel dimension), columns
 // p0..p0+kb (k) of the row-major src into w-row panels of pairs,
 // dst[q*w*kp + p*w + r] = bf16Pair(src[(r0+q*w+r)*ld + p0+2p], src[... + p0+2p+1]):
-// assembly for four rows and 32 columns at a time, Go for the last rows%4
-// rows and kb%32 columns.
+// assembly for four rows and 32 columns at a time; the last kb%32 columns
+// (all of them when k is a sequence length, as in attention) are copied
+// into a zero-padded 32-column scratch block and packed from there by the
+// same assembly; Go converts the last rows%4 rows of the whole 32-column
+// steps.
 func packRowsAVX512BF16(src []float32, ld, r0, p0, nrows, kb, w int, dst []float32, asm func(n32 int, src *float32, ld int, dst *float32, groups int)) {
 	kp := pairsK(kb)
 	n32 := kb / 32
+	tail := kb - 32*n32
+	var scratch [32 * 32]float32
+	var tmp [32 * 16]float32
 	for q := 0; q < nrows; q += w {
 		rows := min(w, nrows-q)
 		groups := rows / 4
@@ -102,18 +108,23 @@ func packRowsAVX512BF16(src []float32, ld, r0, p0, nrows, kb, w int, dst []float
 				}
 			}
 		}
-		for p := n32 * 16; p < kp; p++ {
-			dp := d[p*w : p*w+w]
-			for r := range rows {
-				o := off + r*ld + 2*p
-				hi := float32(0)
-				if 2*p+1 < kb {
-					hi = src[o+1]
-				}
-				dp[r] = bf16Pair(src[o], hi)
-			}
-			clear(dp[rows:])
+		if tail == 0 {
+			continue
 		}
+		sc := scratch[:w*32]
+		for r := range w {
+			row := sc[r*32 : r*32+32]
+			if r < rows {
+				o := off + r*ld + 32*n32
+				copy(row, src[o:o+tail])
+				clear(row[tail:])
+			} else {
+				clear(row)
+			}
+		}
+		asm(1, &sc[0], 32, &tmp[0], w/4)
+		tp := kp - 16*n32
+		copy(d[16*n32*w:], tmp[:tp*w])
 	}
 }
 

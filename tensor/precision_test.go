@@ -137,3 +137,35 @@ func TestBF16Gradients(t *testing.T) {
 		gradcheck.Check(t, "bf16_"+op.name, bf16Params(op.shapes), op.f, gradcheck.Options{Precision: tensor.BF16, Atol: 3e-2, Rtol: 3e-2})
 	}
 }
+
+// TestElementwiseSplitIsExact runs dropout and ReLU, forward and backward,
+// on tensors big enough to be split over goroutines, with 1 and 2 threads:
+// the values and gradients are the same bits.
+func TestElementwiseSplitIsExact(t *testing.T) {
+	run := func(threads int) ([]float32, []float32) {
+		defer kernels.SetThreads(kernels.SetThreads(threads))
+		x := gradcheck.Param("x", 5, -1, 1, 3, 50000)
+		g := tensor.NewGraph(7)
+		y := g.Dropout(g.ReLU(x), 0.3)
+		proj := make([]float32, y.Len())
+		for i := range proj {
+			proj[i] = float32(i%7) - 3
+		}
+		g.BackwardFrom(y, proj)
+		return append([]float32(nil), y.Data...), append([]float32(nil), x.Grad...)
+	}
+	y1, g1 := run(1)
+	y2, g2 := run(2)
+	kept := 0
+	for i := range y1 {
+		if math.Float32bits(y1[i]) != math.Float32bits(y2[i]) || math.Float32bits(g1[i]) != math.Float32bits(g2[i]) {
+			t.Fatalf("element %d: 1 thread gives %v (grad %v), 2 threads %v (grad %v)", i, y1[i], g1[i], y2[i], g2[i])
+		}
+		if y1[i] != 0 {
+			kept++
+		}
+	}
+	if kept < len(y1)/4 || kept > len(y1)/2 { // ReLU keeps half, dropout 70% of that
+		t.Fatalf("%d of %d elements nonzero", kept, len(y1))
+	}
+}
