@@ -5,6 +5,9 @@
 # neither shares the cores with the other.
 #
 # Usage: bench/g2p_compare.sh train [steps]      training tokens/s, loss, peak memory (default 60 steps)
+#        bench/g2p_compare.sh precision [steps]  training tokens/s, loss and CPU use in fp32 and in mixed
+#                                                precision on both sides: the peer's --bf16 (CPU autocast)
+#                                                and qkv's --precision bf16 (default 60 steps)
 #        bench/g2p_compare.sh decode [epochs]    train both for [epochs] (default 1), then time greedy
 #                                                decoding of the whole test file and report WER
 # Env:   QKV=path/to/prebuilt/qkv (default: go build ./cmd/qkv)  OUT=dir for models (default: a temp dir)
@@ -37,6 +40,25 @@ print(f"train_tokens_per_s: qkv {q['train_tokens_per_s']} / pytorch {p['train_to
 print(f"last_loss after {q['steps']} steps: qkv {q['last_loss']}, pytorch {p['last_loss']}")
 PY
 	;;
+precision)
+	steps=${2:-60}
+	echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	# cpu% of a whole command (GNU time's %P: user+system over elapsed, 200% = both cores)
+	cpu() { /usr/bin/time -f '%P %M' -o "$OUT/time" "$@"; echo "cpu=$(cut -d' ' -f1 "$OUT/time") peak_rss_mb=$(($(cut -d' ' -f2 "$OUT/time") / 1024))" >&2; }
+	cpu /usr/bin/python3 "$PEER" --train "$TRAIN" --steps "$steps" | tee "$OUT/peer-fp32.json"
+	cpu /usr/bin/python3 "$PEER" --train "$TRAIN" --steps "$steps" --bf16 | tee "$OUT/peer-bf16.json"
+	cpu "$QKV" bench train --preset g2p-transformer --train "$TRAIN" --steps "$steps" | tee "$OUT/qkv-fp32.json"
+	cpu "$QKV" bench train --preset g2p-transformer --train "$TRAIN" --steps "$steps" --precision bf16 | tee "$OUT/qkv-bf16.json"
+	/usr/bin/python3 - "$OUT" <<'PY'
+import json, sys
+r = {k: json.load(open(f"{sys.argv[1]}/{k}.json")) for k in ("peer-fp32", "peer-bf16", "qkv-fp32", "qkv-bf16")}
+t = {k: v["train_tokens_per_s"] for k, v in r.items()}
+for k in r:
+    print(f"{k:10s} {t[k]:9.1f} tokens/s  last_loss {r[k]['last_loss']}" + (f"  cpu {r[k]['cpu_percent']}% over the timed steps" if "cpu_percent" in r[k] else ""))
+print(f"qkv bf16 / peer bf16 = {t['qkv-bf16'] / t['peer-bf16']:.2f}x (target 1.3x); qkv bf16 / peer fp32 = {t['qkv-bf16'] / t['peer-fp32']:.2f}x (target 4x)")
+print(f"qkv bf16 / qkv fp32 = {t['qkv-bf16'] / t['qkv-fp32']:.2f}x; peer bf16 / peer fp32 = {t['peer-bf16'] / t['peer-fp32']:.2f}x")
+PY
+	;;
 decode)
 	epochs=${2:-1}
 	warmup=${WARMUP:-4000}
@@ -57,7 +79,7 @@ print(f"WER: qkv {g['wer']:.2f}% (beam 4: {next(r for r in q if r['beam'] == 4)[
 PY
 	;;
 *)
-	echo "usage: $0 train [steps] | decode [epochs]" >&2
+	echo "usage: $0 train [steps] | precision [steps] | decode [epochs]" >&2
 	exit 2
 	;;
 esac

@@ -5359,6 +5359,3867 @@ sgemmSmallT4x1AVX512_b0_3_0:
 	VZEROUPPER
 	RET
 
+// func bgemmKernel12x32AVX512BF16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·bgemmKernel12x32AVX512BF16(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), AX
+	MOVQ a+8(FP), CX
+	MOVQ b+16(FP), DX
+	MOVQ c+24(FP), BX
+	MOVQ ldc+32(FP), SI
+	SHLQ $0x02, SI
+
+	// Zero the accumulators; prefetch the C tile.
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	VPXORD     Z22, Z22, Z22
+	VPXORD     Z23, Z23, Z23
+	MOVQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+
+	// Main loop: 4 steps of k at a time.
+	CMPQ AX, $0x04
+	JL   bgemmKernel12x32AVX512BF16_tail
+
+bgemmKernel12x32AVX512BF16_loop:
+	PREFETCHT0   768(CX)
+	PREFETCHT0   832(CX)
+	PREFETCHT0   896(CX)
+	VMOVUPS      (DX), Z24
+	VMOVUPS      64(DX), Z25
+	VBROADCASTSS (CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 4(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 8(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 12(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 16(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 20(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 24(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 28(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 32(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 36(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 40(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 44(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z31, Z23
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VMOVUPS      128(DX), Z24
+	VMOVUPS      192(DX), Z25
+	VBROADCASTSS 48(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 52(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 56(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 60(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 64(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 68(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 72(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 76(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 80(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 84(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 88(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 92(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z31, Z23
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VMOVUPS      256(DX), Z24
+	VMOVUPS      320(DX), Z25
+	VBROADCASTSS 96(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 100(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 104(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 108(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 112(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 116(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 120(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 124(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 128(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 132(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 136(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 140(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z31, Z23
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VMOVUPS      384(DX), Z24
+	VMOVUPS      448(DX), Z25
+	VBROADCASTSS 144(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 148(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 152(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 156(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 160(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 164(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 168(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 172(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 176(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 180(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 184(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 188(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z31, Z23
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf9
+	ADDQ $0x000000c0, CX
+	ADDQ $0x00000200, DX
+	SUBQ $0x04, AX
+	CMPQ AX, $0x04
+	JGE  bgemmKernel12x32AVX512BF16_loop
+
+bgemmKernel12x32AVX512BF16_tail:
+	TESTQ        AX, AX
+	JZ           bgemmKernel12x32AVX512BF16_store
+	VMOVUPS      (DX), Z24
+	VMOVUPS      64(DX), Z25
+	VBROADCASTSS (CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 4(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 8(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 12(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 16(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 20(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 24(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 28(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 32(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 36(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 40(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 44(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z31, Z23
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf9
+	ADDQ $0x00000030, CX
+	ADDQ $0x00000080, DX
+	DECQ AX
+	JMP  bgemmKernel12x32AVX512BF16_tail
+
+bgemmKernel12x32AVX512BF16_store:
+	VBROADCASTSS alpha+40(FP), Z24
+	VBROADCASTSS beta+44(FP), Z25
+	MOVL         beta+44(FP), AX
+	SHLL         $0x01, AX
+	JZ           bgemmKernel12x32AVX512BF16_beta0
+	VMULPS       Z24, Z0, Z0
+	VFMADD231PS  (BX), Z25, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z24, Z1, Z1
+	VFMADD231PS  64(BX), Z25, Z1
+	VMOVUPS      Z1, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z2, Z2
+	VFMADD231PS  (BX), Z25, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z24, Z3, Z3
+	VFMADD231PS  64(BX), Z25, Z3
+	VMOVUPS      Z3, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z4, Z4
+	VFMADD231PS  (BX), Z25, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z24, Z5, Z5
+	VFMADD231PS  64(BX), Z25, Z5
+	VMOVUPS      Z5, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z6, Z6
+	VFMADD231PS  (BX), Z25, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z24, Z7, Z7
+	VFMADD231PS  64(BX), Z25, Z7
+	VMOVUPS      Z7, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z8, Z8
+	VFMADD231PS  (BX), Z25, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z24, Z9, Z9
+	VFMADD231PS  64(BX), Z25, Z9
+	VMOVUPS      Z9, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z10, Z10
+	VFMADD231PS  (BX), Z25, Z10
+	VMOVUPS      Z10, (BX)
+	VMULPS       Z24, Z11, Z11
+	VFMADD231PS  64(BX), Z25, Z11
+	VMOVUPS      Z11, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z12, Z12
+	VFMADD231PS  (BX), Z25, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z24, Z13, Z13
+	VFMADD231PS  64(BX), Z25, Z13
+	VMOVUPS      Z13, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z14, Z14
+	VFMADD231PS  (BX), Z25, Z14
+	VMOVUPS      Z14, (BX)
+	VMULPS       Z24, Z15, Z15
+	VFMADD231PS  64(BX), Z25, Z15
+	VMOVUPS      Z15, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z16, Z16
+	VFMADD231PS  (BX), Z25, Z16
+	VMOVUPS      Z16, (BX)
+	VMULPS       Z24, Z17, Z17
+	VFMADD231PS  64(BX), Z25, Z17
+	VMOVUPS      Z17, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z18, Z18
+	VFMADD231PS  (BX), Z25, Z18
+	VMOVUPS      Z18, (BX)
+	VMULPS       Z24, Z19, Z19
+	VFMADD231PS  64(BX), Z25, Z19
+	VMOVUPS      Z19, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z20, Z20
+	VFMADD231PS  (BX), Z25, Z20
+	VMOVUPS      Z20, (BX)
+	VMULPS       Z24, Z21, Z21
+	VFMADD231PS  64(BX), Z25, Z21
+	VMOVUPS      Z21, 64(BX)
+	ADDQ         SI, BX
+	VMULPS       Z24, Z22, Z22
+	VFMADD231PS  (BX), Z25, Z22
+	VMOVUPS      Z22, (BX)
+	VMULPS       Z24, Z23, Z23
+	VFMADD231PS  64(BX), Z25, Z23
+	VMOVUPS      Z23, 64(BX)
+	VZEROUPPER
+	RET
+
+bgemmKernel12x32AVX512BF16_beta0:
+	VMULPS  Z24, Z0, Z0
+	VMOVUPS Z0, (BX)
+	VMULPS  Z24, Z1, Z1
+	VMOVUPS Z1, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z2, Z2
+	VMOVUPS Z2, (BX)
+	VMULPS  Z24, Z3, Z3
+	VMOVUPS Z3, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z4, Z4
+	VMOVUPS Z4, (BX)
+	VMULPS  Z24, Z5, Z5
+	VMOVUPS Z5, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z6, Z6
+	VMOVUPS Z6, (BX)
+	VMULPS  Z24, Z7, Z7
+	VMOVUPS Z7, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z8, Z8
+	VMOVUPS Z8, (BX)
+	VMULPS  Z24, Z9, Z9
+	VMOVUPS Z9, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z10, Z10
+	VMOVUPS Z10, (BX)
+	VMULPS  Z24, Z11, Z11
+	VMOVUPS Z11, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z12, Z12
+	VMOVUPS Z12, (BX)
+	VMULPS  Z24, Z13, Z13
+	VMOVUPS Z13, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z14, Z14
+	VMOVUPS Z14, (BX)
+	VMULPS  Z24, Z15, Z15
+	VMOVUPS Z15, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z16, Z16
+	VMOVUPS Z16, (BX)
+	VMULPS  Z24, Z17, Z17
+	VMOVUPS Z17, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z18, Z18
+	VMOVUPS Z18, (BX)
+	VMULPS  Z24, Z19, Z19
+	VMOVUPS Z19, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z20, Z20
+	VMOVUPS Z20, (BX)
+	VMULPS  Z24, Z21, Z21
+	VMOVUPS Z21, 64(BX)
+	ADDQ    SI, BX
+	VMULPS  Z24, Z22, Z22
+	VMOVUPS Z22, (BX)
+	VMULPS  Z24, Z23, Z23
+	VMOVUPS Z23, 64(BX)
+	VZEROUPPER
+	RET
+
+// func bgemmKernel12x32EdgeAVX512BF16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, rows int, cols int)
+// Requires: AVX, AVX512F, BMI2, MMX+
+TEXT ·bgemmKernel12x32EdgeAVX512BF16(SB), NOSPLIT, $0-64
+	MOVQ k+0(FP), AX
+	MOVQ a+8(FP), CX
+	MOVQ b+16(FP), DX
+	MOVQ c+24(FP), BX
+	MOVQ ldc+32(FP), SI
+	SHLQ $0x02, SI
+
+	// Zero the accumulators; prefetch the C tile.
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	VPXORD     Z22, Z22, Z22
+	VPXORD     Z23, Z23, Z23
+	MOVQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 124(DI)
+	ADDQ       SI, DI
+
+	// Main loop: 4 steps of k at a time.
+	CMPQ AX, $0x04
+	JL   bgemmKernel12x32EdgeAVX512BF16_tail
+
+bgemmKernel12x32EdgeAVX512BF16_loop:
+	PREFETCHT0   768(CX)
+	PREFETCHT0   832(CX)
+	PREFETCHT0   896(CX)
+	VMOVUPS      (DX), Z24
+	VMOVUPS      64(DX), Z25
+	VBROADCASTSS (CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 4(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 8(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 12(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 16(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 20(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 24(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 28(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 32(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 36(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 40(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 44(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z31, Z23
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VMOVUPS      128(DX), Z24
+	VMOVUPS      192(DX), Z25
+	VBROADCASTSS 48(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 52(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 56(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 60(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 64(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 68(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 72(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 76(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 80(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 84(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 88(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 92(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z31, Z23
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VMOVUPS      256(DX), Z24
+	VMOVUPS      320(DX), Z25
+	VBROADCASTSS 96(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 100(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 104(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 108(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 112(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 116(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 120(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 124(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 128(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 132(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 136(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 140(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z31, Z23
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VMOVUPS      384(DX), Z24
+	VMOVUPS      448(DX), Z25
+	VBROADCASTSS 144(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 148(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 152(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 156(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 160(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 164(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 168(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 172(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 176(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 180(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 184(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 188(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z31, Z23
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf9
+	ADDQ $0x000000c0, CX
+	ADDQ $0x00000200, DX
+	SUBQ $0x04, AX
+	CMPQ AX, $0x04
+	JGE  bgemmKernel12x32EdgeAVX512BF16_loop
+
+bgemmKernel12x32EdgeAVX512BF16_tail:
+	TESTQ        AX, AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_store
+	VMOVUPS      (DX), Z24
+	VMOVUPS      64(DX), Z25
+	VBROADCASTSS (CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 4(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 8(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 12(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 16(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 20(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x06
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 24(CX), Z26
+
+	// VDPBF16PS Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 28(CX), Z27
+
+	// VDPBF16PS Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x26
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x26
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf9
+	VBROADCASTSS 32(CX), Z28
+
+	// VDPBF16PS Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xc0
+
+	// VDPBF16PS Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc9
+	VBROADCASTSS 36(CX), Z29
+
+	// VDPBF16PS Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x16
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xd0
+
+	// VDPBF16PS Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x16
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd9
+	VBROADCASTSS 40(CX), Z30
+
+	// VDPBF16PS Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xe0
+
+	// VDPBF16PS Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe9
+	VBROADCASTSS 44(CX), Z31
+
+	// VDPBF16PS Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf0
+
+	// VDPBF16PS Z25, Z31, Z23
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x06
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xf9
+	ADDQ $0x00000030, CX
+	ADDQ $0x00000080, DX
+	DECQ AX
+	JMP  bgemmKernel12x32EdgeAVX512BF16_tail
+
+bgemmKernel12x32EdgeAVX512BF16_store:
+	VBROADCASTSS alpha+40(FP), Z24
+	VBROADCASTSS beta+44(FP), Z25
+	MOVQ         rows+48(FP), AX
+	MOVQ         cols+56(FP), CX
+	MOVQ         $0x00000001, DX
+	SHLXQ        CX, DX, CX
+	DECQ         CX
+	KMOVW        CX, K1
+	SHRQ         $0x10, CX
+	KMOVW        CX, K2
+	MOVL         beta+44(FP), CX
+	SHLL         $0x01, CX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_beta0
+	VMULPS       Z24, Z0, Z0
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z0
+	VMOVUPS      Z0, K1, (BX)
+	VMULPS       Z24, Z1, Z1
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z1
+	VMOVUPS      Z1, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z2, Z2
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z2
+	VMOVUPS      Z2, K1, (BX)
+	VMULPS       Z24, Z3, Z3
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z3
+	VMOVUPS      Z3, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z4, Z4
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z4
+	VMOVUPS      Z4, K1, (BX)
+	VMULPS       Z24, Z5, Z5
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z5
+	VMOVUPS      Z5, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z6, Z6
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z6
+	VMOVUPS      Z6, K1, (BX)
+	VMULPS       Z24, Z7, Z7
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z7
+	VMOVUPS      Z7, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z8, Z8
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z8
+	VMOVUPS      Z8, K1, (BX)
+	VMULPS       Z24, Z9, Z9
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z9
+	VMOVUPS      Z9, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z10, Z10
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z10
+	VMOVUPS      Z10, K1, (BX)
+	VMULPS       Z24, Z11, Z11
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z11
+	VMOVUPS      Z11, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z12, Z12
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z12
+	VMOVUPS      Z12, K1, (BX)
+	VMULPS       Z24, Z13, Z13
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z13
+	VMOVUPS      Z13, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z14, Z14
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z14
+	VMOVUPS      Z14, K1, (BX)
+	VMULPS       Z24, Z15, Z15
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z15
+	VMOVUPS      Z15, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z16, Z16
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z16
+	VMOVUPS      Z16, K1, (BX)
+	VMULPS       Z24, Z17, Z17
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z17
+	VMOVUPS      Z17, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z18, Z18
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z18
+	VMOVUPS      Z18, K1, (BX)
+	VMULPS       Z24, Z19, Z19
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z19
+	VMOVUPS      Z19, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z20, Z20
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z20
+	VMOVUPS      Z20, K1, (BX)
+	VMULPS       Z24, Z21, Z21
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z21
+	VMOVUPS      Z21, K2, 64(BX)
+	DECQ         AX
+	JZ           bgemmKernel12x32EdgeAVX512BF16_done1
+	ADDQ         SI, BX
+	VMULPS       Z24, Z22, Z22
+	VMOVUPS.Z    (BX), K1, Z26
+	VFMADD231PS  Z26, Z25, Z22
+	VMOVUPS      Z22, K1, (BX)
+	VMULPS       Z24, Z23, Z23
+	VMOVUPS.Z    64(BX), K2, Z26
+	VFMADD231PS  Z26, Z25, Z23
+	VMOVUPS      Z23, K2, 64(BX)
+
+bgemmKernel12x32EdgeAVX512BF16_done1:
+	VZEROUPPER
+	RET
+
+bgemmKernel12x32EdgeAVX512BF16_beta0:
+	VMULPS  Z24, Z0, Z0
+	VMOVUPS Z0, K1, (BX)
+	VMULPS  Z24, Z1, Z1
+	VMOVUPS Z1, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z2, Z2
+	VMOVUPS Z2, K1, (BX)
+	VMULPS  Z24, Z3, Z3
+	VMOVUPS Z3, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z4, Z4
+	VMOVUPS Z4, K1, (BX)
+	VMULPS  Z24, Z5, Z5
+	VMOVUPS Z5, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z6, Z6
+	VMOVUPS Z6, K1, (BX)
+	VMULPS  Z24, Z7, Z7
+	VMOVUPS Z7, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z8, Z8
+	VMOVUPS Z8, K1, (BX)
+	VMULPS  Z24, Z9, Z9
+	VMOVUPS Z9, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z10, Z10
+	VMOVUPS Z10, K1, (BX)
+	VMULPS  Z24, Z11, Z11
+	VMOVUPS Z11, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z12, Z12
+	VMOVUPS Z12, K1, (BX)
+	VMULPS  Z24, Z13, Z13
+	VMOVUPS Z13, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z14, Z14
+	VMOVUPS Z14, K1, (BX)
+	VMULPS  Z24, Z15, Z15
+	VMOVUPS Z15, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z16, Z16
+	VMOVUPS Z16, K1, (BX)
+	VMULPS  Z24, Z17, Z17
+	VMOVUPS Z17, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z18, Z18
+	VMOVUPS Z18, K1, (BX)
+	VMULPS  Z24, Z19, Z19
+	VMOVUPS Z19, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z20, Z20
+	VMOVUPS Z20, K1, (BX)
+	VMULPS  Z24, Z21, Z21
+	VMOVUPS Z21, K2, 64(BX)
+	DECQ    AX
+	JZ      bgemmKernel12x32EdgeAVX512BF16_done0
+	ADDQ    SI, BX
+	VMULPS  Z24, Z22, Z22
+	VMOVUPS Z22, K1, (BX)
+	VMULPS  Z24, Z23, Z23
+	VMOVUPS Z23, K2, 64(BX)
+
+bgemmKernel12x32EdgeAVX512BF16_done0:
+	VZEROUPPER
+	RET
+
+DATA bf16_ilvlo<>+0(SB)/2, $0x0000
+DATA bf16_ilvlo<>+2(SB)/2, $0x0020
+DATA bf16_ilvlo<>+4(SB)/2, $0x0001
+DATA bf16_ilvlo<>+6(SB)/2, $0x0021
+DATA bf16_ilvlo<>+8(SB)/2, $0x0002
+DATA bf16_ilvlo<>+10(SB)/2, $0x0022
+DATA bf16_ilvlo<>+12(SB)/2, $0x0003
+DATA bf16_ilvlo<>+14(SB)/2, $0x0023
+DATA bf16_ilvlo<>+16(SB)/2, $0x0004
+DATA bf16_ilvlo<>+18(SB)/2, $0x0024
+DATA bf16_ilvlo<>+20(SB)/2, $0x0005
+DATA bf16_ilvlo<>+22(SB)/2, $0x0025
+DATA bf16_ilvlo<>+24(SB)/2, $0x0006
+DATA bf16_ilvlo<>+26(SB)/2, $0x0026
+DATA bf16_ilvlo<>+28(SB)/2, $0x0007
+DATA bf16_ilvlo<>+30(SB)/2, $0x0027
+DATA bf16_ilvlo<>+32(SB)/2, $0x0008
+DATA bf16_ilvlo<>+34(SB)/2, $0x0028
+DATA bf16_ilvlo<>+36(SB)/2, $0x0009
+DATA bf16_ilvlo<>+38(SB)/2, $0x0029
+DATA bf16_ilvlo<>+40(SB)/2, $0x000a
+DATA bf16_ilvlo<>+42(SB)/2, $0x002a
+DATA bf16_ilvlo<>+44(SB)/2, $0x000b
+DATA bf16_ilvlo<>+46(SB)/2, $0x002b
+DATA bf16_ilvlo<>+48(SB)/2, $0x000c
+DATA bf16_ilvlo<>+50(SB)/2, $0x002c
+DATA bf16_ilvlo<>+52(SB)/2, $0x000d
+DATA bf16_ilvlo<>+54(SB)/2, $0x002d
+DATA bf16_ilvlo<>+56(SB)/2, $0x000e
+DATA bf16_ilvlo<>+58(SB)/2, $0x002e
+DATA bf16_ilvlo<>+60(SB)/2, $0x000f
+DATA bf16_ilvlo<>+62(SB)/2, $0x002f
+GLOBL bf16_ilvlo<>(SB), RODATA|NOPTR, $64
+
+DATA bf16_ilvhi<>+0(SB)/2, $0x0010
+DATA bf16_ilvhi<>+2(SB)/2, $0x0030
+DATA bf16_ilvhi<>+4(SB)/2, $0x0011
+DATA bf16_ilvhi<>+6(SB)/2, $0x0031
+DATA bf16_ilvhi<>+8(SB)/2, $0x0012
+DATA bf16_ilvhi<>+10(SB)/2, $0x0032
+DATA bf16_ilvhi<>+12(SB)/2, $0x0013
+DATA bf16_ilvhi<>+14(SB)/2, $0x0033
+DATA bf16_ilvhi<>+16(SB)/2, $0x0014
+DATA bf16_ilvhi<>+18(SB)/2, $0x0034
+DATA bf16_ilvhi<>+20(SB)/2, $0x0015
+DATA bf16_ilvhi<>+22(SB)/2, $0x0035
+DATA bf16_ilvhi<>+24(SB)/2, $0x0016
+DATA bf16_ilvhi<>+26(SB)/2, $0x0036
+DATA bf16_ilvhi<>+28(SB)/2, $0x0017
+DATA bf16_ilvhi<>+30(SB)/2, $0x0037
+DATA bf16_ilvhi<>+32(SB)/2, $0x0018
+DATA bf16_ilvhi<>+34(SB)/2, $0x0038
+DATA bf16_ilvhi<>+36(SB)/2, $0x0019
+DATA bf16_ilvhi<>+38(SB)/2, $0x0039
+DATA bf16_ilvhi<>+40(SB)/2, $0x001a
+DATA bf16_ilvhi<>+42(SB)/2, $0x003a
+DATA bf16_ilvhi<>+44(SB)/2, $0x001b
+DATA bf16_ilvhi<>+46(SB)/2, $0x003b
+DATA bf16_ilvhi<>+48(SB)/2, $0x001c
+DATA bf16_ilvhi<>+50(SB)/2, $0x003c
+DATA bf16_ilvhi<>+52(SB)/2, $0x001d
+DATA bf16_ilvhi<>+54(SB)/2, $0x003d
+DATA bf16_ilvhi<>+56(SB)/2, $0x001e
+DATA bf16_ilvhi<>+58(SB)/2, $0x003e
+DATA bf16_ilvhi<>+60(SB)/2, $0x001f
+DATA bf16_ilvhi<>+62(SB)/2, $0x003f
+GLOBL bf16_ilvhi<>(SB), RODATA|NOPTR, $64
+
+DATA bf16_ilv16<>+0(SB)/2, $0x0000
+DATA bf16_ilv16<>+2(SB)/2, $0x0010
+DATA bf16_ilv16<>+4(SB)/2, $0x0001
+DATA bf16_ilv16<>+6(SB)/2, $0x0011
+DATA bf16_ilv16<>+8(SB)/2, $0x0002
+DATA bf16_ilv16<>+10(SB)/2, $0x0012
+DATA bf16_ilv16<>+12(SB)/2, $0x0003
+DATA bf16_ilv16<>+14(SB)/2, $0x0013
+DATA bf16_ilv16<>+16(SB)/2, $0x0004
+DATA bf16_ilv16<>+18(SB)/2, $0x0014
+DATA bf16_ilv16<>+20(SB)/2, $0x0005
+DATA bf16_ilv16<>+22(SB)/2, $0x0015
+DATA bf16_ilv16<>+24(SB)/2, $0x0006
+DATA bf16_ilv16<>+26(SB)/2, $0x0016
+DATA bf16_ilv16<>+28(SB)/2, $0x0007
+DATA bf16_ilv16<>+30(SB)/2, $0x0017
+DATA bf16_ilv16<>+32(SB)/2, $0x0008
+DATA bf16_ilv16<>+34(SB)/2, $0x0018
+DATA bf16_ilv16<>+36(SB)/2, $0x0009
+DATA bf16_ilv16<>+38(SB)/2, $0x0019
+DATA bf16_ilv16<>+40(SB)/2, $0x000a
+DATA bf16_ilv16<>+42(SB)/2, $0x001a
+DATA bf16_ilv16<>+44(SB)/2, $0x000b
+DATA bf16_ilv16<>+46(SB)/2, $0x001b
+DATA bf16_ilv16<>+48(SB)/2, $0x000c
+DATA bf16_ilv16<>+50(SB)/2, $0x001c
+DATA bf16_ilv16<>+52(SB)/2, $0x000d
+DATA bf16_ilv16<>+54(SB)/2, $0x001d
+DATA bf16_ilv16<>+56(SB)/2, $0x000e
+DATA bf16_ilv16<>+58(SB)/2, $0x001e
+DATA bf16_ilv16<>+60(SB)/2, $0x000f
+DATA bf16_ilv16<>+62(SB)/2, $0x001f
+GLOBL bf16_ilv16<>(SB), RODATA|NOPTR, $64
+
+// func packPairs12BF16(n int, src *float32, ld int, dst *float32, cols int)
+// Requires: AVX, AVX512BW, AVX512F, BMI2
+TEXT ·packPairs12BF16(SB), NOSPLIT, $0-40
+	MOVQ      n+0(FP), AX
+	MOVQ      src+8(FP), CX
+	MOVQ      ld+16(FP), DX
+	MOVQ      dst+24(FP), BX
+	MOVQ      cols+32(FP), SI
+	SHLQ      $0x02, DX
+	MOVQ      $0x00000001, DI
+	SHLXQ     SI, DI, SI
+	DECQ      SI
+	KMOVW     SI, K1
+	TESTQ     AX, AX
+	JZ        packPairs12BF16_done
+	MOVL      $0x00000fff, SI
+	KMOVW     SI, K2
+	VMOVDQU16 bf16_ilv16<>+0(SB), Z30
+
+packPairs12BF16_loop:
+	LEAQ      (CX)(DX*1), SI
+	VMOVUPS.Z (CX), K1, Z0
+	VMOVUPS.Z (SI), K1, Z2
+
+	// VCVTNE2PS2BF16 Z0, Z2, Z4
+	BYTE      $0x62
+	BYTE      $0xf2
+	BYTE      $0x6f
+	BYTE      $0x48
+	BYTE      $0x72
+	BYTE      $0xe0
+	VPERMW    Z4, Z30, Z6
+	VMOVDQU32 Z6, K2, (BX)
+	LEAQ      (SI)(DX*1), CX
+	ADDQ      $0x00000030, BX
+	DECQ      AX
+	JNZ       packPairs12BF16_loop
+
+packPairs12BF16_done:
+	VZEROUPPER
+	RET
+
+// func packPairs32BF16(n int, src *float32, ld int, dst *float32, cols int)
+// Requires: AVX, AVX512BW, AVX512F, BMI2
+TEXT ·packPairs32BF16(SB), NOSPLIT, $0-40
+	MOVQ      n+0(FP), AX
+	MOVQ      src+8(FP), CX
+	MOVQ      ld+16(FP), DX
+	MOVQ      dst+24(FP), BX
+	MOVQ      cols+32(FP), SI
+	SHLQ      $0x02, DX
+	MOVQ      $0x00000001, DI
+	SHLXQ     SI, DI, SI
+	DECQ      SI
+	KMOVW     SI, K1
+	TESTQ     AX, AX
+	JZ        packPairs32BF16_done
+	SHRQ      $0x10, SI
+	KMOVW     SI, K2
+	VMOVDQU16 bf16_ilvlo<>+0(SB), Z30
+	VMOVDQU16 bf16_ilvhi<>+0(SB), Z31
+
+packPairs32BF16_loop:
+	LEAQ      (CX)(DX*1), SI
+	VMOVUPS.Z (CX), K1, Z0
+	VMOVUPS.Z 64(CX), K2, Z1
+	VMOVUPS.Z (SI), K1, Z2
+	VMOVUPS.Z 64(SI), K2, Z3
+
+	// VCVTNE2PS2BF16 Z0, Z1, Z4
+	BYTE $0x62
+	BYTE $0xf2
+	BYTE $0x77
+	BYTE $0x48
+	BYTE $0x72
+	BYTE $0xe0
+
+	// VCVTNE2PS2BF16 Z2, Z3, Z5
+	BYTE      $0x62
+	BYTE      $0xf2
+	BYTE      $0x67
+	BYTE      $0x48
+	BYTE      $0x72
+	BYTE      $0xea
+	VMOVDQA64 Z30, Z6
+	VPERMI2W  Z5, Z4, Z6
+	VMOVDQA64 Z31, Z7
+	VPERMI2W  Z5, Z4, Z7
+	VMOVDQU32 Z6, (BX)
+	VMOVDQU32 Z7, 64(BX)
+	LEAQ      (SI)(DX*1), CX
+	ADDQ      $0x00000080, BX
+	DECQ      AX
+	JNZ       packPairs32BF16_loop
+
+packPairs32BF16_done:
+	VZEROUPPER
+	RET
+
+// func packRows12BF16(n32 int, src *float32, ld int, dst *float32, groups int)
+// Requires: AVX, AVX512F
+TEXT ·packRows12BF16(SB), NOSPLIT, $0-40
+	MOVQ   n32+0(FP), AX
+	MOVQ   src+8(FP), CX
+	MOVQ   ld+16(FP), DX
+	MOVQ   dst+24(FP), BX
+	MOVQ   groups+32(FP), SI
+	SHLQ   $0x02, DX
+	VPXORD Z12, Z12, Z12
+	LEAQ   (DX)(DX*2), DI
+	MOVQ   DX, R8
+	SHLQ   $0x02, R8
+	TESTQ  AX, AX
+	JZ     packRows12BF16_done
+
+packRows12BF16_loop:
+	MOVQ    CX, R9
+	CMPQ    SI, $0x00
+	JLE     packRows12BF16_zero0
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	ADDQ          R8, R9
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, (BX)
+	VEXTRACTF32X4 $0x01, Z8, 192(BX)
+	VEXTRACTF32X4 $0x02, Z8, 384(BX)
+	VEXTRACTF32X4 $0x03, Z8, 576(BX)
+	VMOVUPS       X9, 48(BX)
+	VEXTRACTF32X4 $0x01, Z9, 240(BX)
+	VEXTRACTF32X4 $0x02, Z9, 432(BX)
+	VEXTRACTF32X4 $0x03, Z9, 624(BX)
+	VMOVUPS       X10, 96(BX)
+	VEXTRACTF32X4 $0x01, Z10, 288(BX)
+	VEXTRACTF32X4 $0x02, Z10, 480(BX)
+	VEXTRACTF32X4 $0x03, Z10, 672(BX)
+	VMOVUPS       X11, 144(BX)
+	VEXTRACTF32X4 $0x01, Z11, 336(BX)
+	VEXTRACTF32X4 $0x02, Z11, 528(BX)
+	VEXTRACTF32X4 $0x03, Z11, 720(BX)
+	JMP           packRows12BF16_next0
+
+packRows12BF16_zero0:
+	VMOVUPS X12, (BX)
+	VMOVUPS X12, 48(BX)
+	VMOVUPS X12, 96(BX)
+	VMOVUPS X12, 144(BX)
+	VMOVUPS X12, 192(BX)
+	VMOVUPS X12, 240(BX)
+	VMOVUPS X12, 288(BX)
+	VMOVUPS X12, 336(BX)
+	VMOVUPS X12, 384(BX)
+	VMOVUPS X12, 432(BX)
+	VMOVUPS X12, 480(BX)
+	VMOVUPS X12, 528(BX)
+	VMOVUPS X12, 576(BX)
+	VMOVUPS X12, 624(BX)
+	VMOVUPS X12, 672(BX)
+	VMOVUPS X12, 720(BX)
+
+packRows12BF16_next0:
+	CMPQ    SI, $0x01
+	JLE     packRows12BF16_zero1
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	ADDQ          R8, R9
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, 16(BX)
+	VEXTRACTF32X4 $0x01, Z8, 208(BX)
+	VEXTRACTF32X4 $0x02, Z8, 400(BX)
+	VEXTRACTF32X4 $0x03, Z8, 592(BX)
+	VMOVUPS       X9, 64(BX)
+	VEXTRACTF32X4 $0x01, Z9, 256(BX)
+	VEXTRACTF32X4 $0x02, Z9, 448(BX)
+	VEXTRACTF32X4 $0x03, Z9, 640(BX)
+	VMOVUPS       X10, 112(BX)
+	VEXTRACTF32X4 $0x01, Z10, 304(BX)
+	VEXTRACTF32X4 $0x02, Z10, 496(BX)
+	VEXTRACTF32X4 $0x03, Z10, 688(BX)
+	VMOVUPS       X11, 160(BX)
+	VEXTRACTF32X4 $0x01, Z11, 352(BX)
+	VEXTRACTF32X4 $0x02, Z11, 544(BX)
+	VEXTRACTF32X4 $0x03, Z11, 736(BX)
+	JMP           packRows12BF16_next1
+
+packRows12BF16_zero1:
+	VMOVUPS X12, 16(BX)
+	VMOVUPS X12, 64(BX)
+	VMOVUPS X12, 112(BX)
+	VMOVUPS X12, 160(BX)
+	VMOVUPS X12, 208(BX)
+	VMOVUPS X12, 256(BX)
+	VMOVUPS X12, 304(BX)
+	VMOVUPS X12, 352(BX)
+	VMOVUPS X12, 400(BX)
+	VMOVUPS X12, 448(BX)
+	VMOVUPS X12, 496(BX)
+	VMOVUPS X12, 544(BX)
+	VMOVUPS X12, 592(BX)
+	VMOVUPS X12, 640(BX)
+	VMOVUPS X12, 688(BX)
+	VMOVUPS X12, 736(BX)
+
+packRows12BF16_next1:
+	CMPQ    SI, $0x02
+	JLE     packRows12BF16_zero2
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, 32(BX)
+	VEXTRACTF32X4 $0x01, Z8, 224(BX)
+	VEXTRACTF32X4 $0x02, Z8, 416(BX)
+	VEXTRACTF32X4 $0x03, Z8, 608(BX)
+	VMOVUPS       X9, 80(BX)
+	VEXTRACTF32X4 $0x01, Z9, 272(BX)
+	VEXTRACTF32X4 $0x02, Z9, 464(BX)
+	VEXTRACTF32X4 $0x03, Z9, 656(BX)
+	VMOVUPS       X10, 128(BX)
+	VEXTRACTF32X4 $0x01, Z10, 320(BX)
+	VEXTRACTF32X4 $0x02, Z10, 512(BX)
+	VEXTRACTF32X4 $0x03, Z10, 704(BX)
+	VMOVUPS       X11, 176(BX)
+	VEXTRACTF32X4 $0x01, Z11, 368(BX)
+	VEXTRACTF32X4 $0x02, Z11, 560(BX)
+	VEXTRACTF32X4 $0x03, Z11, 752(BX)
+	JMP           packRows12BF16_next2
+
+packRows12BF16_zero2:
+	VMOVUPS X12, 32(BX)
+	VMOVUPS X12, 80(BX)
+	VMOVUPS X12, 128(BX)
+	VMOVUPS X12, 176(BX)
+	VMOVUPS X12, 224(BX)
+	VMOVUPS X12, 272(BX)
+	VMOVUPS X12, 320(BX)
+	VMOVUPS X12, 368(BX)
+	VMOVUPS X12, 416(BX)
+	VMOVUPS X12, 464(BX)
+	VMOVUPS X12, 512(BX)
+	VMOVUPS X12, 560(BX)
+	VMOVUPS X12, 608(BX)
+	VMOVUPS X12, 656(BX)
+	VMOVUPS X12, 704(BX)
+	VMOVUPS X12, 752(BX)
+
+packRows12BF16_next2:
+	ADDQ $0x80, CX
+	ADDQ $0x00000300, BX
+	DECQ AX
+	JNZ  packRows12BF16_loop
+
+packRows12BF16_done:
+	VZEROUPPER
+	RET
+
+// func packRows32BF16(n32 int, src *float32, ld int, dst *float32, groups int)
+// Requires: AVX, AVX512F
+TEXT ·packRows32BF16(SB), NOSPLIT, $0-40
+	MOVQ   n32+0(FP), AX
+	MOVQ   src+8(FP), CX
+	MOVQ   ld+16(FP), DX
+	MOVQ   dst+24(FP), BX
+	MOVQ   groups+32(FP), SI
+	SHLQ   $0x02, DX
+	VPXORD Z12, Z12, Z12
+	LEAQ   (DX)(DX*2), DI
+	MOVQ   DX, R8
+	SHLQ   $0x02, R8
+	TESTQ  AX, AX
+	JZ     packRows32BF16_done
+
+packRows32BF16_loop:
+	MOVQ    CX, R9
+	CMPQ    SI, $0x00
+	JLE     packRows32BF16_zero0
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	ADDQ          R8, R9
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, (BX)
+	VEXTRACTF32X4 $0x01, Z8, 512(BX)
+	VEXTRACTF32X4 $0x02, Z8, 1024(BX)
+	VEXTRACTF32X4 $0x03, Z8, 1536(BX)
+	VMOVUPS       X9, 128(BX)
+	VEXTRACTF32X4 $0x01, Z9, 640(BX)
+	VEXTRACTF32X4 $0x02, Z9, 1152(BX)
+	VEXTRACTF32X4 $0x03, Z9, 1664(BX)
+	VMOVUPS       X10, 256(BX)
+	VEXTRACTF32X4 $0x01, Z10, 768(BX)
+	VEXTRACTF32X4 $0x02, Z10, 1280(BX)
+	VEXTRACTF32X4 $0x03, Z10, 1792(BX)
+	VMOVUPS       X11, 384(BX)
+	VEXTRACTF32X4 $0x01, Z11, 896(BX)
+	VEXTRACTF32X4 $0x02, Z11, 1408(BX)
+	VEXTRACTF32X4 $0x03, Z11, 1920(BX)
+	JMP           packRows32BF16_next0
+
+packRows32BF16_zero0:
+	VMOVUPS X12, (BX)
+	VMOVUPS X12, 128(BX)
+	VMOVUPS X12, 256(BX)
+	VMOVUPS X12, 384(BX)
+	VMOVUPS X12, 512(BX)
+	VMOVUPS X12, 640(BX)
+	VMOVUPS X12, 768(BX)
+	VMOVUPS X12, 896(BX)
+	VMOVUPS X12, 1024(BX)
+	VMOVUPS X12, 1152(BX)
+	VMOVUPS X12, 1280(BX)
+	VMOVUPS X12, 1408(BX)
+	VMOVUPS X12, 1536(BX)
+	VMOVUPS X12, 1664(BX)
+	VMOVUPS X12, 1792(BX)
+	VMOVUPS X12, 1920(BX)
+
+packRows32BF16_next0:
+	CMPQ    SI, $0x01
+	JLE     packRows32BF16_zero1
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	ADDQ          R8, R9
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, 16(BX)
+	VEXTRACTF32X4 $0x01, Z8, 528(BX)
+	VEXTRACTF32X4 $0x02, Z8, 1040(BX)
+	VEXTRACTF32X4 $0x03, Z8, 1552(BX)
+	VMOVUPS       X9, 144(BX)
+	VEXTRACTF32X4 $0x01, Z9, 656(BX)
+	VEXTRACTF32X4 $0x02, Z9, 1168(BX)
+	VEXTRACTF32X4 $0x03, Z9, 1680(BX)
+	VMOVUPS       X10, 272(BX)
+	VEXTRACTF32X4 $0x01, Z10, 784(BX)
+	VEXTRACTF32X4 $0x02, Z10, 1296(BX)
+	VEXTRACTF32X4 $0x03, Z10, 1808(BX)
+	VMOVUPS       X11, 400(BX)
+	VEXTRACTF32X4 $0x01, Z11, 912(BX)
+	VEXTRACTF32X4 $0x02, Z11, 1424(BX)
+	VEXTRACTF32X4 $0x03, Z11, 1936(BX)
+	JMP           packRows32BF16_next1
+
+packRows32BF16_zero1:
+	VMOVUPS X12, 16(BX)
+	VMOVUPS X12, 144(BX)
+	VMOVUPS X12, 272(BX)
+	VMOVUPS X12, 400(BX)
+	VMOVUPS X12, 528(BX)
+	VMOVUPS X12, 656(BX)
+	VMOVUPS X12, 784(BX)
+	VMOVUPS X12, 912(BX)
+	VMOVUPS X12, 1040(BX)
+	VMOVUPS X12, 1168(BX)
+	VMOVUPS X12, 1296(BX)
+	VMOVUPS X12, 1424(BX)
+	VMOVUPS X12, 1552(BX)
+	VMOVUPS X12, 1680(BX)
+	VMOVUPS X12, 1808(BX)
+	VMOVUPS X12, 1936(BX)
+
+packRows32BF16_next1:
+	CMPQ    SI, $0x02
+	JLE     packRows32BF16_zero2
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	ADDQ          R8, R9
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, 32(BX)
+	VEXTRACTF32X4 $0x01, Z8, 544(BX)
+	VEXTRACTF32X4 $0x02, Z8, 1056(BX)
+	VEXTRACTF32X4 $0x03, Z8, 1568(BX)
+	VMOVUPS       X9, 160(BX)
+	VEXTRACTF32X4 $0x01, Z9, 672(BX)
+	VEXTRACTF32X4 $0x02, Z9, 1184(BX)
+	VEXTRACTF32X4 $0x03, Z9, 1696(BX)
+	VMOVUPS       X10, 288(BX)
+	VEXTRACTF32X4 $0x01, Z10, 800(BX)
+	VEXTRACTF32X4 $0x02, Z10, 1312(BX)
+	VEXTRACTF32X4 $0x03, Z10, 1824(BX)
+	VMOVUPS       X11, 416(BX)
+	VEXTRACTF32X4 $0x01, Z11, 928(BX)
+	VEXTRACTF32X4 $0x02, Z11, 1440(BX)
+	VEXTRACTF32X4 $0x03, Z11, 1952(BX)
+	JMP           packRows32BF16_next2
+
+packRows32BF16_zero2:
+	VMOVUPS X12, 32(BX)
+	VMOVUPS X12, 160(BX)
+	VMOVUPS X12, 288(BX)
+	VMOVUPS X12, 416(BX)
+	VMOVUPS X12, 544(BX)
+	VMOVUPS X12, 672(BX)
+	VMOVUPS X12, 800(BX)
+	VMOVUPS X12, 928(BX)
+	VMOVUPS X12, 1056(BX)
+	VMOVUPS X12, 1184(BX)
+	VMOVUPS X12, 1312(BX)
+	VMOVUPS X12, 1440(BX)
+	VMOVUPS X12, 1568(BX)
+	VMOVUPS X12, 1696(BX)
+	VMOVUPS X12, 1824(BX)
+	VMOVUPS X12, 1952(BX)
+
+packRows32BF16_next2:
+	CMPQ    SI, $0x03
+	JLE     packRows32BF16_zero3
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	ADDQ          R8, R9
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, 48(BX)
+	VEXTRACTF32X4 $0x01, Z8, 560(BX)
+	VEXTRACTF32X4 $0x02, Z8, 1072(BX)
+	VEXTRACTF32X4 $0x03, Z8, 1584(BX)
+	VMOVUPS       X9, 176(BX)
+	VEXTRACTF32X4 $0x01, Z9, 688(BX)
+	VEXTRACTF32X4 $0x02, Z9, 1200(BX)
+	VEXTRACTF32X4 $0x03, Z9, 1712(BX)
+	VMOVUPS       X10, 304(BX)
+	VEXTRACTF32X4 $0x01, Z10, 816(BX)
+	VEXTRACTF32X4 $0x02, Z10, 1328(BX)
+	VEXTRACTF32X4 $0x03, Z10, 1840(BX)
+	VMOVUPS       X11, 432(BX)
+	VEXTRACTF32X4 $0x01, Z11, 944(BX)
+	VEXTRACTF32X4 $0x02, Z11, 1456(BX)
+	VEXTRACTF32X4 $0x03, Z11, 1968(BX)
+	JMP           packRows32BF16_next3
+
+packRows32BF16_zero3:
+	VMOVUPS X12, 48(BX)
+	VMOVUPS X12, 176(BX)
+	VMOVUPS X12, 304(BX)
+	VMOVUPS X12, 432(BX)
+	VMOVUPS X12, 560(BX)
+	VMOVUPS X12, 688(BX)
+	VMOVUPS X12, 816(BX)
+	VMOVUPS X12, 944(BX)
+	VMOVUPS X12, 1072(BX)
+	VMOVUPS X12, 1200(BX)
+	VMOVUPS X12, 1328(BX)
+	VMOVUPS X12, 1456(BX)
+	VMOVUPS X12, 1584(BX)
+	VMOVUPS X12, 1712(BX)
+	VMOVUPS X12, 1840(BX)
+	VMOVUPS X12, 1968(BX)
+
+packRows32BF16_next3:
+	CMPQ    SI, $0x04
+	JLE     packRows32BF16_zero4
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	ADDQ          R8, R9
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, 64(BX)
+	VEXTRACTF32X4 $0x01, Z8, 576(BX)
+	VEXTRACTF32X4 $0x02, Z8, 1088(BX)
+	VEXTRACTF32X4 $0x03, Z8, 1600(BX)
+	VMOVUPS       X9, 192(BX)
+	VEXTRACTF32X4 $0x01, Z9, 704(BX)
+	VEXTRACTF32X4 $0x02, Z9, 1216(BX)
+	VEXTRACTF32X4 $0x03, Z9, 1728(BX)
+	VMOVUPS       X10, 320(BX)
+	VEXTRACTF32X4 $0x01, Z10, 832(BX)
+	VEXTRACTF32X4 $0x02, Z10, 1344(BX)
+	VEXTRACTF32X4 $0x03, Z10, 1856(BX)
+	VMOVUPS       X11, 448(BX)
+	VEXTRACTF32X4 $0x01, Z11, 960(BX)
+	VEXTRACTF32X4 $0x02, Z11, 1472(BX)
+	VEXTRACTF32X4 $0x03, Z11, 1984(BX)
+	JMP           packRows32BF16_next4
+
+packRows32BF16_zero4:
+	VMOVUPS X12, 64(BX)
+	VMOVUPS X12, 192(BX)
+	VMOVUPS X12, 320(BX)
+	VMOVUPS X12, 448(BX)
+	VMOVUPS X12, 576(BX)
+	VMOVUPS X12, 704(BX)
+	VMOVUPS X12, 832(BX)
+	VMOVUPS X12, 960(BX)
+	VMOVUPS X12, 1088(BX)
+	VMOVUPS X12, 1216(BX)
+	VMOVUPS X12, 1344(BX)
+	VMOVUPS X12, 1472(BX)
+	VMOVUPS X12, 1600(BX)
+	VMOVUPS X12, 1728(BX)
+	VMOVUPS X12, 1856(BX)
+	VMOVUPS X12, 1984(BX)
+
+packRows32BF16_next4:
+	CMPQ    SI, $0x05
+	JLE     packRows32BF16_zero5
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	ADDQ          R8, R9
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, 80(BX)
+	VEXTRACTF32X4 $0x01, Z8, 592(BX)
+	VEXTRACTF32X4 $0x02, Z8, 1104(BX)
+	VEXTRACTF32X4 $0x03, Z8, 1616(BX)
+	VMOVUPS       X9, 208(BX)
+	VEXTRACTF32X4 $0x01, Z9, 720(BX)
+	VEXTRACTF32X4 $0x02, Z9, 1232(BX)
+	VEXTRACTF32X4 $0x03, Z9, 1744(BX)
+	VMOVUPS       X10, 336(BX)
+	VEXTRACTF32X4 $0x01, Z10, 848(BX)
+	VEXTRACTF32X4 $0x02, Z10, 1360(BX)
+	VEXTRACTF32X4 $0x03, Z10, 1872(BX)
+	VMOVUPS       X11, 464(BX)
+	VEXTRACTF32X4 $0x01, Z11, 976(BX)
+	VEXTRACTF32X4 $0x02, Z11, 1488(BX)
+	VEXTRACTF32X4 $0x03, Z11, 2000(BX)
+	JMP           packRows32BF16_next5
+
+packRows32BF16_zero5:
+	VMOVUPS X12, 80(BX)
+	VMOVUPS X12, 208(BX)
+	VMOVUPS X12, 336(BX)
+	VMOVUPS X12, 464(BX)
+	VMOVUPS X12, 592(BX)
+	VMOVUPS X12, 720(BX)
+	VMOVUPS X12, 848(BX)
+	VMOVUPS X12, 976(BX)
+	VMOVUPS X12, 1104(BX)
+	VMOVUPS X12, 1232(BX)
+	VMOVUPS X12, 1360(BX)
+	VMOVUPS X12, 1488(BX)
+	VMOVUPS X12, 1616(BX)
+	VMOVUPS X12, 1744(BX)
+	VMOVUPS X12, 1872(BX)
+	VMOVUPS X12, 2000(BX)
+
+packRows32BF16_next5:
+	CMPQ    SI, $0x06
+	JLE     packRows32BF16_zero6
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	ADDQ          R8, R9
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, 96(BX)
+	VEXTRACTF32X4 $0x01, Z8, 608(BX)
+	VEXTRACTF32X4 $0x02, Z8, 1120(BX)
+	VEXTRACTF32X4 $0x03, Z8, 1632(BX)
+	VMOVUPS       X9, 224(BX)
+	VEXTRACTF32X4 $0x01, Z9, 736(BX)
+	VEXTRACTF32X4 $0x02, Z9, 1248(BX)
+	VEXTRACTF32X4 $0x03, Z9, 1760(BX)
+	VMOVUPS       X10, 352(BX)
+	VEXTRACTF32X4 $0x01, Z10, 864(BX)
+	VEXTRACTF32X4 $0x02, Z10, 1376(BX)
+	VEXTRACTF32X4 $0x03, Z10, 1888(BX)
+	VMOVUPS       X11, 480(BX)
+	VEXTRACTF32X4 $0x01, Z11, 992(BX)
+	VEXTRACTF32X4 $0x02, Z11, 1504(BX)
+	VEXTRACTF32X4 $0x03, Z11, 2016(BX)
+	JMP           packRows32BF16_next6
+
+packRows32BF16_zero6:
+	VMOVUPS X12, 96(BX)
+	VMOVUPS X12, 224(BX)
+	VMOVUPS X12, 352(BX)
+	VMOVUPS X12, 480(BX)
+	VMOVUPS X12, 608(BX)
+	VMOVUPS X12, 736(BX)
+	VMOVUPS X12, 864(BX)
+	VMOVUPS X12, 992(BX)
+	VMOVUPS X12, 1120(BX)
+	VMOVUPS X12, 1248(BX)
+	VMOVUPS X12, 1376(BX)
+	VMOVUPS X12, 1504(BX)
+	VMOVUPS X12, 1632(BX)
+	VMOVUPS X12, 1760(BX)
+	VMOVUPS X12, 1888(BX)
+	VMOVUPS X12, 2016(BX)
+
+packRows32BF16_next6:
+	CMPQ    SI, $0x07
+	JLE     packRows32BF16_zero7
+	VMOVUPS (R9), Z13
+	VMOVUPS 64(R9), Z14
+
+	// VCVTNE2PS2BF16 Z13, Z14, Z0
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x0f
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc5
+	VMOVUPS (R9)(DX*1), Z15
+	VMOVUPS 64(R9)(DX*1), Z16
+
+	// VCVTNE2PS2BF16 Z15, Z16, Z1
+	BYTE    $0x62
+	BYTE    $0xd2
+	BYTE    $0x7f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xcf
+	VMOVUPS (R9)(DX*2), Z17
+	VMOVUPS 64(R9)(DX*2), Z18
+
+	// VCVTNE2PS2BF16 Z17, Z18, Z2
+	BYTE    $0x62
+	BYTE    $0xb2
+	BYTE    $0x6f
+	BYTE    $0x40
+	BYTE    $0x72
+	BYTE    $0xd1
+	VMOVUPS (R9)(DI*1), Z19
+	VMOVUPS 64(R9)(DI*1), Z20
+
+	// VCVTNE2PS2BF16 Z19, Z20, Z3
+	BYTE          $0x62
+	BYTE          $0xb2
+	BYTE          $0x5f
+	BYTE          $0x40
+	BYTE          $0x72
+	BYTE          $0xdb
+	VUNPCKLPS     Z1, Z0, Z4
+	VUNPCKHPS     Z1, Z0, Z5
+	VUNPCKLPS     Z3, Z2, Z6
+	VUNPCKHPS     Z3, Z2, Z7
+	VUNPCKLPD     Z6, Z4, Z8
+	VUNPCKHPD     Z6, Z4, Z9
+	VUNPCKLPD     Z7, Z5, Z10
+	VUNPCKHPD     Z7, Z5, Z11
+	VMOVUPS       X8, 112(BX)
+	VEXTRACTF32X4 $0x01, Z8, 624(BX)
+	VEXTRACTF32X4 $0x02, Z8, 1136(BX)
+	VEXTRACTF32X4 $0x03, Z8, 1648(BX)
+	VMOVUPS       X9, 240(BX)
+	VEXTRACTF32X4 $0x01, Z9, 752(BX)
+	VEXTRACTF32X4 $0x02, Z9, 1264(BX)
+	VEXTRACTF32X4 $0x03, Z9, 1776(BX)
+	VMOVUPS       X10, 368(BX)
+	VEXTRACTF32X4 $0x01, Z10, 880(BX)
+	VEXTRACTF32X4 $0x02, Z10, 1392(BX)
+	VEXTRACTF32X4 $0x03, Z10, 1904(BX)
+	VMOVUPS       X11, 496(BX)
+	VEXTRACTF32X4 $0x01, Z11, 1008(BX)
+	VEXTRACTF32X4 $0x02, Z11, 1520(BX)
+	VEXTRACTF32X4 $0x03, Z11, 2032(BX)
+	JMP           packRows32BF16_next7
+
+packRows32BF16_zero7:
+	VMOVUPS X12, 112(BX)
+	VMOVUPS X12, 240(BX)
+	VMOVUPS X12, 368(BX)
+	VMOVUPS X12, 496(BX)
+	VMOVUPS X12, 624(BX)
+	VMOVUPS X12, 752(BX)
+	VMOVUPS X12, 880(BX)
+	VMOVUPS X12, 1008(BX)
+	VMOVUPS X12, 1136(BX)
+	VMOVUPS X12, 1264(BX)
+	VMOVUPS X12, 1392(BX)
+	VMOVUPS X12, 1520(BX)
+	VMOVUPS X12, 1648(BX)
+	VMOVUPS X12, 1776(BX)
+	VMOVUPS X12, 1904(BX)
+	VMOVUPS X12, 2032(BX)
+
+packRows32BF16_next7:
+	ADDQ $0x80, CX
+	ADDQ $0x00000800, BX
+	DECQ AX
+	JNZ  packRows32BF16_loop
+
+packRows32BF16_done:
+	VZEROUPPER
+	RET
+
 // func axpyAVX512(n int, alpha float32, x *float32, y *float32)
 // Requires: AVX, AVX512F
 TEXT ·axpyAVX512(SB), NOSPLIT, $0-32

@@ -118,6 +118,42 @@ func sgemmSmallT4x4AVX512(k int, a *float32, lda int, b *float32, ldb int, c *fl
 //go:noescape
 func sgemmSmallT4x1AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
 
+// bgemmKernel12x32AVX512BF16 computes the 12×32 tile c[i*ldc+j] = alpha·Σ_p a[p*12+i]·b[p*32+j] + beta·c[i*ldc+j]
+// from packed panels a (k×mr) and b (k×nr) of bfloat16 pairs (k counts pairs; · is VDPBF16PS's pair product); c is not read when beta is 0.
+//
+//go:noescape
+func bgemmKernel12x32AVX512BF16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// bgemmKernel12x32EdgeAVX512BF16 computes rows×cols (≤ 12×32) of the tile c[i*ldc+j] = alpha·Σ_p a[p*12+i]·b[p*32+j] + beta·c[i*ldc+j]
+// from packed panels a (k×mr) and b (k×nr) of bfloat16 pairs (k counts pairs; · is VDPBF16PS's pair product); c is not read when beta is 0, nor touched outside rows×cols.
+//
+//go:noescape
+func bgemmKernel12x32EdgeAVX512BF16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, rows int, cols int)
+
+// packPairs12BF16 converts n pairs of rows of cols ≤ 12 floats of src (stride ld) to bfloat16
+// and interleaves them: dst[q*12+j] = bf16(src[2q*ld+j]) | bf16(src[(2q+1)*ld+j])<<16, zero past cols.
+//
+//go:noescape
+func packPairs12BF16(n int, src *float32, ld int, dst *float32, cols int)
+
+// packPairs32BF16 converts n pairs of rows of cols ≤ 32 floats of src (stride ld) to bfloat16
+// and interleaves them: dst[q*32+j] = bf16(src[2q*ld+j]) | bf16(src[(2q+1)*ld+j])<<16, zero past cols.
+//
+//go:noescape
+func packPairs32BF16(n int, src *float32, ld int, dst *float32, cols int)
+
+// packRows12BF16 packs the first 4·groups of 12 rows of src (stride ld) by 32·n32 columns into dst
+// as bfloat16 pairs, dst[p*12+r] = bf16(src[r*ld+2p]) | bf16(src[r*ld+2p+1])<<16, and zeros for the other rows.
+//
+//go:noescape
+func packRows12BF16(n32 int, src *float32, ld int, dst *float32, groups int)
+
+// packRows32BF16 packs the first 4·groups of 32 rows of src (stride ld) by 32·n32 columns into dst
+// as bfloat16 pairs, dst[p*32+r] = bf16(src[r*ld+2p]) | bf16(src[r*ld+2p+1])<<16, and zeros for the other rows.
+//
+//go:noescape
+func packRows32BF16(n32 int, src *float32, ld int, dst *float32, groups int)
+
 // axpyAVX512 is axpyGeneric over the first n elements, n a multiple of 16, with AVX512:
 //
 //	for i := range n { y[i] += alpha * x[i] }

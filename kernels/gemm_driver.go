@@ -39,6 +39,18 @@ type gemmImpl struct {
 	// packA and packB may be replaced by faster (assembly) versions; nil means the Go ones.
 	packA func(transA bool, a []float32, lda, i0, p0, mb, kb, mr int, dst []float32)
 	packB func(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []float32)
+	// packedK, if not nil, is how many elements a packed panel has per row
+	// (A) or column (B) for kb values of k, and the k the microkernel is
+	// given: (kb+1)/2 for bfloat16 pairs (bf16.go); nil means kb.
+	packedK func(kb int) int
+}
+
+// pk returns the packed length of kb values of k (see packedK).
+func (g *gemmImpl) pk(kb int) int {
+	if g.packedK != nil {
+		return g.packedK(kb)
+	}
+	return kb
 }
 
 // gemmBuf is one goroutine's packing space.
@@ -108,7 +120,8 @@ func gemmSerial(g *gemmImpl, buf *gemmBuf, transA, transB bool, m, n, k int, alp
 		nb := min(g.nc, n-jc)
 		for pc := 0; pc < k; pc += g.kc {
 			kb := min(g.kc, k-pc)
-			bb := buf.b[:roundUp(nb, nr)*kb]
+			pk := g.pk(kb)
+			bb := buf.b[:roundUp(nb, nr)*pk]
 			packB(transB, b, ldb, pc, jc, kb, nb, nr, bb)
 			betaEff := beta
 			if pc > 0 {
@@ -116,16 +129,17 @@ func gemmSerial(g *gemmImpl, buf *gemmBuf, transA, transB bool, m, n, k int, alp
 			}
 			for ic := 0; ic < m; ic += g.mc {
 				mb := min(g.mc, m-ic)
-				ab := buf.a[:roundUp(mb, mr)*kb]
+				ab := buf.a[:roundUp(mb, mr)*pk]
 				packA(transA, a, lda, ic, pc, mb, kb, mr, ab)
-				macroKernel(g, tile, ab, bb, mb, nb, kb, c[ic*ldc+jc:], ldc, alpha, betaEff)
+				macroKernel(g, tile, ab, bb, mb, nb, pk, c[ic*ldc+jc:], ldc, alpha, betaEff)
 			}
 		}
 	}
 }
 
 // macroKernel runs the microkernel over an mb×nb block of C from a packed
-// A block ab (mb×kb) and B block bb (kb×nb), the B panel outermost so that it
+// A block ab (mb×kb) and B block bb (kb×nb), kb packed elements (g.pk) per
+// panel row or column, the B panel outermost so that it
 // stays in L1 while the A panels stream past; edge tiles go through tile.
 func macroKernel(g *gemmImpl, tile, ab, bb []float32, mb, nb, kb int, c []float32, ldc int, alpha, beta float32) {
 	mr, nr := g.mr, g.nr

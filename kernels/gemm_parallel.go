@@ -75,7 +75,7 @@ func gemmParallelPacked(g *gemmImpl, nt int, transA, transB bool, m, n, k int, a
 	if packB == nil {
 		packB = packBGeneric
 	}
-	type block struct{ jc, nb, pc, kb, off, units int }
+	type block struct{ jc, nb, pc, kb, pk, off, units int }
 	var blocks []block
 	size, units := 0, 0
 	for jc := 0; jc < n; jc += g.nc {
@@ -83,9 +83,10 @@ func gemmParallelPacked(g *gemmImpl, nt int, transA, transB bool, m, n, k int, a
 		np := (nb + nr - 1) / nr
 		for pc := 0; pc < k; pc += g.kc {
 			kb := min(g.kc, k-pc)
+			pk := g.pk(kb)
 			u := (np + bPanelGroup - 1) / bPanelGroup
-			blocks = append(blocks, block{jc, nb, pc, kb, size, u})
-			size += np * nr * kb
+			blocks = append(blocks, block{jc, nb, pc, kb, pk, size, u})
+			size += np * nr * pk
 			units += u
 		}
 	}
@@ -109,7 +110,7 @@ func gemmParallelPacked(g *gemmImpl, nt int, transA, transB bool, m, n, k int, a
 				}
 				j0 := u * bPanelGroup * nr
 				cols := min(bPanelGroup*nr, bl.nb-j0)
-				packB(transB, b, ldb, bl.pc, bl.jc+j0, bl.kb, cols, nr, bp[bl.off+j0*bl.kb:])
+				packB(transB, b, ldb, bl.pc, bl.jc+j0, bl.kb, cols, nr, bp[bl.off+j0*bl.pk:])
 				break
 			}
 			packDone.Add(1)
@@ -126,16 +127,16 @@ func gemmParallelPacked(g *gemmImpl, nt int, transA, transB bool, m, n, k int, a
 			}
 			lo, hi := ch*rowsPerChunk, min((ch+1)*rowsPerChunk, m)
 			for _, bl := range blocks {
-				bb := bp[bl.off : bl.off+roundUp(bl.nb, nr)*bl.kb]
+				bb := bp[bl.off : bl.off+roundUp(bl.nb, nr)*bl.pk]
 				betaEff := beta
 				if bl.pc > 0 {
 					betaEff = 1
 				}
 				for ic := lo; ic < hi; ic += g.mc {
 					mb := min(g.mc, hi-ic)
-					ab := buf.a[:roundUp(mb, mr)*bl.kb]
+					ab := buf.a[:roundUp(mb, mr)*bl.pk]
 					g.packAFunc()(transA, a, lda, ic, bl.pc, mb, bl.kb, mr, ab)
-					macroKernel(g, tile, ab, bb, mb, bl.nb, bl.kb, c[ic*ldc+bl.jc:], ldc, alpha, betaEff)
+					macroKernel(g, tile, ab, bb, mb, bl.nb, bl.pk, c[ic*ldc+bl.jc:], ldc, alpha, betaEff)
 				}
 			}
 		}

@@ -425,3 +425,26 @@ func TestVecLengthMismatchPanics(t *testing.T) {
 	}()
 	Add(make([]float32, 3), make([]float32, 3), make([]float32, 2))
 }
+
+// TestParallelRange covers every index exactly once, whatever the split.
+func TestParallelRange(t *testing.T) {
+	for _, nt := range []int{1, 2, 3} {
+		prev := SetThreads(nt)
+		for _, n := range []int{0, 1, 7, 100, 1000, 4099} {
+			for _, grain := range []int{1, 10, 5000} {
+				seen := make([]int32, n)
+				ParallelRange(n, grain, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						seen[i]++
+					}
+				})
+				for i, s := range seen {
+					if s != 1 {
+						t.Fatalf("threads %d n %d grain %d: index %d done %d times", nt, n, grain, i, s)
+					}
+				}
+			}
+		}
+		SetThreads(prev)
+	}
+}

@@ -61,8 +61,10 @@ func sigmoidBackward(_ *Graph, out *Tensor) {
 // ReLU returns max(x, 0) elementwise.
 func (g *Graph) ReLU(x *Tensor) *Tensor {
 	out := g.newTensor(g.anyNeedsGrad(x), x.Shape...)
-	for i, v := range x.Data {
-		out.Data[i] = max(v, 0)
+	if n := len(x.Data); n < 2*elementwiseGrain {
+		reluForward(out.Data, x.Data)
+	} else { // the closure only here: small steps allocate nothing
+		kernels.ParallelRange(n, elementwiseGrain, func(lo, hi int) { reluForward(out.Data[lo:hi], x.Data[lo:hi]) })
 	}
 	g.record(out, reluBackward, x)
 	return out
@@ -78,9 +80,25 @@ func reluBackward(_ *Graph, out *Tensor) {
 	// Branch-free: half the signs are random, so a branch mispredicts.
 	// y is never −0 (the forward writes +0), so int32(bits(y)) > 0 ⇔ y > 0,
 	// and −int32(bits) >> 31 is all ones exactly then.
-	dx, dy := x.Grad[:len(out.Data)], out.Grad[:len(out.Data)]
-	for i, y := range out.Data {
-		keep := uint32(-int32(math.Float32bits(y)) >> 31)
+	dx, dy, y := x.Grad[:len(out.Data)], out.Grad[:len(out.Data)], out.Data
+	if n := len(y); n < 2*elementwiseGrain {
+		reluBackwardRange(dx, dy, y)
+	} else {
+		kernels.ParallelRange(n, elementwiseGrain, func(lo, hi int) { reluBackwardRange(dx[lo:hi], dy[lo:hi], y[lo:hi]) })
+	}
+}
+
+func reluForward(dst, x []float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = max(v, 0)
+	}
+}
+
+func reluBackwardRange(dx, dy, y []float32) {
+	dx, dy = dx[:len(y)], dy[:len(y)]
+	for i, v := range y {
+		keep := uint32(-int32(math.Float32bits(v)) >> 31)
 		dx[i] += math.Float32frombits(math.Float32bits(dy[i]) & keep)
 	}
 }

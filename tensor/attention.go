@@ -75,7 +75,7 @@ func (g *Graph) AttentionDropout(q, k, v *Tensor, heads int, keyPad []bool, caus
 	} else {
 		for b := 0; b < B; b++ {
 			// S_bh = Q_bh·K_bhᵀ/√Dh for every head: (Tq, Dh)·(Dh, Tk) → (Tq, Tk)
-			kernels.SgemmStrided(false, true, Tq, Tk, dh, scale,
+			g.gemmStrided(false, true, Tq, Tk, dh, scale,
 				q.Data[b*Tq*D:], D, dh, k.Data[b*Tk*D:], D, dh, 0, probs[b*H*Tq*Tk:], Tk, Tq*Tk, H)
 		}
 		attnMaskedSoftmax(probs, B, H, Tq, Tk, keyPad, causal)
@@ -88,7 +88,7 @@ func (g *Graph) AttentionDropout(q, k, v *Tensor, heads int, keyPad []bool, caus
 		}
 		for b := 0; b < B; b++ {
 			// O_bh = P_bh·V_bh: (Tq, Tk)·(Tk, Dh) → (Tq, Dh), written into head h's columns
-			kernels.SgemmStrided(false, false, Tq, dh, Tk, 1,
+			g.gemmStrided(false, false, Tq, dh, Tk, 1,
 				used[b*H*Tq*Tk:], Tk, Tq*Tk, v.Data[b*Tk*D:], D, dh, 0, out.Data[b*Tq*D:], D, dh, H)
 		}
 	}
@@ -136,13 +136,13 @@ func attentionBackward(g *Graph, out *Tensor) {
 		Pb := P[b*H*Tq*Tk:]
 		dO := out.Grad[b*Tq*D:]
 		if v.needsGrad { // dV_bh += P′_bhᵀ·dO_bh: (Tk, Tq)·(Tq, Dh)
-			kernels.SgemmStrided(true, false, Tk, dh, Tq, 1, used[b*H*Tq*Tk:], Tk, Tq*Tk, dO, D, dh, 1, v.Grad[b*Tk*D:], D, dh, H)
+			g.gemmStrided(true, false, Tk, dh, Tq, 1, used[b*H*Tq*Tk:], Tk, Tq*Tk, dO, D, dh, 1, v.Grad[b*Tk*D:], D, dh, H)
 		}
 		if dS == nil {
 			continue
 		}
 		// dP_bh = dO_bh·V_bhᵀ: (Tq, Dh)·(Dh, Tk)
-		kernels.SgemmStrided(false, true, Tq, Tk, dh, 1, dO, D, dh, v.Data[b*Tk*D:], D, dh, 0, dS, Tk, Tq*Tk, H)
+		g.gemmStrided(false, true, Tq, Tk, dh, 1, dO, D, dh, v.Data[b*Tk*D:], D, dh, 0, dS, Tk, Tq*Tk, H)
 		if drop {
 			mask.mulAt(dS[:H*Tq*Tk], b*H*Tq*Tk)
 		}
@@ -157,10 +157,10 @@ func attentionBackward(g *Graph, out *Tensor) {
 			}
 		}
 		if q.needsGrad { // dQ_bh += scale·dS_bh·K_bh: (Tq, Tk)·(Tk, Dh)
-			kernels.SgemmStrided(false, false, Tq, dh, Tk, scale, dS, Tk, Tq*Tk, k.Data[b*Tk*D:], D, dh, 1, q.Grad[b*Tq*D:], D, dh, H)
+			g.gemmStrided(false, false, Tq, dh, Tk, scale, dS, Tk, Tq*Tk, k.Data[b*Tk*D:], D, dh, 1, q.Grad[b*Tq*D:], D, dh, H)
 		}
 		if k.needsGrad { // dK_bh += scale·dS_bhᵀ·Q_bh: (Tk, Tq)·(Tq, Dh)
-			kernels.SgemmStrided(true, false, Tk, dh, Tq, scale, dS, Tk, Tq*Tk, q.Data[b*Tq*D:], D, dh, 1, k.Grad[b*Tk*D:], D, dh, H)
+			g.gemmStrided(true, false, Tk, dh, Tq, scale, dS, Tk, Tq*Tk, q.Data[b*Tq*D:], D, dh, 1, k.Grad[b*Tk*D:], D, dh, H)
 		}
 	}
 }

@@ -123,9 +123,10 @@ func (d dropoutMask) apply(dst, a, x []float32) {
 		a = a[:n]
 	}
 	full := n &^ 3
-	for i := 0; i < full; i += 4 {
-		f0, f1, f2, f3 := d.factors(i / 4)
-		dst[i], dst[i+1], dst[i+2], dst[i+3] = x[i]*f0, x[i+1]*f1, x[i+2]*f2, x[i+3]*f3
+	if full < 2*elementwiseGrain {
+		d.applyGroups(dst, x, 0, full/4)
+	} else { // the closure only here: small steps allocate nothing
+		kernels.ParallelRange(full/4, elementwiseGrain/4, func(lo, hi int) { d.applyGroups(dst, x, lo, hi) })
 	}
 	if full < n {
 		var f [4]float32
@@ -144,12 +145,10 @@ func (d dropoutMask) accumulate(dx, dy []float32) {
 	n := len(dy)
 	dx = dx[:n]
 	full := n &^ 3
-	for i := 0; i < full; i += 4 {
-		f0, f1, f2, f3 := d.factors(i / 4)
-		dx[i] += dy[i] * f0
-		dx[i+1] += dy[i+1] * f1
-		dx[i+2] += dy[i+2] * f2
-		dx[i+3] += dy[i+3] * f3
+	if full < 2*elementwiseGrain {
+		d.accumulateGroups(dx, dy, 0, full/4)
+	} else {
+		kernels.ParallelRange(full/4, elementwiseGrain/4, func(lo, hi int) { d.accumulateGroups(dx, dy, lo, hi) })
 	}
 	if full < n {
 		var f [4]float32
@@ -157,6 +156,25 @@ func (d dropoutMask) accumulate(dx, dy []float32) {
 		for i := full; i < n; i++ {
 			dx[i] += dy[i] * f[i-full]
 		}
+	}
+}
+
+// applyGroups writes dst = x·mask for the groups of four elements lo..hi.
+func (d dropoutMask) applyGroups(dst, x []float32, lo, hi int) {
+	for i := 4 * lo; i < 4*hi; i += 4 {
+		f0, f1, f2, f3 := d.factors(i / 4)
+		dst[i], dst[i+1], dst[i+2], dst[i+3] = x[i]*f0, x[i+1]*f1, x[i+2]*f2, x[i+3]*f3
+	}
+}
+
+// accumulateGroups adds dy·mask to dx for the groups of four elements lo..hi.
+func (d dropoutMask) accumulateGroups(dx, dy []float32, lo, hi int) {
+	for i := 4 * lo; i < 4*hi; i += 4 {
+		f0, f1, f2, f3 := d.factors(i / 4)
+		dx[i] += dy[i] * f0
+		dx[i+1] += dy[i+1] * f1
+		dx[i+2] += dy[i+2] * f2
+		dx[i+3] += dy[i+3] * f3
 	}
 }
 

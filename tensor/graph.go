@@ -28,10 +28,11 @@ type Graph struct {
 
 	shapeTmp []int // scratch for building shapes without allocating
 
-	noGrad   bool
-	training bool
-	pcg      *rand.PCG
-	rng      *rand.Rand
+	noGrad    bool
+	training  bool
+	precision Precision // of matrix products (precision.go)
+	pcg       *rand.PCG
+	rng       *rand.Rand
 }
 
 // NewGraph returns a graph in training mode whose random numbers (dropout)

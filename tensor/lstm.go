@@ -50,7 +50,7 @@ func (g *Graph) LSTMGates(xproj *Tensor, t int, h, whh *Tensor) *Tensor {
 		copy(out.Data[b*G4:(b+1)*G4], xproj.Data[(b*T+t)*G4:])
 	}
 	if h != nil { // gates += h·W_hhᵀ: (B, H)·(H, 4H)
-		kernels.Sgemm(false, true, B, G4, H, 1, h.Data, H, whh.Data, H, 1, out.Data, G4)
+		g.gemm(false, true, B, G4, H, 1, h.Data, H, whh.Data, H, 1, out.Data, G4)
 	}
 	out.ints = [4]int{t, T, 0, 0}
 	g.record(out, lstmGatesBackward, xproj, h, whh)
@@ -59,7 +59,7 @@ func (g *Graph) LSTMGates(xproj *Tensor, t int, h, whh *Tensor) *Tensor {
 
 // lstmGatesBackward differentiates gates = xproj[:, t] + h·W_hhᵀ:
 // dxproj[:, t] += dgates, dh += dgates·W_hh, dW_hh += dgatesᵀ·h.
-func lstmGatesBackward(_ *Graph, out *Tensor) {
+func lstmGatesBackward(g *Graph, out *Tensor) {
 	xproj, h, whh := out.in[0], out.in[1], out.in[2]
 	G4, H := whh.Shape[0], whh.Shape[1]
 	B := out.Shape[0]
@@ -73,10 +73,10 @@ func lstmGatesBackward(_ *Graph, out *Tensor) {
 		return
 	}
 	if h.needsGrad {
-		kernels.Sgemm(false, false, B, H, G4, 1, out.Grad, G4, whh.Data, H, 1, h.Grad, H)
+		g.gemm(false, false, B, H, G4, 1, out.Grad, G4, whh.Data, H, 1, h.Grad, H)
 	}
 	if whh.needsGrad {
-		kernels.Sgemm(true, false, G4, H, B, 1, out.Grad, G4, h.Data, H, 1, whh.Grad, H)
+		g.gemm(true, false, G4, H, B, 1, out.Grad, G4, h.Data, H, 1, whh.Grad, H)
 	}
 }
 

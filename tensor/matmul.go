@@ -2,8 +2,6 @@ package tensor
 
 import (
 	"fmt"
-
-	"github.com/qkv-dev/qkv/kernels"
 )
 
 // MatMul returns op(a)·op(b) for matrices: a (M, K) or, when transA, (K, M);
@@ -24,7 +22,7 @@ func (g *Graph) MatMul(a, b *Tensor, transA, transB bool) *Tensor {
 		panic(fmt.Sprintf("tensor.MatMul: inner dimensions differ: %v·%v (transA=%v transB=%v)", a.Shape, b.Shape, transA, transB))
 	}
 	out := g.newTensor(g.anyNeedsGrad(a, b), m, n)
-	kernels.Sgemm(transA, transB, m, n, k, 1, a.Data, a.Shape[1], b.Data, b.Shape[1], 0, out.Data, n)
+	g.gemm(transA, transB, m, n, k, 1, a.Data, a.Shape[1], b.Data, b.Shape[1], 0, out.Data, n)
 	out.ints = [4]int{m, n, k, boolInt(transA) | boolInt(transB)<<1}
 	g.record(out, matMulBackward, a, b)
 	return out
@@ -32,23 +30,23 @@ func (g *Graph) MatMul(a, b *Tensor, transA, transB bool) *Tensor {
 
 // matMulBackward differentiates C = op(A)·op(B):
 // dop(A) = dC·op(B)ᵀ and dop(B) = op(A)ᵀ·dC, written back through the transposes.
-func matMulBackward(_ *Graph, out *Tensor) {
+func matMulBackward(g *Graph, out *Tensor) {
 	a, b := out.in[0], out.in[1]
 	m, n, k := out.ints[0], out.ints[1], out.ints[2]
 	transA, transB := out.ints[3]&1 != 0, out.ints[3]&2 != 0
 	lda, ldb := a.Shape[1], b.Shape[1]
 	if a.needsGrad {
 		if transA { // A is (K, M): dA = op(B)·dCᵀ
-			kernels.Sgemm(transB, true, k, m, n, 1, b.Data, ldb, out.Grad, n, 1, a.Grad, lda)
+			g.gemm(transB, true, k, m, n, 1, b.Data, ldb, out.Grad, n, 1, a.Grad, lda)
 		} else { // A is (M, K): dA = dC·op(B)ᵀ
-			kernels.Sgemm(false, !transB, m, k, n, 1, out.Grad, n, b.Data, ldb, 1, a.Grad, lda)
+			g.gemm(false, !transB, m, k, n, 1, out.Grad, n, b.Data, ldb, 1, a.Grad, lda)
 		}
 	}
 	if b.needsGrad {
 		if transB { // B is (N, K): dB = dCᵀ·op(A)
-			kernels.Sgemm(true, transA, n, k, m, 1, out.Grad, n, a.Data, lda, 1, b.Grad, ldb)
+			g.gemm(true, transA, n, k, m, 1, out.Grad, n, a.Data, lda, 1, b.Grad, ldb)
 		} else { // B is (K, N): dB = op(A)ᵀ·dC
-			kernels.Sgemm(!transA, false, k, n, m, 1, a.Data, lda, out.Grad, n, 1, b.Grad, ldb)
+			g.gemm(!transA, false, k, n, m, 1, a.Data, lda, out.Grad, n, 1, b.Grad, ldb)
 		}
 	}
 }
@@ -73,14 +71,14 @@ func (g *Graph) BatchedMatMul(a, b *Tensor, transA, transB bool) *Tensor {
 	}
 	out := g.newTensor(g.anyNeedsGrad(a, b), batch, m, n)
 	lda, ldb := a.Shape[2], b.Shape[2]
-	kernels.SgemmStrided(transA, transB, m, n, k, 1, a.Data, lda, m*k, b.Data, ldb, k*n, 0, out.Data, n, m*n, batch)
+	g.gemmStrided(transA, transB, m, n, k, 1, a.Data, lda, m*k, b.Data, ldb, k*n, 0, out.Data, n, m*n, batch)
 	out.ints = [4]int{m, n, k, boolInt(transA) | boolInt(transB)<<1}
 	g.record(out, batchedMatMulBackward, a, b)
 	return out
 }
 
 // batchedMatMulBackward is matMulBackward for each matrix of the batch.
-func batchedMatMulBackward(_ *Graph, out *Tensor) {
+func batchedMatMulBackward(g *Graph, out *Tensor) {
 	a, b := out.in[0], out.in[1]
 	batch := a.Shape[0]
 	m, n, k := out.ints[0], out.ints[1], out.ints[2]
@@ -89,16 +87,16 @@ func batchedMatMulBackward(_ *Graph, out *Tensor) {
 	sa, sb, sc := m*k, k*n, m*n
 	if a.needsGrad {
 		if transA {
-			kernels.SgemmStrided(transB, true, k, m, n, 1, b.Data, ldb, sb, out.Grad, n, sc, 1, a.Grad, lda, sa, batch)
+			g.gemmStrided(transB, true, k, m, n, 1, b.Data, ldb, sb, out.Grad, n, sc, 1, a.Grad, lda, sa, batch)
 		} else {
-			kernels.SgemmStrided(false, !transB, m, k, n, 1, out.Grad, n, sc, b.Data, ldb, sb, 1, a.Grad, lda, sa, batch)
+			g.gemmStrided(false, !transB, m, k, n, 1, out.Grad, n, sc, b.Data, ldb, sb, 1, a.Grad, lda, sa, batch)
 		}
 	}
 	if b.needsGrad {
 		if transB {
-			kernels.SgemmStrided(true, transA, n, k, m, 1, out.Grad, n, sc, a.Data, lda, sa, 1, b.Grad, ldb, sb, batch)
+			g.gemmStrided(true, transA, n, k, m, 1, out.Grad, n, sc, a.Data, lda, sa, 1, b.Grad, ldb, sb, batch)
 		} else {
-			kernels.SgemmStrided(!transA, false, k, n, m, 1, a.Data, lda, sa, out.Grad, n, sc, 1, b.Grad, ldb, sb, batch)
+			g.gemmStrided(!transA, false, k, n, m, 1, a.Data, lda, sa, out.Grad, n, sc, 1, b.Grad, ldb, sb, batch)
 		}
 	}
 }
@@ -123,22 +121,22 @@ func (g *Graph) Linear(x, w, bias *Tensor) *Tensor {
 		}
 		beta = 1
 	}
-	kernels.Sgemm(false, true, rows, outDim, in, 1, x.Data, in, w.Data, in, beta, out.Data, outDim)
+	g.gemm(false, true, rows, outDim, in, 1, x.Data, in, w.Data, in, beta, out.Data, outDim)
 	g.record(out, linearBackward, x, w, bias)
 	return out
 }
 
 // linearBackward differentiates y = x·Wᵀ + b:
 // dx = dy·W, dW += dyᵀ·x, db += Σ_rows dy.
-func linearBackward(_ *Graph, out *Tensor) {
+func linearBackward(g *Graph, out *Tensor) {
 	x, w, bias := out.in[0], out.in[1], out.in[2]
 	in, outDim := w.Shape[1], w.Shape[0]
 	rows := x.Rows()
 	if x.needsGrad {
-		kernels.Sgemm(false, false, rows, in, outDim, 1, out.Grad, outDim, w.Data, in, 1, x.Grad, in)
+		g.gemm(false, false, rows, in, outDim, 1, out.Grad, outDim, w.Data, in, 1, x.Grad, in)
 	}
 	if w.needsGrad {
-		kernels.Sgemm(true, false, outDim, in, rows, 1, out.Grad, outDim, x.Data, in, 1, w.Grad, in)
+		g.gemm(true, false, outDim, in, rows, 1, out.Grad, outDim, x.Data, in, 1, w.Grad, in)
 	}
 	if bias != nil && bias.needsGrad {
 		for r := 0; r < rows; r++ {

@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/qkv-dev/qkv/tensor"
 )
 
 // Options configure a training run. Zero values of the fields that cannot
@@ -50,6 +52,12 @@ type Options struct {
 	KeepSnapshots  int           `json:"keep_snapshots"`  // keep the parameters of the last N validation points as step-N.safetensors, for averaging (0: none)
 	SaveEvery      Every         `json:"save_every"`      // write the last checkpoint this often besides validation points (zero: only there, at the end and on interrupt)
 	Seed           uint64        `json:"seed"`            // data order and dropout
+	// Precision of the matrix products in training: "" or "fp32" (float32),
+	// or "bf16" (mixed precision, tensor.BF16: bfloat16 operands, float32
+	// accumulation; weights, optimizer state, checkpoints, validation and
+	// decoding stay float32). WithDefaults writes fp32 as "", so that a run
+	// recorded before the option and one with --precision fp32 are the same.
+	Precision string `json:"precision,omitempty"`
 }
 
 // Defaults are the paper's settings at the scale of a small model, with the
@@ -89,7 +97,26 @@ func (o Options) WithDefaults() Options {
 	if o.Accum == 0 {
 		o.Accum = d.Accum
 	}
+	o.Precision = NormalizePrecision(o.Precision)
 	return o
+}
+
+// NormalizePrecision returns the recorded form of a precision: "" for
+// fp32 (the default), the name otherwise.
+func NormalizePrecision(p string) string {
+	if p == "fp32" {
+		return ""
+	}
+	return p
+}
+
+// GraphPrecision returns the tensor precision of o.Precision.
+func (o Options) GraphPrecision() (tensor.Precision, error) {
+	p, err := tensor.ParsePrecision(o.Precision)
+	if err != nil {
+		return p, fmt.Errorf("train: --precision %q is not a precision: use fp32 or bf16 (config key train.precision)", o.Precision)
+	}
+	return p, nil
 }
 
 // Upper bounds of the options that size memory or work.
@@ -104,7 +131,7 @@ var optionFlags = map[string]string{
 	"schedule": "--schedule", "lr": "--lr", "warmup": "--warmup", "weight_decay": "--weight-decay",
 	"clip_norm": "--clip-norm", "label_smoothing": "--label-smoothing", "accum": "--accum",
 	"valid_every": "--valid-every", "patience": "--patience", "keep_snapshots": "--keep-snapshots",
-	"save_every": "--save-every",
+	"save_every": "--save-every", "precision": "--precision",
 }
 
 // outOfRange is the error for an option outside its range: it names the
@@ -157,7 +184,8 @@ func (o Options) Validate() error {
 			return outOfRange(c.key, c.v, c.want)
 		}
 	}
-	return nil
+	_, err := o.GraphPrecision()
+	return err
 }
 
 // Every is a period: a number of optimizer steps, or a wall-clock interval.

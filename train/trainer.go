@@ -119,7 +119,11 @@ func New(m model.Model, trainSet, validSet []batch.Example, dir string, opts Opt
 		return nil, err
 	}
 	t := &Trainer{m: m, params: m.Params(), opts: opts, dir: dir, g: tensor.NewGraph(opts.Seed)}
-	var err error
+	prec, err := opts.GraphPrecision()
+	if err != nil {
+		return nil, err
+	}
+	t.g.SetPrecision(prec) // validation (ValidLoss) and decoding stay float32
 	adam := optim.AdamConfig{Beta1: opts.Beta1, Beta2: opts.Beta2, Eps: opts.Eps, WeightDecay: opts.WeightDecay}
 	if opts.WeightDecay > 0 {
 		t.opt, err = optim.NewAdamW(t.params, adam)

@@ -123,6 +123,7 @@ func init() {
 	f.Int64Var(&tf.opts.ValidEvery, "valid-every", 0, "validate (and save) every N steps (0: every epoch)")
 	f.IntVar(&tf.opts.Patience, "patience", 0, "stop after N validations without improvement (0: never)")
 	f.IntVar(&tf.opts.KeepSnapshots, "keep-snapshots", 0, "keep the weights of the last N validation points as step-*.safetensors, for qkv average (0: none)")
+	f.StringVar(&tf.opts.Precision, "precision", "fp32", "precision of the matrix products: fp32, or bf16 (bfloat16 operands, float32 accumulation; weights, optimizer and checkpoints stay fp32)")
 	f.Var(&tf.opts.SaveEvery, "save-every", "also write last.safetensors every N steps (500) or every duration (10m); 0: only at validations")
 	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate, in [0, 1)")
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
@@ -374,6 +375,8 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	override(changed, "patience", &o.Patience, t.Patience)
 	override(changed, "keep-snapshots", &o.KeepSnapshots, t.KeepSnapshots)
 	override(changed, "save-every", &o.SaveEvery, t.SaveEvery)
+	override(changed, "precision", &o.Precision, t.Precision)
+	o.Precision = train.NormalizePrecision(o.Precision)
 	if changed("seed") || o.Seed == 0 {
 		o.Seed = tf.seed
 	}
@@ -432,7 +435,7 @@ var settingFlags = map[string]string{
 	"prepare.min_freq": "--min-freq", "prepare.bpe_merges": "--bpe-merges",
 	"train.max_tokens": "--max-tokens", "train.schedule": "--schedule", "train.lr": "--lr", "train.warmup": "--warmup",
 	"train.weight_decay": "--weight-decay", "train.clip_norm": "--clip-norm", "train.label_smoothing": "--label-smoothing",
-	"train.accum": "--accum",
+	"train.accum": "--accum", "train.precision": "--precision",
 }
 
 func settingFlag(key string) string {

@@ -26,6 +26,10 @@ type Options struct {
 	Step       float64 // finite-difference step, relative to max(1, |x|)
 	Atol, Rtol float64
 	Seed       uint64 // graph seed, the same for every evaluation (dropout masks repeat)
+	// Precision of the analytic (backward) pass; the numeric differences
+	// are always taken in FP32, since a bf16 forward pass is piecewise
+	// constant at the scale of the step.
+	Precision tensor.Precision
 }
 
 // Forward builds the function under test on g from the given parameters.
@@ -49,6 +53,7 @@ func Check(t testing.TB, name string, params []*tensor.Tensor, f Forward, opt Op
 		p.ZeroGrad()
 	}
 	g := tensor.NewGraph(opt.Seed)
+	g.SetPrecision(opt.Precision)
 	out := f(g, params)
 	rng := rand.New(rand.NewPCG(7, 11))
 	proj := make([]float32, out.Len())

@@ -14,9 +14,9 @@ const (
 )
 
 func gemmKernels() {
-	microKernel("sgemmKernel12x32AVX512", 12, 2, 16, zmm, 4, false)
-	microKernel("sgemmKernel12x32EdgeAVX512", 12, 2, 16, zmm, 4, true)
-	microKernel("sgemmKernel6x16AVX2", 6, 2, 8, ymm, 4, false)
+	microKernel("sgemmKernel12x32AVX512", 12, 2, 16, zmm, 4, false, false)
+	microKernel("sgemmKernel12x32EdgeAVX512", 12, 2, 16, zmm, 4, true, false)
+	microKernel("sgemmKernel6x16AVX2", 6, 2, 8, ymm, 4, false, false)
 }
 
 func zmm(i int) VecPhysical {
@@ -40,7 +40,12 @@ func ymm(i int) VecPhysical {
 //
 // With edge (AVX-512 only), only the top-left rows×cols of the tile are
 // read and written, through opmasks: edge tiles need no scratch copy.
-func microKernel(name string, mr, nv, w int, vr func(int) VecPhysical, unroll int, edge bool) {
+//
+// With bf16 (AVX-512 BF16), each element of a and b is a pair of bfloat16
+// (the lower 16 bits hold k index 2p, the upper 2p+1), k counts pairs, and
+// VDPBF16PS replaces the FMA: acc += a.hi·b.hi, then acc += a.lo·b.lo, each
+// rounded to float32 (see bf16.go).
+func microKernel(name string, mr, nv, w int, vr func(int) VecPhysical, unroll int, edge, bf16 bool) {
 	nr := nv * w
 	if edge {
 		TEXT(name, NOSPLIT, edgeKernelSig)
@@ -48,12 +53,16 @@ func microKernel(name string, mr, nv, w int, vr func(int) VecPhysical, unroll in
 		TEXT(name, NOSPLIT, kernelSig)
 	}
 	Pragma("noescape")
+	pairNote := "from packed panels a (k×mr) and b (k×nr)"
+	if bf16 {
+		pairNote = "from packed panels a (k×mr) and b (k×nr) of bfloat16 pairs (k counts pairs; · is VDPBF16PS's pair product)"
+	}
 	if edge {
 		Doc(fmt.Sprintf("%s computes rows×cols (≤ %d×%d) of the tile c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*%d+j] + beta·c[i*ldc+j]", name, mr, nr, mr, nr),
-			"from packed panels a (k×mr) and b (k×nr); c is not read when beta is 0, nor touched outside rows×cols.")
+			pairNote+"; c is not read when beta is 0, nor touched outside rows×cols.")
 	} else {
 		Doc(fmt.Sprintf("%s computes the %d×%d tile c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*%d+j] + beta·c[i*ldc+j]", name, mr, nr, mr, nr),
-			"from packed panels a (k×mr) and b (k×nr); c is not read when beta is 0.")
+			pairNote+"; c is not read when beta is 0.")
 	}
 	nacc := mr * nv
 	acc := func(i, j int) VecPhysical { return vr(i*nv + j) }
@@ -101,7 +110,11 @@ func microKernel(name string, mr, nv, w int, vr func(int) VecPhysical, unroll in
 			r := bc(u*mr + i)
 			VBROADCASTSS(Mem{Base: a, Disp: (u*mr + i) * 4}, r)
 			for j := 0; j < nv; j++ {
-				VFMADD231PS(bv(j), r, acc(i, j))
+				if bf16 {
+					vdpbf16ps(acc(i, j), r, bv(j))
+				} else {
+					VFMADD231PS(bv(j), r, acc(i, j))
+				}
 			}
 		}
 	}

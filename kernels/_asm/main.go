@@ -16,6 +16,7 @@ func main() {
 	packKernels()
 	packCopyKernels()
 	smallKernels()
+	bf16Kernels()
 	vecKernels()
 	Generate()
 }

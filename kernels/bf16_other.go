@@ -1,0 +1,5 @@
+//go:build purego || !amd64
+
+package kernels
+
+func archBF16Impls() []*gemmImpl { return nil }
