@@ -19,8 +19,8 @@ import (
 var ef struct {
 	models               modelFlags
 	test, format, metric string
-	byLength                    bool
-	decode                      decodeFlags
+	byLength             bool
+	decode               decodeFlags
 }
 
 var evalCmd = &cobra.Command{

@@ -24,12 +24,12 @@ import (
 )
 
 var pf struct {
-	models               modelFlags
-	input, output        string
-	attention            string
-	printAlignment       bool
-	alignmentLayer       int
-	decode               decodeFlags
+	models         modelFlags
+	input, output  string
+	attention      string
+	printAlignment bool
+	alignmentLayer int
+	decode         decodeFlags
 }
 
 var predictCmd = &cobra.Command{
