@@ -388,10 +388,10 @@ func TestLoadMismatches(t *testing.T) {
 		t.Errorf("duplicate parameter names: err = %v", err)
 	}
 
-	f16 := writeRaw(t, rawFile(`{"w":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]}}`, make([]byte, 8)))
-	wantErr(t, "wrong dtype", Load(f16, []*tensor.Tensor{tensor.NewParam("w", 2, 2)}), "w", "dtype F16, want F32")
-	_, _, err = ReadAll(f16)
-	wantErr(t, "wrong dtype ReadAll", err, "w", "dtype F16, want F32")
+	i32 := writeRaw(t, rawFile(`{"w":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}`, make([]byte, 16)))
+	wantErr(t, "wrong dtype", Load(i32, []*tensor.Tensor{tensor.NewParam("w", 2, 2)}), "w", "dtype I32, want F32, F16 or BF16")
+	_, _, err = ReadAll(i32)
+	wantErr(t, "wrong dtype ReadAll", err, "w", "dtype I32, want F32, F16 or BF16")
 
 	if err := Load(filepath.Join(dir, "absent.safetensors"), ps); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: err = %v, want ErrNotExist", err)

@@ -56,6 +56,7 @@ var dtypeSizes = map[string]uint64{
 type Array struct {
 	Shape []int
 	Data  []float32
+	DType DType // how the file stored the values
 }
 
 // entry is one tensor of a parsed header.
@@ -78,10 +79,20 @@ type header struct {
 // to path as a safetensors file, atomically (see WriteFileAtomic). The
 // tensors are stored in the order given.
 func Save(path string, tensors []*tensor.Tensor, metadata map[string]string) error {
+	return SaveAs(path, tensors, metadata, F32)
+}
+
+// SaveAs is Save with the values stored as dtype (F32, F16 or BF16; see
+// DType). A value that is not finite, or too large for dtype, is an error
+// naming the tensor, and nothing is written.
+func SaveAs(path string, tensors []*tensor.Tensor, metadata map[string]string, dtype DType) error {
 	if err := checkTensors(tensors); err != nil {
 		return fmt.Errorf("checkpoint: save %s: %w", path, err)
 	}
-	return WriteFileAtomic(path, func(w io.Writer) error { return Write(w, tensors, metadata) })
+	if !dtype.readable() {
+		return fmt.Errorf("checkpoint: save %s: cannot store dtype %q (F32, F16 or BF16)", path, dtype)
+	}
+	return WriteFileAtomic(path, func(w io.Writer) error { return WriteAs(w, tensors, metadata, dtype) })
 }
 
 // checkTensors validates names and sizes before anything is written.
@@ -116,8 +127,26 @@ func checkTensors(tensors []*tensor.Tensor) error {
 // Write encodes tensors and metadata in the safetensors format to w. Save
 // is Write through WriteFileAtomic; Write is for other destinations.
 func Write(w io.Writer, tensors []*tensor.Tensor, metadata map[string]string) error {
+	return WriteAs(w, tensors, metadata, F32)
+}
+
+// WriteAs is Write with the values stored as dtype (F32, F16 or BF16),
+// rounded to nearest, ties to even. A value that is not finite or is too
+// large for dtype is an error naming the tensor, found before anything is
+// written.
+func WriteAs(w io.Writer, tensors []*tensor.Tensor, metadata map[string]string, dtype DType) error {
 	if err := checkTensors(tensors); err != nil {
 		return err
+	}
+	if !dtype.readable() {
+		return fmt.Errorf("checkpoint: cannot store dtype %q (F32, F16 or BF16)", dtype)
+	}
+	if dtype != F32 {
+		for _, t := range tensors {
+			if err := checkHalf(t.Name, t.Data, dtype); err != nil {
+				return err
+			}
+		}
 	}
 	var h bytes.Buffer
 	h.WriteByte('{')
@@ -144,14 +173,14 @@ func Write(w io.Writer, tensors []*tensor.Tensor, metadata map[string]string) er
 			h.WriteByte(',')
 		}
 		writeJSONString(&h, t.Name)
-		h.WriteString(`:{"dtype":"F32","shape":[`)
+		h.WriteString(`:{"dtype":"` + string(dtype) + `","shape":[`)
 		for j, d := range t.Shape {
 			if j > 0 {
 				h.WriteByte(',')
 			}
 			h.WriteString(strconv.Itoa(d))
 		}
-		n := 4 * uint64(len(t.Data))
+		n := uint64(dtype.size()) * uint64(len(t.Data))
 		fmt.Fprintf(&h, `],"data_offsets":[%d,%d]}`, off, off+n)
 		off += n
 	}
@@ -169,13 +198,18 @@ func Write(w io.Writer, tensors []*tensor.Tensor, metadata map[string]string) er
 		return err
 	}
 	buf := make([]byte, 64<<10)
+	elem := dtype.size()
 	for _, t := range tensors {
 		for data := t.Data; len(data) > 0; {
-			n := min(len(data), len(buf)/4)
-			for i, v := range data[:n] {
-				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+			n := min(len(data), len(buf)/elem)
+			if dtype == F32 {
+				for i, v := range data[:n] {
+					binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+				}
+			} else {
+				encodeHalf(data[:n], dtype, buf)
 			}
-			if _, err := w.Write(buf[:4*n]); err != nil {
+			if _, err := w.Write(buf[:elem*n]); err != nil {
 				return err
 			}
 			data = data[n:]
@@ -191,6 +225,7 @@ func writeJSONString(b *bytes.Buffer, s string) {
 
 // Load fills each tensor of into, by name, from the safetensors file at
 // path. Every tensor must be present with the same shape and dtype F32,
+// F16 or BF16 (half-precision values are converted to float32 exactly),
 // and the file may hold no other tensor (see LoadSubset to allow that),
 // and every value must be finite (no NaN, no ±Inf). Nothing is modified
 // unless the whole header checks out; errors are *Error values naming the
@@ -238,13 +273,13 @@ func loadSubset(path string, f io.ReaderAt, h *header, into []*tensor.Tensor) (e
 			return nil, errorf(path, t.Name, "missing from the file (shape %v expected)", t.Shape)
 		}
 		e := &h.entries[k]
-		if e.dtype != "F32" {
-			return nil, errorf(path, t.Name, "dtype %s, want F32", e.dtype)
+		if !DType(e.dtype).readable() {
+			return nil, errorf(path, t.Name, "dtype %s, want F32, F16 or BF16", e.dtype)
 		}
 		if !slices.Equal(e.shape, t.Shape) {
 			return nil, errorf(path, t.Name, "shape %v in the file, want %v", e.shape, t.Shape)
 		}
-		if len(t.Data) != int(e.end-e.begin)/4 {
+		if len(t.Data) != int(e.end-e.begin)/DType(e.dtype).size() {
 			return nil, errorf(path, t.Name, "parameter holds %d values for shape %v", len(t.Data), t.Shape)
 		}
 	}
@@ -256,15 +291,16 @@ func loadSubset(path string, f io.ReaderAt, h *header, into []*tensor.Tensor) (e
 	buf := make([]byte, 256<<10)
 	for _, t := range into {
 		e := &h.entries[h.byName[t.Name]]
-		if err := readF32(path, t.Name, f, h.dataAt+int64(e.begin), t.Data, buf); err != nil {
+		if err := readValues(path, t.Name, DType(e.dtype), f, h.dataAt+int64(e.begin), t.Data, buf); err != nil {
 			return nil, err
 		}
 	}
 	return extra, nil
 }
 
-// ReadAll returns every tensor of the file (which must all be F32) by name,
-// and the file's metadata. It is for tools; training code uses Load.
+// ReadAll returns every tensor of the file (F32, F16 or BF16, all
+// converted to float32) by name, and the file's metadata. It is for tools;
+// training code uses Load.
 func ReadAll(path string) (map[string]Array, map[string]string, error) {
 	f, h, err := open(path)
 	if err != nil {
@@ -279,11 +315,12 @@ func readAll(path string, f io.ReaderAt, h *header) (map[string]Array, map[strin
 	out := make(map[string]Array, len(h.entries))
 	buf := make([]byte, 256<<10)
 	for _, e := range h.entries {
-		if e.dtype != "F32" {
-			return nil, nil, errorf(path, e.name, "dtype %s, want F32", e.dtype)
+		d := DType(e.dtype)
+		if !d.readable() {
+			return nil, nil, errorf(path, e.name, "dtype %s, want F32, F16 or BF16", e.dtype)
 		}
-		a := Array{Shape: e.shape, Data: make([]float32, (e.end-e.begin)/4)}
-		if err := readF32(path, e.name, f, h.dataAt+int64(e.begin), a.Data, buf); err != nil {
+		a := Array{Shape: e.shape, Data: make([]float32, (e.end-e.begin)/uint64(d.size())), DType: d}
+		if err := readValues(path, e.name, d, f, h.dataAt+int64(e.begin), a.Data, buf); err != nil {
 			return nil, nil, err
 		}
 		out[e.name] = a
@@ -302,19 +339,21 @@ func ReadMetadata(path string) (map[string]string, error) {
 	return h.metadata, nil
 }
 
-// readF32 reads len(dst) little-endian float32 values at off into dst, the
-// data of tensor name of the file at path. A NaN or an infinity among them
+// readValues reads len(dst) little-endian values of dtype d at off into
+// dst, converted to float32, the data of tensor name of the file at path.
+// A NaN or an infinity among them
 // is an error: no parameter, optimizer moment or average qkv writes holds
 // one unless the file is corrupt or the run diverged, and such weights
 // decode to nonsense (every token <pad>) instead of failing. The check
 // costs nothing next to the read: it is done on each chunk as it is
 // converted. On error dst may be partly filled.
-func readF32(path, name string, r io.ReaderAt, off int64, dst []float32, buf []byte) error {
+func readValues(path, name string, d DType, r io.ReaderAt, off int64, dst []float32, buf []byte) error {
 	bad, first := 0, -1
 	var firstVal float32
+	size := d.size()
 	for done := 0; done < len(dst); {
-		n := min(len(dst)-done, len(buf)/4)
-		if _, err := r.ReadAt(buf[:4*n], off); err != nil {
+		n := min(len(dst)-done, len(buf)/size)
+		if _, err := r.ReadAt(buf[:size*n], off); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
@@ -322,16 +361,27 @@ func readF32(path, name string, r io.ReaderAt, off int64, dst []float32, buf []b
 		}
 		chunk := dst[done : done+n]
 		for i := range chunk {
-			b := binary.LittleEndian.Uint32(buf[4*i:])
-			chunk[i] = math.Float32frombits(b)
-			if b&0x7f800000 == 0x7f800000 { // exponent all ones: ±Inf or NaN
+			// The exponent all ones is ±Inf or NaN, in every dtype.
+			var nonFinite bool
+			switch d {
+			case F32:
+				b := binary.LittleEndian.Uint32(buf[4*i:])
+				chunk[i], nonFinite = math.Float32frombits(b), b&0x7f800000 == 0x7f800000
+			case F16:
+				h := binary.LittleEndian.Uint16(buf[2*i:])
+				chunk[i], nonFinite = FromF16(h), h&0x7c00 == 0x7c00
+			case BF16:
+				h := binary.LittleEndian.Uint16(buf[2*i:])
+				chunk[i], nonFinite = FromBF16(h), h&0x7f80 == 0x7f80
+			}
+			if nonFinite {
 				if bad == 0 {
 					first, firstVal = done+i, chunk[i]
 				}
 				bad++
 			}
 		}
-		done, off = done+n, off+int64(4*n)
+		done, off = done+n, off+int64(size*n)
 	}
 	if bad > 0 {
 		return errorf(path, name, "%d of %d values are not finite (the first, at index %d, is %v): "+

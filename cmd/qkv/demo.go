@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qkv-dev/qkv/data/cmudict"
+	"github.com/qkv-dev/qkv/explain"
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/search"
@@ -224,6 +226,12 @@ func runDemo(cmd *cobra.Command, _ []string) error {
 	}
 	fmt.Fprintf(w, "\nWord error rate on %d held-out words: %.1f%% (published systems reach about 20%% after hours of training).\n",
 		len(sample), 100*float64(len(sample)-right)/float64(len(sample)))
+	if pic, word, err := demoAttention(p, out, words, results, sample); err != nil {
+		fmt.Fprintf(w, "\n(No attention picture: %v.)\n", err)
+	} else if pic != "" {
+		fmt.Fprintf(w, "\nWhat the model looked at while it pronounced “%s”, letter by letter (cross-attention, every layer and head):\n  %s\n"+
+			"One picture per layer and head is beside it; qkv attention draws any word.\n", word, pic)
+	}
 	fmt.Fprintf(w, `
 The model is in %[1]s. Use it (go build ./cmd/qkv makes the qkv binary):
   echo qubit | qkv predict --model %[1]s --beam 4 --nbest 3
@@ -239,3 +247,52 @@ then average its last snapshots:
 }
 
 func maxProcs() int { return runtime.GOMAXPROCS(0) }
+
+// demoAttention draws the attention behind one held-out word the demo
+// pronounced (qkv attention's pictures, into DIR/attention/WORD/) and
+// returns the cross-attention overview's path and the word, or "" when the
+// model has no attention (a seq2seq preset). It picks the first word shown
+// that came out right and is 5 to 10 letters long, else the first decoded.
+func demoAttention(p *pipeline.Pipeline, dir string, words []string, results []pipeline.Result, sample []corpus.Pronunciation) (string, string, error) {
+	if p.Config.Model.Arch == model.ArchSeq2Seq {
+		return "", "", nil
+	}
+	pick := -1
+	for i, r := range results[:min(15, len(results))] {
+		if r.Err != nil {
+			continue
+		}
+		if pick < 0 {
+			pick = i
+		}
+		n := len([]rune(words[i]))
+		right := slices.ContainsFunc(sample[i].Phones, func(ph []string) bool { return strings.Join(ph, " ") == r.Hyps[0].Text })
+		if right && n >= 5 && n <= 10 {
+			pick = i
+			break
+		}
+	}
+	if pick < 0 {
+		return "", "", errors.New("no word was decoded")
+	}
+	word := words[pick]
+	r := p.Translate([]string{word}, pipeline.Options{Search: search.Options{Beam: 4, Attention: true}, BatchSize: 1})[0]
+	if r.Err != nil {
+		return "", "", r.Err
+	}
+	a, err := explain.FromResult(r, 0)
+	if err != nil {
+		return "", "", err
+	}
+	picDir := filepath.Join(dir, "attention", slug(word))
+	overviews, err := drawInput(picDir, word, r.Hyps[0].Text, a, p.Config.Model.Arch, []string{"png", "svg"})
+	if err != nil {
+		return "", "", err
+	}
+	for _, o := range overviews {
+		if strings.HasPrefix(o, "overview-"+explain.Cross) {
+			return filepath.Join(picDir, o), word, nil
+		}
+	}
+	return "", "", errors.New("the model has no cross-attention to draw")
+}

@@ -17,14 +17,14 @@ import (
 )
 
 var ef struct {
-	weights                     string
-	model, test, format, metric string
-	byLength                    bool
-	decode                      decodeFlags
+	models               modelFlags
+	test, format, metric string
+	byLength             bool
+	decode               decodeFlags
 }
 
 var evalCmd = &cobra.Command{
-	Use:   "eval --model DIR --test FILE",
+	Use:   "eval --model DIR [--model DIR …] --test FILE",
 	Short: "Decode a test corpus and print its score as one JSON line",
 	Long: `Decode every source of a test corpus (TSV or CMUdict) and score the outputs:
 WER and PER for grapheme-to-phoneme data (a word is right when it equals any of
@@ -35,17 +35,23 @@ A source symbol the model never saw is read as <unk> (a count is printed on
 stderr; --strict refuses such lines). A source that cannot be decoded (too
 long, say) is reported on stderr and scored as an empty output, so it
 counts as wrong; "undecodable" in the JSON line says how many there were.
-An empty test set, or one where no source can be decoded, is an error.`,
+An empty test set, or one where no source can be decoded, is an error.
+
+` + ensembleHelp,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
-		if ef.model == "" || ef.test == "" {
+		if len(ef.models.models) == 0 || ef.test == "" {
 			return errors.New("eval: --model and --test are required")
+		}
+		members, err := ef.models.members()
+		if err != nil {
+			return fmt.Errorf("eval: %w", err)
 		}
 		opt, err := ef.decode.options()
 		if err != nil {
 			return fmt.Errorf("eval: %w", err)
 		}
-		p, err := pipeline.LoadWeights(ef.model, ef.weights)
+		p, err := pipeline.LoadEnsemble(members)
 		if err != nil {
 			return err
 		}
@@ -68,11 +74,20 @@ An empty test set, or one where no source can be decoded, is an error.`,
 			fmt.Fprintln(os.Stderr, note)
 		}
 		out := map[string]any{
-			"model": ef.model, "test": ef.test, "beam": ef.decode.beam, "sentences": s.Sentences,
+			"model": ef.models.name(), "test": ef.test, "beam": ef.decode.beam, "sentences": s.Sentences,
 			"decode_seconds": round(s.Seconds, 2), "sentences_per_s": round(float64(s.Sentences)/s.Seconds, 1),
 		}
 		if s.Failed > 0 {
 			out["undecodable"] = s.Failed
+		}
+		if len(members) > 1 {
+			out["ensemble"] = len(members)
+		}
+		if ws := ef.models.weights; len(ws) > 0 {
+			out["weights"] = strings.Join(ws, ",")
+		}
+		if ef.decode.alpha != 0 {
+			out["alpha"] = ef.decode.alpha
 		}
 		for k, v := range s.All {
 			out[k] = round(v, 4)
@@ -86,8 +101,7 @@ An empty test set, or one where no source can be decoded, is an error.`,
 
 func init() {
 	f := evalCmd.Flags()
-	f.StringVar(&ef.model, "model", "", "model directory (from qkv train)")
-	f.StringVar(&ef.weights, "weights", "", "weights file in the model directory or a path (default: best.safetensors, else last.safetensors)")
+	ef.models.register(f)
 	f.StringVar(&ef.test, "test", "", "test corpus")
 	f.StringVar(&ef.format, "format", "tsv", "corpus format: tsv or cmudict")
 	f.StringVar(&ef.metric, "metric", "auto", "wer (also gives per), bleu (also gives chrf), or auto")

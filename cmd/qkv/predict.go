@@ -24,16 +24,16 @@ import (
 )
 
 var pf struct {
-	weights              string
-	model, input, output string
-	attention            string
-	printAlignment       bool
-	alignmentLayer       int
-	decode               decodeFlags
+	models         modelFlags
+	input, output  string
+	attention      string
+	printAlignment bool
+	alignmentLayer int
+	decode         decodeFlags
 }
 
 var predictCmd = &cobra.Command{
-	Use:   "predict --model DIR [--input FILE]",
+	Use:   "predict --model DIR [--model DIR …] [--input FILE]",
 	Short: "Decode lines of text with a trained model (stdin to stdout by default)",
 	Long: `Read one source a line and write one output a line, in the same order.
 Greedy by default; --beam K searches with a beam (length penalty --alpha);
@@ -60,15 +60,16 @@ uses its one attention. So a line is "output<TAB>alignment", or with
 
 --output and --attention are written to a temporary file and renamed into
 place when decoding is done: an interrupted or failed run leaves any
-previous file as it was. Neither may be the input or a file of the model.`,
+previous file as it was. Neither may be the input or a file of the model.
+
+` + ensembleHelp,
 	Args: cobra.NoArgs,
 	RunE: runPredict,
 }
 
 func init() {
 	f := predictCmd.Flags()
-	f.StringVar(&pf.model, "model", "", "model directory (from qkv train)")
-	f.StringVar(&pf.weights, "weights", "", "weights file in the model directory or a path (default: best.safetensors, else last.safetensors)")
+	pf.models.register(f)
 	f.StringVar(&pf.input, "input", "", "input file (default stdin)")
 	f.StringVar(&pf.output, "output", "", "output file (default stdout)")
 	f.StringVar(&pf.attention, "attention", "", "also write, for each input, the attention behind its best output as a JSON line to this file")
@@ -264,8 +265,9 @@ func (g *outputGuard) create(path string) (*atomicfile.File, error) {
 }
 
 func runPredict(cmd *cobra.Command, _ []string) error {
-	if pf.model == "" {
-		return errors.New("predict: --model is required")
+	members, err := pf.models.members()
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
 	}
 	opt, err := pf.decode.options()
 	if err != nil {
@@ -275,7 +277,14 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	if cmd.Flags().Changed("alignment-layer") && !pf.printAlignment {
 		return errors.New("predict: --alignment-layer chooses the layer of --print-alignment: add --print-alignment")
 	}
-	inputs := append([]string{pf.input}, modelFiles(pf.model, pf.weights)...)
+	if len(members) > 1 && opt.Search.Attention {
+		flag := "--attention"
+		if pf.printAlignment {
+			flag = "--print-alignment"
+		}
+		return fmt.Errorf("predict: %s needs one model, and %d are given: the models of an ensemble each attend in their own way (and a Transformer's maps and RNNsearch's do not even have the same shape); give the --model whose attention you want alone", flag, len(members))
+	}
+	inputs := append([]string{pf.input}, pf.models.files(members)...)
 	if err := checkOutputs([][2]string{{"--output", pf.output}, {"--attention", pf.attention}}, inputs...); err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
@@ -284,7 +293,7 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("predict: %w", err)
 		}
 	}
-	p, err := pipeline.LoadWeights(pf.model, pf.weights)
+	p, err := pipeline.LoadEnsemble(members)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qkv-dev/qkv/internal/atomicfile"
+	"github.com/qkv-dev/qkv/internal/excerpt"
+	"github.com/qkv-dev/qkv/metrics"
+	"github.com/qkv-dev/qkv/viz"
+)
+
+var plf struct {
+	outs          []string
+	title, metric string
+}
+
+var plotCmd = &cobra.Command{
+	Use:   "plot --out FIG.svg [--out FIG.png] [--title TEXT] [--metric wer|per] LABEL=EVAL.json …",
+	Short: "Draw the error rate by source length of several systems on one plot (from qkv eval --by-length)",
+	Long: `Read the JSON lines that 'qkv eval --by-length' prints, one file per system,
+and draw each system's word error rate (or --metric per) by source length as
+one line: the analogue of Bahdanau et al.'s BLEU-by-sentence-length figure,
+where the fixed-vector encoder-decoder falls off on long inputs. For G2P the
+source length is the word's length in letters.
+
+Each argument is LABEL=FILE (the label is the line's name in the legend) or
+FILE (labelled by its name). The files must score the same test set: every
+length bucket must hold the same number of sources in each. The x axis shows
+each bucket with its number of sources.
+
+--out may be given twice, e.g. --out fig.svg --out fig.png; the format
+follows the extension (.svg or .png). Files are written atomically.
+
+  qkv eval --model t2t --test test.tsv --by-length > transformer.json
+  qkv eval --model rnn --test test.tsv --by-length > rnnsearch.json
+  qkv plot --out wer-by-length.svg --out wer-by-length.png \
+    Transformer=transformer.json RNNsearch=rnnsearch.json`,
+	RunE: runPlot,
+}
+
+func init() {
+	f := plotCmd.Flags()
+	f.StringSliceVar(&plf.outs, "out", nil, "figure to write, .svg or .png (may be given twice)")
+	f.StringVar(&plf.title, "title", "", "title (default: \"Word error rate by source length\")")
+	f.StringVar(&plf.metric, "metric", "wer", "what to plot: wer or per")
+	rootCmd.AddCommand(plotCmd)
+}
+
+// evalByLength is what plot reads of an eval JSON line.
+type evalByLength struct {
+	Test     string                 `json:"test"`
+	ByLength []metrics.LengthBucket `json:"by_length"`
+}
+
+// plotInput is one system: its label and file.
+type plotInput struct{ label, file string }
+
+func parsePlotArgs(args []string) ([]plotInput, error) {
+	if len(args) == 0 {
+		return nil, errors.New("give at least one LABEL=EVAL.json (the output of qkv eval --by-length)")
+	}
+	var ins []plotInput
+	for _, a := range args {
+		label, file, ok := strings.Cut(a, "=")
+		if !ok {
+			file = a
+			label = strings.TrimSuffix(filepath.Base(a), filepath.Ext(a))
+		}
+		if file == "" {
+			return nil, fmt.Errorf("%s names no file: write LABEL=FILE", excerpt.Quote(a))
+		}
+		if strings.TrimSpace(label) == "" {
+			return nil, fmt.Errorf("%s has an empty label: write LABEL=FILE", excerpt.Quote(a))
+		}
+		ins = append(ins, plotInput{label, file})
+	}
+	return ins, nil
+}
+
+// readByLength reads the first JSON value of an eval output file.
+func readByLength(path string) (evalByLength, error) {
+	var e evalByLength
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return e, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&e); err != nil {
+		if errors.Is(err, io.EOF) {
+			return e, fmt.Errorf("%s is empty: it should hold the JSON line of qkv eval --by-length", path)
+		}
+		return e, fmt.Errorf("%s is not the JSON line of qkv eval: %v", path, err)
+	}
+	if len(e.ByLength) == 0 {
+		return e, fmt.Errorf("%s has no by_length: run qkv eval with --by-length (and a G2P test set: WER is broken down by length)", path)
+	}
+	return e, nil
+}
+
+// bucketLabel names a bucket of source lengths: "≤4", "5–6", "13+".
+func bucketLabel(b metrics.LengthBucket) string {
+	switch {
+	case b.Hi < 0:
+		return fmt.Sprintf("%d+", b.Lo)
+	case b.Lo <= 1:
+		return fmt.Sprintf("≤%d", b.Hi)
+	case b.Lo == b.Hi:
+		return fmt.Sprint(b.Lo)
+	}
+	return fmt.Sprintf("%d–%d", b.Lo, b.Hi)
+}
+
+// lengthSeries turns eval outputs into one series per system over the
+// same buckets, with the x tick labels; buckets no source falls in are
+// left out of the plot.
+func lengthSeries(ins []plotInput, metric string) ([]viz.Series, []string, error) {
+	var (
+		series []viz.Series
+		first  []metrics.LengthBucket
+	)
+	for i, in := range ins {
+		e, err := readByLength(in.file)
+		if err != nil {
+			return nil, nil, err
+		}
+		if i == 0 {
+			first = e.ByLength
+		} else {
+			if len(e.ByLength) != len(first) {
+				return nil, nil, fmt.Errorf("%s has %d length buckets and %s %d: plot outputs of one qkv version on one test set", in.file, len(e.ByLength), ins[0].file, len(first))
+			}
+			for j, b := range e.ByLength {
+				f := first[j]
+				if b.Lo != f.Lo || b.Hi != f.Hi || b.Count != f.Count {
+					return nil, nil, fmt.Errorf("%s and %s do not score the same test set: length %s holds %d sources in one and %d in the other; compare systems on one test set",
+						ins[0].file, in.file, bucketLabel(f), f.Count, b.Count)
+				}
+			}
+		}
+		s := viz.Series{Label: in.label}
+		for _, b := range e.ByLength {
+			r := b.WER
+			if metric == "per" {
+				r = b.PER
+			}
+			s.Y = append(s.Y, r.Rate)
+		}
+		series = append(series, s)
+	}
+	// Keep the buckets that hold sources.
+	var keep []int
+	var ticks []string
+	for j, b := range first {
+		if b.Count > 0 {
+			keep = append(keep, j)
+			ticks = append(ticks, fmt.Sprintf("%s\n%d", bucketLabel(b), b.Count))
+		}
+	}
+	if len(keep) == 0 {
+		return nil, nil, fmt.Errorf("%s: every length bucket is empty", ins[0].file)
+	}
+	for k := range series {
+		y := make([]float64, len(keep))
+		for i, j := range keep {
+			y[i] = series[k].Y[j]
+			if math.IsNaN(y[i]) {
+				return nil, nil, fmt.Errorf("%s: a rate is not a number", ins[k].file)
+			}
+		}
+		series[k].Y = y
+	}
+	return series, ticks, nil
+}
+
+func runPlot(cmd *cobra.Command, args []string) error {
+	if len(plf.outs) == 0 {
+		return errors.New("plot: --out is required: a .svg or .png file (give --out twice for both)")
+	}
+	metric := strings.ToLower(plf.metric)
+	if metric != "wer" && metric != "per" {
+		return fmt.Errorf("plot: --metric %s: use wer or per", excerpt.Quote(plf.metric))
+	}
+	formats := make([]string, len(plf.outs))
+	for i, o := range plf.outs {
+		switch strings.ToLower(filepath.Ext(o)) {
+		case ".svg":
+			formats[i] = "svg"
+		case ".png":
+			formats[i] = "png"
+		default:
+			return fmt.Errorf("plot: --out %s: end the name with .svg or .png, the format to write", excerpt.Quote(o))
+		}
+	}
+	ins, err := parsePlotArgs(args)
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	var files []string
+	for _, in := range ins {
+		files = append(files, in.file)
+	}
+	outs := make([][2]string, len(plf.outs))
+	for i, o := range plf.outs {
+		outs[i] = [2]string{"--out", o}
+	}
+	if err := checkOutputs(outs, files...); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	series, ticks, err := lengthSeries(ins, metric)
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	title := plf.title
+	if title == "" {
+		title = "Word error rate by source length"
+		if metric == "per" {
+			title = "Phoneme error rate by source length"
+		}
+	}
+	fig, err := viz.Lines(series, viz.LineOptions{
+		Title: title, XLabel: "source length in tokens (letters of the word, for G2P), and sources of that length",
+		YLabel: strings.ToUpper(metric) + " %", XTicks: ticks,
+	})
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	for i, o := range plf.outs {
+		if err := atomicfile.Write(o, func(w io.Writer) error { return fig.Write(w, formats[i]) }); err != nil {
+			return fmt.Errorf("plot: --out: %w", err)
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), o)
+	}
+	return nil
+}

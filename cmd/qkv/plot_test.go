@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeEval writes an eval JSON line with by_length buckets of the given
+// counts and WERs.
+func fakeEval(t *testing.T, dir, name string, counts []int, wers []float64) string {
+	t.Helper()
+	edges := []int{4, 6, 8, 10, 12}
+	var b strings.Builder
+	b.WriteString(`{"model":"m","wer":20,"by_length":[`)
+	lo := 0
+	for i, n := range counts {
+		hi := -1
+		if i < len(edges) {
+			hi = edges[i]
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"Lo":%d,"Hi":%d,"Count":%d,"WER":{"Errors":1,"Total":%d,"Rate":%g},"PER":{"Errors":1,"Total":9,"Rate":%g}}`, lo, hi, n, n, wers[i], wers[i]/4)
+		lo = hi + 1
+	}
+	b.WriteString("]}\n")
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestLengthSeries: each system's line has one point per length bucket
+// that holds sources (empty buckets are left out), its values are the
+// buckets' rates, and the x labels name the buckets with their counts.
+func TestLengthSeries(t *testing.T) {
+	dir := t.TempDir()
+	counts := []int{100, 200, 0, 150, 50, 10}
+	a := fakeEval(t, dir, "a.json", counts, []float64{10, 12, 0, 20, 30, 45})
+	b := fakeEval(t, dir, "b.json", counts, []float64{9, 11, 0, 15, 18, 22})
+	series, ticks, err := lengthSeries([]plotInput{{"seq2seq", a}, {"transformer", b}}, "wer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTicks := []string{"≤4\n100", "5–6\n200", "9–10\n150", "11–12\n50", "13+\n10"}
+	if strings.Join(ticks, "|") != strings.Join(wantTicks, "|") {
+		t.Errorf("ticks %q, want %q", ticks, wantTicks)
+	}
+	if len(series) != 2 || series[0].Label != "seq2seq" || fmt.Sprint(series[0].Y) != "[10 12 20 30 45]" || fmt.Sprint(series[1].Y) != "[9 11 15 18 22]" {
+		t.Errorf("series %+v", series)
+	}
+	per, _, err := lengthSeries([]plotInput{{"a", a}}, "per")
+	if err != nil || fmt.Sprint(per[0].Y) != "[2.5 3 5 7.5 11.25]" {
+		t.Errorf("per: %+v %v", per, err)
+	}
+	other := fakeEval(t, dir, "other.json", []int{100, 201, 0, 150, 50, 10}, []float64{1, 1, 0, 1, 1, 1})
+	if _, _, err := lengthSeries([]plotInput{{"a", a}, {"o", other}}, "wer"); err == nil || !strings.Contains(err.Error(), "do not score the same test set: length 5–6 holds 200 sources in one and 201") {
+		t.Errorf("other test set: %v", err)
+	}
+	noBy := filepath.Join(dir, "noby.json")
+	os.WriteFile(noBy, []byte(`{"model":"m","wer":20}`+"\n"), 0o644)
+	if _, _, err := lengthSeries([]plotInput{{"a", noBy}}, "wer"); err == nil || !strings.Contains(err.Error(), "run qkv eval with --by-length") {
+		t.Errorf("no by_length: %v", err)
+	}
+}
+
+// TestPlotByLength: eval --by-length of a Transformer and an RNNsearch,
+// drawn by qkv plot into an SVG and a PNG that decode, with both labels in
+// the SVG; bad arguments are refused.
+func TestPlotByLength(t *testing.T) {
+	tr, corpusFile := trainedModel(t)
+	rs := trainedRNNSearch(t)
+	dir := t.TempDir()
+	var args []string
+	for label, m := range map[string]string{"Transformer": tr, "RNNsearch": rs} {
+		out, stderr, err := qkv(t, "", "eval", "--model", m, "--test", corpusFile, "--by-length")
+		if err != nil {
+			t.Fatalf("eval: %v\n%s", err, stderr)
+		}
+		p := filepath.Join(dir, label+".json")
+		if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, label+"="+p)
+	}
+	svg, pngFile := filepath.Join(dir, "fig.svg"), filepath.Join(dir, "fig.png")
+	stdout, stderr, err := qkv(t, "", append([]string{"plot", "--out", svg, "--out", pngFile, "--title", "toy check"}, args...)...)
+	if err != nil {
+		t.Fatalf("plot: %v\n%s", err, stderr)
+	}
+	if stdout != svg+"\n"+pngFile+"\n" {
+		t.Errorf("plot printed %q", stdout)
+	}
+	raw, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(raw))
+	for {
+		if _, err := dec.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("the SVG does not parse: %v", err)
+		}
+	}
+	for _, w := range []string{"Transformer", "RNNsearch", "toy check", "WER %"} {
+		if !bytes.Contains(raw, []byte(w)) {
+			t.Errorf("the SVG does not show %q", w)
+		}
+	}
+	f, err := os.Open(pngFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("the PNG does not decode: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 250 {
+		t.Errorf("PNG is %v", b)
+	}
+	first := strings.SplitN(args[0], "=", 2)[1]
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", filepath.Join(dir, "x.pdf"), args[0]}, "end the name with .svg or .png"},
+		{[]string{args[0]}, "--out is required"},
+		{[]string{"--out", svg}, "give at least one LABEL=EVAL.json"},
+		{[]string{"--out", first, args[0]}, "--out"},
+		{[]string{"--out", svg, "--metric", "bleu", args[0]}, "use wer or per"},
+		{[]string{"--out", svg, "=" + first}, "has an empty label"},
+	} {
+		_, stderr, err := qkv(t, "", append([]string{"plot"}, c.args...)...)
+		if err == nil || !strings.Contains(stderr, c.want) {
+			t.Errorf("plot %v: %v, stderr %q, want %q", c.args, err, stderr, c.want)
+		}
+	}
+}

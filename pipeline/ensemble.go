@@ -1,0 +1,113 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/qkv-dev/qkv/model"
+)
+
+// Member names one model of an ensemble: a model directory and the
+// weights file to load into it ("" for Load's choice: best, else last).
+type Member struct {
+	Dir, Weights string
+}
+
+// LoadEnsemble loads several model directories as one Pipeline that
+// decodes with all of them at once (model.Ensemble: the mean of their
+// probabilities at every step, as fairseq's ensembles). The models may be
+// of any architecture but must read and write text the same way: the same
+// source and target symbols in the same order, the same tokenizers and
+// BPE merges, the same lowercasing. Otherwise the error names the two
+// directories and what differs.
+//
+// The pipeline's Dir and Config are the first member's, except that the
+// longest source accepted (data.max_src_len) is the shortest any member
+// accepts, the decoding limit (data.max_tgt_len) the longest any member
+// was trained for, and model.max_len the smallest positive one. One member
+// is LoadWeights itself.
+func LoadEnsemble(members []Member) (*Pipeline, error) {
+	if len(members) == 0 {
+		return nil, errors.New("pipeline: an ensemble needs at least one model")
+	}
+	if len(members) == 1 {
+		return LoadWeights(members[0].Dir, members[0].Weights)
+	}
+	var ps []*Pipeline
+	models := make([]model.Model, len(members))
+	for i, m := range members {
+		p, err := LoadWeights(m.Dir, m.Weights)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			if err := sameText(ps[0], p); err != nil {
+				return nil, fmt.Errorf("ensemble: the models in %s and %s cannot decode together: %w; "+
+					"an ensemble averages the models' predictions symbol by symbol, so every model must be trained with the same vocabularies "+
+					"(the same --train data, --src-tok, --tgt-tok, --lowercase, --min-freq and BPE merges)", ps[0].Dir, p.Dir, err)
+			}
+		}
+		ps = append(ps, p)
+		models[i] = p.Model
+	}
+	ens, err := model.NewEnsemble(models...)
+	if err != nil {
+		return nil, err
+	}
+	out := *ps[0]
+	out.Model = ens
+	out.Config.Model = ens.Config()
+	for _, p := range ps[1:] {
+		d := p.Config.Data
+		out.Config.Data.MaxSrcLen = min(out.Config.Data.MaxSrcLen, d.MaxSrcLen)
+		out.Config.Data.MaxTgtLen = max(out.Config.Data.MaxTgtLen, d.MaxTgtLen)
+	}
+	return &out, nil
+}
+
+// EnsembleSize is the number of models the pipeline decodes with: 1, or
+// the members of an ensemble.
+func (p *Pipeline) EnsembleSize() int {
+	if e, ok := p.Model.(*model.Ensemble); ok {
+		return len(e.Members())
+	}
+	return 1
+}
+
+// sameText reports the first way b reads or writes text differently from
+// a: vocabularies, tokenizers, BPE merges, lowercasing.
+func sameText(a, b *Pipeline) error {
+	if err := sameVocab(a.Src, b.Src); err != nil {
+		return fmt.Errorf("their source vocabularies (%s) differ: %w", SrcVocabFile, err)
+	}
+	if err := sameVocab(a.Tgt, b.Tgt); err != nil {
+		return fmt.Errorf("their target vocabularies (%s) differ: %w", TgtVocabFile, err)
+	}
+	da, db := a.Config.Data, b.Config.Data
+	if da.SrcTokenizer != db.SrcTokenizer || da.TgtTokenizer != db.TgtTokenizer {
+		return fmt.Errorf("their tokenizers differ: %s→%s and %s→%s (data.src_tokenizer→data.tgt_tokenizer)", da.SrcTokenizer, da.TgtTokenizer, db.SrcTokenizer, db.TgtTokenizer)
+	}
+	if da.Lowercase != db.Lowercase {
+		return fmt.Errorf("one lowercases its input and the other does not (data.lowercase %v and %v)", da.Lowercase, db.Lowercase)
+	}
+	for _, f := range []struct {
+		file string
+		used bool
+	}{{SrcBPEFile, da.SrcTokenizer == TokBPE}, {TgtBPEFile, da.TgtTokenizer == TokBPE}} {
+		if !f.used {
+			continue
+		}
+		x, errA := os.ReadFile(filepath.Join(a.Dir, f.file))
+		y, errB := os.ReadFile(filepath.Join(b.Dir, f.file))
+		if err := errors.Join(errA, errB); err != nil {
+			return err
+		}
+		if !bytes.Equal(x, y) {
+			return fmt.Errorf("their BPE merges (%s) differ", f.file)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+package viz
+
+import (
+	"bytes"
+	"image/png"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestLines(t *testing.T) {
+	ticks := []string{"≤4", "5–6", "7+"}
+	f, err := Lines([]Series{{Label: "a", Y: []float64{10, 20, 30}}, {Label: "b", Y: []float64{5, math.NaN(), 25}}}, LineOptions{Title: "t", XTicks: ticks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Rows != 2 || f.Cols != 3 {
+		t.Errorf("figure of %d series × %d positions, want 2 × 3", f.Rows, f.Cols)
+	}
+	var buf bytes.Buffer
+	if err := f.WritePNG(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(&buf); err != nil {
+		t.Errorf("PNG: %v", err)
+	}
+	for _, c := range []struct {
+		s    []Series
+		want string
+	}{
+		{nil, "at least one series"},
+		{[]Series{{Label: "a", Y: []float64{1, 2}}}, `series "a" has 2 values for 3 x positions`},
+		{[]Series{{Label: "a", Y: []float64{1, math.Inf(1), 2}}}, "infinite"},
+	} {
+		if _, err := Lines(c.s, LineOptions{XTicks: ticks}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.s, err, c.want)
+		}
+	}
+	for v, want := range map[float64]float64{49: 60, 9: 12, 0.4: 0.5, 100: 120} {
+		if got := niceTop(v); math.Abs(got-want) > 1e-9 {
+			t.Errorf("niceTop(%v) = %v, want %v", v, got, want)
+		}
+	}
+}
