@@ -197,7 +197,9 @@ run_arch() {
 	read -r _ _ b a <"$sel/decoding"
 	local choices="weights $(basename "$w" .safetensors), beam $b, alpha $a"
 	say "chosen on validation: $choices"
-	score_test "$sel" "$name ($arch)" "$trained" "$choices" --model "$run" --weights "$w" --beam "$b" --alpha "$a"
+	local system=$name
+	[ "$name" = "$arch" ] || system="$name ($arch)"
+	score_test "$sel" "$system" "$trained" "$choices" --model "$run" --weights "$w" --beam "$b" --alpha "$a"
 	table
 }
 
