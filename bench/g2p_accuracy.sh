@@ -270,6 +270,11 @@ run_ensemble() {
 		score=$w
 	done
 	say "members chosen on validation: ${chosen[*]}"
+	if [ ${#chosen[@]} = 1 ]; then
+		say "no ensemble of these runs beats the best of them, ${chosen[0]}, on validation: nothing new to score"
+		table
+		return
+	fi
 	# shellcheck disable=SC2046
 	choose_decoding "$sel" $(member_args "${chosen[@]}")
 	local b a
