@@ -1,41 +1,295 @@
 #!/usr/bin/env bash
-# Accuracy of the G2P Transformer on the standard CMUdict split
-# (../shared/data/g2p, "g014b2b"), to compare with the published numbers in
-# ../shared/data/g2p/README.md: train the g2p-transformer preset for a time
-# budget keeping snapshots, average the last ones, and score the test set
-# (WER and PER against every reference pronunciation) greedily and with a
-# beam, for the best checkpoint and for the average.
+# G2P accuracy on the standard CMUdict split (../shared/data/g2p, "g014b2b"),
+# measured honestly: every choice is made on a validation split carved from
+# the training file, and the test file is scored once per reported system.
 #
-# Usage: bench/g2p_accuracy.sh [time-budget]      (default 90m)
-# Env:   QKV=path/to/prebuilt/qkv (default: go build ./cmd/qkv)
-#        OUT=run directory (default: a temp dir; an existing run is only re-scored)
-#        KEEP=snapshots to keep and average (default 10)   BEAM=beam size (default 4)
+#   1. The training file is split once by word (all pronunciations of a word
+#      on one side; VALID_PERCENT of the words, by a fixed hash) into
+#      OUT/split/train.tsv and OUT/split/valid.tsv, reused by every run.
+#   2. ARCH trains with recipes/g2p-ARCH.yaml on split/train.tsv for BUDGET
+#      (best.safetensors is chosen by validation loss on split/valid.tsv).
+#   3. On split/valid.tsv only: the weights (best, last, the average of the
+#      last 5 and of the last KEEP snapshots) by greedy WER; then, for those
+#      weights, the beam (BEAMS) and length penalty α (ALPHAS) by WER, ties
+#      by PER, then the simpler choice.
+#   4. The chosen system is scored on the test file once (with --by-length,
+#      for qkv plot) and appended to OUT/results.tsv. Running the script
+#      again reuses every score; training more (RESUME=1) makes a new system.
+#   An ensemble chooses its members among finished runs on split/valid.tsv
+#   (forward selection: add the run that lowers greedy WER most, up to 5),
+#   then its beam and α, then scores the test file once.
+#
+# Usage: bench/g2p_accuracy.sh ARCH [BUDGET]       ARCH: transformer, rnnsearch or seq2seq (BUDGET default 2h)
+#        bench/g2p_accuracy.sh ensemble RUN RUN …  RUN: names of finished runs (NAME below)
+#        bench/g2p_accuracy.sh table               the table of every system scored so far
+# Env:   OUT=work directory (default ../g2p-runs)   NAME=run name (default ARCH)   SEED=training seed (1)
+#        THREADS=cores for qkv (default all)        QKV=prebuilt qkv (default: go build ./cmd/qkv)
+#        VALID_PERCENT=words held out (3; fixed once OUT/split exists)   KEEP=snapshots kept (10)
+#        BEAMS="1 4 8"   ALPHAS="0 0.5 1"   RESUME=1: train an existing run for another BUDGET first
+#        TRAIN_FLAGS="--valid-every 500 --dropout 0.2 …": more qkv train flags over the recipe (a new run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=${1:-90m}
+case "${1:-}" in
+transformer | rnnsearch | seq2seq | ensemble | table) ;;
+*)
+	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+	exit 2
+	;;
+esac
+DATA=${DATA:-$(cd .. && pwd)/shared/data/g2p}
+TRAIN=$DATA/cmudict-g014b2b.train.tsv
+TEST=$DATA/cmudict-g014b2b.test.tsv
+OUT=${OUT:-$(cd .. && pwd)/g2p-runs}
+VALID_PERCENT=${VALID_PERCENT:-3}
 KEEP=${KEEP:-10}
-BEAM=${BEAM:-4}
-DATA=$(cd .. && pwd)/shared/data/g2p
-OUT=${OUT:-$(mktemp -d)/g2p}
-if [ -z "${QKV:-}" ]; then
-	QKV=$(mktemp -d)/qkv
+SEED=${SEED:-1}
+BEAMS=${BEAMS:-1 4 8}
+ALPHAS=${ALPHAS:-0 0.5 1}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+if [ -z "${QKV:-}" ] && [ "$1" != table ]; then
+	QKV=$OUT/qkv
 	go build -o "$QKV" ./cmd/qkv
 fi
-echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg) run: $OUT" >&2
-if [ ! -f "$OUT/last.safetensors" ]; then
-	"$QKV" train --arch transformer --preset g2p-transformer --lowercase \
-		--train "$DATA/cmudict-g014b2b.train.tsv" --out "$OUT" \
-		--time-budget "$BUDGET" --keep-snapshots "$KEEP"
+THREADFLAG=()
+if [ -n "${THREADS:-}" ]; then
+	THREADFLAG=(--threads "$THREADS")
 fi
-score() { # label, then eval flags
-	local label=$1
-	shift
-	printf '%s\t' "$label"
-	"$QKV" eval --model "$OUT" --test "$DATA/cmudict-g014b2b.test.tsv" "$@"
+q() { "$QKV" "$@" "${THREADFLAG[@]}"; }
+say() { echo "# $*" >&2; }
+# jf FILE KEY...: fields of a JSON line, space-separated
+jf() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(*[d.get(k, "") for k in sys.argv[2:]])' "$@"; }
+
+# The validation split, written once: a word goes to valid.tsv when a fixed
+# hash of its spelling falls below VALID_PERCENT (of 100).
+split_data() {
+	local d=$OUT/split
+	if [ -s "$d/train.tsv" ] && [ -s "$d/valid.tsv" ]; then
+		return
+	fi
+	mkdir -p "$d"
+	LC_ALL=C awk -F'\t' -v pct="$VALID_PERCENT" -v tr="$d/train.tsv.tmp" -v va="$d/valid.tsv.tmp" '
+		BEGIN { for (i = 1; i < 128; i++) ord[sprintf("%c", i)] = i }
+		{
+			h = 7
+			for (i = 1; i <= length($1); i++) h = (h * 31 + ord[substr($1, i, 1)]) % 1000003
+			if (h % 100 < pct) print > va; else print > tr
+		}' "$TRAIN"
+	mv "$d/train.tsv.tmp" "$d/train.tsv"
+	mv "$d/valid.tsv.tmp" "$d/valid.tsv"
+	{
+		echo "validation split of $(basename "$TRAIN"): $VALID_PERCENT% of the words by a fixed hash, all pronunciations of a word on one side"
+		for f in train valid; do
+			echo "$f.tsv: $(wc -l <"$d/$f.tsv") lines, $(cut -f1 "$d/$f.tsv" | sort -u | wc -l) words, sha256 $(sha256sum "$d/$f.tsv" | cut -c1-16)"
+		done
+	} >"$d/README"
+	cat "$d/README" >&2
 }
-score "best greedy" --beam 1
-score "best beam $BEAM" --beam "$BEAM"
-for n in 5 "$KEEP"; do
-	"$QKV" average --model "$OUT" --last "$n" --out "average$n.safetensors" >/dev/null
-	score "average of last $n, beam $BEAM" --beam "$BEAM" --weights "average$n.safetensors"
-done
+
+# evalv OUT.json ARGS...: qkv eval on the validation split, once (kept).
+evalv() {
+	local out=$1
+	shift
+	if [ ! -s "$out" ]; then
+		q eval --test "$OUT/split/valid.tsv" "$@" >"$out.tmp"
+		mv "$out.tmp" "$out"
+	fi
+}
+
+# best FILE: the line "wer per rest…" with the lowest WER, then PER, then
+# the first written (the simpler choice: candidates are listed simplest first).
+best() { sort -s -g -k1,1 -k2,2 "$1" | head -1; }
+
+# choose_decoding DIR MODELARGS...: the beam and α on the validation split
+# for the models (and weights) given; writes DIR/decoding: "wer per beam alpha".
+choose_decoding() {
+	local sel=$1
+	shift
+	: >"$sel/decoding.cands"
+	for b in $BEAMS; do
+		for a in $ALPHAS; do
+			if [ "$b" = 1 ] && [ "$a" != "${ALPHAS%% *}" ]; then
+				continue # greedy ignores α
+			fi
+			evalv "$sel/valid-beam$b-alpha$a.json" "$@" --beam "$b" --alpha "$a"
+			echo "$(jf "$sel/valid-beam$b-alpha$a.json" wer per) $b $a" >>"$sel/decoding.cands"
+		done
+	done
+	best "$sel/decoding.cands" >"$sel/decoding"
+}
+
+# score_test SEL SYSTEM TRAINED CHOICES MODELARGS...: score the test file
+# once for the chosen system and record it in results.tsv.
+score_test() {
+	local sel=$1 system=$2 trained=$3 choices=$4
+	shift 4
+	local vw vp
+	read -r vw vp _ <"$sel/decoding"
+	if [ ! -s "$sel/test.json" ]; then
+		say "scoring the test file once: $system ($choices)"
+		q eval --test "$TEST" --by-length "$@" >"$sel/test.json.tmp"
+		mv "$sel/test.json.tmp" "$sel/test.json"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$system" "$trained" "$choices" "$vw" "$vp" \
+			$(jf "$sel/test.json" wer per) "$(date -u +%FT%TZ)" >>"$OUT/results.tsv"
+	fi
+}
+
+table() {
+	if [ ! -s "$OUT/results.tsv" ]; then
+		echo "no system scored yet in $OUT" >&2
+		return
+	fi
+	{
+		printf 'system\ttrained\tchoices (made on validation)\tvalid WER\tvalid PER\ttest WER\ttest PER\tscored\n'
+		cat "$OUT/results.tsv"
+	} | column -t -s $'\t'
+}
+
+run_arch() {
+	local arch=$1 budget=${2:-2h}
+	local recipe=recipes/g2p-$arch.yaml
+	if [ ! -f "$recipe" ]; then
+		echo "no recipe $recipe: ARCH is transformer, rnnsearch or seq2seq" >&2
+		exit 2
+	fi
+	local name=${NAME:-$arch}
+	local dir=$OUT/$name run=$OUT/$name/run
+	split_data
+	mkdir -p "$dir"
+	say "$(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg) run: $run"
+	local start=$SECONDS
+	if [ ! -f "$run/last.safetensors" ]; then
+		q train --config "$recipe" --train "$OUT/split/train.tsv" --valid "$OUT/split/valid.tsv" --out "$run" \
+			--time-budget "$budget" --seed "$SEED" --keep-snapshots "$KEEP" ${TRAIN_FLAGS:-} 2> >(tee -a "$dir/train.log" >&2)
+		echo $((SECONDS - start)) >>"$dir/train-seconds"
+	elif [ "${RESUME:-}" = 1 ]; then
+		q train --resume --out "$run" --time-budget "$budget" 2> >(tee -a "$dir/train.log" >&2)
+		echo $((SECONDS - start)) >>"$dir/train-seconds"
+	fi
+	local trained
+	trained="$(awk '{s += $1} END {printf "%.0f min", s / 60}' "$dir/train-seconds" 2>/dev/null || echo "?")"
+	# Choices belong to these weights: a resumed run chooses (and is scored) anew.
+	local sel=$dir/choose-$(stat -c %Y "$run/last.safetensors")
+	mkdir -p "$sel"
+	# The weights, by greedy WER on the validation split.
+	: >"$sel/weights.cands"
+	local cands=(best.safetensors last.safetensors)
+	local nsnap
+	nsnap=$(find "$run" -maxdepth 1 -name 'step-*.safetensors' | wc -l)
+	for n in $(printf '%s\n' 5 "$KEEP" | sort -un); do
+		if [ "$n" -gt 1 ] && [ "$nsnap" -ge "$n" ]; then
+			[ -s "$sel/average$n.safetensors" ] || q average --model "$run" --last "$n" --out "$sel/average$n.safetensors" >/dev/null
+			cands+=("$sel/average$n.safetensors")
+		fi
+	done
+	for w in "${cands[@]}"; do
+		[ -f "$(case $w in /*) echo "$w" ;; *) echo "$run/$w" ;; esac)" ] || continue
+		local tag
+		tag=$(basename "$w" .safetensors)
+		evalv "$sel/valid-$tag.json" --model "$run" --weights "$w" --beam 1
+		echo "$(jf "$sel/valid-$tag.json" wer per) $w" >>"$sel/weights.cands"
+	done
+	local w
+	read -r _ _ w < <(best "$sel/weights.cands")
+	echo "$w" >"$sel/weights"
+	choose_decoding "$sel" --model "$run" --weights "$w"
+	local b a
+	read -r _ _ b a <"$sel/decoding"
+	local choices="weights $(basename "$w" .safetensors), beam $b, alpha $a"
+	say "chosen on validation: $choices"
+	local system=$name
+	[ "$name" = "$arch" ] || system="$name ($arch)"
+	score_test "$sel" "$system" "$trained" "$choices" --model "$run" --weights "$w" --beam "$b" --alpha "$a"
+	table
+}
+
+# latest_choice NAME: the selection directory of a run's newest weights.
+latest_choice() {
+	local run=$OUT/$1/run
+	if [ ! -f "$run/last.safetensors" ] || [ ! -s "$OUT/$1/choose-$(stat -c %Y "$run/last.safetensors")/weights" ]; then
+		echo "run $1 has not been through the protocol: bench/g2p_accuracy.sh ARCH first (NAME=$1)" >&2
+		exit 2
+	fi
+	echo "$OUT/$1/choose-$(stat -c %Y "$run/last.safetensors")"
+}
+
+# member_args NAME...: --model/--weights flags for an ensemble of runs.
+member_args() {
+	local models=() weights=()
+	for n in "$@"; do
+		local s w
+		s=$(latest_choice "$n")
+		w=$(cat "$s/weights")
+		case $w in /*) ;; *) w=$OUT/$n/run/$w ;; esac
+		models+=("$OUT/$n/run")
+		weights+=("$w")
+	done
+	local IFS=,
+	echo "--model ${models[*]} --weights ${weights[*]}"
+}
+
+run_ensemble() {
+	if [ $# -lt 2 ]; then
+		echo "ensemble: give at least two run names" >&2
+		exit 2
+	fi
+	local names=("$@") key=""
+	for n in "${names[@]}"; do
+		key+="$n-$(basename "$(latest_choice "$n")")+"
+	done
+	local sel=$OUT/ensembles/$(echo "$key" | sha256sum | cut -c1-12)
+	mkdir -p "$sel"
+	echo "${names[*]}" >"$sel/candidates"
+	# Forward selection on greedy validation WER, starting from the best run.
+	: >"$sel/singles"
+	for n in "${names[@]}"; do
+		local s
+		s=$(latest_choice "$n")
+		echo "$(jf "$s/valid-$(basename "$(cat "$s/weights")" .safetensors).json" wer per) $n" >>"$sel/singles"
+	done
+	local chosen=() score rest
+	read -r score _ rest < <(best "$sel/singles")
+	chosen=("$rest")
+	while [ ${#chosen[@]} -lt 5 ]; do
+		: >"$sel/round"
+		for n in "${names[@]}"; do
+			[[ " ${chosen[*]} " == *" $n "* ]] && continue
+			local set=("${chosen[@]}" "$n") tag
+			tag=$(printf '%s+' "${set[@]}")
+			# shellcheck disable=SC2046
+			evalv "$sel/valid-${tag%+}.json" $(member_args "${set[@]}") --beam 1
+			echo "$(jf "$sel/valid-${tag%+}.json" wer per) $n" >>"$sel/round"
+		done
+		[ -s "$sel/round" ] || break
+		local w p n
+		read -r w p n < <(best "$sel/round")
+		if ! python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$w" "$score"; then
+			break
+		fi
+		chosen+=("$n")
+		score=$w
+	done
+	say "members chosen on validation: ${chosen[*]}"
+	if [ ${#chosen[@]} = 1 ]; then
+		say "no ensemble of these runs beats the best of them, ${chosen[0]}, on validation: nothing new to score"
+		table
+		return
+	fi
+	# shellcheck disable=SC2046
+	choose_decoding "$sel" $(member_args "${chosen[@]}")
+	local b a
+	read -r _ _ b a <"$sel/decoding"
+	local choices="members ${chosen[*]}, beam $b, alpha $a"
+	# shellcheck disable=SC2046
+	score_test "$sel" "ensemble of ${#chosen[@]}" "(members')" "$choices" $(member_args "${chosen[@]}") --beam "$b" --alpha "$a"
+	table
+}
+
+case "${1:-}" in
+transformer | rnnsearch | seq2seq) run_arch "$@" ;;
+ensemble)
+	shift
+	run_ensemble "$@"
+	;;
+table) table ;;
+esac

@@ -18,6 +18,10 @@
 // files written by Python load here (a test reads one made by the
 // committed script testdata/gen_safetensors.py).
 //
+// Values are stored as F32, or to halve a file, as F16 or BF16 (SaveAs,
+// WriteAs; see DType): rounded to nearest, ties to even, and converted
+// back to float32 exactly on load. Loading takes any of the three.
+//
 // # Why not a library
 //
 // github.com/nlpodyssey/safetensors (the Go port) was evaluated and not

@@ -32,6 +32,7 @@ func FuzzReadSafetensors(f *testing.F) {
 	}
 	f.Add(rawFile(`{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, []byte{0, 0, 0xc0, 0x7f})) // a NaN
 	f.Add(rawFile(`{"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"__metadata__":{"a":"b"}}`, make([]byte, 4)))
+	f.Add(rawFile(`{"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,6]}}`, []byte{0x80, 0x3f, 0x80, 0x7f, 0, 0})) // 1, +Inf, 0
 	f.Add(rawFile(`{"a":{"dtype":"F32","shape":[0,2147483647,2147483647],"data_offsets":[0,0]}}`, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const name = "f.safetensors"

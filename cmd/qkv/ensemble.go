@@ -27,8 +27,7 @@ architecture (transformer, rnnsearch, seq2seq) but must share their
 vocabularies, tokenizers and lowercasing: train them on the same data with
 the same data settings. --weights gives one weights file for every model
 (a name each directory holds, e.g. average.safetensors) or one per --model,
-in order. An ensemble has no single attention: --attention and
---print-alignment need one model.`
+in order.`
 
 func (m *modelFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&m.models, "model", nil, "model directory (from qkv train); several (--model A --model B or --model A,B) decode as an ensemble")

@@ -62,7 +62,8 @@ uses its one attention. So a line is "output<TAB>alignment", or with
 place when decoding is done: an interrupted or failed run leaves any
 previous file as it was. Neither may be the input or a file of the model.
 
-` + ensembleHelp,
+` + ensembleHelp + ` An ensemble has no single attention: --attention and
+--print-alignment need one model.`,
 	Args: cobra.NoArgs,
 	RunE: runPredict,
 }
