@@ -314,7 +314,11 @@ func (t *Trainer) warnWarmup(total int64) bool {
 // steps the time budget allows, and warns when the warm-up will not finish
 // in them. It reports whether the check is done.
 func (t *Trainer) warnBudget(elapsed time.Duration, steps int64) bool {
-	if steps < 5 || (steps < 20 && elapsed < t.opts.TimeBudget/20) {
+	// Wait for 20 steps and a twentieth of the budget: the first steps of
+	// a run are not yet typical of its speed (a 50-minute run estimated
+	// from its first 20 steps came out just above its warm-up and stayed
+	// silent, then ended 15% short of it).
+	if steps < 20 || elapsed < t.opts.TimeBudget/20 {
 		return false // too early to tell
 	}
 	if t.opts.Schedule == "constant" || t.opts.Warmup == 0 {
