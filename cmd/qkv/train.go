@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -337,6 +338,12 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 		dst  any
 	}{{"model", rc.Model, &s.Model}, {"data", rc.Data, &s.Data}, {"prepare", rc.Prepare, &s.Prepare}, {"train", rc.Train, &s.Train}} {
 		if len(sec.raw) > 0 && string(sec.raw) != "null" {
+			if sec.name == "train" {
+				var err error
+				if sec.raw, err = durationsAsNanoseconds(sec.raw, "time_budget"); err != nil {
+					return s, fmt.Errorf("%s: %s: %w", tf.config, sec.name, err)
+				}
+			}
 			if err := yaml.UnmarshalStrict(sec.raw, sec.dst); err != nil {
 				return s, fmt.Errorf("%s: %s: %w", tf.config, sec.name, err)
 			}
@@ -418,6 +425,35 @@ func (s settings) validate() error {
 		return errors.New("train: model.share_emb (one embedding table for both sides) needs one vocabulary for both sides: add --joined-dictionary (config key data.joint_vocab: true), or drop share_emb")
 	}
 	return nil
+}
+
+// durationsAsNanoseconds lets a config section write the durations named
+// by keys as a flag would ("30m", "1h30m") as well as a number of
+// nanoseconds (what config.json records): a string value is parsed and
+// replaced by its nanoseconds; every other key is left for the strict
+// decoder to check.
+func durationsAsNanoseconds(raw json.RawMessage, keys ...string) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := yaml.Unmarshal(raw, &m); err != nil || m == nil {
+		return raw, nil // not a mapping: the strict decoder says what is wrong
+	}
+	changed := false
+	for _, k := range keys {
+		var str string
+		if v, ok := m[k]; !ok || json.Unmarshal(v, &str) != nil {
+			continue
+		}
+		d, err := time.ParseDuration(str)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q is not a duration (e.g. 30m, 1h30m)", k, str)
+		}
+		m[k] = json.RawMessage(strconv.FormatInt(int64(d), 10))
+		changed = true
+	}
+	if !changed {
+		return raw, nil
+	}
+	return json.Marshal(m)
 }
 
 // override sets *dst to v when the flag was given on the command line.
