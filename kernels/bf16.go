@@ -120,13 +120,7 @@ func BgemmStrided(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 	if m <= 0 || n <= 0 || batch <= 0 {
 		return
 	}
-	for i := 0; i < batch; i++ {
-		var as, bs []float32
-		if k > 0 {
-			as, bs = a[i*strideA:], b[i*strideB:]
-		}
-		checkGemm(transA, transB, m, n, k, as, lda, bs, ldb, c[i*strideC:], ldc)
-	}
+	checkStrided(transA, transB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batch)
 	gemmBatched(curBF16, threads(), transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch)
 }
 

@@ -43,14 +43,7 @@ func SgemmStrided(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 	if m <= 0 || n <= 0 || batch <= 0 {
 		return
 	}
-	for i := 0; i < batch; i++ {
-		// Cheap O(batch) validation up front so that no goroutine panics.
-		var as, bs []float32
-		if k > 0 {
-			as, bs = a[i*strideA:], b[i*strideB:]
-		}
-		checkGemm(transA, transB, m, n, k, as, lda, bs, ldb, c[i*strideC:], ldc)
-	}
+	checkStrided(transA, transB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batch)
 	gemmBatched(cur.gemm, threads(), transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch)
 }
 
@@ -79,5 +72,17 @@ func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float
 	}
 	if ldb < cb || len(b) < (rb-1)*ldb+cb {
 		panic("kernels: B too small for its shape with ldb")
+	}
+}
+
+// checkStrided validates every product of a strided batch up front (cheap,
+// O(batch)), so that no goroutine panics half-way through.
+func checkStrided(transA, transB bool, m, n, k int, a []float32, lda, strideA int, b []float32, ldb, strideB int, c []float32, ldc, strideC int, batch int) {
+	for i := 0; i < batch; i++ {
+		var as, bs []float32
+		if k > 0 {
+			as, bs = a[i*strideA:], b[i*strideB:]
+		}
+		checkGemm(transA, transB, m, n, k, as, lda, bs, ldb, c[i*strideC:], ldc)
 	}
 }
