@@ -233,7 +233,7 @@ func runDemo(cmd *cobra.Command, _ []string) error {
 			"One picture per layer and head is beside it; qkv attention draws any word.\n", word, pic)
 	}
 	fmt.Fprintf(w, `
-The model is in %[1]s. Use it (go build ./cmd/qkv makes the qkv binary):
+The model is in %[1]s. Use it (make build makes the static qkv binary):
   echo qubit | qkv predict --model %[1]s --beam 4 --nbest 3
   qkv eval --model %[1]s --test ../shared/data/g2p/cmudict-g014b2b.test.tsv --beam 4
 Train the full model on the standard G2P split (a few hours on 2 cores; Ctrl-C saves, --resume continues),
