@@ -101,7 +101,7 @@ func TestQuantizeRowsTwins(t *testing.T) {
 				x[i] = float32(r.NormFloat64() * 3)
 			}
 			clear(x[2*k : 3*k]) // a row of zeros
-			x[0] = 0                // row 0: also exact ties below
+			x[0] = 0            // row 0: also exact ties below
 			ld := (k+3)/4*4 + 4
 			q := make([]uint8, m*ld)
 			for i := range q {
