@@ -195,7 +195,9 @@ func runTranslatePO(cmd *cobra.Command, args []string) error {
 				fmt.Fprintf(os.Stderr, "qkv translate-po: %s:%d: left untranslated: %v\n", in, j.entry.Line, failed[i])
 				break
 			}
-			t := strings.TrimFunc(translated[i], unicode.IsSpace)
+			// Spaces at the ends are the model's; a line break there is a
+			// placeholder it placed.
+			t := strings.Trim(translated[i], " ")
 			if !samePlaceholders(body, t) {
 				ok = false
 				lost++
