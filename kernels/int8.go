@@ -122,6 +122,26 @@ func NewInt8Matrix(data []int8, scale []float32, n, k int) (*Int8Matrix, error) 
 	return m, nil
 }
 
+// ConcatInt8 stacks matrices of the same K along N: the rows of the first,
+// then of the second, and so on (Q, K and V projections side by side, so
+// one product quantizes their input once).
+func ConcatInt8(ms ...*Int8Matrix) (*Int8Matrix, error) {
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("kernels: ConcatInt8 of nothing")
+	}
+	k := ms[0].K
+	var data []int8
+	var scale []float32
+	for _, m := range ms {
+		if m.K != k {
+			return nil, fmt.Errorf("kernels: ConcatInt8 of K %d and %d", k, m.K)
+		}
+		data = append(data, m.Data...)
+		scale = append(scale, m.Scale...)
+	}
+	return NewInt8Matrix(data, scale, len(scale), k)
+}
+
 // Dequantize returns the float32 weights Scale[j]·Data[j*K+p], (N, K).
 func (m *Int8Matrix) Dequantize() []float32 {
 	w := make([]float32, m.N*m.K)

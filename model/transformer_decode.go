@@ -124,8 +124,7 @@ func (s *transformerState) Step(tokens []int32) ([]float32, error) {
 	y := m.embed(g, m.tgtEmb, tokens, s.rows, 1, s.t)
 	for li, l := range m.dec {
 		y = m.sublayer(g, y, l.ln1, func(h *tensor.Tensor) *tensor.Tensor {
-			q := l.self.Q.Forward(g, h)
-			k, v := l.self.K.Forward(g, h), l.self.V.Forward(g, h)
+			q, k, v := l.self.ProjectQKV(g, h)
 			s.selfK[li] = append(s.selfK[li], block(k.Data[:s.rows*D]))
 			s.selfV[li] = append(s.selfV[li], block(v.Data[:s.rows*D]))
 			s.selfP[li] = grow(s.selfP[li], s.rows*H*(s.t+1))

@@ -28,3 +28,25 @@ func (g *Graph) LinearInt8(x *Tensor, w *kernels.Int8Matrix, bias *Tensor) *Tens
 	kernels.Int8Linear(out.Data, x.Data, x.Rows(), w, b, &g.int8)
 	return out
 }
+
+// SplitLast cuts x (…, n·D) into n tensors (…, D) along its last axis, for
+// inference (no backward; see LinearInt8).
+func (g *Graph) SplitLast(x *Tensor, n int) []*Tensor {
+	cols := x.Cols()
+	if n <= 0 || cols%n != 0 {
+		panic(fmt.Sprintf("tensor.SplitLast: %v into %d parts", x.Shape, n))
+	}
+	if x.needsGrad && !g.noGrad {
+		panic("tensor.SplitLast: inference only; the graph records gradients")
+	}
+	d, rows := cols/n, x.Rows()
+	out := make([]*Tensor, n)
+	for i := range out {
+		t := g.newTensor(false, g.shapeWithLast(x.Shape, d)...)
+		for r := 0; r < rows; r++ {
+			copy(t.Data[r*d:(r+1)*d], x.Data[r*cols+i*d:r*cols+(i+1)*d])
+		}
+		out[i] = t
+	}
+	return out
+}
