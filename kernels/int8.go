@@ -258,13 +258,22 @@ func Int8Gemm(m, n, kg int, a []uint8, b []int8, c []int32) {
 	}
 	lda := 4 * kg
 	kernel := curInt8.kernel
-	for q := 0; q < n/int8NR; q++ {
-		bp := b[q*kg*int8NR*4 : (q+1)*kg*int8NR*4]
-		for i := 0; i < m; i += int8MR {
-			kernel(kg, a[i*lda:(i+int8MR)*lda], lda, bp, c[i*n+q*int8NR:], n)
+	// Panels of 16 channels go to the threads (ParallelRange), each piece
+	// at least int8Grain products: a decoder step's small products stay on
+	// the caller. Every sum is exact, so the split changes nothing.
+	perPanel := m * kg * int8NR * 4
+	ParallelRange(n/int8NR, max(1, int8Grain/perPanel), func(lo, hi int) {
+		for q := lo; q < hi; q++ {
+			bp := b[q*kg*int8NR*4 : (q+1)*kg*int8NR*4]
+			for i := 0; i < m; i += int8MR {
+				kernel(kg, a[i*lda:(i+int8MR)*lda], lda, bp, c[i*n+q*int8NR:], n)
+			}
 		}
-	}
+	})
 }
+
+// int8Grain is the fewest multiply-adds worth handing to another thread.
+const int8Grain = 1 << 20
 
 // int8Impl is one implementation of the 4×16 int8 microkernel.
 type int8Impl struct {

@@ -331,3 +331,32 @@ func BenchmarkInt8Linear(b *testing.B) {
 		}
 	})
 }
+
+// TestInt8GemmThreads checks that a product big enough to be split among
+// threads gives the sums of one thread.
+func TestInt8GemmThreads(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	m, n, kg := 64, 256, 64
+	a := make([]uint8, m*4*kg)
+	for i := range a {
+		a[i] = uint8(r.IntN(ActMax + 1))
+	}
+	mat, err := NewInt8Matrix(randInt8s(r, n*4*kg), make([]float32, n), n, 4*kg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachInt8Impl(t, func(t *testing.T) {
+		var c [2][]int32
+		for i, th := range []int{1, 4} {
+			prev := SetThreads(th)
+			c[i] = make([]int32, m*n)
+			Int8Gemm(m, n, kg, a, mat.packed, c[i])
+			SetThreads(prev)
+		}
+		for i := range c[0] {
+			if c[0][i] != c[1][i] {
+				t.Fatalf("sum %d: %d with one thread, %d with four", i, c[0][i], c[1][i])
+			}
+		}
+	})
+}
