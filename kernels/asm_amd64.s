@@ -9290,6 +9290,167 @@ int8k_loop:
 	VZEROUPPER
 	RET
 
+// func int8Kernel4x16VNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc int)
+// Requires: AVX, AVX512F
+TEXT ·int8Kernel4x16VNNI(SB), NOSPLIT, $0-48
+	MOVQ   kg+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   b+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, DI
+	LEAQ   (DX)(DX*2), R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+	// Pairs of groups while two remain, then the last odd one.
+	MOVQ AX, R9
+	SHRQ $0x01, R9
+	JZ   vnni_tail
+
+vnni_loop:
+	VMOVDQU32    (BX), Z8
+	VMOVDQU32    64(BX), Z9
+	VPBROADCASTD (CX), Z10
+	VPBROADCASTD 4(CX), Z11
+	VPBROADCASTD (CX)(DX*1), Z12
+	VPBROADCASTD 4(CX)(DX*1), Z13
+	VPBROADCASTD (CX)(DX*2), Z14
+	VPBROADCASTD 4(CX)(DX*2), Z15
+	VPBROADCASTD (CX)(R8*1), Z16
+	VPBROADCASTD 4(CX)(R8*1), Z17
+
+	// VPDPBUSD Z8, Z10, Z0
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x2d
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z9, Z11, Z1
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x25
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xc9
+
+	// VPDPBUSD Z8, Z12, Z2
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x1d
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z9, Z13, Z3
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x15
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xd9
+
+	// VPDPBUSD Z8, Z14, Z4
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x0d
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z9, Z15, Z5
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x05
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xe9
+
+	// VPDPBUSD Z8, Z16, Z6
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x7d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z9, Z17, Z7
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x75
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+	ADDQ $0x08, CX
+	ADDQ $0x80, BX
+	DECQ R9
+	JNZ  vnni_loop
+
+vnni_tail:
+	TESTQ        $0x00000001, AX
+	JZ           vnni_store
+	VMOVDQU32    (BX), Z8
+	VPBROADCASTD (CX), Z10
+
+	// VPDPBUSD Z8, Z10, Z0
+	BYTE         $0x62
+	BYTE         $0xd2
+	BYTE         $0x2d
+	BYTE         $0x48
+	BYTE         $0x50
+	BYTE         $0xc0
+	VPBROADCASTD (CX)(DX*1), Z12
+
+	// VPDPBUSD Z8, Z12, Z2
+	BYTE         $0x62
+	BYTE         $0xd2
+	BYTE         $0x1d
+	BYTE         $0x48
+	BYTE         $0x50
+	BYTE         $0xd0
+	VPBROADCASTD (CX)(DX*2), Z14
+
+	// VPDPBUSD Z8, Z14, Z4
+	BYTE         $0x62
+	BYTE         $0xd2
+	BYTE         $0x0d
+	BYTE         $0x48
+	BYTE         $0x50
+	BYTE         $0xe0
+	VPBROADCASTD (CX)(R8*1), Z16
+
+	// VPDPBUSD Z8, Z16, Z6
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x7d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+vnni_store:
+	VPADDD    Z1, Z0, Z0
+	VMOVDQU32 Z0, (SI)
+	ADDQ      DI, SI
+	VPADDD    Z3, Z2, Z2
+	VMOVDQU32 Z2, (SI)
+	ADDQ      DI, SI
+	VPADDD    Z5, Z4, Z4
+	VMOVDQU32 Z4, (SI)
+	ADDQ      DI, SI
+	VPADDD    Z7, Z6, Z6
+	VMOVDQU32 Z6, (SI)
+	VZEROUPPER
+	RET
+
 DATA int8_ones16<>+0(SB)/2, $0x0001
 DATA int8_ones16<>+2(SB)/2, $0x0001
 DATA int8_ones16<>+4(SB)/2, $0x0001

@@ -160,6 +160,12 @@ func packRows32BF16(n32 int, src *float32, ld int, dst *float32, groups int)
 //go:noescape
 func int8Kernel4x16AVX2(kg int, a *uint8, lda int, b *int8, c *int32, ldc int)
 
+// int8Kernel4x16VNNI computes the 4×16 tile c[i*ldc+j] = Σ_{p<4kg} a[i*lda+p]·b[(p/4*16+j)*4+p%4]
+// of u8 activations a and packed s8 weights b with VPDPBUSD.
+//
+//go:noescape
+func int8Kernel4x16VNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc int)
+
 // quantizeRowAVX2 writes q[p] = clamp(roundToEven(x[p]·inv) + z, 0, 127) for p < n, n a multiple of 32.
 //
 //go:noescape
