@@ -164,6 +164,11 @@ func (m *MultiHeadAttention) Attend(g *tensor.Graph, query *tensor.Tensor, kv *K
 // attention when src is query, encoder-decoder attention when src is the
 // encoder output. See Attend for keyPad, causal and the results.
 func (m *MultiHeadAttention) Forward(g *tensor.Graph, query, src *tensor.Tensor, keyPad []bool, causal bool) (*tensor.Tensor, []float32) {
+	if query == src && m.Q.Int8 != nil { // self-attention in int8: one product for Q, K and V
+		q, k, v := m.ProjectQKV(g, query)
+		a := g.AttentionDropout(q, k, v, m.Heads, keyPad, causal, m.Dropout)
+		return m.Out.Forward(g, a), tensor.AttentionProbs(a)
+	}
 	return m.Attend(g, query, m.ProjectKV(g, src), keyPad, causal)
 }
 
