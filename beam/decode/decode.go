@@ -46,6 +46,7 @@ type Line struct {
 	Index int
 	Text  string
 	Err   string
+	Refs  []string // carried through to Decoded untouched: an eval source's references
 }
 
 // Decoded is what one Line became. Lines are the output lines written for
@@ -60,6 +61,7 @@ type Decoded struct {
 	Tokens  int      // source tokens as the model reads them
 	Unknown []string // source symbols the model never saw, read as <unk>
 	Err     string
+	Refs    []string // the Line's
 }
 
 // Options are the decoding flags of qkv predict and eval, as plain values
@@ -201,7 +203,7 @@ func (f *decodeFn) decode(ctx context.Context, batch []Line, emit func(Decoded))
 // Format turns a result into the lines qkv predict writes for it: the best
 // output, or nbest "score<TAB>output" lines; empty lines for a failure.
 func Format(l Line, r pipeline.Result, nbest int) Decoded {
-	d := Decoded{File: l.File, Index: l.Index, Source: l.Text, Tokens: len(r.SourceTokens), Unknown: r.Unknown}
+	d := Decoded{File: l.File, Index: l.Index, Source: l.Text, Tokens: len(r.SourceTokens), Unknown: r.Unknown, Refs: l.Refs}
 	if r.Err != nil {
 		d.Err = r.Err.Error()
 		d.Lines = make([]string, max(nbest, 1))
