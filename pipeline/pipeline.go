@@ -64,6 +64,12 @@ type DataConfig struct {
 	// One vocabulary (and one set of BPE merges) for both sides, as
 	// fairseq's --joined-dictionary: src.vocab and tgt.vocab are the same.
 	JointVocab bool `json:"joint_vocab,omitempty"`
+
+	// Placeholders protects printf directives, markup, accelerators and
+	// the like (text/placeholder) as tokens ⟦1⟧, ⟦2⟧, … in training pairs
+	// and in every input, restores them in every output, and constrains
+	// the search to copy each exactly once.
+	Placeholders bool `json:"placeholders,omitempty"`
 }
 
 // Config is config.json.
@@ -209,6 +215,7 @@ func LoadForResume(dir string) (*Pipeline, error) {
 	if p.TgtTok, err = loadTokenizer(dir, p.Config.Data.TgtTokenizer, TgtBPEFile); err != nil {
 		return nil, err
 	}
+	p.SrcTok, p.TgtTok = p.Config.Data.wrap(p.SrcTok), p.Config.Data.wrap(p.TgtTok)
 	mc := p.Config.Model
 	if mc.SrcVocab != p.Src.Len() || mc.TgtVocab != p.Tgt.Len() {
 		return nil, fmt.Errorf("%s: vocabulary sizes %d/%d do not match %s (%d/%d)",
@@ -233,7 +240,7 @@ func (p *Pipeline) Encode(trainPairs, validPairs []corpus.Pair) (trainSet, valid
 	d := p.Config.Data
 	enc := func(pr corpus.Pair) (batch.Example, bool) {
 		s := d.SourceTokens(p.SrcTok, pr.Source)
-		t := p.TgtTok.Tokenize(pr.Target)
+		t := d.TargetTokens(p.TgtTok, pr.Source, pr.Target)
 		if (d.MaxSrcLen > 0 && len(s) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(t) > d.MaxTgtLen) {
 			return batch.Example{}, false
 		}
@@ -298,5 +305,3 @@ func toInt(ids []int32) []int {
 	}
 	return out
 }
-
-func lowerString(s string) string { return strings.ToLower(s) }

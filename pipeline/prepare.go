@@ -15,6 +15,7 @@ import (
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/text/corpus"
+	"github.com/qkv-dev/qkv/text/placeholder"
 	"github.com/qkv-dev/qkv/text/tokenize"
 	"github.com/qkv-dev/qkv/text/vocab"
 	"github.com/qkv-dev/qkv/train"
@@ -78,6 +79,10 @@ func (o PrepareOptions) Validate() error {
 	return nil
 }
 
+// markerCount is the count given to placeholder markers when vocabularies
+// are built: above any cap and minimum frequency.
+const markerCount = 1 << 40
+
 // Prepared is a tokenized, vocabulary-encoded corpus, ready to train on.
 type Prepared struct {
 	Data           DataConfig
@@ -107,41 +112,36 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	}
 	p := &Prepared{Data: opt.Data}
 	var err error
-	learn := func(name string, side func(corpus.Pair) string, lower bool) (tokenize.Tokenizer, *tokenize.BPE, error) {
+	d := opt.Data
+	learn := func(name string, side func(corpus.Pair) string) (tokenize.Tokenizer, *tokenize.BPE, error) {
 		var bpe *tokenize.BPE
 		if name == TokBPE {
 			tr := tokenize.NewBPETrainer()
 			for _, pr := range trainPairs {
-				s := side(pr)
-				if lower {
-					s = lowerString(s)
-				}
-				tr.Add(s)
+				d.addText(tr, side(pr))
 			}
 			bpe = tr.Learn(opt.BPEMerges, 2)
 		}
 		tok, err := NewTokenizer(name, bpe)
-		return tok, bpe, err
+		return d.wrap(tok), bpe, err
 	}
+	srcText := func(pr corpus.Pair) string { return d.sourceText(pr.Source) }
+	tgtText := func(pr corpus.Pair) string { return d.targetText(pr.Source, pr.Target) }
 	joint := opt.Data.JointVocab
 	if joint && opt.Data.SrcTokenizer == TokBPE && opt.Data.TgtTokenizer == TokBPE {
 		tr := tokenize.NewBPETrainer()
 		for _, pr := range trainPairs {
-			s := pr.Source
-			if opt.Data.Lowercase {
-				s = lowerString(s)
-			}
-			tr.Add(s)
-			tr.Add(pr.Target)
+			d.addText(tr, srcText(pr))
+			d.addText(tr, tgtText(pr))
 		}
 		p.SrcBPE = tr.Learn(opt.BPEMerges, 2)
 		p.TgtBPE = p.SrcBPE
-		p.SrcTok, p.TgtTok = p.SrcBPE, p.TgtBPE
+		p.SrcTok, p.TgtTok = d.wrap(p.SrcBPE), d.wrap(p.TgtBPE)
 	} else {
-		if p.SrcTok, p.SrcBPE, err = learn(opt.Data.SrcTokenizer, func(pr corpus.Pair) string { return pr.Source }, opt.Data.Lowercase); err != nil {
+		if p.SrcTok, p.SrcBPE, err = learn(opt.Data.SrcTokenizer, srcText); err != nil {
 			return nil, err
 		}
-		if p.TgtTok, p.TgtBPE, err = learn(opt.Data.TgtTokenizer, func(pr corpus.Pair) string { return pr.Target }, false); err != nil {
+		if p.TgtTok, p.TgtBPE, err = learn(opt.Data.TgtTokenizer, tgtText); err != nil {
 			return nil, err
 		}
 	}
@@ -150,9 +150,17 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	sc, tc := vocab.Counts{}, vocab.Counts{}
 	for i, pr := range trainPairs {
 		srcToks[i] = opt.Data.SourceTokens(p.SrcTok, pr.Source)
-		tgtToks[i] = p.TgtTok.Tokenize(pr.Target)
+		tgtToks[i] = p.TgtTok.Tokenize(tgtText(pr))
 		sc.Add(srcToks[i])
 		tc.Add(tgtToks[i])
+	}
+	if d.Placeholders {
+		// Every marker a message can hold gets an id on both sides, however
+		// rare in the training data, so any placeholder can be read and copied.
+		for k := 1; k <= placeholder.MaxMarkers; k++ {
+			sc[placeholder.Marker(k)] = markerCount
+			tc[placeholder.Marker(k)] = markerCount
+		}
 	}
 	if joint {
 		for s, n := range tc {
@@ -164,7 +172,6 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 		p.Src = vocab.Build(sc, opt.MinFreq, opt.MaxVocab)
 		p.Tgt = vocab.Build(tc, opt.MinFreq, opt.MaxVocab)
 	}
-	d := opt.Data
 	for i := range trainPairs {
 		if (d.MaxSrcLen > 0 && len(srcToks[i]) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(tgtToks[i]) > d.MaxTgtLen) {
 			p.Skipped++
@@ -177,7 +184,7 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	}
 	for i, pr := range validPairs {
 		s := opt.Data.SourceTokens(p.SrcTok, pr.Source)
-		t := p.TgtTok.Tokenize(pr.Target)
+		t := d.TargetTokens(p.TgtTok, pr.Source, pr.Target)
 		if (d.MaxSrcLen > 0 && len(s) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(t) > d.MaxTgtLen) {
 			return nil, fmt.Errorf("prepare: validation pair %d is %d/%d tokens long, over the limits %d/%d", i+1, len(s), len(t), d.MaxSrcLen, d.MaxTgtLen)
 		}

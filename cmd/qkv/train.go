@@ -56,13 +56,14 @@ type trainFlags struct {
 	format                                          string
 	resume, overwrite                               bool
 	srcTok, tgtTok                                  string
-	lowercase, joint                                bool
+	lowercase, joint, placeholders                  bool
 	maxSrcLen, maxTgtLen, minFreq, bpeMerges        int
 	opts                                            train.Options
 	dropout                                         float64
 	metric                                          string
 	metricMax                                       int
 	seed                                            uint64
+	lossLog                                         string
 }
 
 var tf = trainFlags{opts: train.Defaults()}
@@ -107,6 +108,7 @@ func init() {
 	f.StringVar(&tf.srcTok, "src-tok", pipeline.TokChar, "source tokenizer: char, word or bpe")
 	f.StringVar(&tf.tgtTok, "tgt-tok", pipeline.TokWord, "target tokenizer: char, word or bpe")
 	f.BoolVar(&tf.lowercase, "lowercase", false, "lowercase sources")
+	f.BoolVar(&tf.placeholders, "placeholders", false, "protect printf directives, markup, accelerators and the like as tokens the model copies and the search keeps exactly once (text/placeholder); default: on when neither side uses the char tokenizer (translation), off otherwise (G2P); --placeholders=false turns it off")
 	f.BoolVar(&tf.joint, "joined-dictionary", false, "one vocabulary (and one set of BPE merges) for source and target; needed by share_emb")
 	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training pairs are skipped)", pipeline.MaxSeqLen))
 	f.IntVar(&tf.maxTgtLen, "max-tgt-len", 128, fmt.Sprintf("longest target in tokens, 1 to %d", pipeline.MaxSeqLen))
@@ -130,6 +132,7 @@ func init() {
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
 	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, none, or auto (wer for char→word data, else bleu)")
 	f.IntVar(&tf.metricMax, "metric-max", 1000, "validation sentences decoded for the metric (0: all)")
+	f.StringVar(&tf.lossLog, "loss-log", "", "append step, loss, NLL, learning rate, gradient norm and tokens of every optimizer step to this TSV file (--resume keeps its lines up to the resumed step)")
 	rootCmd.AddCommand(trainCmd)
 }
 
@@ -188,6 +191,10 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if err := clearOut(tf.out, tf.overwrite); err != nil {
 		return err
 	}
+	log, err := startLossLog(-1)
+	if err != nil {
+		return err
+	}
 	trainPairs, validPairs, heldOut, err := readTrainValid()
 	if err != nil {
 		return err
@@ -229,7 +236,16 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters; %d training and %d validation pairs%s; vocabularies %d/%d; %d batches an epoch\n",
 		s.Model.Arch, humanCount(countParams(m)), len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
-	return runTrainer(ctx, tr, pr.Pipeline(tf.out, m), validPairs, s.Data)
+	return runTrainer(ctx, tr, pr.Pipeline(tf.out, m), validPairs, s.Data, log)
+}
+
+// startLossLog opens --loss-log (if given) for a new run (resumeStep < 0)
+// or a run resumed at resumeStep.
+func startLossLog(resumeStep int64) (*lossLog, error) {
+	if tf.lossLog == "" {
+		return nil, nil
+	}
+	return openLossLog(tf.lossLog, resumeStep, tf.overwrite, tf.trainFile, tf.validFile, tf.config)
 }
 
 // clearOut makes sure a new run starts in an empty directory: files there
@@ -362,6 +378,11 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	override(changed, "tgt-tok", &s.Data.TgtTokenizer, tf.tgtTok)
 	override(changed, "lowercase", &s.Data.Lowercase, tf.lowercase)
 	override(changed, "joined-dictionary", &s.Data.JointVocab, tf.joint)
+	override(changed, "placeholders", &s.Data.Placeholders, tf.placeholders)
+	if base == nil && !changed("placeholders") && !hasKey(rc.Data, "placeholders") {
+		// A new run protects placeholders unless a side reads characters (G2P).
+		s.Data.Placeholders = s.Data.SrcTokenizer != pipeline.TokChar && s.Data.TgtTokenizer != pipeline.TokChar
+	}
 	override(changed, "max-src-len", &s.Data.MaxSrcLen, tf.maxSrcLen)
 	override(changed, "max-tgt-len", &s.Data.MaxTgtLen, tf.maxTgtLen)
 	override(changed, "min-freq", &s.Prepare.MinFreq, tf.minFreq)
@@ -456,6 +477,16 @@ func durationsAsNanoseconds(raw json.RawMessage, keys ...string) (json.RawMessag
 	return json.Marshal(m)
 }
 
+// hasKey reports whether a config section (YAML or JSON) sets key.
+func hasKey(raw json.RawMessage, key string) bool {
+	var m map[string]json.RawMessage
+	if len(raw) == 0 || yaml.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	_, ok := m[key]
+	return ok
+}
+
 // override sets *dst to v when the flag was given on the command line.
 func override[T any](changed func(string) bool, flag string, dst *T, v T) {
 	if changed(flag) {
@@ -467,7 +498,7 @@ func override[T any](changed func(string) bool, flag string, dst *T, v T) {
 var settingFlags = map[string]string{
 	"model.arch": "--arch", "model.dropout": "--dropout", "model.seed": "--seed", "train.seed": "--seed",
 	"data.src_tokenizer": "--src-tok", "data.tgt_tokenizer": "--tgt-tok", "data.lowercase": "--lowercase",
-	"data.joint_vocab": "--joined-dictionary", "data.max_src_len": "--max-src-len", "data.max_tgt_len": "--max-tgt-len",
+	"data.joint_vocab": "--joined-dictionary", "data.placeholders": "--placeholders", "data.max_src_len": "--max-src-len", "data.max_tgt_len": "--max-tgt-len",
 	"prepare.min_freq": "--min-freq", "prepare.bpe_merges": "--bpe-merges",
 	"train.max_tokens": "--max-tokens", "train.schedule": "--schedule", "train.lr": "--lr", "train.warmup": "--warmup",
 	"train.weight_decay": "--weight-decay", "train.clip_norm": "--clip-norm", "train.label_smoothing": "--label-smoothing",
@@ -584,8 +615,12 @@ func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
 	if err := tr.Resume(); err != nil {
 		return err
 	}
+	log, err := startLossLog(tr.Step())
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "qkv: resuming %s at step %d\n", tf.out, tr.Step())
-	return runTrainer(ctx, tr, p, validPairs, p.Config.Data)
+	return runTrainer(ctx, tr, p, validPairs, p.Config.Data, log)
 }
 
 // checkSame compares settings with a record (SettingsJSON) and returns an
@@ -622,7 +657,8 @@ func legacyDefaults(o train.Options) train.Options {
 
 // runTrainer runs the trainer with a progress display and a validation
 // metric, and prints the outcome.
-func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, validPairs []corpus.Pair, data pipeline.DataConfig) error {
+// log (if not nil) receives every step and is closed at the end.
+func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, validPairs []corpus.Pair, data pipeline.DataConfig, log *lossLog) error {
 	if metric := chooseMetric(tf.metric, data); metric != "none" && len(validPairs) > 0 {
 		sample := validPairs
 		if tf.metricMax > 0 && len(sample) > tf.metricMax {
@@ -635,10 +671,18 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 	}
 	show := newTrainDisplay(os.Stderr, tr.Options().TimeBudget)
 	tr.OnStep = show.step
+	if log != nil {
+		tr.OnStep = func(p train.Progress) { log.step(p); show.step(p) }
+	}
 	tr.OnValid = show.valid
 	tr.OnWarn = show.warn
 	res, err := tr.Run(ctx)
 	show.finish()
+	if log != nil {
+		if cerr := log.close(); err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
 		return err
 	}
