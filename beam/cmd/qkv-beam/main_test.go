@@ -53,11 +53,12 @@ func TestCommands(t *testing.T) {
 	qkv := filepath.Join(dir, "qkv")
 	in := filepath.Join(dir, "in")
 	os.Mkdir(in, 0o755)
-	os.WriteFile(filepath.Join(in, "a.txt"), []byte("abc\nfed\n"), 0o644)
+	os.WriteFile(filepath.Join(in, "a.txt"), []byte("abc\nfed\nabz\n"), 0o644)
 	os.WriteFile(filepath.Join(in, "b.txt"), []byte("cab\n\nface\n"), 0o644)
 
 	_, stderr, err := testmodel.Run(qkv, "", "beam", "predict", "--threads", "1", "--model", modelDir, "--input", in+"/*.txt", "--output", dir+"/out-")
-	if err == nil || !strings.Contains(stderr, "1 lines could not be decoded") || !strings.Contains(stderr, "b.txt\t2\tempty input") {
+	if err == nil || !strings.Contains(stderr, "1 lines could not be decoded") || !strings.Contains(stderr, "b.txt\t2\tempty input") ||
+		!strings.Contains(stderr, "1 input lines held symbols the model never saw") {
 		t.Errorf("predict with an empty line: %v\n%s", err, stderr)
 	}
 	for _, name := range []string{"a.txt", "b.txt"} {
