@@ -117,7 +117,7 @@ func runTranslatePO(cmd *cobra.Command, args []string) error {
 	if cs := f.Charset(); cs != "" && !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "utf8") {
 		return fmt.Errorf("translate-po: %s declares charset %q: qkv writes UTF-8, so convert it first (msgconv --to-code=UTF-8 %s) or set charset=UTF-8 in its header", in, cs, in)
 	}
-	nplurals, haveNPlurals := f.NPlurals()
+	_, haveNPlurals := f.NPlurals()
 	var jobs []poJob
 	for _, e := range f.Entries {
 		if !e.HasID || e.Obsolete || e.IsHeader() {
@@ -126,22 +126,7 @@ func runTranslatePO(cmd *cobra.Command, args []string) error {
 		if !e.Untranslated() && (tpf.onlyEmpty || !e.Fuzzy()) {
 			continue
 		}
-		j := poJob{entry: e, sources: []string{e.ID}}
-		if e.HasPlural {
-			n := nplurals
-			if !haveNPlurals {
-				n = max(len(e.Str), 1)
-			}
-			if n == 1 {
-				j.sources = []string{e.Plural}
-			} else {
-				j.sources = make([]string, n)
-				j.sources[0] = e.ID
-				for k := 1; k < n; k++ {
-					j.sources[k] = e.Plural
-				}
-			}
-		}
+		j := poJob{entry: e, sources: f.Sources(e)}
 		jobs = append(jobs, j)
 	}
 	if len(jobs) > 0 && !haveNPlurals && slices.ContainsFunc(jobs, func(j poJob) bool { return j.entry.HasPlural }) {
