@@ -202,20 +202,26 @@ func Protect(s string) Protected {
 // ProtectPair protects a training pair: the source as Protect does, and in
 // the target each placeholder that matches (the same text) a source
 // placeholder not yet matched gets that placeholder's number, so the model
-// learns which token to copy where. Target placeholders without a match
-// stay text (literal brackets excepted: they get numbers past the
-// source's).
+// learns which token to copy where. A target placeholder without a match
+// gets a number the source does not use (while there are numbers left), so
+// the model never learns to spell placeholders out of text pieces (the
+// search never lets it emit such a number).
 func ProtectPair(src, tgt string) (Protected, Protected) {
 	ps := Protect(src)
 	lead, body, trail := splitSpace(tgt)
 	pt := Protected{Leading: lead, Trailing: trail}
 	used := make([]bool, len(ps.Originals))
+	extra := len(ps.Originals)
 	pt.Text = pt.protect(body, func(text string) int {
 		for i, o := range ps.Originals {
 			if !used[i] && o == text {
 				used[i] = true
 				return i + 1
 			}
+		}
+		if extra < MaxMarkers {
+			extra++
+			return extra
 		}
 		return 0
 	})
