@@ -14,7 +14,7 @@
 #                                                qkv fp32, qkv int8 (qkv quantize), the peer loading the same
 #                                                weights (--load-qkv) with --decode cached, and cached --int8;
 #                                                words/s, WER and peak memory of each, one after the other
-# Env (int8): THREADS=cores for both sides (default 1)
+# Env (int8): THREADS=cores for both sides (default 1); TEST=another test file (e.g. its first lines)
 # Env:   QKV=path/to/prebuilt/qkv (default: go build ./cmd/qkv)  OUT=dir for models (default: a temp dir)
 #        WARMUP=steps of the learning-rate warm-up for both sides in decode mode (default 4000, the
 #        paper's; a few hundred gives usable models after one epoch)
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 SHARED=$(cd .. && pwd)/shared
 PEER=$SHARED/bench/peers/pytorch_g2p.py
 TRAIN=$SHARED/data/g2p/cmudict-g014b2b.train.tsv
-TEST=$SHARED/data/g2p/cmudict-g014b2b.test.tsv
+TEST=${TEST:-$SHARED/data/g2p/cmudict-g014b2b.test.tsv}
 OUT=${OUT:-$(mktemp -d)}
 if [ -z "${QKV:-}" ]; then
 	QKV=$OUT/qkv
