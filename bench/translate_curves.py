@@ -75,7 +75,11 @@ def main():
     noise = max(ps, qs)
     d = qn - pn
     one_seed = min(len(side["peer"]), len(side["qkv"])) < 2
-    if one_seed:
+    if last - lo < 25:
+        # batches differ by up to a factor of ten in length, and so in loss: a handful of
+        # steps in different orders says nothing
+        verdict = f"too few steps to judge ({last - lo} in the window; run at least 100 a side)"
+    elif one_seed:
         verdict = "noise unknown (one seed a side): " + ("qkv ahead" if d < 0 else "qkv behind")
     elif abs(d) <= noise:
         verdict = "match within noise"
