@@ -69,7 +69,7 @@ def main():
             qn, qs = mean("qkv", lo, hi, 1)
             print(f"{hi:5d} {pl:9.3f} {ql:9.3f} {pn:9.3f} {qn:9.3f} {qn - pn:+9.3f} {ps:11.3f} {qs:10.3f}")
             tsv.write(f"{hi}\t{pl:.4f}\t{ql:.4f}\t{pn:.4f}\t{qn:.4f}\n")
-    lo = last - last // 4
+    lo = last - max(last // 4, 1)
     pn, ps = mean("peer", lo, last, 1)
     qn, qs = mean("qkv", lo, last, 1)
     noise = max(ps, qs)
