@@ -22,6 +22,7 @@ if [ -z "${QKV:-}" ]; then
 	CGO_ENABLED=0 go build -o "$QKV" ./cmd/qkv
 fi
 OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
 ARGS=${ARGS:---max-len 128}
 printf "%-24s %8s %8s %8s %s\n" catalogue to-fill filled fuzzy "msgfmt --check / other lines unchanged"
 for name in "$@"; do

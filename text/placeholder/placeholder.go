@@ -273,10 +273,13 @@ func (p *Protected) protect(body string, number func(text string) int) string {
 }
 
 // Restore puts the placeholders back into a translation of p.Text, and the
-// leading and trailing white space around it. Markers that p does not
+// leading and trailing white space around it: the source's, in place of
+// any white space the translation has at its ends (a model that pads its
+// output with spaces does not change them). Markers that p does not
 // define are left as they are; a placeholder the translation lacks is
 // missing from the result (search.Placeholders prevents both).
 func (p Protected) Restore(translated string) string {
+	translated = strings.TrimFunc(translated, unicode.IsSpace)
 	var b strings.Builder
 	b.WriteString(p.Leading)
 	for _, part := range Split(translated) {
