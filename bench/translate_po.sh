@@ -38,7 +38,7 @@ for name in "$@"; do
 	check=ok
 	msgfmt --check --use-fuzzy -o /dev/null "$filled" 2>"$OUT/$name.msgfmt" || check="FAILED ($OUT/$name.msgfmt)"
 	# Lines that are not msgstr material: msgid/msgctxt and their continuations, blank lines.
-	strip() { awk '/^msgstr/ {s=1; next} /^"/ {if (s) next} /^#, fuzzy$/ {next} {s=0; print}' "$1"; }
+	strip() { awk '/^msgstr/ {s=1; next} /^"/ {if (s) next} /^#, fuzzy$/ {next} {sub(/^#, fuzzy, /, "#, "); s=0; print}' "$1"; }
 	same=unchanged
 	cmp -s <(strip "$blank") <(strip "$filled") || same="CHANGED"
 	printf "%-24s %8s %8s %8s %s / %s\n" "$name" "$tofill" "$filledn" "$fuzzy" "$check" "$same"

@@ -159,6 +159,9 @@ func Find(s string) []Span {
 					continue
 				}
 			}
+			if s[sp.Start] == '_' && identifierTail(s[sp.End:]) {
+				continue // _POSIX2_LOCALEDEF, __func__: an identifier
+			}
 			if s[sp.Start] == '&' && sp.Start > 0 {
 				if prev, _ := utf8.DecodeLastRuneInString(s[:sp.Start]); prev == '&' {
 					continue // "&&" is an escaped ampersand in some toolkits
@@ -168,6 +171,20 @@ func Find(s string) []Span {
 		out = append(out, sp)
 	}
 	return out
+}
+
+// identifierTail reports whether the word that starts s (letters, digits
+// and underscores) holds an underscore.
+func identifierTail(s string) bool {
+	for _, r := range s {
+		switch {
+		case r == '_':
+			return true
+		case !unicode.IsLetter(r) && !unicode.IsDigit(r):
+			return false
+		}
+	}
+	return false
 }
 
 // isMarkup keeps bare tags only when they are HTML: <b> is markup, <FILE>

@@ -42,6 +42,7 @@ func TestFindKinds(t *testing.T) {
 		{"Tom && Jerry", nil, ""},
 		{"a__b", nil, ""},
 		{"open_sync and F_NOCACHE", nil, ""},
+		{"define `_POSIX2_LOCALEDEF' and __func__", nil, ""},
 		{"O&pen", []string{"&"}, Accel},
 		{"", nil, ""},
 	} {
