@@ -60,7 +60,8 @@ FUZZ_TARGETS = \
 	./text/corpus:FuzzReadCMUdict \
 	./text/corpus:FuzzReadPO \
 	./text/corpus:FuzzReadMO \
-	./text/placeholder:FuzzProtect
+	./text/placeholder:FuzzProtect \
+	./po:FuzzParse
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
