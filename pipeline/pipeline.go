@@ -209,6 +209,13 @@ func LoadForResume(dir string) (*Pipeline, error) {
 	if p.TgtTok, err = loadTokenizer(dir, p.Config.Data.TgtTokenizer, TgtBPEFile); err != nil {
 		return nil, err
 	}
+	// BPE outputs only pieces of the vocabulary, as at training time.
+	if b, ok := p.SrcTok.(*tokenize.BPE); ok {
+		p.SrcTok = b.WithVocabulary(p.Src.Has)
+	}
+	if b, ok := p.TgtTok.(*tokenize.BPE); ok {
+		p.TgtTok = b.WithVocabulary(p.Tgt.Has)
+	}
 	mc := p.Config.Model
 	if mc.SrcVocab != p.Src.Len() || mc.TgtVocab != p.Tgt.Len() {
 		return nil, fmt.Errorf("%s: vocabulary sizes %d/%d do not match %s (%d/%d)",
@@ -227,9 +234,10 @@ func LoadForResume(dir string) (*Pipeline, error) {
 }
 
 // Encode tokenizes and encodes pairs with the pipeline's tokenizers and
-// vocabularies (unknown symbols become <unk>), leaving out training pairs
-// over the length limits, as Prepare did.
-func (p *Pipeline) Encode(trainPairs, validPairs []corpus.Pair) (trainSet, validSet []batch.Example, err error) {
+// vocabularies (unknown symbols become <unk>), leaving out training and
+// validation pairs over the length limits, as Prepare did; skippedValid
+// counts the validation pairs left out.
+func (p *Pipeline) Encode(trainPairs, validPairs []corpus.Pair) (trainSet, validSet []batch.Example, skippedValid int, err error) {
 	d := p.Config.Data
 	enc := func(pr corpus.Pair) (batch.Example, bool) {
 		s := d.SourceTokens(p.SrcTok, pr.Source)
@@ -244,17 +252,21 @@ func (p *Pipeline) Encode(trainPairs, validPairs []corpus.Pair) (trainSet, valid
 			trainSet = append(trainSet, ex)
 		}
 	}
-	for i, pr := range validPairs {
+	for _, pr := range validPairs {
 		ex, ok := enc(pr)
 		if !ok {
-			return nil, nil, fmt.Errorf("validation pair %d is over the length limits %d/%d", i+1, d.MaxSrcLen, d.MaxTgtLen)
+			skippedValid++
+			continue
 		}
 		validSet = append(validSet, ex)
 	}
 	if len(trainSet) == 0 {
-		return nil, nil, errors.New("no training pairs within the length limits")
+		return nil, nil, 0, errors.New("no training pairs within the length limits")
 	}
-	return trainSet, validSet, nil
+	if len(validPairs) > 0 && len(validSet) == 0 {
+		return nil, nil, 0, fmt.Errorf("every one of the %d validation pairs is over the length limits %d/%d", len(validPairs), d.MaxSrcLen, d.MaxTgtLen)
+	}
+	return trainSet, validSet, skippedValid, nil
 }
 
 // sameVocab reports where two vocabularies first differ, or nil when they

@@ -86,12 +86,16 @@ type Prepared struct {
 	SrcBPE, TgtBPE *tokenize.BPE
 	Train, Valid   []batch.Example
 	Skipped        int // training pairs longer than MaxSrcLen/MaxTgtLen, left out
+	SkippedValid   int // validation pairs longer than the limits, left out
 }
 
 // Prepare learns tokenizers (BPE) and vocabularies from the training pairs
 // and encodes both sets. Validation symbols missing from the training data
-// become <unk>. Training pairs over the length limits are left out and
-// counted; over-long validation pairs are an error naming the line. With
+// become <unk>. Training and validation pairs over the length limits are
+// left out and counted (as fairseq's --skip-invalid-size-inputs-valid-test);
+// a validation set with no pair left is an error. A BPE side never outputs
+// a piece its vocabulary lacks (see tokenize.BPE.WithVocabulary), and its
+// vocabulary holds every character of its training text. With
 // Data.JointVocab, one vocabulary is built from both sides, and when both
 // sides use BPE one set of merges is learned from both (subword-nmt's joint
 // BPE); Src and Tgt (and SrcBPE and TgtBPE) are then the same.
@@ -154,6 +158,15 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 		sc.Add(srcToks[i])
 		tc.Add(tgtToks[i])
 	}
+	// A BPE side's vocabulary also holds every character of its training
+	// text (counted at every occurrence, inside pieces too), so that the
+	// segmenter can always fall back to pieces the model knows.
+	if p.SrcBPE != nil {
+		addBaseSymbols(sc, p.SrcBPE, trainPairs, func(pr corpus.Pair) string { return pr.Source }, opt.Data.Lowercase)
+	}
+	if p.TgtBPE != nil {
+		addBaseSymbols(tc, p.TgtBPE, trainPairs, func(pr corpus.Pair) string { return pr.Target }, false)
+	}
 	if joint {
 		for s, n := range tc {
 			sc[s] += n
@@ -163,6 +176,28 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	} else {
 		p.Src = vocab.Build(sc, opt.MinFreq, opt.MaxVocab)
 		p.Tgt = vocab.Build(tc, opt.MinFreq, opt.MaxVocab)
+	}
+	// BPE never outputs a piece outside its vocabulary: pieces the merges
+	// make only on the way to longer ones, or that --min-freq or max_vocab
+	// left out, are split into smaller known ones (subword-nmt's vocabulary
+	// filter). The training data is segmented again where that changes it.
+	if p.SrcBPE != nil {
+		var dropped bool
+		p.SrcTok, dropped = filterBPE(p.SrcBPE, p.Src, sc)
+		if dropped {
+			for i, pr := range trainPairs {
+				srcToks[i] = opt.Data.SourceTokens(p.SrcTok, pr.Source)
+			}
+		}
+	}
+	if p.TgtBPE != nil {
+		var dropped bool
+		p.TgtTok, dropped = filterBPE(p.TgtBPE, p.Tgt, tc)
+		if dropped {
+			for i, pr := range trainPairs {
+				tgtToks[i] = p.TgtTok.Tokenize(pr.Target)
+			}
+		}
 	}
 	d := opt.Data
 	for i := range trainPairs {
@@ -175,15 +210,52 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	if len(p.Train) == 0 {
 		return nil, fmt.Errorf("prepare: every training pair is longer than the limits (%d source, %d target tokens)", d.MaxSrcLen, d.MaxTgtLen)
 	}
-	for i, pr := range validPairs {
+	for _, pr := range validPairs {
 		s := opt.Data.SourceTokens(p.SrcTok, pr.Source)
 		t := p.TgtTok.Tokenize(pr.Target)
 		if (d.MaxSrcLen > 0 && len(s) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(t) > d.MaxTgtLen) {
-			return nil, fmt.Errorf("prepare: validation pair %d is %d/%d tokens long, over the limits %d/%d", i+1, len(s), len(t), d.MaxSrcLen, d.MaxTgtLen)
+			p.SkippedValid++
+			continue
 		}
 		p.Valid = append(p.Valid, batch.Example{Src: toInt32(p.Src.Encode(s)), Tgt: toInt32(p.Tgt.Encode(t))})
 	}
+	if len(validPairs) > 0 && len(p.Valid) == 0 {
+		return nil, fmt.Errorf("prepare: every one of the %d validation pairs is longer than the limits (%d source, %d target tokens): "+
+			"give validation pairs that fit, or raise --max-src-len/--max-tgt-len", len(validPairs), d.MaxSrcLen, d.MaxTgtLen)
+	}
 	return p, nil
+}
+
+// addBaseSymbols counts, in c, the base symbols (characters, and the
+// space marker) of one side of pairs as bpe reads them, at every
+// occurrence; a symbol already counted as a piece keeps the larger count.
+func addBaseSymbols(c vocab.Counts, bpe *tokenize.BPE, pairs []corpus.Pair, side func(corpus.Pair) string, lower bool) {
+	occ := vocab.Counts{}
+	for _, pr := range pairs {
+		s := side(pr)
+		if lower {
+			s = lowerString(s)
+		}
+		occ.Add(bpe.Symbols(s))
+	}
+	for s, n := range occ {
+		c[s] = max(c[s], n)
+	}
+}
+
+// filterBPE returns bpe restricted to the pieces of v (see
+// tokenize.BPE.WithVocabulary), and whether v lacks any piece counted in
+// counts, that is whether the restriction changes the training data's
+// segmentation.
+func filterBPE(bpe *tokenize.BPE, v *vocab.Vocab, counts vocab.Counts) (*tokenize.BPE, bool) {
+	dropped := false
+	for s := range counts {
+		if _, ok := v.ID(s); !ok {
+			dropped = true
+			break
+		}
+	}
+	return bpe.WithVocabulary(v.Has), dropped
 }
 
 // Save writes config.json, the vocabularies and the BPE merges to dir.

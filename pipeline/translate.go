@@ -28,6 +28,7 @@ type Result struct {
 	Source       string
 	SourceTokens []string     // the line's tokens as the model reads them (unknown ones as they were written)
 	Unknown      []string     // the tokens the model never saw, read as <unk> (never set with Options.Strict)
+	Truncated    int          // tokens cut from the end of a source longer than the model takes (Options.TruncateSource)
 	Hyps         []Output     // best first; empty when Err is set
 	EncoderAttn  []search.Map // the encoder's self-attention, when asked for and the model has it
 	Err          error        // why the line could not be decoded
@@ -41,6 +42,11 @@ type Options struct {
 	// line; by default such a symbol is read as <unk> and listed in
 	// Result.Unknown.
 	Strict bool
+	// TruncateSource decodes a source longer than the model takes (data.
+	// max_src_len) from its first tokens, as fairseq's --truncate-source,
+	// instead of making it an error of its line: for scoring a test set,
+	// where every source must get an output. Result.Truncated says.
+	TruncateSource bool
 	// FirstLine is the line number, in the whole input, of the first line
 	// given to Translate (0 for the first call). Sampling keys each line's
 	// random stream by it, so a long input decoded in pieces samples as it
@@ -101,7 +107,7 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 	srcs := make([][]int32, len(lines))
 	for i, line := range lines {
 		results[i].Source = line
-		ids, toks, unknown, err := p.encodeSource(line, opt.Strict)
+		ids, toks, unknown, cut, err := p.encodeSource(line, opt.Strict, opt.TruncateSource)
 		if err != nil {
 			results[i].Err = err
 			continue
@@ -109,6 +115,7 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 		srcs[i] = ids
 		results[i].SourceTokens = toks
 		results[i].Unknown = unknown
+		results[i].Truncated = cut
 		ok = append(ok, i)
 	}
 	slices.SortStableFunc(ok, func(a, b int) int { return cmp.Compare(len(srcs[a]), len(srcs[b])) })

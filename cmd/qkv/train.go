@@ -198,9 +198,7 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if pr.Skipped > 0 {
-		fmt.Fprintf(os.Stderr, "qkv: left out %d training pairs longer than %d/%d tokens\n", pr.Skipped, s.Data.MaxSrcLen, s.Data.MaxTgtLen)
-	}
+	noteSkipped(pr.Skipped, pr.SkippedValid, s.Data)
 	s.Model.SrcVocab, s.Model.TgtVocab = pr.Src.Len(), pr.Tgt.Len()
 	if err := s.Model.CheckMemory(model.TrainBytesPerParam); err != nil {
 		return err
@@ -230,6 +228,18 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters; %d training and %d validation pairs%s; vocabularies %d/%d; %d batches an epoch\n",
 		s.Model.Arch, humanCount(countParams(m)), len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
 	return runTrainer(ctx, tr, pr.Pipeline(tf.out, m), validPairs, s.Data)
+}
+
+// noteSkipped says how many training and validation pairs were left out
+// for being over the length limits.
+func noteSkipped(train, valid int, d pipeline.DataConfig) {
+	if train > 0 {
+		fmt.Fprintf(os.Stderr, "qkv: left out %d training pairs longer than %d/%d tokens\n", train, d.MaxSrcLen, d.MaxTgtLen)
+	}
+	if valid > 0 {
+		fmt.Fprintf(os.Stderr, "qkv: left out %d validation pairs longer than %d/%d tokens from the validation loss (the metric decodes them truncated to %d source tokens)\n",
+			valid, d.MaxSrcLen, d.MaxTgtLen, d.MaxSrcLen)
+	}
 }
 
 // clearOut makes sure a new run starts in an empty directory: files there
@@ -573,10 +583,11 @@ func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
 			return fmt.Errorf("resume: --valid %s is not the run's validation data: the run validated on %s, this gives %s; resume with the same data (its path may differ), or start a new run", tf.validFile, id.Valid, got)
 		}
 	}
-	trainEx, validEx, err := p.Encode(trainPairs, validPairs)
+	trainEx, validEx, skippedValid, err := p.Encode(trainPairs, validPairs)
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
+	noteSkipped(len(trainPairs)-len(trainEx), skippedValid, p.Config.Data)
 	tr, err := train.New(p.Model, trainEx, validEx, tf.out, req.Train)
 	if err != nil {
 		return err
@@ -628,8 +639,17 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 		if tf.metricMax > 0 && len(sample) > tf.metricMax {
 			sample = sample[:tf.metricMax]
 		}
+		noted := false
 		tr.Metric = func(ctx context.Context, _ model.Model) (string, float64, error) {
 			s, err := scorePairs(p, sample, metric, pipeline.Options{BatchSize: 256})
+			if !noted { // the same sources every time: say it once
+				noted = true
+				for _, note := range []string{s.Unknown.note("train: validation metric"), s.truncatedNote("train: validation metric", data.MaxSrcLen)} {
+					if note != "" {
+						fmt.Fprintln(os.Stderr, note)
+					}
+				}
+			}
 			return metric, s.Value, err
 		}
 	}
