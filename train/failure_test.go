@@ -114,4 +114,3 @@ func TestAFailureSavesLastFirst(t *testing.T) {
 		}
 	}
 }
-
