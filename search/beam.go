@@ -100,8 +100,8 @@ func beam(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error) 
 			}
 			row0 += len(src.live)
 			src.live = next
-			if len(src.finished) >= K || len(next) == 0 {
-				src.done = true
+			if len(src.finished) >= K || len(next) == 0 || step+1 >= opt.maxLen(s) {
+				src.done = true // at its source's limit, its live hypotheses end unfinished
 				continue
 			}
 			for _, h := range next {
