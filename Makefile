@@ -45,7 +45,8 @@ FUZZ_TARGETS = \
 	./text/corpus:FuzzReadTSV \
 	./text/corpus:FuzzReadCMUdict \
 	./text/corpus:FuzzReadPO \
-	./text/corpus:FuzzReadMO
+	./text/corpus:FuzzReadMO \
+	./text/placeholder:FuzzProtect
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -2,6 +2,7 @@ package search
 
 import (
 	"cmp"
+	"math"
 	"slices"
 )
 
@@ -53,6 +54,7 @@ func beam(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error) 
 		parents []int32
 		cands   []candidate
 		top     []candidate
+		prefix  []int32
 	)
 	for step := 0; step < opt.MaxLen && len(tokens) > 0; step++ {
 		logp, err := st.Step(tokens)
@@ -69,8 +71,12 @@ func beam(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error) 
 			cands = cands[:0]
 			for i, h := range src.live {
 				r := row0 + i
+				restrict(opt.Constraint, s, h.path, logp[r*V:(r+1)*V], &prefix)
 				top = bestK(top[:0], logp[r*V:(r+1)*V], 2*K, m)
 				for _, c := range top {
+					if opt.Constraint != nil && math.IsInf(float64(c.lp), -1) {
+						continue // ruled out by the constraint
+					}
 					c.row, c.logProb = r, h.logProb+float64(c.lp)
 					cands = append(cands, c)
 				}

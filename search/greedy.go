@@ -27,6 +27,7 @@ func unroll(st State, srcOf []int, sp Special, opt Options, choose func(src int,
 		tokens[i] = sp.BOS
 	}
 	keep := make([]int32, 0, rows)
+	var prefix []int32
 	for step := 0; step < opt.MaxLen && len(srcOf) > 0; step++ {
 		logp, err := st.Step(tokens)
 		if err != nil {
@@ -36,6 +37,7 @@ func unroll(st State, srcOf []int, sp Special, opt Options, choose func(src int,
 		live := 0
 		for r, src := range srcOf {
 			row := logp[r*V : (r+1)*V]
+			restrict(opt.Constraint, src, paths[r], row, &prefix)
 			tok := choose(src, row)
 			paths[r] = paths[r].extend(tok, row[tok], attentionOf(st, opt.Attention, r))
 			lps[r] += float64(row[tok])

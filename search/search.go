@@ -99,6 +99,9 @@ type Options struct {
 	Lines     []int
 	AllowUnk  bool // let the search emit UNK
 	Attention bool // record attention maps per output token (needs an Attender)
+	// Constraint, when set, masks what each hypothesis may emit next
+	// (see Placeholders).
+	Constraint Constraint
 }
 
 // Check returns an error, naming the option as the command line spells it

@@ -1,0 +1,345 @@
+// Package placeholder protects the parts of a message that a translation
+// must reproduce exactly — printf directives (%s, %5.2f, %1$s, %(name)s,
+// %ld, %zu, %%), brace fields ({name}, {0}), shell variables (${var},
+// $var), markup (<b>, </b>, <br/>, <a href="…">), character entities
+// (&amp;, &#39;), accelerator marks (_File, &Open), line breaks and tabs,
+// and the leading and trailing white space — by replacing each with a
+// numbered token ⟦1⟧, ⟦2⟧, … that segmentation never splits, and restores
+// them after decoding.
+//
+// This is what computer-aided translation tools do with inline codes:
+// XLIFF 1.2 §2.5 and 2.0 represent them as <x/>, <ph>, <g>/<pc> elements
+// that the translator moves but never edits; the Okapi Framework's
+// "inline codes" (the code finder of its filters, a list of regular
+// expressions such as the printf one used here) protect them before
+// machine translation; and NMT toolkits do the same for "tag protection"
+// (fairseq and OpenNMT pre-processing scripts replace tags and
+// placeholders by ⦅ph_N⦆-style tokens, OpenNMT's Tokenizer keeps
+// ⦅…⦆ spans whole). The model is trained on text protected the same way,
+// so it learns to copy the tokens; search.Placeholders then makes the copy
+// certain.
+//
+// Leading and trailing white space (spaces, tabs, line breaks) is peeled
+// off and put back as it was: the model never sees it. A literal ⟦ or ⟧ in
+// the text is protected too, so Restore(Protect(s)) == s for every string.
+package placeholder
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Marker brackets: U+27E6 and U+27E7 (mathematical white square brackets),
+// which software messages practically never hold (and which are protected
+// themselves when they do).
+const (
+	Open  = "⟦"
+	Close = "⟧"
+)
+
+// MaxMarkers is how many placeholders a message gets tokens for: past the
+// 32nd, placeholders stay text (except literal ⟦ and ⟧, which must be
+// protected for Restore to be exact). A model's vocabularies hold the
+// markers ⟦1⟧ … ⟦MaxMarkers⟧.
+const MaxMarkers = 32
+
+// Marker returns the token of placeholder k (from 1): "⟦k⟧".
+func Marker(k int) string { return Open + strconv.Itoa(k) + Close }
+
+// ParseMarker returns k for the token "⟦k⟧", and false for anything else.
+func ParseMarker(tok string) (int, bool) {
+	if !strings.HasPrefix(tok, Open) || !strings.HasSuffix(tok, Close) || len(tok) <= len(Open)+len(Close) {
+		return 0, false
+	}
+	num := tok[len(Open) : len(tok)-len(Close)]
+	if num[0] < '1' || num[0] > '9' || len(num) > 6 {
+		return 0, false
+	}
+	k, err := strconv.Atoi(num)
+	if err != nil {
+		return 0, false
+	}
+	return k, true
+}
+
+// Kind says what a placeholder is.
+type Kind string
+
+const (
+	Printf     Kind = "printf"      // %s, %5.2f, %1$s, %ld, %zu, %%, %<PRIu64>
+	Python     Kind = "python"      // %(name)s
+	Qt         Kind = "qt"          // %1, %L2
+	Brace      Kind = "brace"       // {name}, {0}, {0:.2f}, {}
+	Variable   Kind = "variable"    // ${var}, $var
+	Markup     Kind = "markup"      // <b>, </b>, <br/>, <a href="…">
+	Entity     Kind = "entity"      // &amp;, &#39;, &#x27;
+	Accel      Kind = "accelerator" // the _ of _File, the & of &Open
+	Break      Kind = "break"       // a line break or tab inside the message
+	Bracket    Kind = "bracket"     // a literal ⟦ or ⟧
+	WhiteSpace Kind = "whitespace"  // leading or trailing white space (never a token)
+)
+
+// htmlTags are the tag names that count as markup when written bare
+// (<b>): a word in angle brackets such as <FILE> in a usage line is text a
+// translator may translate. Closing tags, self-closing tags and tags with
+// attributes are markup whatever their name.
+var htmlTags = map[string]bool{}
+
+func init() {
+	for _, t := range strings.Fields(`a abbr b big blockquote br center cite code dd del div dl dt em font
+		h1 h2 h3 h4 h5 h6 hr i img ins kbd li link ol p pre q s samp small span strike strong sub sup
+		table td th tr tt u ul var`) {
+		htmlTags[t] = true
+	}
+}
+
+// pattern finds placeholders; the first alternative that matches at a
+// position wins (Go's leftmost-first alternation), so entities are tried
+// before accelerators and %(name)s before printf.
+var pattern = regexp.MustCompile(strings.Join([]string{
+	`(?P<bracket>[⟦⟧])`,
+	`(?P<break>\r\n|[\n\r\t])`,
+	`(?P<python>%\([^()\s]{1,40}\)[-+#0 ]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[diouxXeEfFgGcrsa%])`,
+	`(?P<printf>%(?:[1-9]\d*\$)?[-+#0']*(?:\d+|\*(?:[1-9]\d*\$)?)?(?:\.(?:\d+|\*(?:[1-9]\d*\$)?))?(?:hh|h|ll|l|L|q|j|z|Z|t|I64|I32|I)?[diouxXeEfFgGaAcCsSpnm%]|%<PRI[A-Za-z0-9]+>)`,
+	`(?P<qt>%L?[1-9]\d?)`,
+	`(?P<variable>\$\{[^{}\s]{1,40}\}|\$[A-Za-z_][A-Za-z0-9_]*)`,
+	`(?P<brace>\{[\pL\pN_.\[\]-]{0,40}(?:![rsa])?(?::[^{}\s]{0,20})?\})`,
+	`(?P<markup></[A-Za-z][A-Za-z0-9:-]*\s*>|<[A-Za-z][A-Za-z0-9:-]*(?:\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'<>=]+))*\s*/?>)`,
+	`(?P<entity>&(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});)`,
+	`(?P<accel>[_&][\pL\pN])`,
+}, "|"))
+
+var kindOf = func() []Kind {
+	out := make([]Kind, len(pattern.SubexpNames()))
+	for i, n := range pattern.SubexpNames() {
+		switch n {
+		case "accel":
+			out[i] = Accel
+		default:
+			out[i] = Kind(n)
+		}
+	}
+	return out
+}()
+
+// Span is one placeholder found in a message.
+type Span struct {
+	Start, End int // byte offsets
+	Kind       Kind
+}
+
+// Find returns the placeholders of s, in order (leading and trailing white
+// space is not among them: see Protect).
+func Find(s string) []Span {
+	var out []Span
+	for _, m := range pattern.FindAllStringSubmatchIndex(s, -1) {
+		k := Kind("")
+		for g := 1; 2*g < len(m); g++ {
+			if m[2*g] >= 0 {
+				k = kindOf[g]
+				break
+			}
+		}
+		sp := Span{m[0], m[1], k}
+		switch k {
+		case Markup:
+			if !isMarkup(s[m[0]:m[1]]) {
+				continue
+			}
+		case Accel:
+			sp.End = sp.Start + 1 // the mark, not the letter
+			if s[sp.Start] == '_' && sp.Start > 0 {
+				// GTK's O_pen, but not the middle of an identifier run such as a__b
+				if prev, _ := utf8.DecodeLastRuneInString(s[:sp.Start]); prev == '_' {
+					continue
+				}
+			}
+			if s[sp.Start] == '&' && sp.Start > 0 {
+				if prev, _ := utf8.DecodeLastRuneInString(s[:sp.Start]); prev == '&' {
+					continue // "&&" is an escaped ampersand in some toolkits
+				}
+			}
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// isMarkup keeps bare tags only when they are HTML: <b> is markup, <FILE>
+// is a word.
+func isMarkup(tag string) bool {
+	if strings.HasPrefix(tag, "</") || strings.HasSuffix(tag, "/>") || strings.ContainsRune(tag, '=') {
+		return true
+	}
+	name := strings.TrimFunc(tag[1:len(tag)-1], unicode.IsSpace)
+	return htmlTags[strings.ToLower(name)]
+}
+
+// Protected is a message with its placeholders replaced by markers.
+type Protected struct {
+	Text      string   // the message without its leading and trailing white space, placeholders as ⟦1⟧, ⟦2⟧, …
+	Leading   string   // the white space it started with
+	Trailing  string   // the white space it ended with
+	Originals []string // Originals[k-1] is what ⟦k⟧ stands for
+	Kinds     []Kind   // Kinds[k-1] is its kind
+}
+
+// Protect replaces the placeholders of s by markers numbered from 1 in
+// order. Each occurrence gets its own number, so a message with %s twice
+// holds ⟦1⟧ and ⟦2⟧.
+func Protect(s string) Protected {
+	lead, body, trail := splitSpace(s)
+	p := Protected{Leading: lead, Trailing: trail}
+	p.Text = p.protect(body, nil)
+	return p
+}
+
+// ProtectPair protects a training pair: the source as Protect does, and in
+// the target each placeholder that matches (the same text) a source
+// placeholder not yet matched gets that placeholder's number, so the model
+// learns which token to copy where. Target placeholders without a match
+// stay text (literal brackets excepted: they get numbers past the
+// source's).
+func ProtectPair(src, tgt string) (Protected, Protected) {
+	ps := Protect(src)
+	lead, body, trail := splitSpace(tgt)
+	pt := Protected{Leading: lead, Trailing: trail}
+	used := make([]bool, len(ps.Originals))
+	pt.Text = pt.protect(body, func(text string) int {
+		for i, o := range ps.Originals {
+			if !used[i] && o == text {
+				used[i] = true
+				return i + 1
+			}
+		}
+		return 0
+	})
+	return ps, pt
+}
+
+// protect writes body with its placeholders as markers. number, when set,
+// picks a placeholder's number (0: leave it as text); by default they are
+// numbered in order up to MaxMarkers.
+func (p *Protected) protect(body string, number func(text string) int) string {
+	spans := Find(body)
+	if len(spans) == 0 {
+		return body
+	}
+	var b strings.Builder
+	last, next := 0, 1
+	numbered := map[int]bool{}
+	for _, sp := range spans {
+		text := body[sp.Start:sp.End]
+		k := 0
+		switch {
+		case number != nil:
+			k = number(text)
+		case next <= MaxMarkers:
+			k = next
+			next++
+		}
+		if k == 0 && sp.Kind != Bracket {
+			continue
+		}
+		if k == 0 || numbered[k] {
+			k = max(len(p.Originals), MaxMarkers) + 1 // a literal bracket past the limit
+			for numbered[k] {
+				k++
+			}
+		}
+		for len(p.Originals) < k {
+			p.Originals = append(p.Originals, "")
+			p.Kinds = append(p.Kinds, "")
+		}
+		p.Originals[k-1], p.Kinds[k-1] = text, sp.Kind
+		numbered[k] = true
+		b.WriteString(body[last:sp.Start])
+		b.WriteString(Marker(k))
+		last = sp.End
+	}
+	b.WriteString(body[last:])
+	return b.String()
+}
+
+// Restore puts the placeholders back into a translation of p.Text, and the
+// leading and trailing white space around it. Markers that p does not
+// define are left as they are; a placeholder the translation lacks is
+// missing from the result (search.Placeholders prevents both).
+func (p Protected) Restore(translated string) string {
+	var b strings.Builder
+	b.WriteString(p.Leading)
+	for _, part := range Split(translated) {
+		if k, ok := ParseMarker(part); ok && k <= len(p.Originals) && p.Originals[k-1] != "" {
+			b.WriteString(p.Originals[k-1])
+			continue
+		}
+		b.WriteString(part)
+	}
+	b.WriteString(p.Trailing)
+	return b.String()
+}
+
+// Split cuts protected text into text pieces and markers, in order; no
+// piece is empty, and their concatenation is text.
+func Split(text string) []string {
+	var out []string
+	for text != "" {
+		i := strings.Index(text, Open)
+		if i < 0 {
+			break
+		}
+		j := strings.Index(text[i:], Close)
+		if j < 0 {
+			break
+		}
+		if _, ok := ParseMarker(text[i : i+j+len(Close)]); !ok {
+			// not a marker: keep the bracket as text and look further
+			k := i + len(Open)
+			out = appendText(out, text[:k])
+			text = text[k:]
+			continue
+		}
+		out = appendText(out, text[:i])
+		out = append(out, text[i:i+j+len(Close)])
+		text = text[i+j+len(Close):]
+	}
+	return appendText(out, text)
+}
+
+// appendText appends a text piece, joining it to a text piece before it.
+func appendText(out []string, s string) []string {
+	if s == "" {
+		return out
+	}
+	if n := len(out); n > 0 {
+		if _, ok := ParseMarker(out[n-1]); !ok {
+			out[n-1] += s
+			return out
+		}
+	}
+	return append(out, s)
+}
+
+// Markers returns the placeholder numbers of protected text, in order.
+func Markers(text string) []int {
+	var out []int
+	for _, part := range Split(text) {
+		if k, ok := ParseMarker(part); ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// splitSpace cuts s into its leading white space, the rest, and its
+// trailing white space.
+func splitSpace(s string) (lead, body, trail string) {
+	body = strings.TrimLeftFunc(s, unicode.IsSpace)
+	lead = s[:len(s)-len(body)]
+	trimmed := strings.TrimRightFunc(body, unicode.IsSpace)
+	trail = body[len(trimmed):]
+	return lead, trimmed, trail
+}

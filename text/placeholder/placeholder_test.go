@@ -1,0 +1,178 @@
+package placeholder
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/qkv-dev/qkv/text/tokenize"
+)
+
+func TestFindKinds(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string // the placeholders' texts, in order
+		kind Kind     // the kind of the first
+	}{
+		{"Open %s now", []string{"%s"}, Printf},
+		{"%d of %d", []string{"%d", "%d"}, Printf},
+		{"%5.2f%%", []string{"%5.2f", "%%"}, Printf},
+		{"%1$s by %2$s", []string{"%1$s", "%2$s"}, Printf},
+		{"%ld bytes, %zu items, %lld, %llu, %-10s|", []string{"%ld", "%zu", "%lld", "%llu", "%-10s"}, Printf},
+		{"%*d and %.*s", []string{"%*d", "%.*s"}, Printf},
+		{"read %<PRIu64> bytes", []string{"%<PRIu64>"}, Printf},
+		{"%(name)s has %(count)d", []string{"%(name)s", "%(count)d"}, Python},
+		{"File %1 of %2", []string{"%1", "%2"}, Qt},
+		{"Hello {name}, {0} and {}", []string{"{name}", "{0}", "{}"}, Brace},
+		{"{0:.2f} done", []string{"{0:.2f}"}, Brace},
+		{"Set ${HOME} and $PATH", []string{"${HOME}", "$PATH"}, Variable},
+		{"<b>bold</b> and<br/>line", []string{"<b>", "</b>", "<br/>"}, Markup},
+		{`see <a href="https://x.org/">here</a>`, []string{`<a href="https://x.org/">`, "</a>"}, Markup},
+		{"Tom &amp; Jerry&#39;s &#x27;", []string{"&amp;", "&#39;", "&#x27;"}, Entity},
+		{"_File", []string{"_"}, Accel},
+		{"&Open", []string{"&"}, Accel},
+		{"Save _As", []string{"_"}, Accel},
+		{"one\ntwo\tthree", []string{"\n", "\t"}, Break},
+		{"a ⟦1⟧ b", []string{"⟦", "⟧"}, Bracket},
+		// Not placeholders:
+		{"Usage: cp <SOURCE> <DEST>", nil, ""},
+		{"100% sure", nil, ""},
+		{"Tom && Jerry", nil, ""},
+		{"a__b", nil, ""},
+		{"", nil, ""},
+	} {
+		spans := Find(c.in)
+		var got []string
+		for _, s := range spans {
+			got = append(got, c.in[s.Start:s.End])
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("Find(%q) = %q, want %q", c.in, got, c.want)
+			continue
+		}
+		if len(spans) > 0 && spans[0].Kind != c.kind {
+			t.Errorf("Find(%q)[0] is %s, want %s", c.in, spans[0].Kind, c.kind)
+		}
+	}
+}
+
+func TestProtectRestoreIdentity(t *testing.T) {
+	for _, s := range []string{
+		"Open %s now", "%d of %d", "%5.2f%%", "%1$s by %2$s", "%ld %zu", "%(name)s has %(count)d",
+		"Hello {name}, {0}", "Set ${HOME} and $PATH", "<b>bold</b><br/>", `<a href="x">here</a>`,
+		"Tom &amp; Jerry&#39;s", "_File", "&Open", "one\ntwo\tthree", "\n\nLeading and trailing\n",
+		"  spaced  ", "\t", " ", "", "⟦1⟧ literal ⟧⟦", "no placeholders at all", "ä %s ö\r\n",
+		strings.Repeat("%s ", 40) + "⟦", // past MaxMarkers, with a literal bracket after
+	} {
+		p := Protect(s)
+		if got := p.Restore(p.Text); got != s {
+			t.Errorf("Restore(Protect(%q)) = %q", s, got)
+		}
+		if strings.TrimSpace(p.Text) != p.Text {
+			t.Errorf("Protect(%q).Text = %q keeps leading or trailing white space", s, p.Text)
+		}
+	}
+}
+
+func TestProtectNumbersInOrder(t *testing.T) {
+	p := Protect("\nCopy %s to <b>%s</b>? ")
+	if p.Text != "Copy ⟦1⟧ to ⟦2⟧⟦3⟧⟦4⟧?" || p.Leading != "\n" || p.Trailing != " " {
+		t.Fatalf("Protect = %+v", p)
+	}
+	if want := []string{"%s", "<b>", "%s", "</b>"}; !slices.Equal(p.Originals, want) {
+		t.Fatalf("Originals = %q, want %q", p.Originals, want)
+	}
+	// A translation that moves the placeholders gets them back where it put them.
+	if got := p.Restore("⟦2⟧⟦3⟧⟦4⟧ nach ⟦1⟧ kopieren?"); got != "\n<b>%s</b> nach %s kopieren? " {
+		t.Fatalf("Restore = %q", got)
+	}
+}
+
+func TestProtectPairMatchesTargetToSource(t *testing.T) {
+	s, g := ProtectPair("Copy %s to %d places", "%d Orte: %s kopieren %x")
+	if s.Text != "Copy ⟦1⟧ to ⟦2⟧ places" {
+		t.Fatalf("source %q", s.Text)
+	}
+	if g.Text != "⟦2⟧ Orte: ⟦1⟧ kopieren %x" { // %x is not in the source: it stays text
+		t.Fatalf("target %q", g.Text)
+	}
+	if got := g.Restore(g.Text); got != "%d Orte: %s kopieren %x" {
+		t.Fatalf("target restores to %q", got)
+	}
+}
+
+func TestMarkers(t *testing.T) {
+	for _, c := range []struct {
+		tok string
+		k   int
+		ok  bool
+	}{{"⟦1⟧", 1, true}, {"⟦32⟧", 32, true}, {"⟦0⟧", 0, false}, {"⟦01⟧", 0, false}, {"⟦⟧", 0, false}, {"⟦a⟧", 0, false}, {"x⟦1⟧", 0, false}} {
+		if k, ok := ParseMarker(c.tok); k != c.k || ok != c.ok {
+			t.Errorf("ParseMarker(%q) = %d, %v", c.tok, k, ok)
+		}
+	}
+	if got := Markers("a ⟦3⟧ b⟦1⟧⟦2⟧"); !slices.Equal(got, []int{3, 1, 2}) {
+		t.Errorf("Markers = %v", got)
+	}
+}
+
+func TestTokenizerKeepsMarkersWhole(t *testing.T) {
+	bpe := tokenize.LearnBPE([]string{"copy the file", "copy files"}, 20)
+	for _, inner := range []tokenize.Tokenizer{tokenize.Char{}, bpe} {
+		tok := Tokenizer{inner}
+		for _, s := range []string{"Copy %s to %d files", "%s", "_File", "a<b>b</b>", "x ⟦ y"} {
+			p := Protect(s)
+			toks := tok.Tokenize(p.Text)
+			var markers []int
+			for _, tk := range toks {
+				if k, ok := ParseMarker(tk); ok {
+					markers = append(markers, k)
+				} else if strings.Contains(tk, Open) || strings.Contains(tk, Close) {
+					t.Errorf("%T: token %q holds part of a marker", inner, tk)
+				}
+			}
+			if !slices.Equal(markers, Markers(p.Text)) {
+				t.Errorf("%T: markers %v, want %v", inner, markers, Markers(p.Text))
+			}
+			if got := p.Restore(tok.Detokenize(toks)); got != s {
+				t.Errorf("%T: %q comes back as %q", inner, s, got)
+			}
+		}
+	}
+	w := Tokenizer{tokenize.Word{}}
+	p := Protect("Copy %s now")
+	if toks := w.Tokenize(p.Text); !slices.Equal(toks, []string{"Copy", "⟦1⟧", "now"}) {
+		t.Errorf("word tokens %q", toks)
+	} else if got := p.Restore(w.Detokenize(toks)); got != "Copy %s now" {
+		t.Errorf("word round trip %q", got)
+	}
+}
+
+func FuzzProtect(f *testing.F) {
+	for _, s := range []string{"Open %s", "%1$s {0} ${x} <b>x</b> &amp; _File &Open\n", "⟦1⟧⟧⟦", " \t x \n", "%(a)s%%"} {
+		f.Add(s, "übersetzt ⟦1⟧ ⟦2⟧")
+	}
+	bpe := tokenize.LearnBPE([]string{"open the file", "%s files"}, 30)
+	f.Fuzz(func(t *testing.T, s, tgt string) {
+		p := Protect(s)
+		if got := p.Restore(p.Text); got != s {
+			t.Fatalf("Restore(Protect(%q)) = %q", s, got)
+		}
+		for _, k := range Markers(p.Text) {
+			if k < 1 || k > len(p.Originals) || p.Originals[k-1] == "" {
+				t.Fatalf("marker %d of %q stands for nothing", k, s)
+			}
+		}
+		ps, pt := ProtectPair(s, tgt)
+		if ps.Restore(ps.Text) != s || pt.Restore(pt.Text) != tgt {
+			t.Fatalf("ProtectPair(%q, %q) does not restore", s, tgt)
+		}
+		if utf8.ValidString(s) {
+			tok := Tokenizer{bpe}
+			if got := p.Restore(tok.Detokenize(tok.Tokenize(p.Text))); got != s {
+				t.Fatalf("through BPE: %q comes back as %q", s, got)
+			}
+		}
+	})
+}
