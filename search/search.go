@@ -80,13 +80,6 @@ type Options struct {
 	NBest         int     // hypotheses returned per source (≤ Beam for beam search; samples, ≤ MaxSamples, for sampling)
 	LengthPenalty float64 // α of GNMT's length penalty; 0 ranks by raw log-probability
 	MaxLen        int     // decoding steps at most: output tokens including the final EOS
-	// SourceMaxLen, when set, holds one limit per source, in decoding
-	// steps as MaxLen (each at most MaxLen): a hypothesis of source i that
-	// reaches SourceMaxLen[i] steps without EOS stops there, unfinished.
-	// A caller sets it from the source's length (fairseq's
-	// --max-len-a/--max-len-b), so that a hypothesis that loops stops near
-	// the length its source calls for.
-	SourceMaxLen []int
 	Sample        bool    // draw tokens instead of searching
 	Temperature   float64 // sampling temperature; 0 takes the most likely token (greedy)
 	TopK          int     // sample among the k most likely tokens (all if 0)
@@ -102,6 +95,14 @@ type Options struct {
 	// Constraint, when set, masks what each hypothesis may emit next
 	// (see Placeholders).
 	Constraint Constraint
+
+	// SourceMaxLen, when set, holds one limit per source, in decoding
+	// steps as MaxLen (each at most MaxLen): a hypothesis of source i that
+	// reaches SourceMaxLen[i] steps without EOS stops there, unfinished.
+	// A caller sets it from the source's length (fairseq's
+	// --max-len-a/--max-len-b), so that a hypothesis that loops stops near
+	// the length its source calls for.
+	SourceMaxLen []int
 }
 
 // Check returns an error, naming the option as the command line spells it
