@@ -64,6 +64,14 @@ type DataConfig struct {
 	// One vocabulary (and one set of BPE merges) for both sides, as
 	// fairseq's --joined-dictionary: src.vocab and tgt.vocab are the same.
 	JointVocab bool `json:"joint_vocab,omitempty"`
+
+	// The model's decoding limit that follows the source (fairseq's
+	// --max-len-a/--max-len-b): at most ⌊max_len_a·|source|⌋ + max_len_b
+	// output tokens, counting EOS; predict, eval, serve and the validation
+	// metric use it unless told otherwise. Both 0 (a model from before
+	// them) means DefaultMaxLenA and DefaultMaxLenB.
+	MaxLenA float64 `json:"max_len_a,omitempty"`
+	MaxLenB int     `json:"max_len_b,omitempty"`
 }
 
 // Config is config.json.

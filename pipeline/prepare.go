@@ -14,6 +14,7 @@ import (
 	"github.com/qkv-dev/qkv/checkpoint"
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/model"
+	"github.com/qkv-dev/qkv/search"
 	"github.com/qkv-dev/qkv/text/corpus"
 	"github.com/qkv-dev/qkv/text/tokenize"
 	"github.com/qkv-dev/qkv/text/vocab"
@@ -60,6 +61,12 @@ func (d DataConfig) Validate() error {
 		if l.v < 1 || l.v > MaxSeqLen {
 			return fmt.Errorf("data: %s %d is out of range: it must be between 1 and %d tokens (config key data.%s)", l.flag, l.v, MaxSeqLen, l.key)
 		}
+	}
+	if a := d.MaxLenA; !(a >= 0 && a <= MaxLenAMax) {
+		return fmt.Errorf("data: --max-len-a %v is out of range: it must be between 0 and %d output tokens per source token (config key data.max_len_a)", a, MaxLenAMax)
+	}
+	if b := d.MaxLenB; b < 0 || b > search.MaxOutputSteps {
+		return fmt.Errorf("data: --max-len-b %d is out of range: it must be between 0 and %d output tokens (config key data.max_len_b)", b, search.MaxOutputSteps)
 	}
 	return nil
 }

@@ -98,6 +98,7 @@ An empty test set, or one where no source can be decoded, is an error.
 		if ef.decode.alpha != 0 {
 			out["alpha"] = ef.decode.alpha
 		}
+		out["max_len_a"], out["max_len_b"] = p.LengthLimit(opt)
 		for k, v := range s.All {
 			out[k] = round(v, 4)
 		}

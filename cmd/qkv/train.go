@@ -58,6 +58,8 @@ type trainFlags struct {
 	srcTok, tgtTok                                  string
 	lowercase, joint                                bool
 	maxSrcLen, maxTgtLen, minFreq, bpeMerges        int
+	maxLenA                                         float64
+	maxLenB                                         int
 	opts                                            train.Options
 	dropout                                         float64
 	metric                                          string
@@ -110,7 +112,9 @@ func init() {
 	f.BoolVar(&tf.joint, "joined-dictionary", false, "one vocabulary (and one set of BPE merges) for source and target; needed by share_emb")
 	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training pairs are skipped)", pipeline.MaxSeqLen))
 	f.IntVar(&tf.maxTgtLen, "max-tgt-len", 128, fmt.Sprintf("longest target in tokens, 1 to %d", pipeline.MaxSeqLen))
-	f.IntVar(&tf.minFreq, "min-freq", 1, "symbols seen fewer times become <unk>")
+	f.IntVar(&tf.minFreq, "min-freq", 1, "symbols seen fewer times become <unk> (BPE splits such pieces into smaller known ones instead)")
+	f.Float64Var(&tf.maxLenA, "max-len-a", pipeline.DefaultMaxLenA, "decoding stops at ⌊a·|source|⌋ + b tokens (counting </s>; fairseq's --max-len-a/-b): a, for the validation metric and, recorded in config.json, for predict, eval and serve")
+	f.IntVar(&tf.maxLenB, "max-len-b", pipeline.DefaultMaxLenB, "b of that limit")
 	f.IntVar(&tf.bpeMerges, "bpe-merges", 8000, "BPE merges to learn (with --src-tok/--tgt-tok bpe)")
 	f.IntVar(&tf.opts.MaxTokens, "max-tokens", tf.opts.MaxTokens, "padded tokens per batch (source + target); must hold the longest pair")
 	f.IntVar(&tf.opts.Epochs, "epochs", tf.opts.Epochs, "passes over the training data at most")
@@ -338,7 +342,7 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 		s.Data, s.Prepare, s.Train = base.Data, base.Prepare, base.Train
 	} else {
 		s.Data = pipeline.DataConfig{SrcTokenizer: tf.srcTok, TgtTokenizer: tf.tgtTok, Lowercase: tf.lowercase,
-			MaxSrcLen: tf.maxSrcLen, MaxTgtLen: tf.maxTgtLen, JointVocab: tf.joint}
+			MaxSrcLen: tf.maxSrcLen, MaxTgtLen: tf.maxTgtLen, JointVocab: tf.joint, MaxLenA: tf.maxLenA, MaxLenB: tf.maxLenB}
 		s.Prepare = pipeline.PrepareOptions{MinFreq: tf.minFreq, BPEMerges: tf.bpeMerges}
 		s.Train = tf.opts
 	}
@@ -374,6 +378,8 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	override(changed, "joined-dictionary", &s.Data.JointVocab, tf.joint)
 	override(changed, "max-src-len", &s.Data.MaxSrcLen, tf.maxSrcLen)
 	override(changed, "max-tgt-len", &s.Data.MaxTgtLen, tf.maxTgtLen)
+	override(changed, "max-len-a", &s.Data.MaxLenA, tf.maxLenA)
+	override(changed, "max-len-b", &s.Data.MaxLenB, tf.maxLenB)
 	override(changed, "min-freq", &s.Prepare.MinFreq, tf.minFreq)
 	override(changed, "bpe-merges", &s.Prepare.BPEMerges, tf.bpeMerges)
 	o, t := &s.Train, tf.opts
@@ -478,6 +484,7 @@ var settingFlags = map[string]string{
 	"model.arch": "--arch", "model.dropout": "--dropout", "model.seed": "--seed", "train.seed": "--seed",
 	"data.src_tokenizer": "--src-tok", "data.tgt_tokenizer": "--tgt-tok", "data.lowercase": "--lowercase",
 	"data.joint_vocab": "--joined-dictionary", "data.max_src_len": "--max-src-len", "data.max_tgt_len": "--max-tgt-len",
+	"data.max_len_a": "--max-len-a", "data.max_len_b": "--max-len-b",
 	"prepare.min_freq": "--min-freq", "prepare.bpe_merges": "--bpe-merges",
 	"train.max_tokens": "--max-tokens", "train.schedule": "--schedule", "train.lr": "--lr", "train.warmup": "--warmup",
 	"train.weight_decay": "--weight-decay", "train.clip_norm": "--clip-norm", "train.label_smoothing": "--label-smoothing",
