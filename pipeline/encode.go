@@ -7,16 +7,63 @@ import (
 	"unicode/utf8"
 
 	"github.com/qkv-dev/qkv/internal/excerpt"
+	"github.com/qkv-dev/qkv/text/placeholder"
 	"github.com/qkv-dev/qkv/text/tokenize"
 	"github.com/qkv-dev/qkv/text/vocab"
 )
 
-// SourceTokens tokenizes a source line as the model was trained to read it.
+// SourceTokens tokenizes a source line as the model was trained to read it
+// (tok is the pipeline's source tokenizer).
 func (d DataConfig) SourceTokens(tok tokenize.Tokenizer, line string) []string {
+	return tok.Tokenize(d.sourceText(line))
+}
+
+// sourceText is a source line as the source tokenizer reads it: protected
+// (with Placeholders), then lowercased (with Lowercase).
+func (d DataConfig) sourceText(line string) string {
+	if d.Placeholders {
+		line = placeholder.Protect(line).Text
+	}
 	if d.Lowercase {
 		line = strings.ToLower(line)
 	}
-	return tok.Tokenize(line)
+	return line
+}
+
+// targetText is a training target as the target tokenizer reads it: with
+// Placeholders, protected with the numbers of the source's placeholders.
+func (d DataConfig) targetText(source, target string) string {
+	if !d.Placeholders {
+		return target
+	}
+	_, t := placeholder.ProtectPair(source, target)
+	return t.Text
+}
+
+// TargetTokens tokenizes the target of a training pair as the model was
+// trained on it (tok is the pipeline's target tokenizer).
+func (d DataConfig) TargetTokens(tok tokenize.Tokenizer, source, target string) []string {
+	return tok.Tokenize(d.targetText(source, target))
+}
+
+// wrap keeps placeholder markers whole when Placeholders is on.
+func (d DataConfig) wrap(tok tokenize.Tokenizer) tokenize.Tokenizer {
+	if !d.Placeholders {
+		return tok
+	}
+	return placeholder.Tokenizer{Inner: tok}
+}
+
+// addText counts text for learning BPE merges: with Placeholders, the
+// pieces between markers, so no merge ever touches a marker.
+func (d DataConfig) addText(tr *tokenize.BPETrainer, text string) {
+	if !d.Placeholders {
+		tr.Add(text)
+		return
+	}
+	for _, piece := range placeholder.TextPieces(text) {
+		tr.Add(piece)
+	}
 }
 
 // EncodeSource turns a source line into ids. An empty line, invalid UTF-8,

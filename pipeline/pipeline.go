@@ -65,6 +65,12 @@ type DataConfig struct {
 	// fairseq's --joined-dictionary: src.vocab and tgt.vocab are the same.
 	JointVocab bool `json:"joint_vocab,omitempty"`
 
+	// Placeholders protects printf directives, markup, accelerators and
+	// the like (text/placeholder) as tokens ⟦1⟧, ⟦2⟧, … in training pairs
+	// and in every input, restores them in every output, and constrains
+	// the search to copy each exactly once.
+	Placeholders bool `json:"placeholders,omitempty"`
+
 	// The model's decoding limit that follows the source (fairseq's
 	// --max-len-a/--max-len-b): at most ⌊max_len_a·|source|⌋ + max_len_b
 	// output tokens, counting EOS; predict, eval, serve and the validation
@@ -224,6 +230,7 @@ func LoadForResume(dir string) (*Pipeline, error) {
 	if b, ok := p.TgtTok.(*tokenize.BPE); ok {
 		p.TgtTok = b.WithVocabulary(p.Tgt.Has)
 	}
+	p.SrcTok, p.TgtTok = p.Config.Data.wrap(p.SrcTok), p.Config.Data.wrap(p.TgtTok)
 	mc := p.Config.Model
 	if mc.SrcVocab != p.Src.Len() || mc.TgtVocab != p.Tgt.Len() {
 		return nil, fmt.Errorf("%s: vocabulary sizes %d/%d do not match %s (%d/%d)",
@@ -249,7 +256,7 @@ func (p *Pipeline) Encode(trainPairs, validPairs []corpus.Pair) (trainSet, valid
 	d := p.Config.Data
 	enc := func(pr corpus.Pair) (batch.Example, bool) {
 		s := d.SourceTokens(p.SrcTok, pr.Source)
-		t := p.TgtTok.Tokenize(pr.Target)
+		t := d.TargetTokens(p.TgtTok, pr.Source, pr.Target)
 		if (d.MaxSrcLen > 0 && len(s) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(t) > d.MaxTgtLen) {
 			return batch.Example{}, false
 		}
@@ -318,5 +325,3 @@ func toInt(ids []int32) []int {
 	}
 	return out
 }
-
-func lowerString(s string) string { return strings.ToLower(s) }

@@ -16,6 +16,7 @@ import (
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/search"
 	"github.com/qkv-dev/qkv/text/corpus"
+	"github.com/qkv-dev/qkv/text/placeholder"
 	"github.com/qkv-dev/qkv/text/tokenize"
 	"github.com/qkv-dev/qkv/text/vocab"
 	"github.com/qkv-dev/qkv/train"
@@ -85,6 +86,10 @@ func (o PrepareOptions) Validate() error {
 	return nil
 }
 
+// markerCount is the count given to placeholder markers when vocabularies
+// are built: above any cap and minimum frequency.
+const markerCount = 1 << 40
+
 // Prepared is a tokenized, vocabulary-encoded corpus, ready to train on.
 type Prepared struct {
 	Data           DataConfig
@@ -118,41 +123,36 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	}
 	p := &Prepared{Data: opt.Data}
 	var err error
-	learn := func(name string, side func(corpus.Pair) string, lower bool) (tokenize.Tokenizer, *tokenize.BPE, error) {
+	d := opt.Data
+	learn := func(name string, side func(corpus.Pair) string) (tokenize.Tokenizer, *tokenize.BPE, error) {
 		var bpe *tokenize.BPE
 		if name == TokBPE {
 			tr := tokenize.NewBPETrainer()
 			for _, pr := range trainPairs {
-				s := side(pr)
-				if lower {
-					s = lowerString(s)
-				}
-				tr.Add(s)
+				d.addText(tr, side(pr))
 			}
 			bpe = tr.Learn(opt.BPEMerges, 2)
 		}
 		tok, err := NewTokenizer(name, bpe)
-		return tok, bpe, err
+		return d.wrap(tok), bpe, err
 	}
+	srcText := func(pr corpus.Pair) string { return d.sourceText(pr.Source) }
+	tgtText := func(pr corpus.Pair) string { return d.targetText(pr.Source, pr.Target) }
 	joint := opt.Data.JointVocab
 	if joint && opt.Data.SrcTokenizer == TokBPE && opt.Data.TgtTokenizer == TokBPE {
 		tr := tokenize.NewBPETrainer()
 		for _, pr := range trainPairs {
-			s := pr.Source
-			if opt.Data.Lowercase {
-				s = lowerString(s)
-			}
-			tr.Add(s)
-			tr.Add(pr.Target)
+			d.addText(tr, srcText(pr))
+			d.addText(tr, tgtText(pr))
 		}
 		p.SrcBPE = tr.Learn(opt.BPEMerges, 2)
 		p.TgtBPE = p.SrcBPE
-		p.SrcTok, p.TgtTok = p.SrcBPE, p.TgtBPE
+		p.SrcTok, p.TgtTok = d.wrap(p.SrcBPE), d.wrap(p.TgtBPE)
 	} else {
-		if p.SrcTok, p.SrcBPE, err = learn(opt.Data.SrcTokenizer, func(pr corpus.Pair) string { return pr.Source }, opt.Data.Lowercase); err != nil {
+		if p.SrcTok, p.SrcBPE, err = learn(opt.Data.SrcTokenizer, srcText); err != nil {
 			return nil, err
 		}
-		if p.TgtTok, p.TgtBPE, err = learn(opt.Data.TgtTokenizer, func(pr corpus.Pair) string { return pr.Target }, false); err != nil {
+		if p.TgtTok, p.TgtBPE, err = learn(opt.Data.TgtTokenizer, tgtText); err != nil {
 			return nil, err
 		}
 	}
@@ -161,7 +161,7 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	sc, tc := vocab.Counts{}, vocab.Counts{}
 	for i, pr := range trainPairs {
 		srcToks[i] = opt.Data.SourceTokens(p.SrcTok, pr.Source)
-		tgtToks[i] = p.TgtTok.Tokenize(pr.Target)
+		tgtToks[i] = p.TgtTok.Tokenize(tgtText(pr))
 		sc.Add(srcToks[i])
 		tc.Add(tgtToks[i])
 	}
@@ -169,10 +169,18 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	// text (counted at every occurrence, inside pieces too), so that the
 	// segmenter can always fall back to pieces the model knows.
 	if p.SrcBPE != nil {
-		addBaseSymbols(sc, p.SrcBPE, trainPairs, func(pr corpus.Pair) string { return pr.Source }, opt.Data.Lowercase)
+		d.addBaseSymbols(sc, p.SrcBPE, trainPairs, srcText)
 	}
 	if p.TgtBPE != nil {
-		addBaseSymbols(tc, p.TgtBPE, trainPairs, func(pr corpus.Pair) string { return pr.Target }, false)
+		d.addBaseSymbols(tc, p.TgtBPE, trainPairs, tgtText)
+	}
+	if d.Placeholders {
+		// Every marker a message can hold gets an id on both sides, however
+		// rare in the training data, so any placeholder can be read and copied.
+		for k := 1; k <= placeholder.MaxMarkers; k++ {
+			sc[placeholder.Marker(k)] = markerCount
+			tc[placeholder.Marker(k)] = markerCount
+		}
 	}
 	if joint {
 		for s, n := range tc {
@@ -190,23 +198,22 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	// filter). The training data is segmented again where that changes it.
 	if p.SrcBPE != nil {
 		var dropped bool
-		p.SrcTok, dropped = filterBPE(p.SrcBPE, p.Src, sc)
+		p.SrcTok, dropped = d.filterBPE(p.SrcBPE, p.Src, sc)
 		if dropped {
 			for i, pr := range trainPairs {
-				srcToks[i] = opt.Data.SourceTokens(p.SrcTok, pr.Source)
+				srcToks[i] = d.SourceTokens(p.SrcTok, pr.Source)
 			}
 		}
 	}
 	if p.TgtBPE != nil {
 		var dropped bool
-		p.TgtTok, dropped = filterBPE(p.TgtBPE, p.Tgt, tc)
+		p.TgtTok, dropped = d.filterBPE(p.TgtBPE, p.Tgt, tc)
 		if dropped {
 			for i, pr := range trainPairs {
-				tgtToks[i] = p.TgtTok.Tokenize(pr.Target)
+				tgtToks[i] = p.TgtTok.Tokenize(tgtText(pr))
 			}
 		}
 	}
-	d := opt.Data
 	for i := range trainPairs {
 		if (d.MaxSrcLen > 0 && len(srcToks[i]) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(tgtToks[i]) > d.MaxTgtLen) {
 			p.Skipped++
@@ -219,7 +226,7 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	}
 	for _, pr := range validPairs {
 		s := opt.Data.SourceTokens(p.SrcTok, pr.Source)
-		t := p.TgtTok.Tokenize(pr.Target)
+		t := d.TargetTokens(p.TgtTok, pr.Source, pr.Target)
 		if (d.MaxSrcLen > 0 && len(s) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(t) > d.MaxTgtLen) {
 			p.SkippedValid++
 			continue
@@ -234,35 +241,40 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 }
 
 // addBaseSymbols counts, in c, the base symbols (characters, and the
-// space marker) of one side of pairs as bpe reads them, at every
-// occurrence; a symbol already counted as a piece keeps the larger count.
-func addBaseSymbols(c vocab.Counts, bpe *tokenize.BPE, pairs []corpus.Pair, side func(corpus.Pair) string, lower bool) {
+// space marker) of one side of pairs (text gives it as the tokenizer reads
+// it) as bpe reads them, at every occurrence; a symbol already counted as a
+// piece keeps the larger count. Placeholder markers are not BPE's: they
+// are left out.
+func (d DataConfig) addBaseSymbols(c vocab.Counts, bpe *tokenize.BPE, pairs []corpus.Pair, text func(corpus.Pair) string) {
 	occ := vocab.Counts{}
 	for _, pr := range pairs {
-		s := side(pr)
-		if lower {
-			s = lowerString(s)
+		s := text(pr)
+		if !d.Placeholders {
+			occ.Add(bpe.Symbols(s))
+			continue
 		}
-		occ.Add(bpe.Symbols(s))
+		for _, piece := range placeholder.TextPieces(s) {
+			occ.Add(bpe.Symbols(piece))
+		}
 	}
 	for s, n := range occ {
 		c[s] = max(c[s], n)
 	}
 }
 
-// filterBPE returns bpe restricted to the pieces of v (see
-// tokenize.BPE.WithVocabulary), and whether v lacks any piece counted in
-// counts, that is whether the restriction changes the training data's
-// segmentation.
-func filterBPE(bpe *tokenize.BPE, v *vocab.Vocab, counts vocab.Counts) (*tokenize.BPE, bool) {
+// filterBPE returns the side's tokenizer: bpe restricted to the pieces of
+// v (see tokenize.BPE.WithVocabulary), wrapped as the data settings say;
+// and whether v lacks any piece counted in counts, that is whether the
+// restriction changes the training data's segmentation.
+func (d DataConfig) filterBPE(bpe *tokenize.BPE, v *vocab.Vocab, counts vocab.Counts) (tokenize.Tokenizer, bool) {
 	dropped := false
 	for s := range counts {
-		if _, ok := v.ID(s); !ok {
+		if !v.Has(s) {
 			dropped = true
 			break
 		}
 	}
-	return bpe.WithVocabulary(v.Has), dropped
+	return d.wrap(bpe.WithVocabulary(v.Has)), dropped
 }
 
 // Save writes config.json, the vocabularies and the BPE merges to dir.

@@ -12,6 +12,7 @@ import (
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/search"
 	"github.com/qkv-dev/qkv/tensor"
+	"github.com/qkv-dev/qkv/text/placeholder"
 	"github.com/qkv-dev/qkv/text/vocab"
 )
 
@@ -68,6 +69,10 @@ type Options struct {
 	// inputs of several requests together gives each its number within its
 	// own request, so its samples do not depend on its neighbours.
 	Lines []int
+	// OrderedPlaceholders makes the placeholders of a model trained with
+	// them come out in the source's order (the search only offers the next
+	// one), as a c-format string without %1$s-style positions needs.
+	OrderedPlaceholders bool
 }
 
 // MaxBatchSize bounds Options.BatchSize.
@@ -207,6 +212,13 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 				sopt.Lines[j] = opt.Lines[i]
 			}
 		}
+		var err error
+		if sopt.Constraint, err = p.placeholderConstraint(chunk, opt.OrderedPlaceholders); err != nil {
+			for _, i := range idx {
+				results[i].Err = err
+			}
+			continue
+		}
 		hyps, encAttn, err := p.decodeBatch(ctx, g, chunk, sopt, lenA, lenB)
 		for j, i := range idx {
 			if err != nil {
@@ -214,6 +226,12 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 				continue
 			}
 			results[i].Hyps = hyps[j]
+			if p.Config.Data.Placeholders {
+				pr := placeholder.Protect(lines[i])
+				for h := range results[i].Hyps {
+					results[i].Hyps[h].Text = pr.Restore(results[i].Hyps[h].Text)
+				}
+			}
 			if encAttn != nil {
 				results[i].EncoderAttn = encAttn[j]
 			}
@@ -280,6 +298,29 @@ func (p *Pipeline) decodeBatch(ctx context.Context, g *tensor.Graph, srcs [][]in
 		}
 	}
 	return out, encAttn, nil
+}
+
+// placeholderConstraint returns the search constraint that copies the
+// placeholders of each source exactly once (nil without Placeholders).
+func (p *Pipeline) placeholderConstraint(srcs [][]int32, ordered bool) (search.Constraint, error) {
+	if !p.Config.Data.Placeholders {
+		return nil, nil
+	}
+	tokens := map[int32]int{}
+	for k := 1; k <= placeholder.MaxMarkers; k++ {
+		if id, ok := p.Tgt.ID(placeholder.Marker(k)); ok && id >= len(vocab.Specials) {
+			tokens[int32(id)] = k
+		}
+	}
+	need := make([][]int, len(srcs))
+	for i, src := range srcs {
+		for _, id := range src {
+			if k, ok := placeholder.ParseMarker(p.Src.Symbol(int(id))); ok && !slices.Contains(need[i], k) {
+				need[i] = append(need[i], k)
+			}
+		}
+	}
+	return search.NewPlaceholders(tokens, Special.EOS, need, ordered)
 }
 
 // ctxDecoder stops decoding once its context is done: the search returns

@@ -103,8 +103,41 @@ func (p *Placeholders) Restrict(src int, prefix []int32, logp []float32) {
 	}
 }
 
-// restrict applies c, if any, to the row of the hypothesis ending at path.
-func restrict(c Constraint, src int, path *node, row []float32, buf *[]int32) {
+// LengthAware is a Constraint that also needs to know how many steps a
+// hypothesis has left before its length limit (Options.MaxLen or
+// SourceMaxLen), this one included: a constraint that requires tokens can
+// then have them emitted before the limit cuts the hypothesis off.
+type LengthAware interface {
+	Constraint
+	RestrictLeft(src int, prefix []int32, left int, logp []float32)
+}
+
+// RestrictLeft implements LengthAware: when the steps left are only just
+// enough for the placeholders still owed and EOS, one of those
+// placeholders must come now, so a hypothesis that runs to the length
+// limit (a loop, say) still holds every placeholder.
+func (p *Placeholders) RestrictLeft(src int, prefix []int32, left int, logp []float32) {
+	p.Restrict(src, prefix, logp)
+	owed := 0
+	for _, k := range p.sources[src] {
+		if !slices.Contains(prefix, p.byNum[k]) {
+			owed++
+		}
+	}
+	if owed == 0 || left > owed+1 {
+		return
+	}
+	inf := float32(math.Inf(-1))
+	for id := range logp {
+		if _, ok := slices.BinarySearch(p.tokens, int32(id)); !ok {
+			logp[id] = inf // Restrict already ruled out the placeholders not owed (or, ordered, not next)
+		}
+	}
+}
+
+// restrict applies c, if any, to the row of the hypothesis ending at path,
+// which has left steps before its length limit.
+func restrict(c Constraint, src int, path *node, left int, row []float32, buf *[]int32) {
 	if c == nil {
 		return
 	}
@@ -115,6 +148,10 @@ func restrict(c Constraint, src int, path *node, row []float32, buf *[]int32) {
 	*buf = slices.Grow((*buf)[:0], n)[:n]
 	for i, m := n-1, path; m != nil; i, m = i-1, m.parent {
 		(*buf)[i] = m.token
+	}
+	if la, ok := c.(LengthAware); ok {
+		la.RestrictLeft(src, *buf, left, row)
+		return
 	}
 	c.Restrict(src, *buf, row)
 }

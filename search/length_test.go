@@ -92,3 +92,44 @@ func TestSourceMaxLenStopsALoop(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaceholdersBeforeTheLengthLimit: a hypothesis that loops until its
+// source's limit still holds every placeholder of its source: when the
+// steps left are just enough for the placeholders owed and EOS, the
+// constraint (LengthAware) makes them come, in order when ordered.
+func TestPlaceholdersBeforeTheLengthLimit(t *testing.T) {
+	srcs := []int{3, 17, 41, 99}
+	need := [][]int{{1}, {2, 1}, {1, 2, 3, 4}, {}}
+	limits := []int{3, 4, 6, 2}
+	for _, ordered := range []bool{false, true} {
+		c, err := NewPlaceholders(placeholderOf, sp.EOS, need, ordered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, opt := range map[string]Options{
+			"greedy": {Beam: 1},
+			"beam":   {Beam: 4, NBest: 3},
+			"sample": {Sample: true, Temperature: 1, NBest: 3, Seed: 2},
+		} {
+			opt.MaxLen, opt.SourceMaxLen, opt.Constraint = 20, limits, c
+			m := newToy(12, srcs)
+			m.eosBias = -100 // never ends: every hypothesis runs to its limit
+			out, err := Decode(m, len(srcs), sp, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for s, hs := range out {
+				for _, h := range hs {
+					got, want := emitted(h), slices.Clone(need[s])
+					if !ordered {
+						slices.Sort(got)
+						slices.Sort(want)
+					}
+					if len(h.Tokens) > limits[s] || !slices.Equal(got, want) {
+						t.Errorf("%s ordered=%v source %d (limit %d): tokens %v hold placeholders %v, want %v", name, ordered, s, limits[s], h.Tokens, emitted(h), need[s])
+					}
+				}
+			}
+		}
+	}
+}

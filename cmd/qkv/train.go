@@ -56,7 +56,7 @@ type trainFlags struct {
 	format                                          string
 	resume, overwrite                               bool
 	srcTok, tgtTok                                  string
-	lowercase, joint                                bool
+	lowercase, joint, placeholders                  bool
 	maxSrcLen, maxTgtLen, minFreq, bpeMerges        int
 	maxLenA                                         float64
 	maxLenB                                         int
@@ -109,6 +109,7 @@ func init() {
 	f.StringVar(&tf.srcTok, "src-tok", pipeline.TokChar, "source tokenizer: char, word or bpe")
 	f.StringVar(&tf.tgtTok, "tgt-tok", pipeline.TokWord, "target tokenizer: char, word or bpe")
 	f.BoolVar(&tf.lowercase, "lowercase", false, "lowercase sources")
+	f.BoolVar(&tf.placeholders, "placeholders", false, "protect printf directives, markup, accelerators and the like as tokens the model copies and the search keeps exactly once (text/placeholder); default: on when neither side uses the char tokenizer (translation), off otherwise (G2P); --placeholders=false turns it off")
 	f.BoolVar(&tf.joint, "joined-dictionary", false, "one vocabulary (and one set of BPE merges) for source and target; needed by share_emb")
 	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training pairs are skipped)", pipeline.MaxSeqLen))
 	f.IntVar(&tf.maxTgtLen, "max-tgt-len", 128, fmt.Sprintf("longest target in tokens, 1 to %d", pipeline.MaxSeqLen))
@@ -376,6 +377,11 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	override(changed, "tgt-tok", &s.Data.TgtTokenizer, tf.tgtTok)
 	override(changed, "lowercase", &s.Data.Lowercase, tf.lowercase)
 	override(changed, "joined-dictionary", &s.Data.JointVocab, tf.joint)
+	override(changed, "placeholders", &s.Data.Placeholders, tf.placeholders)
+	if base == nil && !changed("placeholders") && !hasKey(rc.Data, "placeholders") {
+		// A new run protects placeholders unless a side reads characters (G2P).
+		s.Data.Placeholders = s.Data.SrcTokenizer != pipeline.TokChar && s.Data.TgtTokenizer != pipeline.TokChar
+	}
 	override(changed, "max-src-len", &s.Data.MaxSrcLen, tf.maxSrcLen)
 	override(changed, "max-tgt-len", &s.Data.MaxTgtLen, tf.maxTgtLen)
 	override(changed, "max-len-a", &s.Data.MaxLenA, tf.maxLenA)
@@ -472,6 +478,16 @@ func durationsAsNanoseconds(raw json.RawMessage, keys ...string) (json.RawMessag
 	return json.Marshal(m)
 }
 
+// hasKey reports whether a config section (YAML or JSON) sets key.
+func hasKey(raw json.RawMessage, key string) bool {
+	var m map[string]json.RawMessage
+	if len(raw) == 0 || yaml.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	_, ok := m[key]
+	return ok
+}
+
 // override sets *dst to v when the flag was given on the command line.
 func override[T any](changed func(string) bool, flag string, dst *T, v T) {
 	if changed(flag) {
@@ -483,7 +499,7 @@ func override[T any](changed func(string) bool, flag string, dst *T, v T) {
 var settingFlags = map[string]string{
 	"model.arch": "--arch", "model.dropout": "--dropout", "model.seed": "--seed", "train.seed": "--seed",
 	"data.src_tokenizer": "--src-tok", "data.tgt_tokenizer": "--tgt-tok", "data.lowercase": "--lowercase",
-	"data.joint_vocab": "--joined-dictionary", "data.max_src_len": "--max-src-len", "data.max_tgt_len": "--max-tgt-len",
+	"data.joint_vocab": "--joined-dictionary", "data.placeholders": "--placeholders", "data.max_src_len": "--max-src-len", "data.max_tgt_len": "--max-tgt-len",
 	"data.max_len_a": "--max-len-a", "data.max_len_b": "--max-len-b",
 	"prepare.min_freq": "--min-freq", "prepare.bpe_merges": "--bpe-merges",
 	"train.max_tokens": "--max-tokens", "train.schedule": "--schedule", "train.lr": "--lr", "train.warmup": "--warmup",

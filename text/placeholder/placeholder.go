@@ -69,7 +69,7 @@ func ParseMarker(tok string) (int, bool) {
 type Kind string
 
 const (
-	Printf     Kind = "printf"      // %s, %5.2f, %1$s, %ld, %zu, %%, %<PRIu64>
+	Printf     Kind = "printf"      // %s, %5.2f, %1$s, %ld, %zu, %%, %<PRIu64>, %6<PRIu32>
 	Python     Kind = "python"      // %(name)s
 	Qt         Kind = "qt"          // %1, %L2
 	Brace      Kind = "brace"       // {name}, {0}, {0:.2f}, {}
@@ -103,7 +103,7 @@ var pattern = regexp.MustCompile(strings.Join([]string{
 	`(?P<bracket>[⟦⟧])`,
 	`(?P<break>\r\n|[\n\r\t])`,
 	`(?P<python>%\([^()\s]{1,40}\)[-+#0 ]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[diouxXeEfFgGcrsa%])`,
-	`(?P<printf>%(?:[1-9]\d*\$)?[-+#0']*(?:\d+|\*(?:[1-9]\d*\$)?)?(?:\.(?:\d+|\*(?:[1-9]\d*\$)?))?(?:hh|h|ll|l|L|q|j|z|Z|t|I64|I32|I)?[diouxXeEfFgGaAcCsSpnm%]|%<PRI[A-Za-z0-9]+>)`,
+	`(?P<printf>%(?:[1-9]\d*\$)?[-+#0']*(?:\d+|\*(?:[1-9]\d*\$)?)?(?:\.(?:\d+|\*(?:[1-9]\d*\$)?))?(?:hh|h|ll|l|L|q|j|z|Z|t|I64|I32|I)?[diouxXeEfFgGaAcCsSpnm%]|%(?:[1-9]\d*\$)?[-+#0']*\d*(?:\.\d+)?<PRI[A-Za-z0-9]+>)`,
 	`(?P<qt>%L?[1-9]\d?)`,
 	`(?P<variable>\$\{[^{}\s]{1,40}\}|\$[A-Za-z_][A-Za-z0-9_]*)`,
 	`(?P<brace>\{[\pL\pN_.\[\]-]{0,40}(?:![rsa])?(?::[^{}\s]{0,20})?\})`,

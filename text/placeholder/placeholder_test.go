@@ -22,6 +22,7 @@ func TestFindKinds(t *testing.T) {
 		{"%ld bytes, %zu items, %lld, %llu, %-10s|", []string{"%ld", "%zu", "%lld", "%llu", "%-10s"}, Printf},
 		{"%*d and %.*s", []string{"%*d", "%.*s"}, Printf},
 		{"read %<PRIu64> bytes", []string{"%<PRIu64>"}, Printf},
+		{"%6<PRIu32> and %#<PRIx64>", []string{"%6<PRIu32>", "%#<PRIx64>"}, Printf},
 		{"%(name)s has %(count)d", []string{"%(name)s", "%(count)d"}, Python},
 		{"File %1 of %2", []string{"%1", "%2"}, Qt},
 		{"Hello {name}, {0} and {}", []string{"{name}", "{0}", "{}"}, Brace},
