@@ -242,7 +242,7 @@ func noteSkipped(train, valid int, d pipeline.DataConfig) {
 		fmt.Fprintf(os.Stderr, "qkv: left out %d training pairs longer than %d/%d tokens\n", train, d.MaxSrcLen, d.MaxTgtLen)
 	}
 	if valid > 0 {
-		fmt.Fprintf(os.Stderr, "qkv: left out %d validation pairs longer than %d/%d tokens from the validation loss (the metric decodes them truncated to %d source tokens)\n",
+		fmt.Fprintf(os.Stderr, "qkv: left out %d validation pairs longer than %d/%d tokens from the validation loss (the validation metric decodes such sources from their first %d tokens)\n",
 			valid, d.MaxSrcLen, d.MaxTgtLen, d.MaxSrcLen)
 	}
 }
