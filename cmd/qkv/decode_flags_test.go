@@ -29,6 +29,10 @@ func TestDecodeFlagRanges(t *testing.T) {
 		{[]string{"--alpha", "NaN"}, "--alpha NaN"},
 		{[]string{"--alpha", "+Inf"}, "--alpha +Inf"},
 		{[]string{"--strict", "--allow-unk"}, "--strict and --allow-unk"},
+		{[]string{"--max-len-a", "-1"}, "--max-len-a -1 is out of range"},
+		{[]string{"--max-len-a", "NaN"}, "--max-len-a NaN"},
+		{[]string{"--max-len-b", "-2"}, "--max-len-b -2 is out of range"},
+		{[]string{"--max-len-a", "0", "--max-len-b", "0"}, "leave no room for any output"},
 	} {
 		for _, cmd := range []string{"predict", "eval"} {
 			args := append([]string{cmd, "--model", model, "--test", test}, tc.args...)
@@ -58,6 +62,17 @@ func TestDecodeFlagRanges(t *testing.T) {
 		if err == nil || !strings.Contains(stderr, tc.want) {
 			t.Errorf("predict %q: err %v, stderr %q; want %q", tc.args, err, stderr, tc.want)
 		}
+	}
+	// bench decode and serve check them too.
+	if _, stderr, err := qkv(t, "", "bench", "decode", "--model", model, "--test", test, "--max-len-b", "-1"); err == nil || !strings.Contains(stderr, "--max-len-b -1") {
+		t.Errorf("bench decode --max-len-b -1: err %v, stderr %q", err, stderr)
+	}
+	if _, stderr, err := qkv(t, "", "serve", "--model", model, "--max-len-a", "-3"); err == nil || !strings.Contains(stderr, "--max-len-a -3") {
+		t.Errorf("serve --max-len-a -3: err %v, stderr %q", err, stderr)
+	}
+	// --max-len-a 0 --max-len-b 2: one token and </s> at most.
+	if out, stderr, err := qkv(t, "abcabc\n", "predict", "--model", model, "--max-len-a", "0", "--max-len-b", "2"); err != nil || len(strings.Fields(out)) > 2 {
+		t.Errorf("predict --max-len-a 0 --max-len-b 2: %q, err %v\n%s", out, err, stderr)
 	}
 	// The bounds themselves are accepted.
 	if _, stderr, err := qkv(t, "abc\n", "predict", "--model", model, "--beam", "256", "--nbest", "256", "--max-len", "3", "--batch-size", "4096"); err != nil {
