@@ -5,10 +5,21 @@
 #
 # `make build` makes the one static binary the README promises: without cgo,
 # so that net/http does not link libc (cmd/qkv's TestStaticBinary checks it).
-.PHONY: test vet fmt build fuzz
+#
+# The Apache Beam pipelines (`qkv beam …`) live in beam/, a Go module of its
+# own, so that neither `make build` nor `make test` compiles the Beam SDK:
+# `make build-beam` builds qkv-beam beside qkv, `make test-beam` vets and
+# tests that module (CI runs both test targets).
+.PHONY: test vet fmt build fuzz build-beam test-beam
 
 build:
 	CGO_ENABLED=0 go build -o qkv ./cmd/qkv
+
+build-beam:
+	cd beam && CGO_ENABLED=0 go build -o ../qkv-beam ./cmd/qkv-beam
+
+test-beam:
+	cd beam && go vet ./... && go test ./...
 
 test: vet fmt
 	go test ./...

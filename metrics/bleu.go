@@ -39,41 +39,15 @@ func (s BLEUScore) String() string {
 // length of a segment is the closest one to the hypothesis length, ties to
 // the shorter; BP = exp(1 − r/c) when c < r.
 func BLEU(hyps []string, refs [][]string) (BLEUScore, error) {
-	var s BLEUScore
 	refs, err := presentRefs(hyps, refs)
 	if err != nil {
-		return s, err
+		return BLEUScore{}, err
 	}
+	var sum BLEUStats
 	for i, h := range hyps {
-		ht := Tokenize13a(strings.TrimRightFunc(h, isPySpace)) // sacreBLEU strips trailing whitespace
-		s.SysLen += len(ht)
-		closest := -1
-		maxRef := make([]map[string]int, 4)
-		for n := range maxRef {
-			maxRef[n] = map[string]int{}
-		}
-		for _, r := range refs[i] {
-			rt := Tokenize13a(strings.TrimRightFunc(r, isPySpace))
-			d, cd := abs(len(rt)-len(ht)), abs(closest-len(ht))
-			if closest < 0 || d < cd || (d == cd && len(rt) < closest) {
-				closest = len(rt)
-			}
-			for n := 1; n <= 4; n++ {
-				for g, c := range ngrams(rt, n) {
-					maxRef[n-1][g] = max(maxRef[n-1][g], c)
-				}
-			}
-		}
-		s.RefLen += closest
-		for n := 1; n <= 4; n++ {
-			for g, c := range ngrams(ht, n) {
-				s.Counts[n-1] += min(c, maxRef[n-1][g])
-			}
-			s.Totals[n-1] += max(0, len(ht)-n+1)
-		}
+		sum = sum.Add(bleuSegment(h, refs[i]))
 	}
-	s.Score, s.Precisions, s.BP = bleuFromCounts(s.Counts, s.Totals, s.SysLen, s.RefLen)
-	return s, nil
+	return sum.Score(), nil
 }
 
 // bleuFromCounts is sacreBLEU's BLEU.compute_bleu with smooth_method "exp".

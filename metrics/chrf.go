@@ -27,39 +27,16 @@ func ChrF(hyps []string, refs [][]string) (ChrFScore, error) {
 }
 
 func chrF(hyps []string, refs [][]string, beta float64) (ChrFScore, error) {
-	var s ChrFScore
 	refs, err := presentRefs(hyps, refs)
 	if err != nil {
-		return s, err
+		return ChrFScore{}, err
 	}
+	var sum ChrFStats
 	for i, h := range hyps {
-		hg := charNgrams(h)
-		var best [3][ChrFOrder]int
-		bestF := -1.0
-		for _, r := range refs[i] {
-			rg := charNgrams(r)
-			var st [3][ChrFOrder]int
-			for n := 0; n < ChrFOrder; n++ {
-				for g, c := range hg[n] {
-					st[0][n] += min(c, rg[n][g])
-					st[1][n] += c
-				}
-				for _, c := range rg[n] {
-					st[2][n] += c
-				}
-			}
-			if f := chrFScore(st[0], st[1], st[2], beta); f > bestF {
-				bestF, best = f, st
-			}
-		}
-		for n := 0; n < ChrFOrder; n++ {
-			s.Matches[n] += best[0][n]
-			s.HypCounts[n] += best[1][n]
-			s.RefCounts[n] += best[2][n]
-		}
+		sum = sum.Add(chrFSegment(h, refs[i], beta))
 	}
-	s.Score = chrFScore(s.Matches, s.HypCounts, s.RefCounts, beta)
-	return s, nil
+	return ChrFScore{Score: chrFScore(sum.Matches, sum.HypCounts, sum.RefCounts, beta),
+		Matches: sum.Matches, HypCounts: sum.HypCounts, RefCounts: sum.RefCounts}, nil
 }
 
 // chrFScore is sacreBLEU's CHRF._compute_f_score without eps smoothing.

@@ -88,6 +88,10 @@ func (e *Entry) Untranslated() bool {
 	return true
 }
 
+// Raw returns the entry's lines as they are in the file (as Fill left
+// them, when filled), with the blank lines after it.
+func (e *Entry) Raw() string { return strings.Join(e.lines, "") }
+
 // Bytes returns the file: the raw lines of every entry, those of changed
 // entries rewritten.
 func (f *File) Bytes() []byte {

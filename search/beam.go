@@ -71,7 +71,7 @@ func beam(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error) 
 			cands = cands[:0]
 			for i, h := range src.live {
 				r := row0 + i
-				restrict(opt.Constraint, s, h.path, opt.maxLen(s)-step, logp[r*V:(r+1)*V], &prefix)
+				restrict(opt.Constraint, s, h.path, logp[r*V:(r+1)*V], &prefix, opt.maxLen(s))
 				top = bestK(top[:0], logp[r*V:(r+1)*V], 2*K, m)
 				for _, c := range top {
 					if opt.Constraint != nil && math.IsInf(float64(c.lp), -1) {

@@ -14,15 +14,18 @@ import (
 type Constraint interface {
 	// Restrict sets to −Inf, in logp (one row of V log-probabilities), the
 	// tokens that the hypothesis of source src, having emitted prefix
-	// (without BOS), may not emit next.
-	Restrict(src int, prefix []int32, logp []float32)
+	// (without BOS), may not emit next; left is the number of steps it has
+	// left, this one included (Options.MaxLen − len(prefix)).
+	Restrict(src int, prefix []int32, left int, logp []float32)
 }
 
 // Placeholders is the constraint that makes placeholder tokens
 // (text/placeholder's ⟦1⟧, ⟦2⟧, …) come out exactly as the source has
 // them: a placeholder token may be emitted only if the source holds it and
 // it was not emitted yet, and EOS only once every placeholder of the source
-// was emitted. With Ordered, only the first placeholder of the source not
+// was emitted. When a hypothesis has no more steps left than placeholders
+// to emit, it may only emit those, so even one cut off at MaxLen holds
+// them all. With Ordered, only the first placeholder of the source not
 // yet emitted may be, so they come out in the source's order (what a c-format
 // string without positional %1$s needs).
 type Placeholders struct {
@@ -72,7 +75,7 @@ func NewPlaceholders(tokens map[int32]int, eos int32, sources [][]int, ordered b
 }
 
 // Restrict implements Constraint.
-func (p *Placeholders) Restrict(src int, prefix []int32, logp []float32) {
+func (p *Placeholders) Restrict(src int, prefix []int32, left int, logp []float32) {
 	need := p.sources[src]
 	inf := float32(math.Inf(-1))
 	var emitted []int
@@ -81,63 +84,39 @@ func (p *Placeholders) Restrict(src int, prefix []int32, logp []float32) {
 			emitted = append(emitted, p.number[i])
 		}
 	}
-	next := 0 // with ordered, the one placeholder that may come now
-	allOut := true
+	next, missing := 0, 0 // with ordered, next is the one placeholder that may come now
 	for _, k := range need {
 		if !slices.Contains(emitted, k) {
-			if allOut {
+			if missing == 0 {
 				next = k
 			}
-			allOut = false
+			missing++
 		}
 	}
+	allowed := func(k int) bool {
+		return slices.Contains(need, k) && !slices.Contains(emitted, k) && (!p.ordered || k == next)
+	}
+	if missing > 0 && left <= missing {
+		// No room for anything else: only a missing placeholder may come.
+		for i := range logp {
+			if j, ok := slices.BinarySearch(p.tokens, int32(i)); !ok || !allowed(p.number[j]) {
+				logp[i] = inf
+			}
+		}
+		return
+	}
 	for i, id := range p.tokens {
-		k := p.number[i]
-		ok := slices.Contains(need, k) && !slices.Contains(emitted, k) && (!p.ordered || k == next)
-		if !ok {
+		if !allowed(p.number[i]) {
 			logp[id] = inf
 		}
 	}
-	if !allOut {
+	if missing > 0 {
 		logp[p.eos] = inf
 	}
 }
 
-// LengthAware is a Constraint that also needs to know how many steps a
-// hypothesis has left before its length limit (Options.MaxLen or
-// SourceMaxLen), this one included: a constraint that requires tokens can
-// then have them emitted before the limit cuts the hypothesis off.
-type LengthAware interface {
-	Constraint
-	RestrictLeft(src int, prefix []int32, left int, logp []float32)
-}
-
-// RestrictLeft implements LengthAware: when the steps left are only just
-// enough for the placeholders still owed and EOS, one of those
-// placeholders must come now, so a hypothesis that runs to the length
-// limit (a loop, say) still holds every placeholder.
-func (p *Placeholders) RestrictLeft(src int, prefix []int32, left int, logp []float32) {
-	p.Restrict(src, prefix, logp)
-	owed := 0
-	for _, k := range p.sources[src] {
-		if !slices.Contains(prefix, p.byNum[k]) {
-			owed++
-		}
-	}
-	if owed == 0 || left > owed+1 {
-		return
-	}
-	inf := float32(math.Inf(-1))
-	for id := range logp {
-		if _, ok := slices.BinarySearch(p.tokens, int32(id)); !ok {
-			logp[id] = inf // Restrict already ruled out the placeholders not owed (or, ordered, not next)
-		}
-	}
-}
-
-// restrict applies c, if any, to the row of the hypothesis ending at path,
-// which has left steps before its length limit.
-func restrict(c Constraint, src int, path *node, left int, row []float32, buf *[]int32) {
+// restrict applies c, if any, to the row of the hypothesis ending at path.
+func restrict(c Constraint, src int, path *node, row []float32, buf *[]int32, maxLen int) {
 	if c == nil {
 		return
 	}
@@ -149,9 +128,5 @@ func restrict(c Constraint, src int, path *node, left int, row []float32, buf *[
 	for i, m := n-1, path; m != nil; i, m = i-1, m.parent {
 		(*buf)[i] = m.token
 	}
-	if la, ok := c.(LengthAware); ok {
-		la.RestrictLeft(src, *buf, left, row)
-		return
-	}
-	c.Restrict(src, *buf, row)
+	c.Restrict(src, *buf, maxLen-n, row)
 }

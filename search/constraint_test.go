@@ -81,6 +81,40 @@ func TestPlaceholdersComeOutExactly(t *testing.T) {
 	}
 }
 
+// TestPlaceholdersFitBeforeMaxLen: a hypothesis cut off at MaxLen still
+// holds every placeholder of its source, emitted in its last steps.
+func TestPlaceholdersFitBeforeMaxLen(t *testing.T) {
+	srcs := []int{3, 17, 41}
+	need := [][]int{{1}, {2, 1}, {1, 2, 3, 4}}
+	for _, ordered := range []bool{false, true} {
+		c, err := NewPlaceholders(placeholderOf, sp.EOS, need, ordered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, opt := range []Options{{MaxLen: 5}, {MaxLen: 4, Beam: 3, NBest: 3}, {MaxLen: 6, Sample: true, Temperature: 1, NBest: 4}} {
+			opt.Constraint = c
+			m := newToy(12, srcs)
+			m.eosBias = 0 // so hypotheses run to MaxLen
+			out, err := Decode(m, len(srcs), sp, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for s, hs := range out {
+				for _, h := range hs {
+					got, want := emitted(h), slices.Clone(need[s])
+					if !ordered {
+						slices.Sort(got)
+						slices.Sort(want)
+					}
+					if !slices.Equal(got, want) {
+						t.Errorf("%+v ordered=%v source %d: placeholders %v, want %v (tokens %v, finished %v)", opt, ordered, s, emitted(h), need[s], h.Tokens, h.Finished)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestNewPlaceholdersChecks(t *testing.T) {
 	if _, err := NewPlaceholders(map[int32]int{2: 1}, 2, nil, false); err == nil {
 		t.Error("EOS as a placeholder token was accepted")
@@ -97,7 +131,7 @@ func TestNewPlaceholdersChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := make([]float32, 12)
-	c.Restrict(0, []int32{8}, row)
+	c.Restrict(0, []int32{8}, 10, row)
 	if row[2] != 0 {
 		t.Error("EOS masked although the only placeholder with a token was emitted")
 	}

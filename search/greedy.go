@@ -37,7 +37,7 @@ func unroll(st State, srcOf []int, sp Special, opt Options, choose func(src int,
 		live := 0
 		for r, src := range srcOf {
 			row := logp[r*V : (r+1)*V]
-			restrict(opt.Constraint, src, paths[r], opt.maxLen(src)-step, row, &prefix)
+			restrict(opt.Constraint, src, paths[r], row, &prefix, opt.maxLen(src))
 			tok := choose(src, row)
 			paths[r] = paths[r].extend(tok, row[tok], attentionOf(st, opt.Attention, r))
 			lps[r] += float64(row[tok])

@@ -94,9 +94,9 @@ func TestSourceMaxLenStopsALoop(t *testing.T) {
 }
 
 // TestPlaceholdersBeforeTheLengthLimit: a hypothesis that loops until its
-// source's limit still holds every placeholder of its source: when the
-// steps left are just enough for the placeholders owed and EOS, the
-// constraint (LengthAware) makes them come, in order when ordered.
+// source's limit (SourceMaxLen, not only MaxLen) still holds every
+// placeholder of its source: the constraint is told the steps left before
+// that limit, and makes the placeholders owed come, in order when ordered.
 func TestPlaceholdersBeforeTheLengthLimit(t *testing.T) {
 	srcs := []int{3, 17, 41, 99}
 	need := [][]int{{1}, {2, 1}, {1, 2, 3, 4}, {}}

@@ -20,12 +20,23 @@ import (
 // The log-softmax is fused in: the forward saves the probabilities, and the
 // backward is (p − target distribution)/count. The result is a scalar.
 func (g *Graph) CrossEntropy(logits *Tensor, targets []int32, ignoreIndex int32, smoothing float32) *Tensor {
-	out, count := g.crossEntropy("CrossEntropy", logits, targets, ignoreIndex, smoothing)
+	out, _ := g.CrossEntropyNLL(logits, targets, ignoreIndex, smoothing)
+	return out
+}
+
+// CrossEntropyNLL is [Graph.CrossEntropy], also returning the mean
+// negative log-likelihood of the targets without label smoothing (a plain
+// number, not part of the graph): the loss to compare with an unsmoothed
+// peer, or across vocabularies of different sizes, where the smoothing term
+// differs (it grows with log V).
+func (g *Graph) CrossEntropyNLL(logits *Tensor, targets []int32, ignoreIndex int32, smoothing float32) (*Tensor, float64) {
+	out, count, nll := g.crossEntropy("CrossEntropy", logits, targets, ignoreIndex, smoothing)
 	if count > 0 {
 		out.Data[0] /= float32(count)
 		out.floats[1] = 1 / float32(count)
+		nll /= float64(count)
 	}
-	return out
+	return out, nll
 }
 
 // CrossEntropySum is [Graph.CrossEntropy] summed over the counted rows
@@ -33,15 +44,16 @@ func (g *Graph) CrossEntropy(logits *Tensor, targets []int32, ignoreIndex int32,
 // training can report a per-token loss over several batches, or normalize
 // accumulated gradients by the total token count.
 func (g *Graph) CrossEntropySum(logits *Tensor, targets []int32, ignoreIndex int32, smoothing float32) (*Tensor, int) {
-	out, count := g.crossEntropy("CrossEntropySum", logits, targets, ignoreIndex, smoothing)
+	out, count, _ := g.crossEntropy("CrossEntropySum", logits, targets, ignoreIndex, smoothing)
 	out.floats[1] = 1
 	return out, count
 }
 
 // crossEntropy computes the summed loss into a scalar and records the
 // backward pass; the caller sets out.floats[1], the factor applied to the
-// gradient (1/count for the mean, 1 for the sum).
-func (g *Graph) crossEntropy(op string, logits *Tensor, targets []int32, ignoreIndex int32, smoothing float32) (*Tensor, int) {
+// gradient (1/count for the mean, 1 for the sum). It also returns the
+// count of rows and their summed unsmoothed NLL.
+func (g *Graph) crossEntropy(op string, logits *Tensor, targets []int32, ignoreIndex int32, smoothing float32) (*Tensor, int, float64) {
 	if len(logits.Shape) != 2 || logits.Shape[0] != len(targets) {
 		panic(fmt.Sprintf("tensor.%s: logits %v for %d targets, want (N, V) with N = %d", op, logits.Shape, len(targets), len(targets)))
 	}
@@ -57,7 +69,7 @@ func (g *Graph) crossEntropy(op string, logits *Tensor, targets []int32, ignoreI
 		out.savedIDs = g.scratchIDs(targets)
 	}
 	eps := float64(smoothing)
-	var total float64
+	var total, nllTotal float64
 	count := 0
 	for i, t := range targets {
 		if t == ignoreIndex {
@@ -81,6 +93,7 @@ func (g *Graph) crossEntropy(op string, logits *Tensor, targets []int32, ignoreI
 		nll := lse - float64(x[t])
 		smooth := float64(v)*lse - sumX // Σ_j −l[j]
 		total += (1-eps)*nll + eps/float64(v)*smooth
+		nllTotal += nll
 		if probs != nil {
 			p := probs[i*v : (i+1)*v]
 			for j, xv := range x {
@@ -92,7 +105,7 @@ func (g *Graph) crossEntropy(op string, logits *Tensor, targets []int32, ignoreI
 	out.ints[0] = int(ignoreIndex)
 	out.floats[0] = smoothing
 	g.record(out, crossEntropyBackward, logits)
-	return out, count
+	return out, count, nllTotal
 }
 
 // crossEntropyBackward differentiates loss = c·Σ_i [(1 − ε)·(−l_i[t_i]) +

@@ -98,3 +98,38 @@ func TestCrossEntropyBadTargetPanics(t *testing.T) {
 	}()
 	tensor.NewGraph(1).CrossEntropy(logits, []int32{0, 3}, -100, 0)
 }
+
+// CrossEntropyNLL's second result is −log p(target) per counted row,
+// whatever the smoothing: the smoothed loss of the same logits with ε = 0.
+func TestCrossEntropyNLL(t *testing.T) {
+	const n, v = 5, 7
+	logits := gradcheck.Param("logits", 3, -3, 3, n, v)
+	targets := []int32{3, 0, 6, 1, 0} // 0 is padding
+	var want float64
+	for i, tg := range targets {
+		if tg == 0 {
+			continue
+		}
+		row := logits.Data[i*v : (i+1)*v]
+		var z float64
+		for _, x := range row {
+			z += math.Exp(float64(x))
+		}
+		want += math.Log(z) - float64(row[tg])
+	}
+	want /= 3
+	for _, eps := range []float32{0, 0.1, 0.5} {
+		g := tensor.NewGraph(1)
+		loss, nll := g.CrossEntropyNLL(logits, targets, 0, eps)
+		if math.Abs(nll-want) > 1e-6*want {
+			t.Errorf("ε=%v: nll %v, want %v", eps, nll, want)
+		}
+		plain := g.CrossEntropy(logits, targets, 0, eps)
+		if loss.Item() != plain.Item() {
+			t.Errorf("ε=%v: loss %v, CrossEntropy gives %v", eps, loss.Item(), plain.Item())
+		}
+		if smoothed := float64(loss.Item()); eps > 0 && math.Abs(smoothed-want) < 1e-3 {
+			t.Errorf("ε=%v: the smoothed loss %v equals the NLL %v", eps, smoothed, want)
+		}
+	}
+}

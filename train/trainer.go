@@ -35,6 +35,8 @@ type Progress struct {
 	Epoch        int     // counted from 0
 	EpochDone    float64 // fraction of the current epoch done
 	Loss         float64 // label-smoothed cross-entropy per target token of this step
+	NLL          float64 // the same without label smoothing: −log p(target) per target token
+	StepTokens   int64   // source and target tokens (BOS and EOS included) of this step's batches
 	LR           float64
 	GradNorm     float64 // before clipping
 	Tokens       int64   // source and target tokens seen in this invocation
@@ -290,14 +292,14 @@ loop:
 				return res, err
 			}
 			t.inStep = &stepStart{pos: t.st.Pos, rng: rng}
-			loss, ntok, norm := t.trainStep(order)
+			loss, nll, ntok, norm := t.trainStep(order)
 			t.inStep = nil
 			tokens += ntok
 			if t.OnStep != nil {
 				el := time.Since(start)
 				t.OnStep(Progress{
 					Step: t.st.Step, Epoch: t.st.Epoch, EpochDone: float64(t.st.Pos) / float64(len(order)),
-					Loss: loss, LR: t.opt.LR(), GradNorm: norm, Tokens: tokens,
+					Loss: loss, NLL: nll, StepTokens: ntok, LR: t.opt.LR(), GradNorm: norm, Tokens: tokens,
 					TokensPerSec: float64(tokens) / el.Seconds(), Elapsed: el, TotalSteps: total,
 				})
 			}
@@ -405,14 +407,16 @@ func (t *Trainer) warnBudget(elapsed time.Duration, steps int64) bool {
 }
 
 // trainStep runs Accum batches forward and backward and makes one update.
-func (t *Trainer) trainStep(order []int) (loss float64, tokens int64, norm float64) {
+// loss and nll are means over the batches of per-token means.
+func (t *Trainer) trainStep(order []int) (loss, nll float64, tokens int64, norm float64) {
 	n := 0
 	for a := 0; a < t.opts.Accum && t.st.Pos < len(order); a++ {
 		b := t.batches[order[t.st.Pos]]
 		t.st.Pos++
 		logits := t.m.Forward(t.g, b)
-		ce := t.g.CrossEntropy(logits, b.TgtOut, batch.PAD, t.opts.LabelSmoothing)
+		ce, bnll := t.g.CrossEntropyNLL(logits, b.TgtOut, batch.PAD, t.opts.LabelSmoothing)
 		loss += float64(ce.Item())
+		nll += bnll
 		t.g.Backward(t.g.Scale(ce, 1/float32(t.opts.Accum)))
 		t.g.Reset()
 		tokens += int64(b.SrcTokens + b.TgtTokens)
@@ -429,6 +433,7 @@ func (t *Trainer) trainStep(order []int) (loss float64, tokens int64, norm float
 		}
 	}
 	loss /= float64(n)
+	nll /= float64(n)
 	if t.opts.ClipNorm > 0 {
 		norm = optim.ClipGradNorm(t.params, t.opts.ClipNorm)
 	} else {
@@ -443,7 +448,7 @@ func (t *Trainer) trainStep(order []int) (loss float64, tokens int64, norm float
 	}
 	optim.ZeroGrad(t.params)
 	t.st.LastLoss = loss
-	return loss, tokens, norm
+	return loss, nll, tokens, norm
 }
 
 // ValidLoss is the cross-entropy per target token (no label smoothing) of m

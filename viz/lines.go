@@ -147,3 +147,67 @@ func yTicks(top float64) plot.ConstantTicks {
 	}
 	return ts
 }
+
+// Curve is one line of a curve plot: points (X[i], Y[i]) in order of X,
+// e.g. a loss by training step.
+type Curve struct {
+	Label string
+	X, Y  []float64
+}
+
+// CurveOptions for Curves.
+type CurveOptions struct {
+	Title, XLabel, YLabel string
+}
+
+// Curves draws several curves over a numeric x axis, as lines without
+// point markers (there are hundreds of points), with a legend: e.g. the
+// training loss of two systems by step. The y axis spans the values (not
+// from 0: losses live far from it), with a margin.
+func Curves(curves []Curve, opt CurveOptions) (*Figure, error) {
+	if len(curves) == 0 {
+		return nil, errors.New("viz: a curve plot needs at least one curve")
+	}
+	p := plot.New()
+	p.Title.Text = opt.Title
+	p.Title.TextStyle.Font.Size = 13
+	p.X.Label.Text, p.Y.Label.Text = opt.XLabel, opt.YLabel
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(-6), vg.Points(-6)
+	p.Legend.Padding = vg.Points(2)
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for k, c := range curves {
+		if len(c.X) != len(c.Y) {
+			return nil, fmt.Errorf("viz: curve %q has %d x and %d y values", c.Label, len(c.X), len(c.Y))
+		}
+		if len(c.X) == 0 {
+			return nil, fmt.Errorf("viz: curve %q has no points", c.Label)
+		}
+		pts := make(plotter.XYs, len(c.X))
+		for i := range c.X {
+			if !finiteValue(c.X[i]) || !finiteValue(c.Y[i]) {
+				return nil, fmt.Errorf("viz: curve %q has a value that is not a finite number at point %d", c.Label, i+1)
+			}
+			pts[i] = plotter.XY{X: c.X[i], Y: c.Y[i]}
+			lo, hi = min(lo, c.Y[i]), max(hi, c.Y[i])
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, fmt.Errorf("viz: curve %q: %w", c.Label, err)
+		}
+		l.Color, l.Width = lineColours[k%len(lineColours)], vg.Points(1.5)
+		if k >= len(lineColours) {
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		}
+		p.Add(l)
+		p.Legend.Add(c.Label, l)
+	}
+	margin := max((hi-lo)*0.05, 1e-6)
+	p.Y.Min, p.Y.Max = lo-margin, hi+margin
+	f := &Figure{Rows: len(curves), Cols: 1, w: vg.Points(560), h: vg.Points(360)}
+	f.draw = func(c draw.Canvas) { p.Draw(c) }
+	return f, nil
+}
+
+func finiteValue(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -42,3 +42,44 @@ func TestLines(t *testing.T) {
 		}
 	}
 }
+
+func TestCurves(t *testing.T) {
+	steps := []float64{25, 50, 75, 100}
+	f, err := Curves([]Curve{
+		{Label: "peer NLL", X: steps, Y: []float64{8.1, 7.2, 6.6, 6.1}},
+		{Label: "qkv NLL", X: steps, Y: []float64{8.0, 7.0, 6.5, 6.0}},
+	}, CurveOptions{Title: "loss by step", XLabel: "step", YLabel: "NLL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := f.WriteSVG(&buf); err != nil {
+		t.Fatal(err)
+	}
+	svg := buf.String()
+	for _, s := range []string{"peer NLL", "qkv NLL", "loss by step", ">step<", ">NLL<"} {
+		if !strings.Contains(svg, s) {
+			t.Errorf("the SVG lacks %q", s)
+		}
+	}
+	buf.Reset()
+	if err := f.WritePNG(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(&buf); err != nil {
+		t.Errorf("PNG: %v", err)
+	}
+	for _, c := range []struct {
+		c    []Curve
+		want string
+	}{
+		{nil, "at least one curve"},
+		{[]Curve{{Label: "a", X: steps, Y: []float64{1, 2}}}, `curve "a" has 4 x and 2 y values`},
+		{[]Curve{{Label: "a"}}, `curve "a" has no points`},
+		{[]Curve{{Label: "a", X: []float64{1, 2}, Y: []float64{1, math.NaN()}}}, "not a finite number at point 2"},
+	} {
+		if _, err := Curves(c.c, CurveOptions{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.c, err, c.want)
+		}
+	}
+}

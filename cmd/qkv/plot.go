@@ -20,14 +20,15 @@ import (
 )
 
 var plf struct {
-	outs          []string
-	title, metric string
+	outs                []string
+	title, metric, kind string
+	smooth              int
 }
 
 var plotCmd = &cobra.Command{
-	Use:   "plot --out FIG.svg [--out FIG.png] [--title TEXT] [--metric wer|per] LABEL=EVAL.json …",
-	Short: "Draw the error rate by source length of several systems on one plot (from qkv eval --by-length)",
-	Long: `Read the JSON lines that 'qkv eval --by-length' prints, one file per system,
+	Use:   "plot --out FIG.svg [--out FIG.png] [--title TEXT] [--metric wer|per] LABEL=EVAL.json …  |  plot --kind loss --out FIG.svg [--smooth N] LABEL=LOG.tsv[#COLUMN] …",
+	Short: "Draw the error rate by source length of several systems (from qkv eval --by-length), or training loss curves (--kind loss)",
+	Long: `With --kind length (the default): read the JSON lines that 'qkv eval --by-length' prints, one file per system,
 and draw each system's word error rate (or --metric per) by source length as
 one line: the analogue of Bahdanau et al.'s BLEU-by-sentence-length figure,
 where the fixed-vector encoder-decoder falls off on long inputs. For G2P the
@@ -44,7 +45,19 @@ follows the extension (.svg or .png). Files are written atomically.
   qkv eval --model t2t --test test.tsv --by-length > transformer.json
   qkv eval --model rnn --test test.tsv --by-length > rnnsearch.json
   qkv plot --out wer-by-length.svg --out wer-by-length.png \
-    Transformer=transformer.json RNNsearch=rnnsearch.json`,
+    Transformer=transformer.json RNNsearch=rnnsearch.json
+
+With --kind loss: draw training curves by step, one line per argument
+LABEL=LOG.tsv[#COLUMN], from TSV files whose first column is the step: the
+--loss-log of qkv train (columns named in its header: loss, nll, lr,
+grad_norm, tokens; the default is loss), or a file without a header such as
+the PyTorch peer's --loss-log (step, loss, lr), whose column is a number
+counted from 1 (the default is 2). --smooth N draws the mean of the last N
+steps at each step, since one batch's loss is noisy.
+
+  qkv train … --loss-log qkv.tsv
+  qkv plot --kind loss --smooth 25 --out loss.svg \
+    "qkv NLL=qkv.tsv#nll" "qkv loss=qkv.tsv" "PyTorch loss=peer.log#2"`,
 	RunE: runPlot,
 }
 
@@ -52,7 +65,9 @@ func init() {
 	f := plotCmd.Flags()
 	f.StringSliceVar(&plf.outs, "out", nil, "figure to write, .svg or .png (may be given twice)")
 	f.StringVar(&plf.title, "title", "", "title (default: \"Word error rate by source length\")")
-	f.StringVar(&plf.metric, "metric", "wer", "what to plot: wer or per")
+	f.StringVar(&plf.metric, "metric", "wer", "what to plot: wer or per (--kind length)")
+	f.StringVar(&plf.kind, "kind", "length", "length: error rate by source length (qkv eval --by-length); loss: training curves by step (--loss-log files)")
+	f.IntVar(&plf.smooth, "smooth", 1, "--kind loss: draw the mean of the last N steps at each step")
 	rootCmd.AddCommand(plotCmd)
 }
 
@@ -187,6 +202,12 @@ func runPlot(cmd *cobra.Command, args []string) error {
 		return errors.New("plot: --out is required: a .svg or .png file (give --out twice for both)")
 	}
 	metric := strings.ToLower(plf.metric)
+	if plf.kind != "length" && plf.kind != "loss" {
+		return fmt.Errorf("plot: --kind %s: use length or loss", excerpt.Quote(plf.kind))
+	}
+	if plf.smooth < 1 || plf.smooth > 100000 {
+		return fmt.Errorf("plot: --smooth %d is out of range: it must be from 1 to 100000 steps", plf.smooth)
+	}
 	if metric != "wer" && metric != "per" {
 		return fmt.Errorf("plot: --metric %s: use wer or per", excerpt.Quote(plf.metric))
 	}
@@ -207,7 +228,11 @@ func runPlot(cmd *cobra.Command, args []string) error {
 	}
 	var files []string
 	for _, in := range ins {
-		files = append(files, in.file)
+		file := in.file
+		if plf.kind == "loss" {
+			file, _, _ = strings.Cut(file, "#")
+		}
+		files = append(files, file)
 	}
 	outs := make([][2]string, len(plf.outs))
 	for i, o := range plf.outs {
@@ -216,21 +241,12 @@ func runPlot(cmd *cobra.Command, args []string) error {
 	if err := checkOutputs(outs, files...); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
-	series, ticks, err := lengthSeries(ins, metric)
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
+	var fig *viz.Figure
+	if plf.kind == "loss" {
+		fig, err = lossFigure(ins)
+	} else {
+		fig, err = lengthFigure(ins, metric)
 	}
-	title := plf.title
-	if title == "" {
-		title = "Word error rate by source length"
-		if metric == "per" {
-			title = "Phoneme error rate by source length"
-		}
-	}
-	fig, err := viz.Lines(series, viz.LineOptions{
-		Title: title, XLabel: "source length in tokens (letters of the word, for G2P), and sources of that length",
-		YLabel: strings.ToUpper(metric) + " %", XTicks: ticks,
-	})
 	if err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
@@ -241,4 +257,43 @@ func runPlot(cmd *cobra.Command, args []string) error {
 		fmt.Fprintln(cmd.OutOrStdout(), o)
 	}
 	return nil
+}
+
+// lossFigure draws the loss curves of --kind loss.
+func lossFigure(ins []plotInput) (*viz.Figure, error) {
+	var curves []viz.Curve
+	for _, in := range ins {
+		c, err := lossCurve(in, plf.smooth)
+		if err != nil {
+			return nil, err
+		}
+		curves = append(curves, c)
+	}
+	title := plf.title
+	if title == "" {
+		title = "Training loss by step"
+		if plf.smooth > 1 {
+			title += fmt.Sprintf(" (mean of the last %d steps)", plf.smooth)
+		}
+	}
+	return viz.Curves(curves, viz.CurveOptions{Title: title, XLabel: "optimizer step", YLabel: "loss per target token"})
+}
+
+// lengthFigure draws the error rates by source length of --kind length.
+func lengthFigure(ins []plotInput, metric string) (*viz.Figure, error) {
+	series, ticks, err := lengthSeries(ins, metric)
+	if err != nil {
+		return nil, err
+	}
+	title := plf.title
+	if title == "" {
+		title = "Word error rate by source length"
+		if metric == "per" {
+			title = "Phoneme error rate by source length"
+		}
+	}
+	return viz.Lines(series, viz.LineOptions{
+		Title: title, XLabel: "source length in tokens (letters of the word, for G2P), and sources of that length",
+		YLabel: strings.ToUpper(metric) + " %", XTicks: ticks,
+	})
 }

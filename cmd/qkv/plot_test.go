@@ -147,3 +147,62 @@ func TestPlotByLength(t *testing.T) {
 		}
 	}
 }
+
+// TestPlotLossCurves: qkv plot --kind loss draws a qkv --loss-log column
+// by name and a header-less peer log's by number, smoothed over the last
+// steps; a column that does not exist is named in the error.
+func TestPlotLossCurves(t *testing.T) {
+	dir := t.TempDir()
+	qkvLog := filepath.Join(dir, "qkv.tsv")
+	peerLog := filepath.Join(dir, "peer.log")
+	var q, p strings.Builder
+	q.WriteString(lossLogHeader)
+	for s := 1; s <= 10; s++ {
+		fmt.Fprintf(&q, "%d\t%g\t%g\t1e-4\t1.5\t900\n", s, 10-0.5*float64(s), 9-0.5*float64(s))
+		fmt.Fprintf(&p, "%d\t%g\t1e-4\n", s, 11-0.5*float64(s))
+	}
+	q.WriteString("11\t4.") // a partial last line of a run still going
+	os.WriteFile(qkvLog, []byte(q.String()), 0o644)
+	os.WriteFile(peerLog, []byte(p.String()), 0o644)
+
+	c, err := lossCurve(plotInput{"qkv", qkvLog + "#nll"}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// nll(s) = 9 − s/2; the mean of steps s−2 … s is nll(s−1).
+	if fmt.Sprint(c.X) != "[3 4 5 6 7 8 9 10]" || c.Y[0] != 8 || c.Y[7] != 4.5 {
+		t.Errorf("qkv nll curve %v %v", c.X, c.Y)
+	}
+	c, err = lossCurve(plotInput{"peer", peerLog}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.X) != 10 || c.Y[0] != 10.5 {
+		t.Errorf("peer curve %v %v", c.X, c.Y)
+	}
+	for _, c := range []struct{ file, want string }{
+		{qkvLog + "#bleu", `has no column "bleu": its columns are loss, nll, lr, grad_norm, tokens`},
+		{peerLog + "#loss", "has no header line: give the column as a number from 2 to 3"},
+		{peerLog + "#1", "has no header line"},
+	} {
+		if _, err := lossCurve(plotInput{"x", c.file}, 1); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want %q", c.file, err, c.want)
+		}
+	}
+	if _, err := lossCurve(plotInput{"x", peerLog}, 11); err == nil || !strings.Contains(err.Error(), "fewer steps than --smooth 11") {
+		t.Errorf("--smooth 11 over 10 steps: err %v", err)
+	}
+
+	fig := filepath.Join(dir, "loss.svg")
+	out, stderr, err := qkv(t, "", "plot", "--kind", "loss", "--smooth", "2", "--out", fig, "qkv NLL="+qkvLog+"#nll", "PyTorch="+peerLog+"#2")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	svg, _ := os.ReadFile(fig)
+	if strings.TrimSpace(out) != fig || !strings.Contains(string(svg), "qkv NLL") || !strings.Contains(string(svg), "PyTorch") {
+		t.Errorf("stdout %q; the SVG lacks a legend entry", out)
+	}
+	if _, stderr, err := qkv(t, "", "plot", "--kind", "losses", "--out", fig, qkvLog); err == nil || !strings.Contains(stderr, "use length or loss") {
+		t.Errorf("--kind losses: err %v\n%s", err, stderr)
+	}
+}

@@ -65,6 +65,7 @@ type trainFlags struct {
 	metric                                          string
 	metricMax                                       int
 	seed                                            uint64
+	lossLog                                         string
 }
 
 var tf = trainFlags{opts: train.Defaults()}
@@ -135,6 +136,7 @@ func init() {
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
 	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, none, or auto (wer for char→word data, else bleu)")
 	f.IntVar(&tf.metricMax, "metric-max", 1000, "validation sentences decoded for the metric (0: all)")
+	f.StringVar(&tf.lossLog, "loss-log", "", "append step, loss, NLL, learning rate, gradient norm and tokens of every optimizer step to this TSV file (--resume keeps its lines up to the resumed step)")
 	rootCmd.AddCommand(trainCmd)
 }
 
@@ -193,6 +195,10 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if err := clearOut(tf.out, tf.overwrite); err != nil {
 		return err
 	}
+	log, err := startLossLog(-1)
+	if err != nil {
+		return err
+	}
 	trainPairs, validPairs, heldOut, err := readTrainValid()
 	if err != nil {
 		return err
@@ -232,7 +238,16 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters; %d training and %d validation pairs%s; vocabularies %d/%d; %d batches an epoch\n",
 		s.Model.Arch, humanCount(countParams(m)), len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
-	return runTrainer(ctx, tr, pr.Pipeline(tf.out, m), validPairs, s.Data)
+	return runTrainer(ctx, tr, pr.Pipeline(tf.out, m), validPairs, s.Data, log)
+}
+
+// startLossLog opens --loss-log (if given) for a new run (resumeStep < 0)
+// or a run resumed at resumeStep.
+func startLossLog(resumeStep int64) (*lossLog, error) {
+	if tf.lossLog == "" {
+		return nil, nil
+	}
+	return openLossLog(tf.lossLog, resumeStep, tf.overwrite, tf.trainFile, tf.validFile, tf.config)
 }
 
 // noteSkipped says how many training and validation pairs were left out
@@ -618,8 +633,12 @@ func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
 	if err := tr.Resume(); err != nil {
 		return err
 	}
+	log, err := startLossLog(tr.Step())
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "qkv: resuming %s at step %d\n", tf.out, tr.Step())
-	return runTrainer(ctx, tr, p, validPairs, p.Config.Data)
+	return runTrainer(ctx, tr, p, validPairs, p.Config.Data, log)
 }
 
 // checkSame compares settings with a record (SettingsJSON) and returns an
@@ -656,7 +675,8 @@ func legacyDefaults(o train.Options) train.Options {
 
 // runTrainer runs the trainer with a progress display and a validation
 // metric, and prints the outcome.
-func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, validPairs []corpus.Pair, data pipeline.DataConfig) error {
+// log (if not nil) receives every step and is closed at the end.
+func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, validPairs []corpus.Pair, data pipeline.DataConfig, log *lossLog) error {
 	if metric := chooseMetric(tf.metric, data); metric != "none" && len(validPairs) > 0 {
 		sample := validPairs
 		if tf.metricMax > 0 && len(sample) > tf.metricMax {
@@ -678,10 +698,18 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 	}
 	show := newTrainDisplay(os.Stderr, tr.Options().TimeBudget)
 	tr.OnStep = show.step
+	if log != nil {
+		tr.OnStep = func(p train.Progress) { log.step(p); show.step(p) }
+	}
 	tr.OnValid = show.valid
 	tr.OnWarn = show.warn
 	res, err := tr.Run(ctx)
 	show.finish()
+	if log != nil {
+		if cerr := log.close(); err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qkv-dev/qkv/beam/internal/testmodel"
+)
+
+var qkvBin, beamBin, modelDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "qkv-beam-cli-test")
+	if err != nil {
+		panic(err)
+	}
+	beamBin = filepath.Join(dir, "qkv-beam")
+	if out, err := exec.Command("go", "build", "-o", beamBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building qkv-beam: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	if qkvBin, err = testmodel.Build(dir); err == nil {
+		modelDir, err = testmodel.Train(qkvBin, dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// The commands as a user runs them, through qkv beam (qkv finds qkv-beam
+// beside itself): predict's files and exit status, eval's and score's
+// JSON lines against qkv's own.
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	for _, b := range []string{qkvBin, beamBin} { // qkv beside qkv-beam
+		data, err := os.ReadFile(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(b)), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qkv := filepath.Join(dir, "qkv")
+	in := filepath.Join(dir, "in")
+	os.Mkdir(in, 0o755)
+	os.WriteFile(filepath.Join(in, "a.txt"), []byte("abc\nfed\n"), 0o644)
+	os.WriteFile(filepath.Join(in, "b.txt"), []byte("cab\n\nface\n"), 0o644)
+
+	_, stderr, err := testmodel.Run(qkv, "", "beam", "predict", "--threads", "1", "--model", modelDir, "--input", in+"/*.txt", "--output", dir+"/out-")
+	if err == nil || !strings.Contains(stderr, "1 lines could not be decoded") || !strings.Contains(stderr, "b.txt\t2\tempty input") {
+		t.Errorf("predict with an empty line: %v\n%s", err, stderr)
+	}
+	for _, name := range []string{"a.txt", "b.txt"} {
+		want, _, _ := testmodel.Run(qkvBin, "", "predict", "--model", modelDir, "--input", filepath.Join(in, name))
+		got, err := os.ReadFile(dir + "/out-" + name)
+		if err != nil || string(got) != want {
+			t.Errorf("%s: qkv beam predict wrote %q (%v), qkv predict %q", name, got, err, want)
+		}
+	}
+	if _, stderr, err := testmodel.Run(qkv, "", "beam", "predict", "--model", modelDir, "--input", in+"/*.txt", "--output", in+"/"); err == nil || !strings.Contains(stderr, "write elsewhere") {
+		t.Errorf("outputs over the inputs: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := testmodel.Run(qkv, "", "beam", "predict", "--model", dir, "--input", in+"/*.txt", "--output", dir+"/x-"); err == nil || !strings.Contains(stderr, "config.json is missing") {
+		t.Errorf("not a model: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := testmodel.Run(qkv, "", "beam", "predict", "--model", modelDir, "--input", in+"/*.txt", "--output", dir+"/x-", "--runner", "universal"); err == nil || !strings.Contains(stderr, "needs --endpoint") {
+		t.Errorf("universal without an endpoint: %v\n%s", err, stderr)
+	}
+
+	test := filepath.Join(dir, "test.tsv")
+	os.WriteFile(test, []byte(testmodel.Corpus(60, 5)), 0o644)
+	want, stderr, err := testmodel.Run(qkvBin, "", "eval", "--model", modelDir, "--test", test)
+	if err != nil {
+		t.Fatalf("qkv eval: %v\n%s", err, stderr)
+	}
+	got, stderr, err := testmodel.Run(qkv, "", "beam", "eval", "--threads", "1", "--model", modelDir, "--test", test)
+	if err != nil {
+		t.Fatalf("qkv beam eval: %v\n%s", err, stderr)
+	}
+	var w, g map[string]any
+	json.Unmarshal([]byte(want), &w)
+	json.Unmarshal([]byte(got), &g)
+	for _, k := range []string{"wer", "per", "sentences"} {
+		if w[k] == nil || g[k] != w[k] {
+			t.Errorf("%s: qkv beam eval %v, qkv eval %v", k, g[k], w[k])
+		}
+	}
+
+	hyp := filepath.Join(dir, "hyp.txt")
+	ref := filepath.Join(dir, "ref.txt")
+	os.WriteFile(hyp, []byte("the cat sat on the mat .\na dog barks\n"), 0o644)
+	os.WriteFile(ref, []byte("the cat sat on a mat .\nthe dog barks\n"), 0o644)
+	want, _, err = testmodel.Run(qkvBin, "", "score", "--metric", "chrf", "--hyp", hyp, "--ref", ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, stderr, err = testmodel.Run(qkv, "", "beam", "score", "--metric", "chrf", "--hyp", hyp, "--ref", ref)
+	if err != nil || got != want {
+		t.Errorf("qkv beam score printed %q (%v %s), qkv score %q", got, err, stderr, want)
+	}
+	for _, c := range []string{"predict", "eval", "score"} {
+		out, _, err := testmodel.Run(qkv, "", "beam", c, "--help")
+		if err != nil || !strings.Contains(out, "qkv-beam "+c) {
+			t.Errorf("qkv beam %s --help: %v\n%s", c, err, out)
+		}
+	}
+}
