@@ -100,8 +100,9 @@ type lengthFlags struct {
 
 func (l *lengthFlags) register(f *pflag.FlagSet) {
 	l.flags = f
-	f.Float64Var(&l.a, "max-len-a", pipeline.DefaultMaxLenA, "outputs stop at ⌊a·|source|⌋ + b tokens (counting </s>), as fairseq's --max-len-a: a (default: the model's data.max_len_a)")
-	f.IntVar(&l.b, "max-len-b", pipeline.DefaultMaxLenB, "b of that limit (default: the model's data.max_len_b); either way never over the longest training target + 1")
+	// Zero defaults, used only when given: the model's own apply otherwise.
+	f.Float64Var(&l.a, "max-len-a", 0, fmt.Sprintf("outputs stop at ⌊a·|source|⌋ + b tokens (counting </s>), as fairseq's --max-len-a: a (default: the model's data.max_len_a, %v unless qkv train was told otherwise)", pipeline.DefaultMaxLenA))
+	f.IntVar(&l.b, "max-len-b", 0, fmt.Sprintf("b of that limit (default: the model's data.max_len_b, %d unless told otherwise); either way never over the longest training target + 1", pipeline.DefaultMaxLenB))
 }
 
 // set fills the options' limit from the flags given on the command line.

@@ -112,7 +112,7 @@ func init() {
 	f.BoolVar(&tf.lowercase, "lowercase", false, "lowercase sources")
 	f.BoolVar(&tf.placeholders, "placeholders", false, "protect printf directives, markup, accelerators and the like as tokens the model copies and the search keeps exactly once (text/placeholder); default: on when neither side uses the char tokenizer (translation), off otherwise (G2P); --placeholders=false turns it off")
 	f.BoolVar(&tf.joint, "joined-dictionary", false, "one vocabulary (and one set of BPE merges) for source and target; needed by share_emb")
-	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training pairs are skipped)", pipeline.MaxSeqLen))
+	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training and validation pairs are skipped)", pipeline.MaxSeqLen))
 	f.IntVar(&tf.maxTgtLen, "max-tgt-len", 128, fmt.Sprintf("longest target in tokens, 1 to %d", pipeline.MaxSeqLen))
 	f.IntVar(&tf.minFreq, "min-freq", 1, "symbols seen fewer times become <unk> (BPE splits such pieces into smaller known ones instead)")
 	f.Float64Var(&tf.maxLenA, "max-len-a", pipeline.DefaultMaxLenA, "decoding stops at ⌊a·|source|⌋ + b tokens (counting </s>; fairseq's --max-len-a/-b): a, for the validation metric and, recorded in config.json, for predict, eval and serve")
