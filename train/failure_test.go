@@ -36,7 +36,7 @@ func (m *panicAt) Forward(g *tensor.Graph, b *batch.Batch) *tensor.Tensor {
 
 // TestAFailureSavesLastFirst: a failure after training started (a metric
 // error at a validation, a panic in the middle of a step with gradient
-// accumulation, a panic in a callback) is reported after last.safetensors
+// accumulation, a failed write of best.safetensors, a panic in a callback) is reported after last.safetensors
 // has been written as of the last whole step; resumed from it, the run
 // gives the losses and weights of a run that never failed.
 func TestAFailureSavesLastFirst(t *testing.T) {
@@ -64,6 +64,13 @@ func TestAFailureSavesLastFirst(t *testing.T) {
 		// Two batches a step (accumulation): the 12th is the second batch
 		// of step 6, which is rolled back to its start (step 5 whole).
 		{"panic in a step", func(_ *Trainer, m *panicAt) { m.at = 12 }, 5, "injected failure in a step"},
+		// A directory where best.safetensors goes makes its write fail at
+		// the first validation (step 4); it is removed before resuming.
+		{"write error", func(tr *Trainer, _ *panicAt) {
+			if err := os.Mkdir(filepath.Join(tr.dir, BestFile), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, 4, BestFile},
 		{"panic in a callback", func(tr *Trainer, _ *panicAt) {
 			prev := tr.OnStep
 			tr.OnStep = func(p Progress) {
@@ -99,6 +106,7 @@ func TestAFailureSavesLastFirst(t *testing.T) {
 		if strconv.Itoa(len(first)) != step {
 			t.Fatalf("%s: %d steps were taken whole, last.safetensors holds step %s", c.name, len(first), step)
 		}
+		os.Remove(filepath.Join(dir, BestFile)) // the write error's directory, if any
 		rest, _ := run(t, model.ArchTransformer, dir, 14, true, opts)
 		if got := append(first, rest...); !slices.Equal(got, all) {
 			t.Fatalf("%s: losses with the failure and a resume\n%v\nwithout\n%v", c.name, got, all)
