@@ -198,7 +198,11 @@ func runTranslatePO(cmd *cobra.Command, args []string) error {
 			// Spaces at the ends are the model's; a line break there is a
 			// placeholder it placed.
 			t := strings.Trim(translated[i], " ")
-			if !samePlaceholders(body, t) {
+			// A line break the model put at either end (a placeholder it
+			// placed there, or one the length limit forced out last) would
+			// make msgstr begin or end with \n where msgid does not, which
+			// msgfmt --check refuses.
+			if !samePlaceholders(body, t) || strings.HasPrefix(t, "\n") || strings.HasSuffix(t, "\n") {
 				ok = false
 				lost++
 				break
