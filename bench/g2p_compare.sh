@@ -10,6 +10,11 @@
 #                                                and qkv's --precision bf16 (default 60 steps)
 #        bench/g2p_compare.sh decode [epochs]    train both for [epochs] (default 1), then time greedy
 #                                                decoding of the whole test file and report WER
+#        bench/g2p_compare.sh int8 DIR           greedy decoding of the test file with the qkv Transformer in DIR:
+#                                                qkv fp32, qkv int8 (qkv quantize), the peer loading the same
+#                                                weights (--load-qkv) with --decode cached, and cached --int8;
+#                                                words/s, WER and peak memory of each, one after the other
+# Env (int8): THREADS=cores for both sides (default 1)
 # Env:   QKV=path/to/prebuilt/qkv (default: go build ./cmd/qkv)  OUT=dir for models (default: a temp dir)
 #        WARMUP=steps of the learning-rate warm-up for both sides in decode mode (default 4000, the
 #        paper's; a few hundred gives usable models after one epoch)
@@ -78,8 +83,32 @@ print(f"greedy words/s: qkv {g['eval_words_per_s']} / pytorch {p['eval_words_per
 print(f"WER: qkv {g['wer']:.2f}% (beam 4: {next(r for r in q if r['beam'] == 4)['wer']:.2f}%), pytorch {100 * p['wer']:.2f}%")
 PY
 	;;
+int8)
+	dir=${2:?usage: $0 int8 DIR}
+	threads=${THREADS:-1}
+	echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg); $dir; threads $threads"
+	rm -rf "$OUT/int8-model"
+	"$QKV" quantize --model "$dir" --out "$OUT/int8-model" >&2
+	peak "$QKV" bench decode --model "$dir" --test "$TEST" --beam 1 --threads "$threads" | tee "$OUT/qkv-fp32.json"
+	peak "$QKV" bench decode --model "$OUT/int8-model" --test "$TEST" --beam 1 --threads "$threads" | tee "$OUT/qkv-int8.json"
+	peak /usr/bin/python3 "$PEER" --load-qkv "$dir" --test "$TEST" --decode cached --threads "$threads" | tee "$OUT/peer-cached.json"
+	peak /usr/bin/python3 "$PEER" --load-qkv "$dir" --test "$TEST" --decode cached --int8 --threads "$threads" | tee "$OUT/peer-int8.json"
+	echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	/usr/bin/python3 - "$OUT" <<'PY'
+import json, sys
+r = {k: json.load(open(f"{sys.argv[1]}/{k}.json")) for k in ("qkv-fp32", "qkv-int8", "peer-cached", "peer-int8")}
+wer = {k: v["wer"] * (1 if k.startswith("qkv") else 100) for k, v in r.items()}
+w = {k: v["eval_words_per_s"] for k, v in r.items()}
+print("| system | words/s | WER % |")
+print("|---|---:|---:|")
+for k in r:
+    print(f"| {k} | {w[k]:.1f} | {wer[k]:.2f} |")
+print(f"qkv int8 / qkv fp32 = {w['qkv-int8'] / w['qkv-fp32']:.2f}x (target 2x); qkv int8 / peer cached int8 = {w['qkv-int8'] / w['peer-int8']:.2f}x (target 12x)")
+print(f"WER int8 - fp32: qkv {wer['qkv-int8'] - wer['qkv-fp32']:+.2f} points (target within 0.3), peer {wer['peer-int8'] - wer['peer-cached']:+.2f}")
+PY
+	;;
 *)
-	echo "usage: $0 train [steps] | precision [steps] | decode [epochs]" >&2
+	echo "usage: $0 train [steps] | precision [steps] | decode [epochs] | int8 DIR" >&2
 	exit 2
 	;;
 esac

@@ -389,9 +389,9 @@ func TestLoadMismatches(t *testing.T) {
 	}
 
 	i32 := writeRaw(t, rawFile(`{"w":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}`, make([]byte, 16)))
-	wantErr(t, "wrong dtype", Load(i32, []*tensor.Tensor{tensor.NewParam("w", 2, 2)}), "w", "dtype I32, want F32, F16 or BF16")
+	wantErr(t, "wrong dtype", Load(i32, []*tensor.Tensor{tensor.NewParam("w", 2, 2)}), "w", "dtype I32, want F32, F16, BF16 or I8")
 	_, _, err = ReadAll(i32)
-	wantErr(t, "wrong dtype ReadAll", err, "w", "dtype I32, want F32, F16 or BF16")
+	wantErr(t, "wrong dtype ReadAll", err, "w", "dtype I32, want F32, F16, BF16 or I8")
 
 	if err := Load(filepath.Join(dir, "absent.safetensors"), ps); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: err = %v, want ErrNotExist", err)

@@ -21,6 +21,8 @@
 // Values are stored as F32, or to halve a file, as F16 or BF16 (SaveAs,
 // WriteAs; see DType): rounded to nearest, ties to even, and converted
 // back to float32 exactly on load. Loading takes any of the three.
+// Quantized weights (qkv quantize) are stored as I8 tensor by tensor
+// (SaveMixed), and only LoadQuantized reads them.
 //
 // # Why not a library
 //

@@ -25,6 +25,10 @@ const (
 	F32  DType = "F32"
 	F16  DType = "F16"
 	BF16 DType = "BF16"
+	// I8 holds quantized weights (qkv quantize): integers −127…127, read
+	// as those values; the scales that make them weights are F32 tensors
+	// beside them (see SaveMixed).
+	I8 DType = "I8"
 )
 
 // ParseDType reads a dtype as a user writes it: f32, f16 (or fp16,
@@ -43,14 +47,21 @@ func ParseDType(s string) (DType, error) {
 
 // size is the bytes per value.
 func (d DType) size() int {
-	if d == F32 {
+	switch d {
+	case F32:
 		return 4
+	case I8:
+		return 1
 	}
 	return 2
 }
 
 // readable reports whether qkv converts values of this dtype to float32.
-func (d DType) readable() bool { return d == F32 || d == F16 || d == BF16 }
+func (d DType) readable() bool { return d == F32 || d == F16 || d == BF16 || d == I8 }
+
+// uniform reports whether a whole file may be stored as d (SaveAs): I8
+// only stores integers, tensor by tensor (SaveMixed).
+func (d DType) uniform() bool { return d == F32 || d == F16 || d == BF16 }
 
 // F16Max is the largest finite binary16 value.
 const F16Max = 65504

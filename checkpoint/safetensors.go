@@ -89,10 +89,50 @@ func SaveAs(path string, tensors []*tensor.Tensor, metadata map[string]string, d
 	if err := checkTensors(tensors); err != nil {
 		return fmt.Errorf("checkpoint: save %s: %w", path, err)
 	}
-	if !dtype.readable() {
+	if !dtype.uniform() {
 		return fmt.Errorf("checkpoint: save %s: cannot store dtype %q (F32, F16 or BF16)", path, dtype)
 	}
 	return WriteFileAtomic(path, func(w io.Writer) error { return WriteAs(w, tensors, metadata, dtype) })
+}
+
+// SaveMixed is Save with each tensor stored as its own dtype: dtypes[i]
+// for tensors[i], one of F32, F16, BF16 or I8. An I8 tensor must hold
+// integers in −127…127 (quantized weights; qkv quantize writes their
+// scales as F32 tensors beside them). A value a dtype cannot hold is an
+// error naming the tensor, and nothing is written.
+func SaveMixed(path string, tensors []*tensor.Tensor, dtypes []DType, metadata map[string]string) error {
+	if err := checkTensors(tensors); err != nil {
+		return fmt.Errorf("checkpoint: save %s: %w", path, err)
+	}
+	if len(dtypes) != len(tensors) {
+		return fmt.Errorf("checkpoint: save %s: %d dtypes for %d tensors", path, len(dtypes), len(tensors))
+	}
+	if err := checkValues(tensors, dtypes); err != nil {
+		return fmt.Errorf("checkpoint: save %s: %w", path, err)
+	}
+	return WriteFileAtomic(path, func(w io.Writer) error { return writeMixed(w, tensors, dtypes, metadata) })
+}
+
+// checkValues refuses a value its tensor's dtype cannot hold.
+func checkValues(tensors []*tensor.Tensor, dtypes []DType) error {
+	for i, t := range tensors {
+		switch d := dtypes[i]; d {
+		case F32:
+		case F16, BF16:
+			if err := checkHalf(t.Name, t.Data, d); err != nil {
+				return err
+			}
+		case I8:
+			for j, v := range t.Data {
+				if v != float32(int8(v)) || v < -127 {
+					return fmt.Errorf("tensor %q: value %g at index %d is not an integer in −127…127, so it cannot be stored as I8", t.Name, v, j)
+				}
+			}
+		default:
+			return fmt.Errorf("tensor %q: cannot store dtype %q (F32, F16, BF16 or I8)", t.Name, d)
+		}
+	}
+	return nil
 }
 
 // checkTensors validates names and sizes before anything is written.
@@ -138,16 +178,21 @@ func WriteAs(w io.Writer, tensors []*tensor.Tensor, metadata map[string]string, 
 	if err := checkTensors(tensors); err != nil {
 		return err
 	}
-	if !dtype.readable() {
+	if !dtype.uniform() {
 		return fmt.Errorf("checkpoint: cannot store dtype %q (F32, F16 or BF16)", dtype)
 	}
-	if dtype != F32 {
-		for _, t := range tensors {
-			if err := checkHalf(t.Name, t.Data, dtype); err != nil {
-				return err
-			}
-		}
+	dtypes := make([]DType, len(tensors))
+	for i := range dtypes {
+		dtypes[i] = dtype
 	}
+	if err := checkValues(tensors, dtypes); err != nil {
+		return err
+	}
+	return writeMixed(w, tensors, dtypes, metadata)
+}
+
+// writeMixed writes tensors[i] as dtypes[i] (checked by checkValues).
+func writeMixed(w io.Writer, tensors []*tensor.Tensor, dtypes []DType, metadata map[string]string) error {
 	var h bytes.Buffer
 	h.WriteByte('{')
 	if len(metadata) > 0 {
@@ -173,6 +218,7 @@ func WriteAs(w io.Writer, tensors []*tensor.Tensor, metadata map[string]string, 
 			h.WriteByte(',')
 		}
 		writeJSONString(&h, t.Name)
+		dtype := dtypes[i]
 		h.WriteString(`:{"dtype":"` + string(dtype) + `","shape":[`)
 		for j, d := range t.Shape {
 			if j > 0 {
@@ -198,15 +244,21 @@ func WriteAs(w io.Writer, tensors []*tensor.Tensor, metadata map[string]string, 
 		return err
 	}
 	buf := make([]byte, 64<<10)
-	elem := dtype.size()
-	for _, t := range tensors {
+	for ti, t := range tensors {
+		dtype := dtypes[ti]
+		elem := dtype.size()
 		for data := t.Data; len(data) > 0; {
 			n := min(len(data), len(buf)/elem)
-			if dtype == F32 {
+			switch dtype {
+			case F32:
 				for i, v := range data[:n] {
 					binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
 				}
-			} else {
+			case I8:
+				for i, v := range data[:n] {
+					buf[i] = byte(int8(v))
+				}
+			default:
 				encodeHalf(data[:n], dtype, buf)
 			}
 			if _, err := w.Write(buf[:elem*n]); err != nil {
@@ -249,16 +301,24 @@ func Load(path string, into []*tensor.Tensor) error {
 // name (e.g. optimizer state beside the weights); their names are
 // returned, in file order.
 func LoadSubset(path string, into []*tensor.Tensor) (extra []string, err error) {
+	return LoadQuantized(path, into, nil)
+}
+
+// LoadQuantized is LoadSubset for a quantized model (qkv quantize): the
+// tensors for which int8 returns true may be stored as I8 and are read as
+// their integer values. Any other I8 tensor is refused, so quantized
+// weights never load silently as float weights.
+func LoadQuantized(path string, into []*tensor.Tensor, int8 func(name string) bool) (extra []string, err error) {
 	f, h, err := open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return loadSubset(path, f, h, into)
+	return loadSubset(path, f, h, into, int8)
 }
 
-// loadSubset is LoadSubset on a file whose header is h.
-func loadSubset(path string, f io.ReaderAt, h *header, into []*tensor.Tensor) (extra []string, err error) {
+// loadSubset is LoadQuantized on a file whose header is h.
+func loadSubset(path string, f io.ReaderAt, h *header, into []*tensor.Tensor, int8 func(string) bool) (extra []string, err error) {
 	want := make(map[string]bool, len(into))
 	for i, t := range into {
 		if t == nil || t.Name == "" {
@@ -274,7 +334,10 @@ func loadSubset(path string, f io.ReaderAt, h *header, into []*tensor.Tensor) (e
 		}
 		e := &h.entries[k]
 		if !DType(e.dtype).readable() {
-			return nil, errorf(path, t.Name, "dtype %s, want F32, F16 or BF16", e.dtype)
+			return nil, errorf(path, t.Name, "dtype %s, want F32, F16, BF16 or I8", e.dtype)
+		}
+		if DType(e.dtype) == I8 && (int8 == nil || !int8(t.Name)) {
+			return nil, errorf(path, t.Name, "dtype I8: these are quantized weights (qkv quantize), which only the model directory qkv quantize wrote can load")
 		}
 		if !slices.Equal(e.shape, t.Shape) {
 			return nil, errorf(path, t.Name, "shape %v in the file, want %v", e.shape, t.Shape)
@@ -317,7 +380,7 @@ func readAll(path string, f io.ReaderAt, h *header) (map[string]Array, map[strin
 	for _, e := range h.entries {
 		d := DType(e.dtype)
 		if !d.readable() {
-			return nil, nil, errorf(path, e.name, "dtype %s, want F32, F16 or BF16", e.dtype)
+			return nil, nil, errorf(path, e.name, "dtype %s, want F32, F16, BF16 or I8", e.dtype)
 		}
 		a := Array{Shape: e.shape, Data: make([]float32, (e.end-e.begin)/uint64(d.size())), DType: d}
 		if err := readValues(path, e.name, d, f, h.dataAt+int64(e.begin), a.Data, buf); err != nil {
@@ -373,6 +436,8 @@ func readValues(path, name string, d DType, r io.ReaderAt, off int64, dst []floa
 			case BF16:
 				h := binary.LittleEndian.Uint16(buf[2*i:])
 				chunk[i], nonFinite = FromBF16(h), h&0x7f80 == 0x7f80
+			case I8:
+				chunk[i] = float32(int8(buf[i]))
 			}
 			if nonFinite {
 				if bad == 0 {

@@ -9220,6 +9220,312 @@ packRows32BF16_done:
 	VZEROUPPER
 	RET
 
+// func int8Kernel4x16AVX2(kg int, a *uint8, lda int, b *int8, c *int32, ldc int)
+// Requires: AVX, AVX2
+TEXT ·int8Kernel4x16AVX2(SB), NOSPLIT, $0-48
+	MOVQ    kg+0(FP), AX
+	MOVQ    a+8(FP), CX
+	MOVQ    lda+16(FP), DX
+	MOVQ    b+24(FP), BX
+	MOVQ    c+32(FP), SI
+	MOVQ    ldc+40(FP), DI
+	SHLQ    $0x02, DI
+	LEAQ    (DX)(DX*2), R8
+	VPXOR   Y0, Y0, Y0
+	VPXOR   Y1, Y1, Y1
+	VPXOR   Y2, Y2, Y2
+	VPXOR   Y3, Y3, Y3
+	VPXOR   Y4, Y4, Y4
+	VPXOR   Y5, Y5, Y5
+	VPXOR   Y6, Y6, Y6
+	VPXOR   Y7, Y7, Y7
+	VMOVDQU int8_ones16<>+0(SB), Y8
+
+int8k_loop:
+	VMOVDQU      (BX), Y9
+	VMOVDQU      32(BX), Y10
+	VPBROADCASTD (CX), Y11
+	VPMADDUBSW   Y9, Y11, Y12
+	VPMADDUBSW   Y10, Y11, Y11
+	VPMADDWD     Y8, Y12, Y12
+	VPMADDWD     Y8, Y11, Y11
+	VPADDD       Y12, Y0, Y0
+	VPADDD       Y11, Y1, Y1
+	VPBROADCASTD (CX)(DX*1), Y11
+	VPMADDUBSW   Y9, Y11, Y12
+	VPMADDUBSW   Y10, Y11, Y11
+	VPMADDWD     Y8, Y12, Y12
+	VPMADDWD     Y8, Y11, Y11
+	VPADDD       Y12, Y2, Y2
+	VPADDD       Y11, Y3, Y3
+	VPBROADCASTD (CX)(DX*2), Y11
+	VPMADDUBSW   Y9, Y11, Y12
+	VPMADDUBSW   Y10, Y11, Y11
+	VPMADDWD     Y8, Y12, Y12
+	VPMADDWD     Y8, Y11, Y11
+	VPADDD       Y12, Y4, Y4
+	VPADDD       Y11, Y5, Y5
+	VPBROADCASTD (CX)(R8*1), Y11
+	VPMADDUBSW   Y9, Y11, Y12
+	VPMADDUBSW   Y10, Y11, Y11
+	VPMADDWD     Y8, Y12, Y12
+	VPMADDWD     Y8, Y11, Y11
+	VPADDD       Y12, Y6, Y6
+	VPADDD       Y11, Y7, Y7
+	ADDQ         $0x04, CX
+	ADDQ         $0x40, BX
+	DECQ         AX
+	JNZ          int8k_loop
+	VMOVDQU      Y0, (SI)
+	VMOVDQU      Y1, 32(SI)
+	ADDQ         DI, SI
+	VMOVDQU      Y2, (SI)
+	VMOVDQU      Y3, 32(SI)
+	ADDQ         DI, SI
+	VMOVDQU      Y4, (SI)
+	VMOVDQU      Y5, 32(SI)
+	ADDQ         DI, SI
+	VMOVDQU      Y6, (SI)
+	VMOVDQU      Y7, 32(SI)
+	VZEROUPPER
+	RET
+
+// func int8Kernel4x16VNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc int)
+// Requires: AVX, AVX512F
+TEXT ·int8Kernel4x16VNNI(SB), NOSPLIT, $0-48
+	MOVQ   kg+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   b+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, DI
+	LEAQ   (DX)(DX*2), R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+	// Pairs of groups while two remain, then the last odd one.
+	MOVQ AX, R9
+	SHRQ $0x01, R9
+	JZ   vnni_tail
+
+vnni_loop:
+	VMOVDQU32    (BX), Z8
+	VMOVDQU32    64(BX), Z9
+	VPBROADCASTD (CX), Z10
+	VPBROADCASTD 4(CX), Z11
+	VPBROADCASTD (CX)(DX*1), Z12
+	VPBROADCASTD 4(CX)(DX*1), Z13
+	VPBROADCASTD (CX)(DX*2), Z14
+	VPBROADCASTD 4(CX)(DX*2), Z15
+	VPBROADCASTD (CX)(R8*1), Z16
+	VPBROADCASTD 4(CX)(R8*1), Z17
+
+	// VPDPBUSD Z8, Z10, Z0
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x2d
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z9, Z11, Z1
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x25
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xc9
+
+	// VPDPBUSD Z8, Z12, Z2
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x1d
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z9, Z13, Z3
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x15
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xd9
+
+	// VPDPBUSD Z8, Z14, Z4
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x0d
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z9, Z15, Z5
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x05
+	BYTE $0x48
+	BYTE $0x50
+	BYTE $0xe9
+
+	// VPDPBUSD Z8, Z16, Z6
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x7d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z9, Z17, Z7
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x75
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+	ADDQ $0x08, CX
+	ADDQ $0x80, BX
+	DECQ R9
+	JNZ  vnni_loop
+
+vnni_tail:
+	TESTQ        $0x00000001, AX
+	JZ           vnni_store
+	VMOVDQU32    (BX), Z8
+	VPBROADCASTD (CX), Z10
+
+	// VPDPBUSD Z8, Z10, Z0
+	BYTE         $0x62
+	BYTE         $0xd2
+	BYTE         $0x2d
+	BYTE         $0x48
+	BYTE         $0x50
+	BYTE         $0xc0
+	VPBROADCASTD (CX)(DX*1), Z12
+
+	// VPDPBUSD Z8, Z12, Z2
+	BYTE         $0x62
+	BYTE         $0xd2
+	BYTE         $0x1d
+	BYTE         $0x48
+	BYTE         $0x50
+	BYTE         $0xd0
+	VPBROADCASTD (CX)(DX*2), Z14
+
+	// VPDPBUSD Z8, Z14, Z4
+	BYTE         $0x62
+	BYTE         $0xd2
+	BYTE         $0x0d
+	BYTE         $0x48
+	BYTE         $0x50
+	BYTE         $0xe0
+	VPBROADCASTD (CX)(R8*1), Z16
+
+	// VPDPBUSD Z8, Z16, Z6
+	BYTE $0x62
+	BYTE $0xd2
+	BYTE $0x7d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+vnni_store:
+	VPADDD    Z1, Z0, Z0
+	VMOVDQU32 Z0, (SI)
+	ADDQ      DI, SI
+	VPADDD    Z3, Z2, Z2
+	VMOVDQU32 Z2, (SI)
+	ADDQ      DI, SI
+	VPADDD    Z5, Z4, Z4
+	VMOVDQU32 Z4, (SI)
+	ADDQ      DI, SI
+	VPADDD    Z7, Z6, Z6
+	VMOVDQU32 Z6, (SI)
+	VZEROUPPER
+	RET
+
+DATA int8_ones16<>+0(SB)/2, $0x0001
+DATA int8_ones16<>+2(SB)/2, $0x0001
+DATA int8_ones16<>+4(SB)/2, $0x0001
+DATA int8_ones16<>+6(SB)/2, $0x0001
+DATA int8_ones16<>+8(SB)/2, $0x0001
+DATA int8_ones16<>+10(SB)/2, $0x0001
+DATA int8_ones16<>+12(SB)/2, $0x0001
+DATA int8_ones16<>+14(SB)/2, $0x0001
+DATA int8_ones16<>+16(SB)/2, $0x0001
+DATA int8_ones16<>+18(SB)/2, $0x0001
+DATA int8_ones16<>+20(SB)/2, $0x0001
+DATA int8_ones16<>+22(SB)/2, $0x0001
+DATA int8_ones16<>+24(SB)/2, $0x0001
+DATA int8_ones16<>+26(SB)/2, $0x0001
+DATA int8_ones16<>+28(SB)/2, $0x0001
+DATA int8_ones16<>+30(SB)/2, $0x0001
+GLOBL int8_ones16<>(SB), RODATA|NOPTR, $32
+
+DATA int8_perm<>+0(SB)/4, $0x00000000
+DATA int8_perm<>+4(SB)/4, $0x00000004
+DATA int8_perm<>+8(SB)/4, $0x00000001
+DATA int8_perm<>+12(SB)/4, $0x00000005
+DATA int8_perm<>+16(SB)/4, $0x00000002
+DATA int8_perm<>+20(SB)/4, $0x00000006
+DATA int8_perm<>+24(SB)/4, $0x00000003
+DATA int8_perm<>+28(SB)/4, $0x00000007
+GLOBL int8_perm<>(SB), RODATA|NOPTR, $32
+
+// func quantizeRowAVX2(n int, x *float32, inv float32, z float32, q *uint8)
+// Requires: AVX, AVX2, SSE2
+TEXT ·quantizeRowAVX2(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         q+24(FP), DX
+	VBROADCASTSS inv+16(FP), Y0
+	VBROADCASTSS z+20(FP), Y1
+	MOVL         $0x7f7f7f7f, BX
+	MOVD         BX, X2
+	VPBROADCASTD X2, Y2
+	VMOVDQU      int8_perm<>+0(SB), Y7
+	SHRQ         $0x05, AX
+	JZ           qrow_done
+
+qrow_loop:
+	VMULPS    (CX), Y0, Y3
+	VROUNDPS  $0x00, Y3, Y3
+	VADDPS    Y1, Y3, Y3
+	VCVTPS2DQ Y3, Y3
+	VMULPS    32(CX), Y0, Y4
+	VROUNDPS  $0x00, Y4, Y4
+	VADDPS    Y1, Y4, Y4
+	VCVTPS2DQ Y4, Y4
+	VMULPS    64(CX), Y0, Y5
+	VROUNDPS  $0x00, Y5, Y5
+	VADDPS    Y1, Y5, Y5
+	VCVTPS2DQ Y5, Y5
+	VMULPS    96(CX), Y0, Y6
+	VROUNDPS  $0x00, Y6, Y6
+	VADDPS    Y1, Y6, Y6
+	VCVTPS2DQ Y6, Y6
+	VPACKSSDW Y4, Y3, Y3
+	VPACKSSDW Y6, Y5, Y5
+	VPACKUSWB Y5, Y3, Y3
+	VPERMD    Y3, Y7, Y3
+	VPMINUB   Y2, Y3, Y3
+	VMOVDQU   Y3, (DX)
+	ADDQ      $0x80, CX
+	ADDQ      $0x20, DX
+	DECQ      AX
+	JNZ       qrow_loop
+
+qrow_done:
+	VZEROUPPER
+	RET
+
 // func axpyAVX512(n int, alpha float32, x *float32, y *float32)
 // Requires: AVX, AVX512F
 TEXT ·axpyAVX512(SB), NOSPLIT, $0-32

@@ -154,6 +154,23 @@ func packRows12BF16(n32 int, src *float32, ld int, dst *float32, groups int)
 //go:noescape
 func packRows32BF16(n32 int, src *float32, ld int, dst *float32, groups int)
 
+// int8Kernel4x16AVX2 computes the 4×16 tile c[i*ldc+j] = Σ_{p<4kg} a[i*lda+p]·b[(p/4*16+j)*4+p%4]
+// of u8 activations a (≤ 127, so that VPMADDUBSW cannot saturate) and packed s8 weights b.
+//
+//go:noescape
+func int8Kernel4x16AVX2(kg int, a *uint8, lda int, b *int8, c *int32, ldc int)
+
+// int8Kernel4x16VNNI computes the 4×16 tile c[i*ldc+j] = Σ_{p<4kg} a[i*lda+p]·b[(p/4*16+j)*4+p%4]
+// of u8 activations a and packed s8 weights b with VPDPBUSD.
+//
+//go:noescape
+func int8Kernel4x16VNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc int)
+
+// quantizeRowAVX2 writes q[p] = clamp(roundToEven(x[p]·inv) + z, 0, 127) for p < n, n a multiple of 32.
+//
+//go:noescape
+func quantizeRowAVX2(n int, x *float32, inv float32, z float32, q *uint8)
+
 // axpyAVX512 is axpyGeneric over the first n elements, n a multiple of 16, with AVX512:
 //
 //	for i := range n { y[i] += alpha * x[i] }

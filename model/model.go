@@ -24,6 +24,7 @@ import (
 	"fmt"
 
 	"github.com/qkv-dev/qkv/batch"
+	"github.com/qkv-dev/qkv/nn"
 	"github.com/qkv-dev/qkv/search"
 	"github.com/qkv-dev/qkv/tensor"
 )
@@ -52,6 +53,12 @@ type Decoder interface {
 	// EncoderAttention returns the encoder's self-attention maps for source
 	// row r (one per layer), or nil for models without it.
 	EncoderAttention(row int) []search.Map
+}
+
+// Quantizable is a model whose Linear layers can compute with int8
+// weights (qkv quantize): the Transformer.
+type Quantizable interface {
+	Linears() []*nn.Linear
 }
 
 // New builds a model with freshly initialized parameters from cfg.

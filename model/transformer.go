@@ -121,6 +121,23 @@ func newFeedForward(name string, cfg Config) *nn.FeedForward {
 // Config returns the configuration.
 func (m *Transformer) Config() Config { return m.cfg }
 
+// Linears returns every Linear layer, which qkv quantize turns to int8:
+// the attention projections, the feed-forward layers and the output
+// projection (unless it is the tied target embedding, which stays float).
+func (m *Transformer) Linears() []*nn.Linear {
+	var ls []*nn.Linear
+	for _, l := range m.enc {
+		ls = append(ls, l.self.Q, l.self.K, l.self.V, l.self.Out, l.ff.Linear1, l.ff.Linear2)
+	}
+	for _, l := range m.dec {
+		ls = append(ls, l.self.Q, l.self.K, l.self.V, l.self.Out, l.cross.Q, l.cross.K, l.cross.V, l.cross.Out, l.ff.Linear1, l.ff.Linear2)
+	}
+	if m.out != nil {
+		ls = append(ls, m.out)
+	}
+	return ls
+}
+
 // Params returns every trainable tensor.
 func (m *Transformer) Params() []*tensor.Tensor { return m.params }
 

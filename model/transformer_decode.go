@@ -18,25 +18,33 @@ import (
 // projected once in Start. What belongs to a source (its cross-attention
 // keys and values, padding and length) stays per batch row and is reached
 // through origin, so a beam's hypotheses share it and Select never copies it.
+//
+// The self-attention cache costs what it holds: position j keeps one block
+// of keys and one of values per layer, (rows_j, D) for the rows live when j
+// was decoded, written once and never copied. Row r's position j is row
+// path[r·t+j] of block j, so Select (a beam's reordering, duplication and
+// pruning) rebuilds only that index of t int32 a row, not rows × t × D
+// floats, and finished hypotheses stop adding blocks.
 type transformerState struct {
 	m    *Transformer
 	g    *tensor.Graph
 	rows int // live hypotheses
 	S    int // padded source length
 	t    int // positions decoded so far
-	cap  int // positions the self-attention caches hold
 
-	selfK, selfV   [][]float32 // per layer (rows, cap, D)
-	crossK, crossV [][]float32 // per layer (B, S, D), by batch row
-	srcPad         []bool      // (B, S), by batch row
-	srcLen         []int       // (B), by batch row
-	origin         []int       // (rows): the batch row each hypothesis decodes
+	selfK, selfV   [][][]float32 // per layer, per position j: (rows_j, D)
+	path           []int32       // (rows, t): the row of block j that holds row r's position j
+	crossK, crossV [][]float32   // per layer (B, S, D), by batch row
+	srcPad         []bool        // (B, S), by batch row
+	srcLen         []int         // (B), by batch row
+	origin         []int         // (rows): the batch row each hypothesis decodes
 
 	encProbs      [][]float32 // per encoder layer (B, H, S, S), by batch row
 	logp          []float32   // (rows, V): the last step's log-probabilities
 	selfP, crossP [][]float32 // per decoder layer: the last step's (rows, H, t) and (rows, H, S)
 
-	spares [][]float32 // buffers Select gathered out of, reused by the next gathers
+	spares    [][]float32 // buffers Select gathered out of, reused by the next gathers
+	pathSpare []int32     // the index buffer path was rebuilt out of, reused
 }
 
 // Start encodes b's sources and projects the encoder output to every
@@ -48,7 +56,6 @@ func (m *Transformer) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 	g.SetNoGrad(true)
 	g.SetTraining(false)
 	g.Reset()
-	D := m.cfg.DModel
 	s := &transformerState{m: m, g: g, rows: b.B, S: b.S, srcPad: b.SrcPad(), srcLen: append([]int(nil), b.SrcLen...)}
 	s.origin = make([]int, b.B)
 	for i := range s.origin {
@@ -64,10 +71,9 @@ func (m *Transformer) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 		s.crossK = append(s.crossK, append([]float32(nil), kv.K.Data...))
 		s.crossV = append(s.crossV, append([]float32(nil), kv.V.Data...))
 	}
-	s.cap = 16
+	s.selfK = make([][][]float32, len(m.dec))
+	s.selfV = make([][][]float32, len(m.dec))
 	for range m.dec {
-		s.selfK = append(s.selfK, make([]float32, b.B*s.cap*D))
-		s.selfV = append(s.selfV, make([]float32, b.B*s.cap*D))
 		s.selfP = append(s.selfP, nil)
 		s.crossP = append(s.crossP, make([]float32, b.B*m.cfg.Heads*b.S))
 	}
@@ -77,26 +83,30 @@ func (m *Transformer) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 
 func (s *transformerState) VocabSize() int { return s.m.cfg.TgtVocab }
 
-// grow doubles the self-attention caches until they hold n positions.
-func (s *transformerState) grow(n int) {
-	if n <= s.cap {
-		return
+// extendPath appends position t to every row's index: the new blocks hold
+// row r at row r.
+func (s *transformerState) extendPath() {
+	t := s.t
+	np := growInt32(s.pathSpare, s.rows*(t+1))
+	for r := 0; r < s.rows; r++ {
+		copy(np[r*(t+1):r*(t+1)+t], s.path[r*t:(r+1)*t])
+		np[r*(t+1)+t] = int32(r)
 	}
+	s.path, s.pathSpare = np, s.path
+}
+
+// CacheFloats reports the floats the self-attention caches have allocated
+// and the floats they hold: keys and values of the positions each live
+// row's history went through (Σ_j rows_j × D per layer, twice).
+func (s *transformerState) CacheFloats() (allocated, held int) {
 	D := s.m.cfg.DModel
-	newCap := s.cap
-	for newCap < n {
-		newCap *= 2
-	}
 	for l := range s.selfK {
-		for _, buf := range []*[]float32{&s.selfK[l], &s.selfV[l]} {
-			nb := make([]float32, s.rows*newCap*D)
-			for r := 0; r < s.rows; r++ {
-				copy(nb[r*newCap*D:r*newCap*D+s.t*D], (*buf)[r*s.cap*D:r*s.cap*D+s.t*D])
-			}
-			*buf = nb
+		for j := range s.selfK[l] {
+			allocated += cap(s.selfK[l][j]) + cap(s.selfV[l][j])
+			held += 2 * len(s.selfK[l][j]) / D * D
 		}
 	}
-	s.cap = newCap
+	return allocated, held
 }
 
 // Step feeds one token per row and returns the next-token log-probabilities.
@@ -109,20 +119,17 @@ func (s *transformerState) Step(tokens []int32) ([]float32, error) {
 		return nil, fmt.Errorf("model: output longer than the model's %d positions", m.cfg.MaxLen)
 	}
 	g.Reset()
-	s.grow(s.t + 1)
+	s.extendPath()
 	D, H := m.cfg.DModel, m.cfg.Heads
 	y := m.embed(g, m.tgtEmb, tokens, s.rows, 1, s.t)
 	for li, l := range m.dec {
 		y = m.sublayer(g, y, l.ln1, func(h *tensor.Tensor) *tensor.Tensor {
-			q := l.self.Q.Forward(g, h)
-			k, v := l.self.K.Forward(g, h), l.self.V.Forward(g, h)
-			for r := 0; r < s.rows; r++ {
-				copy(s.selfK[li][(r*s.cap+s.t)*D:], k.Data[r*D:(r+1)*D])
-				copy(s.selfV[li][(r*s.cap+s.t)*D:], v.Data[r*D:(r+1)*D])
-			}
+			q, k, v := l.self.ProjectQKV(g, h)
+			s.selfK[li] = append(s.selfK[li], block(k.Data[:s.rows*D]))
+			s.selfV[li] = append(s.selfV[li], block(v.Data[:s.rows*D]))
 			s.selfP[li] = grow(s.selfP[li], s.rows*H*(s.t+1))
 			a := g.Zeros(s.rows, 1, D)
-			attendCached(a.Data, q.Data, s.selfK[li], s.selfV[li], s.rows, s.t+1, s.cap, H, D, nil, nil, s.selfP[li])
+			attendSelf(a.Data, q.Data, s.selfK[li], s.selfV[li], s.path, s.rows, s.t+1, H, D, s.selfP[li])
 			return l.self.Out.Forward(g, a)
 		})
 		y = m.sublayer(g, y, l.ln2, func(h *tensor.Tensor) *tensor.Tensor {
@@ -190,13 +197,53 @@ func attendCached(out, q, K, V []float32, rows, n, capacity, H, D int, kv []int,
 	}
 }
 
+// attendSelf is attendCached over the per-position blocks of the
+// self-attention cache: row r's key and value at position j < n are row
+// path[r·n+j] of K[j] and V[j] (each (rows_j, D)). It computes what
+// attendCached computes, in the same order.
+func attendSelf(out, q []float32, K, V [][]float32, path []int32, rows, n, H, D int, probs []float32) {
+	dh := D / H
+	scale := float32(1 / math.Sqrt(float64(dh)))
+	for r := 0; r < rows; r++ {
+		pr := path[r*n : (r+1)*n]
+		for h := 0; h < H; h++ {
+			qh := q[r*D+h*dh : r*D+(h+1)*dh]
+			p := probs[(r*H+h)*n : (r*H+h+1)*n]
+			mx := float32(math.Inf(-1))
+			for j := 0; j < n; j++ {
+				off := int(pr[j])*D + h*dh
+				p[j] = kernels.Dot(qh, K[j][off:off+dh]) * scale
+				mx = max(mx, p[j])
+			}
+			oh := out[r*D+h*dh : r*D+(h+1)*dh]
+			var z float32
+			for j := range p {
+				p[j] = float32(math.Exp(float64(p[j] - mx)))
+				z += p[j]
+			}
+			inv := 1 / z
+			for j := range p {
+				p[j] *= inv
+				if p[j] != 0 {
+					off := int(pr[j])*D + h*dh
+					kernels.Axpy(p[j], V[j][off:off+dh], oh)
+				}
+			}
+		}
+	}
+}
+
 // Select keeps, duplicates or drops hypotheses: new row i is old rows[i].
 func (s *transformerState) Select(rows []int32) {
-	D, H := s.m.cfg.DModel, s.m.cfg.Heads
+	H := s.m.cfg.Heads
 	n := len(rows)
-	for l := range s.selfK {
-		s.selfK[l] = s.gather(s.selfK[l], rows, s.cap*D, s.t*D)
-		s.selfV[l] = s.gather(s.selfV[l], rows, s.cap*D, s.t*D)
+	t := s.t
+	np := growInt32(s.pathSpare, n*t)
+	for i, r := range rows {
+		copy(np[i*t:(i+1)*t], s.path[int(r)*t:(int(r)+1)*t])
+	}
+	s.path, s.pathSpare = np, s.path
+	for l := range s.selfP {
 		s.selfP[l] = s.gather(s.selfP[l], rows, H*s.t, H*s.t)
 		s.crossP[l] = s.gather(s.crossP[l], rows, H*s.S, H*s.S)
 	}
@@ -238,6 +285,22 @@ func (s *transformerState) takeSpare(n int) []float32 {
 	s.spares[best], s.spares[last] = s.spares[last], nil
 	s.spares = s.spares[:last]
 	return b[:n]
+}
+
+// block returns a copy of x in a slice of exactly its length (append
+// would round the capacity up to an allocation class).
+func block(x []float32) []float32 {
+	b := make([]float32, len(x))
+	copy(b, x)
+	return b
+}
+
+// growInt32 returns buf resized to n, reallocated only when too small.
+func growInt32(buf []int32, n int) []int32 {
+	if cap(buf) < n {
+		return make([]int32, n)
+	}
+	return buf[:n]
 }
 
 // grow returns buf resized to n, reallocated only when too small.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/qkv-dev/qkv/kernels"
 	"github.com/qkv-dev/qkv/tensor"
 )
 
@@ -66,6 +67,34 @@ type MultiHeadAttention struct {
 	Q, K, V, Out *Linear // "<name>.q_proj", "k_proj", "v_proj", "out_proj"; (D, D) with bias
 	Heads, Dim   int
 	Dropout      float32 // on the attention probabilities while training, as torch's dropout argument
+
+	qkv8 *fusedInt8 // Q, K and V's int8 weights side by side, built on first use
+}
+
+// fusedInt8 is the int8 weights (3D, D) and biases (3D) of Q, K and V.
+type fusedInt8 struct {
+	w    *kernels.Int8Matrix
+	bias *tensor.Tensor
+}
+
+// ProjectQKV returns x's queries, keys and values, (…, D) each. With int8
+// weights it is one product over Q, K and V side by side, so x is
+// quantized once rather than three times; the results are the same.
+func (m *MultiHeadAttention) ProjectQKV(g *tensor.Graph, x *tensor.Tensor) (q, k, v *tensor.Tensor) {
+	if m.Q.Int8 == nil || m.K.Int8 == nil || m.V.Int8 == nil || m.Q.Bias == nil || m.K.Bias == nil || m.V.Bias == nil {
+		return m.Q.Forward(g, x), m.K.Forward(g, x), m.V.Forward(g, x)
+	}
+	if m.qkv8 == nil {
+		w, err := kernels.ConcatInt8(m.Q.Int8, m.K.Int8, m.V.Int8)
+		if err != nil {
+			panic(err) // the three are (D, D) by construction
+		}
+		b := append(append(append(make([]float32, 0, 3*m.Dim), m.Q.Bias.Data...), m.K.Bias.Data...), m.V.Bias.Data...)
+		m.qkv8 = &fusedInt8{w: w, bias: tensor.FromData(b, 3*m.Dim)}
+	}
+	y := g.LinearInt8(x, m.qkv8.w, m.qkv8.bias) // (…, 3D)
+	parts := g.SplitLast(y, 3)
+	return parts[0], parts[1], parts[2]
 }
 
 // NewMultiHeadAttention returns multi-head attention over dim = d_model
@@ -135,6 +164,11 @@ func (m *MultiHeadAttention) Attend(g *tensor.Graph, query *tensor.Tensor, kv *K
 // attention when src is query, encoder-decoder attention when src is the
 // encoder output. See Attend for keyPad, causal and the results.
 func (m *MultiHeadAttention) Forward(g *tensor.Graph, query, src *tensor.Tensor, keyPad []bool, causal bool) (*tensor.Tensor, []float32) {
+	if query == src && m.Q.Int8 != nil { // self-attention in int8: one product for Q, K and V
+		q, k, v := m.ProjectQKV(g, query)
+		a := g.AttentionDropout(q, k, v, m.Heads, keyPad, causal, m.Dropout)
+		return m.Out.Forward(g, a), tensor.AttentionProbs(a)
+	}
 	return m.Attend(g, query, m.ProjectKV(g, src), keyPad, causal)
 }
 

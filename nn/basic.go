@@ -4,13 +4,20 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/qkv-dev/qkv/kernels"
 	"github.com/qkv-dev/qkv/tensor"
 )
 
 // Linear is the affine map y = x·Wᵀ + b of torch.nn.Linear.
+//
+// A quantized model's Linear also holds its weight in int8 (Int8, one
+// scale per output channel): Forward then computes with it, for inference
+// only, and Weight holds the dequantized values for anything that reads
+// the weights themselves.
 type Linear struct {
 	Weight *tensor.Tensor // (Out, In), "<name>.weight"
 	Bias   *tensor.Tensor // (Out) or nil, "<name>.bias"
+	Int8   *kernels.Int8Matrix
 }
 
 // NewLinear returns a Linear from in to out features, Xavier-uniform
@@ -26,7 +33,21 @@ func NewLinear(name string, in, out int, bias bool, seed uint64) *Linear {
 
 // Forward maps x (…, In) to (…, Out).
 func (l *Linear) Forward(g *tensor.Graph, x *tensor.Tensor) *tensor.Tensor {
+	if l.Int8 != nil {
+		return g.LinearInt8(x, l.Int8, l.Bias)
+	}
 	return g.Linear(x, l.Weight, l.Bias)
+}
+
+// SetInt8 makes l compute with the int8 weight q (N = Out, K = In) and
+// sets Weight to its dequantized values.
+func (l *Linear) SetInt8(q *kernels.Int8Matrix) error {
+	if q.N != l.Weight.Shape[0] || q.K != l.Weight.Cols() {
+		return fmt.Errorf("nn: int8 weight (%d, %d) for %s of shape %v", q.N, q.K, l.Weight.Name, l.Weight.Shape)
+	}
+	l.Int8 = q
+	copy(l.Weight.Data, q.Dequantize())
+	return nil
 }
 
 // Params returns the weight and the bias if any.

@@ -85,6 +85,9 @@ type Config struct {
 	Model model.Config    `json:"model"`
 	Data  DataConfig      `json:"data"`
 	Train json.RawMessage `json:"train,omitempty"` // the training options, for the record
+	// Quantized is "int8" for a directory qkv quantize wrote: its Linear
+	// weights are stored as I8 with scales beside them (quantize.go).
+	Quantized string `json:"quantized,omitempty"`
 }
 
 // Pipeline is a loaded model directory.
@@ -140,6 +143,12 @@ func LoadWeights(dir, weights string) (*Pipeline, error) {
 			}
 		}
 	}
+	if p.Config.Quantized != "" {
+		if err := p.loadQuantized(weights); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	if err := loadParams(weights, p.Model.Params()); err != nil {
 		return nil, err
 	}
@@ -161,6 +170,11 @@ func loadParams(weights string, params []*tensor.Tensor) error {
 	if err != nil {
 		return err
 	}
+	return refuseUnused(weights, extra)
+}
+
+// refuseUnused is loadParams' check of the tensors nothing asked for.
+func refuseUnused(weights string, extra []string) error {
 	var unused []string
 	for _, name := range extra {
 		if !strings.HasPrefix(name, OptimizerPrefix) {

@@ -448,6 +448,32 @@ func hexVal(c byte) int {
 	return int(c-'A') + 10
 }
 
+// Sources returns what each msgstr of e translates, as Fill expects them:
+// msgid for a message without plural forms; with msgid_plural, one text per
+// plural form of the header's Plural-Forms (nplurals; without it, as many
+// as e has msgstr[N]): msgstr[0] from msgid and the others from
+// msgid_plural — except with nplurals=1 (Japanese, Korean, …), where the
+// one form serves every count and so translates msgid_plural, which
+// msgfmt --check compares it with.
+func (f *File) Sources(e *Entry) []string {
+	if !e.HasPlural {
+		return []string{e.ID}
+	}
+	n, ok := f.NPlurals()
+	if !ok {
+		n = max(len(e.Str), 1)
+	}
+	if n == 1 {
+		return []string{e.Plural}
+	}
+	out := make([]string, n)
+	out[0] = e.ID
+	for k := 1; k < n; k++ {
+		out[k] = e.Plural
+	}
+	return out
+}
+
 // Fill sets the translations of e (one per msgstr: len(strs) is 1 for a
 // message without plural, nplurals with one) and flags it fuzzy: the #,
 // line gets "fuzzy" first (or a "#, fuzzy" line is added after the other

@@ -326,3 +326,73 @@ func TestWrapAsMsgcat(t *testing.T) {
 		}
 	}
 }
+
+// TestPluralForms fills the plural entries of edge.po under headers with
+// one, two and three plural forms: as many msgstr[N] as nplurals, from the
+// right sources, and msgfmt --check accepts them.
+func TestPluralForms(t *testing.T) {
+	data, err := os.ReadFile("testdata/edge.po")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		n    int
+		rule string
+	}{
+		{1, "nplurals=1; plural=0;"},
+		{2, "nplurals=2; plural=(n != 1);"},
+		{3, "nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2);"},
+	} {
+		v := bytes.Replace(data, []byte("nplurals=2; plural=(n != 1);"), []byte(c.rule), 1)
+		// Drop the translated plural entry, whose two forms fit only nplurals=2.
+		i := bytes.Index(v, []byte("#: src/main.c:20\n"))
+		j := i + bytes.Index(v[i:], []byte("\n\n")) + 2
+		v = append(v[:i:i], v[j:]...)
+		f, err := Parse(v, "edge.po")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, ok := f.NPlurals(); !ok || n != c.n {
+			t.Fatalf("NPlurals = %d, %v; want %d", n, ok, c.n)
+		}
+		filled := 0
+		for _, e := range f.Entries {
+			if !e.Untranslated() {
+				continue
+			}
+			src := f.Sources(e)
+			if e.HasPlural {
+				want := []string{e.Plural}
+				if c.n > 1 {
+					want = append([]string{e.ID}, slices.Repeat([]string{e.Plural}, c.n-1)...)
+				}
+				if !slices.Equal(src, want) {
+					t.Errorf("nplurals=%d: sources %q, want %q", c.n, src, want)
+				}
+				filled++
+			}
+			if err := f.Fill(e, src); err != nil { // "translated" as itself: valid for msgfmt
+				t.Fatal(err)
+			}
+		}
+		if filled != 1 {
+			t.Fatalf("nplurals=%d: %d plural entries filled, want 1", c.n, filled)
+		}
+		g, err := Parse(f.Bytes(), "out.po")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range g.Entries {
+			if e.HasPlural && e.Fuzzy() && e.ID == "Deleted %d file" && len(e.Str) != c.n {
+				t.Errorf("nplurals=%d: %d msgstr[N] written", c.n, len(e.Str))
+			}
+		}
+		if _, err := exec.LookPath("msgfmt"); err == nil {
+			path := filepath.Join(t.TempDir(), "out.po")
+			os.WriteFile(path, f.Bytes(), 0o644)
+			if msg, err := exec.Command("msgfmt", "--check", "--use-fuzzy", "-o", os.DevNull, path).CombinedOutput(); err != nil {
+				t.Errorf("nplurals=%d: msgfmt --check refuses: %v\n%s", c.n, err, msg)
+			}
+		}
+	}
+}

@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math/rand/v2"
+
+	"github.com/qkv-dev/qkv/kernels"
 )
 
 // Graph records operations for reverse-mode differentiation and owns the
@@ -30,7 +32,8 @@ type Graph struct {
 
 	noGrad    bool
 	training  bool
-	precision Precision // of matrix products (precision.go)
+	precision Precision           // of matrix products (precision.go)
+	int8      kernels.Int8Scratch // LinearInt8's buffers
 	pcg       *rand.PCG
 	rng       *rand.Rand
 }

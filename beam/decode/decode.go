@@ -104,6 +104,10 @@ func Decode(s beam.Scope, m Model, opt Options, shards int, lines beam.PCollecti
 	return beam.ParDo(s, &decodeFn{Model: m, Options: opt}, groups)
 }
 
+// CounterUnknown is the Beam counter (namespace "qkv") of decoded lines
+// that held symbols the model never saw.
+const CounterUnknown = "lines_with_unknown_symbols"
+
 // lengthBuckets bounds the length keys: longer lines share the last one.
 const lengthBuckets = 64
 
@@ -132,6 +136,7 @@ type decodeFn struct {
 	opt     pipeline.Options
 	decoded beam.Counter
 	failed  beam.Counter
+	unknown beam.Counter // lines holding symbols the model never saw, read as <unk>
 }
 
 func (f *decodeFn) Setup(ctx context.Context) error {
@@ -150,6 +155,7 @@ func (f *decodeFn) Setup(ctx context.Context) error {
 	}
 	f.decoded = beam.NewCounter("qkv", "lines_decoded")
 	f.failed = beam.NewCounter("qkv", "lines_failed")
+	f.unknown = beam.NewCounter("qkv", CounterUnknown)
 	return nil
 }
 
@@ -196,6 +202,9 @@ func (f *decodeFn) decode(ctx context.Context, batch []Line, emit func(Decoded))
 			f.failed.Inc(ctx, 1)
 		} else {
 			f.decoded.Inc(ctx, 1)
+		}
+		if len(r.Unknown) > 0 {
+			f.unknown.Inc(ctx, 1)
 		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/qkv-dev/qkv/metrics"
 	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/text/corpus"
+	"github.com/qkv-dev/qkv/text/placeholder"
 )
 
 func init() {
@@ -47,6 +48,10 @@ type Stats struct {
 	// EmptyRefs counts the missing (empty) references of qkv score's
 	// reference files: any makes sacreBLEU's nrefs "var".
 	EmptyRefs int
+	// Of the decoded sources holding placeholders (%s, {name}, <b>, _File,
+	// …), how many there were and how many outputs kept them all
+	// (text/placeholder.Kept): qkv eval's placeholders_kept.
+	PlaceholderSources, PlaceholdersKept int
 	// The first failure in input order (file, then index), for the report.
 	FailFile  string
 	FailIndex int
@@ -56,7 +61,8 @@ type Stats struct {
 // Add returns both parts together.
 func (s Stats) Add(o Stats) Stats {
 	out := Stats{Segments: s.Segments + o.Segments, BLEU: s.BLEU.Add(o.BLEU), ChrF: s.ChrF.Add(o.ChrF),
-		Errors: s.Errors.Add(o.Errors), Failed: s.Failed + o.Failed, EmptyRefs: s.EmptyRefs + o.EmptyRefs}
+		Errors: s.Errors.Add(o.Errors), Failed: s.Failed + o.Failed, EmptyRefs: s.EmptyRefs + o.EmptyRefs,
+		PlaceholderSources: s.PlaceholderSources + o.PlaceholderSources, PlaceholdersKept: s.PlaceholdersKept + o.PlaceholdersKept}
 	out.FailFile, out.FailIndex, out.FailText = s.FailFile, s.FailIndex, s.FailText
 	if o.FailText != "" && (s.FailText == "" || cmp.Or(cmp.Compare(o.FailFile, s.FailFile), cmp.Compare(o.FailIndex, s.FailIndex)) < 0) {
 		out.FailFile, out.FailIndex, out.FailText = o.FailFile, o.FailIndex, o.FailText
@@ -70,7 +76,12 @@ func (s Stats) Scores(metric string) (map[string]float64, error) {
 	case "wer", "per":
 		return map[string]float64{"wer": s.Errors.WER().Rate, "per": s.Errors.PER().Rate}, nil
 	case "bleu", "chrf":
-		return map[string]float64{"bleu": s.BLEU.Score().Score, "chrf": s.ChrF.Score().Score}, nil
+		out := map[string]float64{"bleu": s.BLEU.Score().Score, "chrf": s.ChrF.Score().Score}
+		if s.PlaceholderSources > 0 {
+			out["placeholder_sources"] = float64(s.PlaceholderSources)
+			out["placeholders_kept"] = float64(s.PlaceholdersKept) / float64(s.PlaceholderSources)
+		}
+		return out, nil
 	}
 	return nil, fmt.Errorf("unknown metric %s (wer, per, bleu, chrf)", excerpt.Quote(metric))
 }
@@ -210,6 +221,12 @@ func (f *segmentFn) ProcessElement(d decode.Decoded) (Stats, error) {
 	s, err := segment(f.Metric, d.Best, d.Refs)
 	if err != nil {
 		return s, fmt.Errorf("%s: source %s: %w", d.File, excerpt.Quote(d.Source), err)
+	}
+	if (f.Metric == "bleu" || f.Metric == "chrf") && d.Err == "" && len(placeholder.Find(d.Source)) > 0 {
+		s.PlaceholderSources = 1
+		if placeholder.Kept(d.Source, d.Best) {
+			s.PlaceholdersKept = 1
+		}
 	}
 	if d.Err != "" {
 		s.Failed, s.FailFile, s.FailIndex = 1, d.File, d.Index

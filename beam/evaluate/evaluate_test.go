@@ -55,6 +55,7 @@ func TestBeamEvalEqualsQkvEval(t *testing.T) {
 	test := testmodel.Corpus(300, 9)
 	test += "abc\tAH BH CH\nabc\tAH BH CHH\n" // a repeated source: two references
 	test += strings.Repeat("ab", 200) + "\tAH\n"
+	test += "ab%s\tAH BH\nfa{x}\tFH AH\nbad\tBH AH DH\n" // placeholders: qkv eval's placeholders_kept with BLEU
 	testFile := filepath.Join(dir, "test.tsv")
 	if err := os.WriteFile(testFile, []byte(test), 0o644); err != nil {
 		t.Fatal(err)
@@ -89,6 +90,15 @@ func TestBeamEvalEqualsQkvEval(t *testing.T) {
 				if Round(v, 4) != want[k] {
 					t.Errorf("%s: beam eval %v, qkv eval %v", k, Round(v, 4), want[k])
 				}
+			}
+			for _, k := range []string{"wer", "per", "bleu", "chrf", "placeholder_sources", "placeholders_kept"} {
+				_, inQkv := want[k]
+				if _, inBeam := scores[k]; inBeam != inQkv {
+					t.Errorf("%s: in qkv eval's line: %v, in beam eval's: %v", k, inQkv, inBeam)
+				}
+			}
+			if metric == "bleu" && want["placeholder_sources"] != 2.0 {
+				t.Errorf("qkv eval counted %v placeholder sources, want 2", want["placeholder_sources"])
 			}
 			if st.Failed != 1 || !strings.Contains(st.FailText, "tokens long") {
 				t.Errorf("failure: %d, %q", st.Failed, st.FailText)

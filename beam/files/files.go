@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -115,6 +116,9 @@ func ReadFile(ctx context.Context, p string) ([]byte, error) {
 // when its writer closes. On an error nothing is committed locally.
 func WriteFile(ctx context.Context, p string, write func(io.Writer) error) error {
 	if IsLocal(p) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
 		return atomicfile.Write(p, write)
 	}
 	fs, err := filesystem.New(ctx, p)

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/qkv-dev/qkv/beam/files"
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/internal/excerpt"
+	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/text/corpus"
 )
 
@@ -76,31 +78,21 @@ func (c Config) Outputs() (map[string]string, string, error) {
 		}
 		by[o], out[in] = in, o
 	}
-	if files.IsLocal(c.Output + "x") {
+	if files.IsLocal(c.Output) {
 		var guarded []string
 		guarded = append(guarded, c.Inputs...)
 		if files.IsLocal(c.Model.Dir) {
-			for _, name := range []string{"config.json", "src.vocab", "tgt.vocab", "src.bpe", "tgt.bpe", "best.safetensors", "last.safetensors"} {
+			for _, name := range []string{pipeline.ConfigFile, pipeline.SrcVocabFile, pipeline.TgtVocabFile, pipeline.SrcBPEFile, pipeline.TgtBPEFile, pipeline.BestFile, pipeline.LastFile} {
 				guarded = append(guarded, files.Join(c.Model.Dir, name))
 			}
 		}
-		for _, o := range append(slices.Sorted(mapValues(out)), failures) {
+		for _, o := range append(slices.Sorted(maps.Values(out)), failures) {
 			if err := atomicfile.NotAnInput(o, guarded...); err != nil {
 				return nil, "", fmt.Errorf("--output %s: %w; write elsewhere", c.Output, err)
 			}
 		}
 	}
 	return out, failures, nil
-}
-
-func mapValues(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for _, v := range m {
-			if !yield(v) {
-				return
-			}
-		}
-	}
 }
 
 // Build adds the pipeline to s.

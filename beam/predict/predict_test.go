@@ -211,3 +211,39 @@ func TestOutputsRefused(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A .po file's msgids are decoded in entry order (the header left out),
+// as qkv predict decodes them given one a line.
+func TestPOEntries(t *testing.T) {
+	dir := t.TempDir()
+	po := filepath.Join(dir, "app.po")
+	os.WriteFile(po, []byte(`msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=UTF-8\n"
+
+#: main.c:1
+msgid "abc"
+msgstr ""
+
+#, fuzzy
+msgid "fed"
+msgstr "x"
+
+msgid ""
+"da"
+"ce"
+msgstr ""
+`), 0o644)
+	run(t, Config{Model: decode.Model{Dir: modelDir}, Inputs: []string{po}, Format: FormatPO, Output: dir + "/out-", Options: decode.Options{Beam: 1, BatchSize: 8}, Shards: 2})
+	got, err := os.ReadFile(dir + "/out-app.po")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := testmodel.Run(qkvBin, "abc\nfed\ndace\n", "predict", "--threads", "1", "--model", modelDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want || strings.Count(want, "\n") != 3 {
+		t.Errorf("beam predict --format po wrote %q, want %q", got, want)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/qkv-dev/qkv/metrics"
 	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/text/corpus"
+	"github.com/qkv-dev/qkv/text/placeholder"
 )
 
 var ef struct {
@@ -28,7 +29,10 @@ var evalCmd = &cobra.Command{
 	Short: "Decode a test corpus and print its score as one JSON line",
 	Long: `Decode every source of a test corpus (TSV or CMUdict) and score the outputs:
 WER and PER for grapheme-to-phoneme data (a word is right when it equals any of
-its reference pronunciations), BLEU and chrF (sacreBLEU's defaults) for text.
+its reference pronunciations), BLEU and chrF (sacreBLEU's defaults) for text,
+with, when sources hold placeholders (%s, {name}, <b>, _File, …),
+"placeholders_kept": the share of those whose output keeps every one of them
+and the same leading and trailing white space.
 Prints one JSON line with the scores and the decoding time.
 
 A source symbol the model never saw is read as <unk> (a count is printed on
@@ -216,6 +220,22 @@ func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, opt pi
 			return s, err
 		}
 		s.All["bleu"], s.All["chrf"] = bleu.Score, chrf.Score
+		// Of the sources with placeholders (%s, <b>, _File, …), the share
+		// whose output keeps them all (text/placeholder.Kept).
+		with, kept := 0, 0
+		for i, src := range srcs {
+			if results[i].Err != nil || len(placeholder.Find(src)) == 0 {
+				continue
+			}
+			with++
+			if placeholder.Kept(src, hyps[i]) {
+				kept++
+			}
+		}
+		if with > 0 {
+			s.All["placeholder_sources"] = float64(with)
+			s.All["placeholders_kept"] = float64(kept) / float64(with)
+		}
 	default:
 		return s, fmt.Errorf("unknown metric %q (wer, per, bleu, chrf)", metric)
 	}

@@ -43,8 +43,8 @@ entities, accelerators, line breaks) come out exactly as they went in, in
 the source's order, when the model was trained with placeholders (qkv
 train --placeholders, the default for translation); leading and trailing
 white space is always kept. An entry whose translation would lose or add a
-placeholder is left untranslated and counted, so msgfmt --check accepts the
-result.
+placeholder (or reorder printf directives, or put a line break at either end)
+is left untranslated and counted, so msgfmt --check accepts the result.
 
 Example:
 
@@ -117,7 +117,7 @@ func runTranslatePO(cmd *cobra.Command, args []string) error {
 	if cs := f.Charset(); cs != "" && !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "utf8") {
 		return fmt.Errorf("translate-po: %s declares charset %q: qkv writes UTF-8, so convert it first (msgconv --to-code=UTF-8 %s) or set charset=UTF-8 in its header", in, cs, in)
 	}
-	nplurals, haveNPlurals := f.NPlurals()
+	_, haveNPlurals := f.NPlurals()
 	var jobs []poJob
 	for _, e := range f.Entries {
 		if !e.HasID || e.Obsolete || e.IsHeader() {
@@ -126,22 +126,7 @@ func runTranslatePO(cmd *cobra.Command, args []string) error {
 		if !e.Untranslated() && (tpf.onlyEmpty || !e.Fuzzy()) {
 			continue
 		}
-		j := poJob{entry: e, sources: []string{e.ID}}
-		if e.HasPlural {
-			n := nplurals
-			if !haveNPlurals {
-				n = max(len(e.Str), 1)
-			}
-			if n == 1 {
-				j.sources = []string{e.Plural}
-			} else {
-				j.sources = make([]string, n)
-				j.sources[0] = e.ID
-				for k := 1; k < n; k++ {
-					j.sources[k] = e.Plural
-				}
-			}
-		}
+		j := poJob{entry: e, sources: f.Sources(e)}
 		jobs = append(jobs, j)
 	}
 	if len(jobs) > 0 && !haveNPlurals && slices.ContainsFunc(jobs, func(j poJob) bool { return j.entry.HasPlural }) {
@@ -198,11 +183,10 @@ func runTranslatePO(cmd *cobra.Command, args []string) error {
 			// Spaces at the ends are the model's; a line break there is a
 			// placeholder it placed.
 			t := strings.Trim(translated[i], " ")
-			// A line break the model put at either end (a placeholder it
-			// placed there, or one the length limit forced out last) would
-			// make msgstr begin or end with \n where msgid does not, which
-			// msgfmt --check refuses.
-			if !samePlaceholders(body, t) || strings.HasPrefix(t, "\n") || strings.HasSuffix(t, "\n") {
+			// msgfmt --check wants a msgstr to begin and end with a line
+			// break exactly when its msgid does: the body has none at its
+			// ends, so neither may the translation.
+			if !samePlaceholders(body, t) || strings.TrimFunc(t, unicode.IsSpace) != t {
 				ok = false
 				lost++
 				break
@@ -219,7 +203,7 @@ func runTranslatePO(cmd *cobra.Command, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "qkv translate-po: filled %d of %d entries to translate, marked fuzzy", filled, len(jobs))
 	if lost > 0 {
-		fmt.Fprintf(os.Stderr, "; %d left untranslated because their translation lost or added a placeholder", lost)
+		fmt.Fprintf(os.Stderr, "; %d left untranslated because their translation lost, added or reordered a placeholder, or put a line break at an end", lost)
 		if p != nil && !p.Config.Data.Placeholders {
 			fmt.Fprintf(os.Stderr, " (the model was trained without --placeholders)")
 		}

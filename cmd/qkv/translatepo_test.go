@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -70,6 +71,17 @@ func TestTranslatePO(t *testing.T) {
 	if cfg, _ := os.ReadFile(filepath.Join(model, "config.json")); !bytes.Contains(cfg, []byte(`"placeholders": true`)) {
 		t.Fatalf("a bpe→bpe model does not protect placeholders by default:\n%s", cfg)
 	}
+	// qkv eval reports how many outputs keep their placeholders.
+	stdout, stderr, err := qkv(t, "", "eval", "--model", model, "--test", train, "--max-len", "80")
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, stderr)
+	}
+	var ev map[string]float64
+	json.Unmarshal([]byte(stdout), &ev) // the non-number fields stay out
+	if ev["placeholder_sources"] < 5 || ev["placeholders_kept"] < 0.9 {
+		t.Errorf("eval: %s", stdout)
+	}
+	t.Logf("eval on the training catalogues: %s", strings.TrimSpace(stdout))
 	_, msgfmtErr := exec.LookPath("msgfmt")
 	if msgfmtErr != nil {
 		t.Log("msgfmt (Debian package gettext) is not installed: msgfmt --check is skipped")

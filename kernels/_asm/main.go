@@ -17,6 +17,7 @@ func main() {
 	packCopyKernels()
 	smallKernels()
 	bf16Kernels()
+	int8Kernels()
 	vecKernels()
 	Generate()
 }

@@ -26,6 +26,7 @@ package placeholder
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -76,7 +77,7 @@ const (
 	Variable   Kind = "variable"    // ${var}, $var
 	Markup     Kind = "markup"      // <b>, </b>, <br/>, <a href="…">
 	Entity     Kind = "entity"      // &amp;, &#39;, &#x27;
-	Accel      Kind = "accelerator" // the _ of _File, the & of &Open
+	Accel      Kind = "accelerator" // the _ of _File or Save _As (not of open_sync), the & of &Open or O&pen
 	Break      Kind = "break"       // a line break or tab inside the message
 	Bracket    Kind = "bracket"     // a literal ⟦ or ⟧
 	WhiteSpace Kind = "whitespace"  // leading or trailing white space (never a token)
@@ -152,8 +153,9 @@ func Find(s string) []Span {
 		case Accel:
 			sp.End = sp.Start + 1 // the mark, not the letter
 			if s[sp.Start] == '_' && sp.Start > 0 {
-				// GTK's O_pen, but not the middle of an identifier run such as a__b
-				if prev, _ := utf8.DecodeLastRuneInString(s[:sp.Start]); prev == '_' {
+				// _File and Save _As, but not the underscores of an
+				// identifier such as open_sync or F_NOCACHE
+				if prev, _ := utf8.DecodeLastRuneInString(s[:sp.Start]); prev == '_' || unicode.IsLetter(prev) || unicode.IsDigit(prev) {
 					continue
 				}
 			}
@@ -200,20 +202,26 @@ func Protect(s string) Protected {
 // ProtectPair protects a training pair: the source as Protect does, and in
 // the target each placeholder that matches (the same text) a source
 // placeholder not yet matched gets that placeholder's number, so the model
-// learns which token to copy where. Target placeholders without a match
-// stay text (literal brackets excepted: they get numbers past the
-// source's).
+// learns which token to copy where. A target placeholder without a match
+// gets a number the source does not use (while there are numbers left), so
+// the model never learns to spell placeholders out of text pieces (the
+// search never lets it emit such a number).
 func ProtectPair(src, tgt string) (Protected, Protected) {
 	ps := Protect(src)
 	lead, body, trail := splitSpace(tgt)
 	pt := Protected{Leading: lead, Trailing: trail}
 	used := make([]bool, len(ps.Originals))
+	extra := len(ps.Originals)
 	pt.Text = pt.protect(body, func(text string) int {
 		for i, o := range ps.Originals {
 			if !used[i] && o == text {
 				used[i] = true
 				return i + 1
 			}
+		}
+		if extra < MaxMarkers {
+			extra++
+			return extra
 		}
 		return 0
 	})
@@ -342,4 +350,21 @@ func splitSpace(s string) (lead, body, trail string) {
 	trimmed := strings.TrimRightFunc(body, unicode.IsSpace)
 	trail = body[len(trimmed):]
 	return lead, trimmed, trail
+}
+
+// Kept reports whether a translation holds the placeholders of its source,
+// as many of each (in any order), and the same leading and trailing white
+// space: what "placeholders survive translation" means in qkv eval and the
+// tests.
+func Kept(source, translation string) bool {
+	list := func(s string) []string {
+		var out []string
+		for _, sp := range Find(s) {
+			out = append(out, s[sp.Start:sp.End])
+		}
+		slices.Sort(out)
+		lead, _, trail := splitSpace(s)
+		return append(out, lead, trail)
+	}
+	return slices.Equal(list(source), list(translation))
 }

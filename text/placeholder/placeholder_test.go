@@ -41,6 +41,8 @@ func TestFindKinds(t *testing.T) {
 		{"100% sure", nil, ""},
 		{"Tom && Jerry", nil, ""},
 		{"a__b", nil, ""},
+		{"open_sync and F_NOCACHE", nil, ""},
+		{"O&pen", []string{"&"}, Accel},
 		{"", nil, ""},
 	} {
 		spans := Find(c.in)
@@ -95,11 +97,30 @@ func TestProtectPairMatchesTargetToSource(t *testing.T) {
 	if s.Text != "Copy ⟦1⟧ to ⟦2⟧ places" {
 		t.Fatalf("source %q", s.Text)
 	}
-	if g.Text != "⟦2⟧ Orte: ⟦1⟧ kopieren %x" { // %x is not in the source: it stays text
+	if g.Text != "⟦2⟧ Orte: ⟦1⟧ kopieren ⟦3⟧" { // %x is not in the source: a number of its own
 		t.Fatalf("target %q", g.Text)
 	}
 	if got := g.Restore(g.Text); got != "%d Orte: %s kopieren %x" {
 		t.Fatalf("target restores to %q", got)
+	}
+}
+
+func TestKept(t *testing.T) {
+	for _, c := range []struct {
+		src, out string
+		kept     bool
+	}{
+		{"Copy %s to %d", "%d nach %s", true},
+		{"Copy %s to %d", "%s nach %s", false},
+		{"Copy %s", "%s %s kopieren", false},
+		{"<b>Bold</b>\n", "<b>Fett</b>\n", true},
+		{"Open\n", "Öffnen", false},
+		{"&Open", "Ö&ffnen", true},
+		{"plain", "schlicht", true},
+	} {
+		if got := Kept(c.src, c.out); got != c.kept {
+			t.Errorf("Kept(%q, %q) = %v", c.src, c.out, got)
+		}
 	}
 }
 

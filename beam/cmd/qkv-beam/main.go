@@ -69,25 +69,31 @@ func (r *runFlags) register(cmd *cobra.Command) {
 // run executes the pipeline on the chosen runner. beamArgs are the
 // arguments after "--", handed to Beam's flags.
 func (r *runFlags) run(ctx context.Context, p *beam.Pipeline, beamArgs []string) error {
+	_, err := r.runResult(ctx, p, beamArgs)
+	return err
+}
+
+// runResult is run, returning the pipeline's result (its counters).
+func (r *runFlags) runResult(ctx context.Context, p *beam.Pipeline, beamArgs []string) (beam.PipelineResult, error) {
 	if r.threads < 0 {
-		return fmt.Errorf("--threads %d: give a positive number of cores, or leave it out for all", r.threads)
+		return nil, fmt.Errorf("--threads %d: give a positive number of cores, or leave it out for all", r.threads)
 	}
 	if r.threads > 0 {
 		runtime.GOMAXPROCS(min(r.threads, runtime.NumCPU()))
 		kernels.SetThreads(min(r.threads, runtime.NumCPU()))
 	}
 	if !slices.Contains([]string{"prism", "universal", "dataflow"}, r.runner) {
-		return fmt.Errorf("--runner %q: want prism, universal or dataflow", r.runner)
+		return nil, fmt.Errorf("--runner %q: want prism, universal or dataflow", r.runner)
 	}
 	if r.runner == "universal" && r.endpoint == "" {
-		return errors.New("--runner universal needs --endpoint HOST:PORT, the address of a Beam job server (Flink's or Spark's; see docs/scaling.md)")
+		return nil, errors.New("--runner universal needs --endpoint HOST:PORT, the address of a Beam job server (Flink's or Spark's; see docs/scaling.md)")
 	}
 	if err := flag.CommandLine.Parse(beamArgs); err != nil {
-		return fmt.Errorf("Beam options after --: %w", err)
+		return nil, fmt.Errorf("Beam options after --: %w", err)
 	}
 	if r.endpoint != "" {
 		if err := flag.Set("endpoint", r.endpoint); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	level := "error"
@@ -100,8 +106,8 @@ func (r *runFlags) run(ctx context.Context, p *beam.Pipeline, beamArgs []string)
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
 	beam.Init()
-	_, err := beam.Run(ctx, r.runner, p)
-	return rootCause(err)
+	res, err := beam.Run(ctx, r.runner, p)
+	return res, rootCause(err)
 }
 
 // rootCause shortens a runner's error, which carries the whole execution
@@ -125,6 +131,21 @@ func rootCause(err error) error {
 type quietLogger struct{}
 
 func (quietLogger) Log(context.Context, beamlog.Severity, int, string) {}
+
+// counter sums a "qkv" counter over the pipeline's steps (0 when the
+// runner reports no metrics).
+func counter(res beam.PipelineResult, name string) int64 {
+	if res == nil {
+		return 0
+	}
+	var n int64
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Key.Namespace == "qkv" && c.Key.Name == name {
+			n += c.Result()
+		}
+	}
+	return n
+}
 
 // splitBeamArgs separates Beam's options (after "--") from qkv-beam's.
 func splitBeamArgs(cmd *cobra.Command, args []string) []string {

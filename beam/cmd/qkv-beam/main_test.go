@@ -53,11 +53,12 @@ func TestCommands(t *testing.T) {
 	qkv := filepath.Join(dir, "qkv")
 	in := filepath.Join(dir, "in")
 	os.Mkdir(in, 0o755)
-	os.WriteFile(filepath.Join(in, "a.txt"), []byte("abc\nfed\n"), 0o644)
+	os.WriteFile(filepath.Join(in, "a.txt"), []byte("abc\nfed\nabz\n"), 0o644)
 	os.WriteFile(filepath.Join(in, "b.txt"), []byte("cab\n\nface\n"), 0o644)
 
 	_, stderr, err := testmodel.Run(qkv, "", "beam", "predict", "--threads", "1", "--model", modelDir, "--input", in+"/*.txt", "--output", dir+"/out-")
-	if err == nil || !strings.Contains(stderr, "1 lines could not be decoded") || !strings.Contains(stderr, "b.txt\t2\tempty input") {
+	if err == nil || !strings.Contains(stderr, "1 lines could not be decoded") || !strings.Contains(stderr, "b.txt\t2\tempty input") ||
+		!strings.Contains(stderr, "1 input lines held symbols the model never saw") {
 		t.Errorf("predict with an empty line: %v\n%s", err, stderr)
 	}
 	for _, name := range []string{"a.txt", "b.txt"} {
@@ -108,8 +109,25 @@ func TestCommands(t *testing.T) {
 	if err != nil || got != want {
 		t.Errorf("qkv beam score printed %q (%v %s), qkv score %q", got, err, stderr, want)
 	}
-	for _, c := range []string{"predict", "eval", "score"} {
-		out, _, err := testmodel.Run(qkv, "", "beam", c, "--help")
+	// prepare bpe writes qkv data bpe's merges file.
+	os.WriteFile(filepath.Join(in, "c.tsv"), []byte(testmodel.Corpus(200, 8)), 0o644)
+	if _, stderr, err := testmodel.Run(qkvBin, "", "data", "bpe", "--tsv", "--merges", "50", "--input", filepath.Join(in, "c.tsv"), "--out", dir+"/want.bpe"); err != nil {
+		t.Fatalf("qkv data bpe: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := testmodel.Run(qkv, "", "beam", "prepare", "bpe", "--tsv", "--merges", "50", "--input", in+"/*.tsv", "--out", dir+"/got.bpe"); err != nil {
+		t.Fatalf("qkv beam prepare bpe: %v\n%s", err, stderr)
+	}
+	wb, _ := os.ReadFile(dir + "/want.bpe")
+	gb, _ := os.ReadFile(dir + "/got.bpe")
+	if len(wb) == 0 || string(gb) != string(wb) {
+		t.Errorf("qkv beam prepare bpe wrote %q, qkv data bpe %q", gb, wb)
+	}
+	if _, stderr, err := testmodel.Run(qkv, "", "beam", "prepare", "gettext", "--locale-dir", dir, "--lang", "xx", "--out", dir+"/corpus"); err == nil || !strings.Contains(stderr, "matches no file") {
+		t.Errorf("prepare gettext without catalogues: %v\n%s", err, stderr)
+	}
+
+	for _, c := range []string{"predict", "eval", "score", "prepare gettext", "prepare bpe"} {
+		out, _, err := testmodel.Run(qkv, "", append(append([]string{"beam"}, strings.Fields(c)...), "--help")...)
 		if err != nil || !strings.Contains(out, "qkv-beam "+c) {
 			t.Errorf("qkv beam %s --help: %v\n%s", c, err, out)
 		}

@@ -130,7 +130,8 @@ func runPredict(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("predict: %w", err)
 	}
 	start := time.Now()
-	if err := pf.run.run(ctx, p, beamArgs); err != nil {
+	res, err := pf.run.runResult(ctx, p, beamArgs)
+	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
 	_, failures, _ := c.Outputs()
@@ -139,6 +140,9 @@ func runPredict(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("predict: reading %s: %w", failures, err)
 	}
 	fmt.Fprintf(os.Stderr, "qkv beam predict: %d files decoded in %.1fs\n", len(inputs), time.Since(start).Seconds())
+	if n := counter(res, decode.CounterUnknown); n > 0 {
+		fmt.Fprintf(os.Stderr, "qkv beam predict: %d input lines held symbols the model never saw; they were read as <unk> (--strict refuses such lines)\n", n)
+	}
 	if n > 0 {
 		return fmt.Errorf("predict: %d lines could not be decoded and have empty outputs; they are listed in %s, the first: %s", n, failures, first)
 	}

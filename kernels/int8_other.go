@@ -1,0 +1,5 @@
+//go:build purego || !amd64
+
+package kernels
+
+func archInt8Impls() []*int8Impl { return nil }
