@@ -221,10 +221,11 @@ func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, opt pi
 		}
 		s.All["bleu"], s.All["chrf"] = bleu.Score, chrf.Score
 		// Of the sources with placeholders (%s, <b>, _File, …), the share
-		// whose output keeps them all (text/placeholder.Kept).
+		// whose output keeps them all (text/placeholder.Kept). A truncated
+		// source is left out: the model never read the end it lost.
 		with, kept := 0, 0
 		for i, src := range srcs {
-			if results[i].Err != nil || len(placeholder.Find(src)) == 0 {
+			if results[i].Err != nil || results[i].Truncated > 0 || len(placeholder.Find(src)) == 0 {
 				continue
 			}
 			with++

@@ -275,11 +275,14 @@ func (p *Protected) protect(body string, number func(text string) int) string {
 // Restore puts the placeholders back into a translation of p.Text, and the
 // leading and trailing white space around it. Markers that p does not
 // define are left as they are; a placeholder the translation lacks is
-// missing from the result (search.Placeholders prevents both).
+// missing from the result (search.Placeholders prevents both). White
+// space at the ends of the translation is the model's, not the message's
+// (the message's was peeled off into Leading and Trailing): it is dropped,
+// so the message's ends come out exactly as they went in.
 func (p Protected) Restore(translated string) string {
 	var b strings.Builder
 	b.WriteString(p.Leading)
-	for _, part := range Split(translated) {
+	for _, part := range Split(strings.TrimFunc(translated, unicode.IsSpace)) {
 		if k, ok := ParseMarker(part); ok && k <= len(p.Originals) && p.Originals[k-1] != "" {
 			b.WriteString(p.Originals[k-1])
 			continue
