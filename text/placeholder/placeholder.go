@@ -294,15 +294,12 @@ func (p *Protected) protect(body string, number func(text string) int) string {
 // any white space the translation has at its ends (a model that pads its
 // output with spaces does not change them). Markers that p does not
 // define are left as they are; a placeholder the translation lacks is
-// missing from the result (search.Placeholders prevents both). White
-// space at the ends of the translation is the model's, not the message's
-// (the message's was peeled off into Leading and Trailing): it is dropped,
-// so the message's ends come out exactly as they went in.
+// missing from the result (search.Placeholders prevents both).
 func (p Protected) Restore(translated string) string {
 	translated = strings.TrimFunc(translated, unicode.IsSpace)
 	var b strings.Builder
 	b.WriteString(p.Leading)
-	for _, part := range Split(strings.TrimFunc(translated, unicode.IsSpace)) {
+	for _, part := range Split(translated) {
 		if k, ok := ParseMarker(part); ok && k <= len(p.Originals) && p.Originals[k-1] != "" {
 			b.WriteString(p.Originals[k-1])
 			continue
