@@ -213,7 +213,11 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 			}
 		}
 		var err error
-		if sopt.Constraint, err = p.placeholderConstraint(chunk, opt.OrderedPlaceholders); err != nil {
+		chunkLines := make([]string, len(idx))
+		for j, i := range idx {
+			chunkLines[j] = lines[i]
+		}
+		if sopt.Constraint, err = p.placeholderConstraint(chunk, chunkLines, opt.OrderedPlaceholders); err != nil {
 			for _, i := range idx {
 				results[i].Err = err
 			}
@@ -301,8 +305,9 @@ func (p *Pipeline) decodeBatch(ctx context.Context, g *tensor.Graph, srcs [][]in
 }
 
 // placeholderConstraint returns the search constraint that copies the
-// placeholders of each source exactly once (nil without Placeholders).
-func (p *Pipeline) placeholderConstraint(srcs [][]int32, ordered bool) (search.Constraint, error) {
+// placeholders of each source exactly once (nil without Placeholders); line
+// breaks and tabs stay inside the output, as they are inside the source.
+func (p *Pipeline) placeholderConstraint(srcs [][]int32, lines []string, ordered bool) (search.Constraint, error) {
 	if !p.Config.Data.Placeholders {
 		return nil, nil
 	}
@@ -320,7 +325,22 @@ func (p *Pipeline) placeholderConstraint(srcs [][]int32, ordered bool) (search.C
 			}
 		}
 	}
-	return search.NewPlaceholders(tokens, Special.EOS, need, ordered)
+	c, err := search.NewPlaceholders(tokens, Special.EOS, need, ordered)
+	if err != nil {
+		return nil, err
+	}
+	for i, line := range lines {
+		var inside []int
+		for k, kind := range placeholder.Protect(line).Kinds {
+			if kind == placeholder.Break {
+				inside = append(inside, k+1)
+			}
+		}
+		if inside != nil {
+			c.KeepInside(i, inside)
+		}
+	}
+	return c, nil
 }
 
 // ctxDecoder stops decoding once its context is done: the search returns
