@@ -203,3 +203,19 @@ func FuzzProtect(f *testing.F) {
 		}
 	})
 }
+
+// TestRestoreDropsTheModelsWhiteSpace: white space a model puts at the
+// ends of its translation is not the message's; the message's own leading
+// and trailing white space comes back exactly.
+func TestRestoreDropsTheModelsWhiteSpace(t *testing.T) {
+	for _, c := range []struct{ src, translated, want string }{
+		{"invalid argument for option %s", " Optionsargument ungültig ⟦1⟧  ", "Optionsargument ungültig %s"},
+		{"\n  Usage: %s\n", "\tAufruf: ⟦1⟧ ", "\n  Aufruf: %s\n"},
+		{"Open", "Öffnen", "Öffnen"},
+	} {
+		p := Protect(c.src)
+		if got := p.Restore(c.translated); got != c.want {
+			t.Errorf("%q: Restore(%q) = %q, want %q", c.src, c.translated, got, c.want)
+		}
+	}
+}
