@@ -27,7 +27,7 @@
 #
 # Env: QKV=path/to/prebuilt/qkv (default: go build ./cmd/qkv)  OUT=dir (default: a temp dir)
 #      PEER=path/to/pytorch_translate.py  LANG_=de  CORPUS=dir with train.tsv and valid.tsv
-#      WARMUP=400  SEEDS="1 2"  THREADS=1  EVERY=25
+#      WARMUP=400  SEEDS="1 2"  THREADS=1  EVERY=25  MAXTOK=4096 (--max-tokens of both sides)
 #      SIDES="peer qkv" (run only one side; the other's logs must already be in OUT)
 #      QKVFLAGS="..." (more qkv train flags, e.g. to try a change)
 set -euo pipefail
@@ -38,6 +38,7 @@ WARMUP=${WARMUP:-400}
 SEEDS=${SEEDS:-1 2}
 THREADS=${THREADS:-1}
 EVERY=${EVERY:-25}
+MAXTOK=${MAXTOK:-4096}
 LANG_=${LANG_:-de}
 SIDES=${SIDES:-peer qkv}
 PEER=${PEER:-$(cd .. && pwd)/shared/bench/peers/pytorch_translate.py}
@@ -52,7 +53,7 @@ if [ -z "${CORPUS:-}" ]; then
 	CORPUS=$OUT/corpus/$LANG_
 	[ -f "$CORPUS/train.tsv" ] || "$QKV" data gettext --locale-dir /usr/share/locale --lang "$LANG_" --out "$OUT/corpus" >&2
 fi
-echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg); steps $STEPS, warmup $WARMUP, seeds $SEEDS, threads $THREADS; logs in $OUT"
+echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg); steps $STEPS, warmup $WARMUP, max-tokens $MAXTOK, seeds $SEEDS, threads $THREADS; logs in $OUT"
 head -n 20 "$CORPUS/valid.tsv" >"$OUT/peer-test.tsv" # the peer insists on decoding a test file: keep it short
 
 for seed in $SEEDS; do
@@ -60,7 +61,7 @@ for seed in $SEEDS; do
 	PEER=$PEER PEER_SEED=$seed PEER_NLL=$OUT/peer-s$seed.nll PEER_WORK=$OUT/peer-work-s$seed \
 		/usr/bin/python3 "$BENCH/translate_peer.py" --train "$CORPUS/train.tsv" --test "$OUT/peer-test.tsv" \
 		--write-pieces "$OUT/pieces-s$seed.tsv" --loss-log "$OUT/peer-s$seed.log" --max-steps "$STEPS" \
-		--warmup "$WARMUP" --threads "$THREADS" --minutes 100000 >"$OUT/peer-s$seed.json" 2>"$OUT/peer-s$seed.err"
+		--warmup "$WARMUP" --max-tokens "$MAXTOK" --threads "$THREADS" --minutes 100000 >"$OUT/peer-s$seed.json" 2>"$OUT/peer-s$seed.err"
 	echo "peer seed $seed: $(cat "$OUT/peer-s$seed.json")"
 done
 
@@ -86,11 +87,12 @@ fi
 
 for seed in $SEEDS; do
 	case " $SIDES " in *" qkv "*) ;; *) continue ;; esac
+	# --placeholders=false: the pieces are the peer's segmentation, to be learned as they are
 	# shellcheck disable=SC2086
 	"$QKV" train --arch transformer --src-tok word --tgt-tok word --joined-dictionary \
 		--train "$OUT/pieces-s$first.tsv" --valid "$OUT/valid-pieces.tsv" --out "$OUT/qkv-s$seed" --overwrite \
-		--max-src-len 150 --max-tgt-len 150 --max-tokens 4096 --warmup "$WARMUP" --max-steps "$STEPS" \
-		--label-smoothing 0.1 --dropout 0.1 --metric none --seed "$seed" --threads "$THREADS" \
+		--max-src-len 150 --max-tgt-len 150 --max-tokens "$MAXTOK" --warmup "$WARMUP" --max-steps "$STEPS" \
+		--label-smoothing 0.1 --dropout 0.1 --placeholders=false --metric none --seed "$seed" --threads "$THREADS" \
 		--loss-log "$OUT/qkv-s$seed.log" ${QKVFLAGS:-} 2>"$OUT/qkv-s$seed.err"
 	echo "qkv seed $seed: $(tail -n 1 "$OUT/qkv-s$seed.err")"
 done

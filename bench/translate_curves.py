@@ -69,13 +69,17 @@ def main():
             qn, qs = mean("qkv", lo, hi, 1)
             print(f"{hi:5d} {pl:9.3f} {ql:9.3f} {pn:9.3f} {qn:9.3f} {qn - pn:+9.3f} {ps:11.3f} {qs:10.3f}")
             tsv.write(f"{hi}\t{pl:.4f}\t{ql:.4f}\t{pn:.4f}\t{qn:.4f}\n")
-    lo = last - last // 4
+    lo = last - max(last // 4, 1)
     pn, ps = mean("peer", lo, last, 1)
     qn, qs = mean("qkv", lo, last, 1)
     noise = max(ps, qs)
     d = qn - pn
     one_seed = min(len(side["peer"]), len(side["qkv"])) < 2
-    if one_seed:
+    if last - lo < 25:
+        # batches differ by up to a factor of ten in length, and so in loss: a handful of
+        # steps in different orders says nothing
+        verdict = f"too few steps to judge ({last - lo} in the window; run at least 100 a side)"
+    elif one_seed:
         verdict = "noise unknown (one seed a side): " + ("qkv ahead" if d < 0 else "qkv behind")
     elif abs(d) <= noise:
         verdict = "match within noise"

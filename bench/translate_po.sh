@@ -22,6 +22,7 @@ if [ -z "${QKV:-}" ]; then
 	CGO_ENABLED=0 go build -o "$QKV" ./cmd/qkv
 fi
 OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
 ARGS=${ARGS:---max-len 128}
 printf "%-24s %8s %8s %8s %s\n" catalogue to-fill filled fuzzy "msgfmt --check / other lines unchanged"
 for name in "$@"; do
@@ -37,7 +38,7 @@ for name in "$@"; do
 	check=ok
 	msgfmt --check --use-fuzzy -o /dev/null "$filled" 2>"$OUT/$name.msgfmt" || check="FAILED ($OUT/$name.msgfmt)"
 	# Lines that are not msgstr material: msgid/msgctxt and their continuations, blank lines.
-	strip() { awk '/^msgstr/ {s=1; next} /^"/ {if (s) next} /^#, fuzzy$/ {next} {s=0; print}' "$1"; }
+	strip() { awk '/^msgstr/ {s=1; next} /^"/ {if (s) next} /^#, fuzzy$/ {next} {sub(/^#, fuzzy, /, "#, "); s=0; print}' "$1"; }
 	same=unchanged
 	cmp -s <(strip "$blank") <(strip "$filled") || same="CHANGED"
 	printf "%-24s %8s %8s %8s %s / %s\n" "$name" "$tofill" "$filledn" "$fuzzy" "$check" "$same"

@@ -215,7 +215,7 @@ func target(p *pipeline.Pipeline, input, text string, given []string) ([]int32, 
 	case given != nil:
 		toks = given
 	case text != "":
-		toks = p.TgtTok.Tokenize(text)
+		toks = p.Config.Data.TargetTokens(p.TgtTok, input, text) // placeholders numbered as the input's, when the model protects them
 		if len(toks) == 0 {
 			return nil, nil, errors.New("--target is blank: give the output to walk through, or leave --target out to use the model's own")
 		}

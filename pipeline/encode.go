@@ -70,7 +70,7 @@ func (d DataConfig) addText(tr *tokenize.BPETrainer, text string) {
 // a symbol the vocabulary lacks, or a line longer than the model accepts is
 // an error that says which.
 func (p *Pipeline) EncodeSource(line string) ([]int32, error) {
-	ids, _, _, err := p.encodeSource(line, true)
+	ids, _, _, _, err := p.encodeSource(line, true, false)
 	return ids, err
 }
 
@@ -78,22 +78,27 @@ func (p *Pipeline) EncodeSource(line string) ([]int32, error) {
 // <unk>, as most toolkits do; it returns them, in order, so the caller can
 // say how many there were.
 func (p *Pipeline) EncodeSourceUnk(line string) (ids []int32, unknown []string, err error) {
-	ids, _, unknown, err = p.encodeSource(line, false)
+	ids, _, unknown, _, err = p.encodeSource(line, false, false)
 	return ids, unknown, err
 }
 
-// encodeSource returns the ids of line, its tokens, and the tokens the
-// vocabulary lacks (an error when strict).
-func (p *Pipeline) encodeSource(line string, strict bool) (ids []int32, toks, unknown []string, err error) {
+// encodeSource returns the ids of line, its tokens, the tokens the
+// vocabulary lacks (an error when strict), and how many tokens were cut
+// from its end: a line longer than the model takes is an error, or with
+// truncate is cut to the limit (fairseq's --truncate-source).
+func (p *Pipeline) encodeSource(line string, strict, truncate bool) (ids []int32, toks, unknown []string, cut int, err error) {
 	if !utf8.ValidString(line) {
-		return nil, nil, nil, errors.New("invalid UTF-8")
+		return nil, nil, nil, 0, errors.New("invalid UTF-8")
 	}
 	if strings.TrimSpace(line) == "" {
-		return nil, nil, nil, errors.New("empty input")
+		return nil, nil, nil, 0, errors.New("empty input")
 	}
 	toks = p.Config.Data.SourceTokens(p.SrcTok, line)
 	if max := p.Config.Data.MaxSrcLen; max > 0 && len(toks) > max {
-		return nil, nil, nil, fmt.Errorf("input is %d tokens long; the model takes at most %d", len(toks), max)
+		if !truncate {
+			return nil, nil, nil, 0, fmt.Errorf("input is %d tokens long; the model takes at most %d", len(toks), max)
+		}
+		cut, toks = len(toks)-max, toks[:max]
 	}
 	ids = make([]int32, len(toks))
 	for i, t := range toks {
@@ -103,14 +108,14 @@ func (p *Pipeline) encodeSource(line string, strict bool) (ids []int32, toks, un
 		}
 		if !ok {
 			if strict {
-				return nil, nil, nil, fmt.Errorf("vocab: unknown symbol %s at position %d (the model never saw it in training)", excerpt.Quote(t), i)
+				return nil, nil, nil, 0, fmt.Errorf("vocab: unknown symbol %s at position %d (the model never saw it in training)", excerpt.Quote(t), i)
 			}
 			id = vocab.UNK
 			unknown = append(unknown, t)
 		}
 		ids[i] = int32(id)
 	}
-	return ids, toks, unknown, nil
+	return ids, toks, unknown, cut, nil
 }
 
 // DecodeTarget turns output ids into text.

@@ -70,6 +70,14 @@ type DataConfig struct {
 	// and in every input, restores them in every output, and constrains
 	// the search to copy each exactly once.
 	Placeholders bool `json:"placeholders,omitempty"`
+
+	// The model's decoding limit that follows the source (fairseq's
+	// --max-len-a/--max-len-b): at most ⌊max_len_a·|source|⌋ + max_len_b
+	// output tokens, counting EOS; predict, eval, serve and the validation
+	// metric use it unless told otherwise. Both 0 (a model from before
+	// them) means DefaultMaxLenA and DefaultMaxLenB.
+	MaxLenA float64 `json:"max_len_a,omitempty"`
+	MaxLenB int     `json:"max_len_b,omitempty"`
 }
 
 // Config is config.json.
@@ -229,6 +237,13 @@ func LoadForResume(dir string) (*Pipeline, error) {
 	if p.TgtTok, err = loadTokenizer(dir, p.Config.Data.TgtTokenizer, TgtBPEFile); err != nil {
 		return nil, err
 	}
+	// BPE outputs only pieces of the vocabulary, as at training time.
+	if b, ok := p.SrcTok.(*tokenize.BPE); ok {
+		p.SrcTok = b.WithVocabulary(p.Src.Has)
+	}
+	if b, ok := p.TgtTok.(*tokenize.BPE); ok {
+		p.TgtTok = b.WithVocabulary(p.Tgt.Has)
+	}
 	p.SrcTok, p.TgtTok = p.Config.Data.wrap(p.SrcTok), p.Config.Data.wrap(p.TgtTok)
 	mc := p.Config.Model
 	if mc.SrcVocab != p.Src.Len() || mc.TgtVocab != p.Tgt.Len() {
@@ -248,9 +263,10 @@ func LoadForResume(dir string) (*Pipeline, error) {
 }
 
 // Encode tokenizes and encodes pairs with the pipeline's tokenizers and
-// vocabularies (unknown symbols become <unk>), leaving out training pairs
-// over the length limits, as Prepare did.
-func (p *Pipeline) Encode(trainPairs, validPairs []corpus.Pair) (trainSet, validSet []batch.Example, err error) {
+// vocabularies (unknown symbols become <unk>), leaving out training and
+// validation pairs over the length limits, as Prepare did; skippedValid
+// counts the validation pairs left out.
+func (p *Pipeline) Encode(trainPairs, validPairs []corpus.Pair) (trainSet, validSet []batch.Example, skippedValid int, err error) {
 	d := p.Config.Data
 	enc := func(pr corpus.Pair) (batch.Example, bool) {
 		s := d.SourceTokens(p.SrcTok, pr.Source)
@@ -265,17 +281,21 @@ func (p *Pipeline) Encode(trainPairs, validPairs []corpus.Pair) (trainSet, valid
 			trainSet = append(trainSet, ex)
 		}
 	}
-	for i, pr := range validPairs {
+	for _, pr := range validPairs {
 		ex, ok := enc(pr)
 		if !ok {
-			return nil, nil, fmt.Errorf("validation pair %d is over the length limits %d/%d", i+1, d.MaxSrcLen, d.MaxTgtLen)
+			skippedValid++
+			continue
 		}
 		validSet = append(validSet, ex)
 	}
 	if len(trainSet) == 0 {
-		return nil, nil, errors.New("no training pairs within the length limits")
+		return nil, nil, 0, errors.New("no training pairs within the length limits")
 	}
-	return trainSet, validSet, nil
+	if len(validPairs) > 0 && len(validSet) == 0 {
+		return nil, nil, 0, fmt.Errorf("every one of the %d validation pairs is over the length limits %d/%d", len(validPairs), d.MaxSrcLen, d.MaxTgtLen)
+	}
+	return trainSet, validSet, skippedValid, nil
 }
 
 // sameVocab reports where two vocabularies first differ, or nil when they

@@ -68,7 +68,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			t.Fatalf("parameter %s did not round-trip", w.Name)
 		}
 	}
-	trainEx, validEx, err := p.Encode(pairs, pairs[:2])
+	trainEx, validEx, _, err := p.Encode(pairs, pairs[:2])
 	if err != nil || len(trainEx) != len(pr.Train) || len(validEx) != 2 {
 		t.Fatalf("Encode: %d/%d examples, %v", len(trainEx), len(validEx), err)
 	}
@@ -107,8 +107,15 @@ func TestPrepareLimits(t *testing.T) {
 	if pr.Skipped != 2 || len(pr.Train) != 2 { // "Close the window", "Open the window" are longer than 13
 		t.Errorf("skipped %d, kept %d; want 2 and 2", pr.Skipped, len(pr.Train))
 	}
-	if _, err := Prepare(pairs, pairs[2:3], PrepareOptions{Data: DataConfig{SrcTokenizer: TokChar, TgtTokenizer: TokWord, MaxSrcLen: 13}}); err == nil {
-		t.Error("an over-long validation pair was accepted")
+	// Over-long validation pairs are left out and counted, as training
+	// pairs are; a validation set with none left is an error.
+	pr, err = Prepare(pairs, pairs[1:3], PrepareOptions{Data: DataConfig{SrcTokenizer: TokChar, TgtTokenizer: TokWord, MaxSrcLen: 13}})
+	if err != nil || pr.SkippedValid != 1 || len(pr.Valid) != 1 {
+		t.Fatalf("one over-long validation pair of two: %v; skipped %d, kept %d", err, pr.SkippedValid, len(pr.Valid))
+	}
+	if _, err := Prepare(pairs, pairs[2:3], PrepareOptions{Data: DataConfig{SrcTokenizer: TokChar, TgtTokenizer: TokWord, MaxSrcLen: 13}}); err == nil ||
+		!strings.Contains(err.Error(), "every one of the 1 validation pairs is longer than the limits") {
+		t.Errorf("no validation pair within the limits: %v", err)
 	}
 	if _, err := Prepare(nil, nil, PrepareOptions{Data: DataConfig{SrcTokenizer: TokChar, TgtTokenizer: TokWord}}); err == nil {
 		t.Error("an empty training set was accepted")

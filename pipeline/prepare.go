@@ -14,6 +14,7 @@ import (
 	"github.com/qkv-dev/qkv/checkpoint"
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/model"
+	"github.com/qkv-dev/qkv/search"
 	"github.com/qkv-dev/qkv/text/corpus"
 	"github.com/qkv-dev/qkv/text/placeholder"
 	"github.com/qkv-dev/qkv/text/tokenize"
@@ -62,6 +63,12 @@ func (d DataConfig) Validate() error {
 			return fmt.Errorf("data: %s %d is out of range: it must be between 1 and %d tokens (config key data.%s)", l.flag, l.v, MaxSeqLen, l.key)
 		}
 	}
+	if a := d.MaxLenA; !(a >= 0 && a <= MaxLenAMax) {
+		return fmt.Errorf("data: --max-len-a %v is out of range: it must be between 0 and %d output tokens per source token (config key data.max_len_a)", a, MaxLenAMax)
+	}
+	if b := d.MaxLenB; b < 0 || b > search.MaxOutputSteps {
+		return fmt.Errorf("data: --max-len-b %d is out of range: it must be between 0 and %d output tokens (config key data.max_len_b)", b, search.MaxOutputSteps)
+	}
 	return nil
 }
 
@@ -91,12 +98,16 @@ type Prepared struct {
 	SrcBPE, TgtBPE *tokenize.BPE
 	Train, Valid   []batch.Example
 	Skipped        int // training pairs longer than MaxSrcLen/MaxTgtLen, left out
+	SkippedValid   int // validation pairs longer than the limits, left out
 }
 
 // Prepare learns tokenizers (BPE) and vocabularies from the training pairs
 // and encodes both sets. Validation symbols missing from the training data
-// become <unk>. Training pairs over the length limits are left out and
-// counted; over-long validation pairs are an error naming the line. With
+// become <unk>. Training and validation pairs over the length limits are
+// left out and counted (as fairseq's --skip-invalid-size-inputs-valid-test);
+// a validation set with no pair left is an error. A BPE side never outputs
+// a piece its vocabulary lacks (see tokenize.BPE.WithVocabulary), and its
+// vocabulary holds every character of its training text. With
 // Data.JointVocab, one vocabulary is built from both sides, and when both
 // sides use BPE one set of merges is learned from both (subword-nmt's joint
 // BPE); Src and Tgt (and SrcBPE and TgtBPE) are then the same.
@@ -154,6 +165,15 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 		sc.Add(srcToks[i])
 		tc.Add(tgtToks[i])
 	}
+	// A BPE side's vocabulary also holds every character of its training
+	// text (counted at every occurrence, inside pieces too), so that the
+	// segmenter can always fall back to pieces the model knows.
+	if p.SrcBPE != nil {
+		d.addBaseSymbols(sc, p.SrcBPE, trainPairs, srcText)
+	}
+	if p.TgtBPE != nil {
+		d.addBaseSymbols(tc, p.TgtBPE, trainPairs, tgtText)
+	}
 	if d.Placeholders {
 		// Every marker a message can hold gets an id on both sides, however
 		// rare in the training data, so any placeholder can be read and copied.
@@ -172,6 +192,28 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 		p.Src = vocab.Build(sc, opt.MinFreq, opt.MaxVocab)
 		p.Tgt = vocab.Build(tc, opt.MinFreq, opt.MaxVocab)
 	}
+	// BPE never outputs a piece outside its vocabulary: pieces the merges
+	// make only on the way to longer ones, or that --min-freq or max_vocab
+	// left out, are split into smaller known ones (subword-nmt's vocabulary
+	// filter). The training data is segmented again where that changes it.
+	if p.SrcBPE != nil {
+		var dropped bool
+		p.SrcTok, dropped = d.filterBPE(p.SrcBPE, p.Src, sc)
+		if dropped {
+			for i, pr := range trainPairs {
+				srcToks[i] = d.SourceTokens(p.SrcTok, pr.Source)
+			}
+		}
+	}
+	if p.TgtBPE != nil {
+		var dropped bool
+		p.TgtTok, dropped = d.filterBPE(p.TgtBPE, p.Tgt, tc)
+		if dropped {
+			for i, pr := range trainPairs {
+				tgtToks[i] = p.TgtTok.Tokenize(tgtText(pr))
+			}
+		}
+	}
 	for i := range trainPairs {
 		if (d.MaxSrcLen > 0 && len(srcToks[i]) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(tgtToks[i]) > d.MaxTgtLen) {
 			p.Skipped++
@@ -182,15 +224,57 @@ func Prepare(trainPairs, validPairs []corpus.Pair, opt PrepareOptions) (*Prepare
 	if len(p.Train) == 0 {
 		return nil, fmt.Errorf("prepare: every training pair is longer than the limits (%d source, %d target tokens)", d.MaxSrcLen, d.MaxTgtLen)
 	}
-	for i, pr := range validPairs {
+	for _, pr := range validPairs {
 		s := opt.Data.SourceTokens(p.SrcTok, pr.Source)
 		t := d.TargetTokens(p.TgtTok, pr.Source, pr.Target)
 		if (d.MaxSrcLen > 0 && len(s) > d.MaxSrcLen) || (d.MaxTgtLen > 0 && len(t) > d.MaxTgtLen) {
-			return nil, fmt.Errorf("prepare: validation pair %d is %d/%d tokens long, over the limits %d/%d", i+1, len(s), len(t), d.MaxSrcLen, d.MaxTgtLen)
+			p.SkippedValid++
+			continue
 		}
 		p.Valid = append(p.Valid, batch.Example{Src: toInt32(p.Src.Encode(s)), Tgt: toInt32(p.Tgt.Encode(t))})
 	}
+	if len(validPairs) > 0 && len(p.Valid) == 0 {
+		return nil, fmt.Errorf("prepare: every one of the %d validation pairs is longer than the limits (%d source, %d target tokens): "+
+			"give validation pairs that fit, or raise --max-src-len/--max-tgt-len", len(validPairs), d.MaxSrcLen, d.MaxTgtLen)
+	}
 	return p, nil
+}
+
+// addBaseSymbols counts, in c, the base symbols (characters, and the
+// space marker) of one side of pairs (text gives it as the tokenizer reads
+// it) as bpe reads them, at every occurrence; a symbol already counted as a
+// piece keeps the larger count. Placeholder markers are not BPE's: they
+// are left out.
+func (d DataConfig) addBaseSymbols(c vocab.Counts, bpe *tokenize.BPE, pairs []corpus.Pair, text func(corpus.Pair) string) {
+	occ := vocab.Counts{}
+	for _, pr := range pairs {
+		s := text(pr)
+		if !d.Placeholders {
+			occ.Add(bpe.Symbols(s))
+			continue
+		}
+		for _, piece := range placeholder.TextPieces(s) {
+			occ.Add(bpe.Symbols(piece))
+		}
+	}
+	for s, n := range occ {
+		c[s] = max(c[s], n)
+	}
+}
+
+// filterBPE returns the side's tokenizer: bpe restricted to the pieces of
+// v (see tokenize.BPE.WithVocabulary), wrapped as the data settings say;
+// and whether v lacks any piece counted in counts, that is whether the
+// restriction changes the training data's segmentation.
+func (d DataConfig) filterBPE(bpe *tokenize.BPE, v *vocab.Vocab, counts vocab.Counts) (tokenize.Tokenizer, bool) {
+	dropped := false
+	for s := range counts {
+		if !v.Has(s) {
+			dropped = true
+			break
+		}
+	}
+	return d.wrap(bpe.WithVocabulary(v.Has)), dropped
 }
 
 // Save writes config.json, the vocabularies and the BPE merges to dir.

@@ -3,7 +3,9 @@ package pipeline
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/qkv-dev/qkv/batch"
@@ -29,6 +31,7 @@ type Result struct {
 	Source       string
 	SourceTokens []string     // the line's tokens as the model reads them (unknown ones as they were written)
 	Unknown      []string     // the tokens the model never saw, read as <unk> (never set with Options.Strict)
+	Truncated    int          // tokens cut from the end of a source longer than the model takes (Options.TruncateSource)
 	Hyps         []Output     // best first; empty when Err is set
 	EncoderAttn  []search.Map // the encoder's self-attention, when asked for and the model has it
 	Err          error        // why the line could not be decoded
@@ -42,6 +45,20 @@ type Options struct {
 	// line; by default such a symbol is read as <unk> and listed in
 	// Result.Unknown.
 	Strict bool
+	// MaxLenA and MaxLenB bound each output by the length of its source,
+	// as fairseq's --max-len-a/--max-len-b: at most ⌊A·|source|⌋ + B
+	// decoding steps (output tokens counting the final EOS, as
+	// Search.MaxLen counts them), and never more than the longest target
+	// the model was trained for + 1 (data.max_tgt_len) nor Search.MaxLen
+	// when that is given. nil takes the model's (data.max_len_a/b), else
+	// DefaultMaxLenA/B.
+	MaxLenA *float64
+	MaxLenB *int
+	// TruncateSource decodes a source longer than the model takes (data.
+	// max_src_len) from its first tokens, as fairseq's --truncate-source,
+	// instead of making it an error of its line: for scoring a test set,
+	// where every source must get an output. Result.Truncated says.
+	TruncateSource bool
 	// FirstLine is the line number, in the whole input, of the first line
 	// given to Translate (0 for the first call). Sampling keys each line's
 	// random stream by it, so a long input decoded in pieces samples as it
@@ -79,7 +96,63 @@ func (o Options) Check() error {
 	if o.FirstLine < 0 {
 		return fmt.Errorf("pipeline: first line %d is negative", o.FirstLine)
 	}
+	if a := o.MaxLenA; a != nil && !(*a >= 0 && *a <= MaxLenAMax) {
+		return fmt.Errorf("--max-len-a %v is out of range: use 0 to %d (output tokens per source token; %v is the default)", *a, MaxLenAMax, DefaultMaxLenA)
+	}
+	if b := o.MaxLenB; b != nil && (*b < 0 || *b > search.MaxOutputSteps) {
+		return fmt.Errorf("--max-len-b %d is out of range: use 0 to %d (output tokens added to --max-len-a × the source's; %d is the default)", *b, search.MaxOutputSteps, DefaultMaxLenB)
+	}
+	if o.MaxLenA != nil && o.MaxLenB != nil && *o.MaxLenA == 0 && *o.MaxLenB == 0 {
+		return errors.New("--max-len-a 0 and --max-len-b 0 leave no room for any output: raise one of them")
+	}
 	return nil
+}
+
+// The decoding limit that follows the source: ⌊A·|source|⌋ + B steps.
+// A = 2, B = 10 let every target of the CMUdict G2P split and of the
+// gettext En→De corpus through but two of 46,144 De training targets
+// (docs/reliability.md has the measurements), while a hypothesis that
+// loops stops at about twice its source's length instead of at the
+// longest training target. fairseq's defaults (A = 0, B = 200) bound
+// nothing by the source; Marian's --max-length-factor 3 (A = 3, B = 0)
+// cuts short targets of one-token sources.
+const (
+	DefaultMaxLenA = 2.0
+	DefaultMaxLenB = 10
+	MaxLenAMax     = 1000 // bound of --max-len-a
+)
+
+// LengthLimit returns the A and B of the decoding limit opt asks for (see
+// Options.MaxLenA): opt's own, else the model's data.max_len_a/b, else the
+// defaults.
+func (p *Pipeline) LengthLimit(opt Options) (a float64, b int) {
+	a, b = DefaultMaxLenA, DefaultMaxLenB
+	if d := p.Config.Data; d.MaxLenA != 0 || d.MaxLenB != 0 {
+		a, b = d.MaxLenA, d.MaxLenB
+	}
+	if opt.MaxLenA != nil {
+		a = *opt.MaxLenA
+	}
+	if opt.MaxLenB != nil {
+		b = *opt.MaxLenB
+	}
+	return a, b
+}
+
+// sourceLimits returns each source's decoding limit, in steps: ⌊a·n⌋ + b
+// for a source of n tokens, at least 1 and at most steps (the batch's
+// limit) and the longest training target + 1.
+func (p *Pipeline) sourceLimits(srcs [][]int32, a float64, b, steps int) []int {
+	limit := steps
+	if t := p.Config.Data.MaxTgtLen; t > 0 {
+		limit = min(limit, t+1)
+	}
+	out := make([]int, len(srcs))
+	for i, s := range srcs {
+		n := math.Floor(a*float64(len(s))) + float64(b)
+		out[i] = max(1, int(min(n, float64(limit))))
+	}
+	return out
 }
 
 // Translate decodes every line. Lines are grouped by length into batches so
@@ -106,7 +179,7 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 	srcs := make([][]int32, len(lines))
 	for i, line := range lines {
 		results[i].Source = line
-		ids, toks, unknown, err := p.encodeSource(line, opt.Strict)
+		ids, toks, unknown, cut, err := p.encodeSource(line, opt.Strict, opt.TruncateSource)
 		if err != nil {
 			results[i].Err = err
 			continue
@@ -114,6 +187,7 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 		srcs[i] = ids
 		results[i].SourceTokens = toks
 		results[i].Unknown = unknown
+		results[i].Truncated = cut
 		ok = append(ok, i)
 	}
 	slices.SortStableFunc(ok, func(a, b int) int { return cmp.Compare(len(srcs[a]), len(srcs[b])) })
@@ -125,6 +199,7 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 	g := tensor.NewGraph(0)
 	g.SetTraining(false)
 	g.SetNoGrad(true)
+	lenA, lenB := p.LengthLimit(opt)
 	for start := 0; start < len(ok); start += bs {
 		idx := ok[start:min(start+bs, len(ok))]
 		chunk := make([][]int32, len(idx))
@@ -138,13 +213,17 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 			}
 		}
 		var err error
-		if sopt.Constraint, err = p.placeholderConstraint(chunk, opt.OrderedPlaceholders); err != nil {
+		chunkLines := make([]string, len(idx))
+		for j, i := range idx {
+			chunkLines[j] = lines[i]
+		}
+		if sopt.Constraint, err = p.placeholderConstraint(chunk, chunkLines, opt.OrderedPlaceholders); err != nil {
 			for _, i := range idx {
 				results[i].Err = err
 			}
 			continue
 		}
-		hyps, encAttn, err := p.decodeBatch(ctx, g, chunk, sopt)
+		hyps, encAttn, err := p.decodeBatch(ctx, g, chunk, sopt, lenA, lenB)
 		for j, i := range idx {
 			if err != nil {
 				results[i].Err = err
@@ -185,7 +264,7 @@ func (p *Pipeline) maxSteps(opt search.Options) int {
 // Special is the search's view of the target vocabulary's special symbols.
 var Special = search.Special{PAD: vocab.PAD, BOS: vocab.BOS, EOS: vocab.EOS, UNK: vocab.UNK}
 
-func (p *Pipeline) decodeBatch(ctx context.Context, g *tensor.Graph, srcs [][]int32, opt search.Options) ([][]Output, [][]search.Map, error) {
+func (p *Pipeline) decodeBatch(ctx context.Context, g *tensor.Graph, srcs [][]int32, opt search.Options, lenA float64, lenB int) ([][]Output, [][]search.Map, error) {
 	defer g.Reset()
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -210,6 +289,7 @@ func (p *Pipeline) decodeBatch(ctx context.Context, g *tensor.Graph, srcs [][]in
 		}
 	}
 	opt.MaxLen = p.maxSteps(opt)
+	opt.SourceMaxLen = p.sourceLimits(srcs, lenA, lenB, opt.MaxLen)
 	hyps, err := search.Decode(dec, len(srcs), Special, opt)
 	if err != nil {
 		return nil, nil, err
@@ -225,8 +305,9 @@ func (p *Pipeline) decodeBatch(ctx context.Context, g *tensor.Graph, srcs [][]in
 }
 
 // placeholderConstraint returns the search constraint that copies the
-// placeholders of each source exactly once (nil without Placeholders).
-func (p *Pipeline) placeholderConstraint(srcs [][]int32, ordered bool) (search.Constraint, error) {
+// placeholders of each source exactly once (nil without Placeholders); line
+// breaks and tabs stay inside the output, as they are inside the source.
+func (p *Pipeline) placeholderConstraint(srcs [][]int32, lines []string, ordered bool) (search.Constraint, error) {
 	if !p.Config.Data.Placeholders {
 		return nil, nil
 	}
@@ -244,7 +325,22 @@ func (p *Pipeline) placeholderConstraint(srcs [][]int32, ordered bool) (search.C
 			}
 		}
 	}
-	return search.NewPlaceholders(tokens, Special.EOS, need, ordered)
+	c, err := search.NewPlaceholders(tokens, Special.EOS, need, ordered)
+	if err != nil {
+		return nil, err
+	}
+	for i, line := range lines {
+		var inside []int
+		for k, kind := range placeholder.Protect(line).Kinds {
+			if kind == placeholder.Break {
+				inside = append(inside, k+1)
+			}
+		}
+		if inside != nil {
+			c.KeepInside(i, inside)
+		}
+	}
+	return c, nil
 }
 
 // ctxDecoder stops decoding once its context is done: the search returns

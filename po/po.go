@@ -233,6 +233,9 @@ func (p *parser) finish() error {
 
 func (p *parser) line(raw string, lineNo int) error {
 	text := strings.TrimSuffix(strings.TrimSuffix(raw, "\n"), "\r")
+	if lineNo == 1 {
+		text = strings.TrimPrefix(text, "\ufeff") // an editor's byte-order mark (kept in the bytes)
+	}
 	t := strings.TrimSpace(text)
 	if p.cur == nil {
 		if err := p.start(lineNo); err != nil {

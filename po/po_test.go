@@ -42,6 +42,7 @@ func TestRoundTripIsIdentity(t *testing.T) {
 			"no final \\n":    bytes.TrimSuffix(data, []byte("\n")),
 			"leading blanks":  append([]byte("\n\n"), data...),
 			"trailing blanks": append(slices.Clone(data), "\n\n"...),
+			"byte-order mark": append([]byte("\ufeff"), data...),
 		} {
 			f, err := Parse(v, path)
 			if err != nil {

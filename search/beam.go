@@ -71,7 +71,7 @@ func beam(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error) 
 			cands = cands[:0]
 			for i, h := range src.live {
 				r := row0 + i
-				restrict(opt.Constraint, s, h.path, logp[r*V:(r+1)*V], &prefix, opt.MaxLen)
+				restrict(opt.Constraint, s, h.path, logp[r*V:(r+1)*V], &prefix, opt.maxLen(s))
 				top = bestK(top[:0], logp[r*V:(r+1)*V], 2*K, m)
 				for _, c := range top {
 					if opt.Constraint != nil && math.IsInf(float64(c.lp), -1) {
@@ -106,8 +106,8 @@ func beam(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error) 
 			}
 			row0 += len(src.live)
 			src.live = next
-			if len(src.finished) >= K || len(next) == 0 {
-				src.done = true
+			if len(src.finished) >= K || len(next) == 0 || step+1 >= opt.maxLen(s) {
+				src.done = true // at its source's limit, its live hypotheses end unfinished
 				continue
 			}
 			for _, h := range next {

@@ -34,7 +34,18 @@ type Placeholders struct {
 	byNum   map[int]int32
 	eos     int32
 	sources [][]int
+	inside  [][]int // per source: placeholders that may not come first nor right before EOS
 	ordered bool
+}
+
+// KeepInside makes the placeholders numbers of source src stay inside the
+// output: never its first token, never right before EOS (a line break that
+// a PO file's msgstr may not begin or end with, say).
+func (p *Placeholders) KeepInside(src int, numbers []int) {
+	if p.inside == nil {
+		p.inside = make([][]int, len(p.sources))
+	}
+	p.inside[src] = append(p.inside[src], numbers...)
 }
 
 // NewPlaceholders builds the constraint. tokens maps target ids of
@@ -105,13 +116,21 @@ func (p *Placeholders) Restrict(src int, prefix []int32, left int, logp []float3
 		}
 		return
 	}
+	var inside []int
+	if p.inside != nil {
+		inside = p.inside[src]
+	}
 	for i, id := range p.tokens {
-		if !allowed(p.number[i]) {
+		if !allowed(p.number[i]) || (len(prefix) == 0 && slices.Contains(inside, p.number[i])) {
 			logp[id] = inf
 		}
 	}
 	if missing > 0 {
 		logp[p.eos] = inf
+	} else if n := len(prefix); n > 0 && len(inside) > 0 {
+		if i, ok := slices.BinarySearch(p.tokens, prefix[n-1]); ok && slices.Contains(inside, p.number[i]) {
+			logp[p.eos] = inf
+		}
 	}
 }
 

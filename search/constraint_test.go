@@ -115,6 +115,38 @@ func TestPlaceholdersFitBeforeMaxLen(t *testing.T) {
 	}
 }
 
+// TestKeepInside: a placeholder kept inside is never the first token nor
+// the last before EOS.
+func TestKeepInside(t *testing.T) {
+	srcs := []int{3, 17, 40, 41, 99, 123, 5, 6}
+	need := [][]int{{1}, {2, 1}, {1}, {1, 2}, {2}, {1}, {1}, {2}}
+	c, err := NewPlaceholders(placeholderOf, sp.EOS, need, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range srcs {
+		c.KeepInside(s, []int{1})
+	}
+	for _, opt := range []Options{{MaxLen: 40}, {MaxLen: 40, Beam: 4, NBest: 4}, {MaxLen: 400, Sample: true, Temperature: 1, NBest: 4, Seed: 9}} {
+		opt.Constraint = c
+		out, err := Decode(newToy(12, srcs), len(srcs), sp, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s, hs := range out {
+			for _, h := range hs {
+				n := len(h.Tokens)
+				if n > 0 && (h.Tokens[0] == 8 || (h.Finished && h.Tokens[n-1] == 8)) {
+					t.Errorf("%+v source %d: placeholder 1 at an end of %v", opt, s, h.Tokens)
+				}
+				if got := emitted(h); h.Finished && len(got) != len(need[s]) {
+					t.Errorf("%+v source %d: placeholders %v, want %v", opt, s, got, need[s])
+				}
+			}
+		}
+	}
+}
+
 func TestNewPlaceholdersChecks(t *testing.T) {
 	if _, err := NewPlaceholders(map[int32]int{2: 1}, 2, nil, false); err == nil {
 		t.Error("EOS as a placeholder token was accepted")

@@ -13,7 +13,7 @@ func greedy(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error
 
 // unroll extends every row of the state one token at a time, the token
 // chosen from the row's log-probabilities by choose, until it ends with EOS
-// or MaxLen steps are done; row r's hypothesis is appended to
+// or its source's limit of steps (Options.maxLen) is reached; row r's hypothesis is appended to
 // out[srcOf[r]]. Finished rows are dropped from the state, so they cost
 // nothing.
 func unroll(st State, srcOf []int, sp Special, opt Options, choose func(src int, row []float32) int32, out [][]Hypothesis) error {
@@ -37,12 +37,16 @@ func unroll(st State, srcOf []int, sp Special, opt Options, choose func(src int,
 		live := 0
 		for r, src := range srcOf {
 			row := logp[r*V : (r+1)*V]
-			restrict(opt.Constraint, src, paths[r], row, &prefix, opt.MaxLen)
+			restrict(opt.Constraint, src, paths[r], row, &prefix, opt.maxLen(src))
 			tok := choose(src, row)
 			paths[r] = paths[r].extend(tok, row[tok], attentionOf(st, opt.Attention, r))
 			lps[r] += float64(row[tok])
 			if tok == sp.EOS {
 				out[src] = append(out[src], paths[r].hypothesis(lps[r], true, opt.LengthPenalty, opt.Attention))
+				continue
+			}
+			if step+1 >= opt.maxLen(src) { // its source's limit: stop here, unfinished
+				out[src] = append(out[src], paths[r].hypothesis(lps[r], false, opt.LengthPenalty, opt.Attention))
 				continue
 			}
 			keep = append(keep, int32(r))

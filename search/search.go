@@ -95,6 +95,14 @@ type Options struct {
 	// Constraint, when set, masks what each hypothesis may emit next
 	// (see Placeholders).
 	Constraint Constraint
+
+	// SourceMaxLen, when set, holds one limit per source, in decoding
+	// steps as MaxLen (each at most MaxLen): a hypothesis of source i that
+	// reaches SourceMaxLen[i] steps without EOS stops there, unfinished.
+	// A caller sets it from the source's length (fairseq's
+	// --max-len-a/--max-len-b), so that a hypothesis that loops stops near
+	// the length its source calls for.
+	SourceMaxLen []int
 }
 
 // Check returns an error, naming the option as the command line spells it
@@ -169,6 +177,16 @@ func Decode(st State, batch int, sp Special, opt Options) ([][]Hypothesis, error
 	if opt.Lines != nil && len(opt.Lines) != batch {
 		return nil, fmt.Errorf("search: %d line numbers for %d sources", len(opt.Lines), batch)
 	}
+	if opt.SourceMaxLen != nil {
+		if len(opt.SourceMaxLen) != batch {
+			return nil, fmt.Errorf("search: %d length limits for %d sources", len(opt.SourceMaxLen), batch)
+		}
+		for i, n := range opt.SourceMaxLen {
+			if n < 1 || n > opt.MaxLen {
+				return nil, fmt.Errorf("search: the length limit of source %d is %d steps: it must be between 1 and MaxLen (%d)", i, n, opt.MaxLen)
+			}
+		}
+	}
 	switch {
 	case opt.Sample:
 		return sample(st, batch, sp, opt)
@@ -209,6 +227,14 @@ func (m mask) has(tok int) bool {
 		}
 	}
 	return false
+}
+
+// maxLen is the decoding limit of source src, in steps.
+func (o *Options) maxLen(src int) int {
+	if o.SourceMaxLen != nil {
+		return o.SourceMaxLen[src]
+	}
+	return o.MaxLen
 }
 
 // lengthPenalty is GNMT's lp(n) = ((5+n)/6)^α.

@@ -19,6 +19,8 @@ type TranslateRequest struct {
 	NBest       int      `json:"nbest"`       // outputs per input (0: 1); ≤ beam, or samples drawn with sample
 	Alpha       float64  `json:"alpha"`       // GNMT length penalty α
 	MaxLen      int      `json:"max_len"`     // output tokens at most, EOS included (0: the model's default)
+	MaxLenA     *float64 `json:"max_len_a"`   // outputs stop at ⌊max_len_a·|input tokens|⌋ + max_len_b tokens, EOS included (fairseq's --max-len-a); default: the server's --max-len-a, else the model's
+	MaxLenB     *int     `json:"max_len_b"`   // b of that limit; default as max_len_a
 	Sample      bool     `json:"sample"`      // draw outputs instead of searching
 	Temperature *float64 `json:"temperature"` // sampling temperature, default 1
 	TopK        int      `json:"top_k"`       // sample among the k most likely tokens (0: all)

@@ -34,16 +34,24 @@ import (
 
 // optKey is what must be equal for inputs to be decoded together.
 type optKey struct {
-	beam, nbest, maxLen, topK           int
-	alpha, temperature                  float64
+	beam, nbest, maxLen, topK, maxLenB  int
+	alpha, temperature, maxLenA         float64
 	seed                                uint64
 	sample, allowUnk, attention, strict bool
 }
 
 func keyOf(opt pipeline.Options) optKey {
 	o := opt.Search
-	return optKey{beam: o.Beam, nbest: o.NBest, maxLen: o.MaxLen, topK: o.TopK, alpha: o.LengthPenalty,
-		temperature: o.Temperature, seed: o.Seed, sample: o.Sample, allowUnk: o.AllowUnk, attention: o.Attention, strict: opt.Strict}
+	k := optKey{beam: o.Beam, nbest: o.NBest, maxLen: o.MaxLen, topK: o.TopK, alpha: o.LengthPenalty,
+		temperature: o.Temperature, seed: o.Seed, sample: o.Sample, allowUnk: o.AllowUnk, attention: o.Attention, strict: opt.Strict,
+		maxLenA: -1, maxLenB: -1} // -1: the model's
+	if opt.MaxLenA != nil {
+		k.maxLenA = *opt.MaxLenA
+	}
+	if opt.MaxLenB != nil {
+		k.maxLenB = *opt.MaxLenB
+	}
+	return k
 }
 
 // request is one translate request as the batcher sees it.

@@ -55,6 +55,12 @@ type Config struct {
 	MaxConcurrent int           // requests being answered at once (all endpoints but /healthz and /metrics)
 	MaxBeam       int           // beam size, and samples per input
 	Timeout       time.Duration // time to answer one translate request
+
+	// MaxLenA and MaxLenB are the decoding limit that follows the source
+	// (pipeline.Options.MaxLenA) for requests that give no max_len_a or
+	// max_len_b; nil takes each model's own (data.max_len_a/b).
+	MaxLenA *float64
+	MaxLenB *int
 }
 
 // NoWait as Config.MaxWait decodes what is queued without waiting for more
@@ -130,7 +136,7 @@ func (c Config) Check() error {
 	case c.Timeout <= 0:
 		return bad("--timeout", c.Timeout, "give a positive time")
 	}
-	return nil
+	return pipeline.Options{Search: search.Options{Beam: 1}, BatchSize: 1, MaxLenA: c.MaxLenA, MaxLenB: c.MaxLenB}.Check()
 }
 
 // Model is a model to serve under a name.

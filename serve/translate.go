@@ -268,7 +268,13 @@ func (s *Server) options(req *TranslateRequest) (pipeline.Options, *httpError) {
 	opt := pipeline.Options{BatchSize: 1, Strict: req.Strict, Search: search.Options{
 		Beam: beam, NBest: req.NBest, LengthPenalty: req.Alpha, MaxLen: req.MaxLen, Sample: req.Sample,
 		Temperature: temp, TopK: req.TopK, Seed: seed, AllowUnk: req.AllowUnk, Attention: req.Attention,
-	}}
+	}, MaxLenA: s.cfg.MaxLenA, MaxLenB: s.cfg.MaxLenB}
+	if req.MaxLenA != nil {
+		opt.MaxLenA = req.MaxLenA
+	}
+	if req.MaxLenB != nil {
+		opt.MaxLenB = req.MaxLenB
+	}
 	if err := opt.Check(); err != nil {
 		return opt, optionError(err)
 	}
@@ -294,7 +300,7 @@ func (s *Server) options(req *TranslateRequest) (pipeline.Options, *httpError) {
 // flagFields maps the flags that pipeline.Options.Check names to the
 // request's fields.
 var flagFields = []struct{ flag, field string }{
-	{"--beam", "beam"}, {"--nbest", "nbest"}, {"--alpha", "alpha"}, {"--max-len", "max_len"},
+	{"--beam", "beam"}, {"--nbest", "nbest"}, {"--alpha", "alpha"}, {"--max-len-a", "max_len_a"}, {"--max-len-b", "max_len_b"}, {"--max-len", "max_len"},
 	{"--sample", "sample"}, {"--temperature", "temperature"}, {"--top-k", "top_k"}, {"--batch-size", "batch_size"},
 }
 

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,6 +86,10 @@ type Trainer struct {
 	batches []*batch.Batch // the training plan's batches, built once
 	valid   []*batch.Batch
 	st      runState
+
+	inStep     *stepStart // set while a training step runs
+	updating   bool       // the optimizer is changing the parameters
+	unsaveable bool       // the state is bad: a failure must not save it
 }
 
 // runState is what, beyond parameters and optimizer moments, a resumed run
@@ -202,7 +207,64 @@ func (t *Trainer) BatchesPerEpoch() int { return len(t.batches) }
 // Run trains until the epochs, the step limit or the time budget run out,
 // validation stops improving, or ctx is cancelled; in every case it writes
 // the last checkpoint before returning, so the run can be resumed.
-func (t *Trainer) Run(ctx context.Context) (Result, error) {
+//
+// A failure after training started (an error of validation, of the metric
+// or of a write, or a panic in a step or a callback) writes the last
+// checkpoint too, as of the last whole step, before the error is returned:
+// the run continues from there with Resume once the cause is fixed. Only
+// when the state itself is bad (a diverged validation loss, a panic in the
+// middle of a parameter update) is the last checkpoint left as it was.
+func (t *Trainer) Run(ctx context.Context) (res Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("train: panic at step %d: %v\n%s", t.st.Step, p, debug.Stack())
+			if t.inStep != nil {
+				t.rollBackStep()
+			}
+		}
+		if err == nil {
+			return
+		}
+		if t.unsaveable {
+			err = fmt.Errorf("%w (%s in %s was left as it was, from its last save)", err, LastFile, t.dir)
+			return
+		}
+		if serr := t.saveLast(); serr != nil {
+			err = fmt.Errorf("%w; and saving the run after that failed too: %v", err, serr)
+			return
+		}
+		err = fmt.Errorf("%w; the run was saved at step %d in %s: fix the cause and continue it with --resume", err, t.st.Step, filepath.Join(t.dir, LastFile))
+	}()
+	return t.run(ctx)
+}
+
+// stepStart is what a step changes in the trainer's state before its
+// parameter update: a step that fails before the update is rolled back to
+// it, so the saved run replays that step on resume.
+type stepStart struct {
+	pos int
+	rng []byte
+}
+
+// rollBackStep undoes a step that failed (panicked) part-way. Before the
+// update only the data position, the random state and the gradients had
+// changed; during the update the parameters may be half-changed, and the
+// state must not be saved.
+func (t *Trainer) rollBackStep() {
+	if t.updating {
+		t.unsaveable = true
+		return
+	}
+	t.st.Pos = t.inStep.pos
+	if err := t.g.SetRNGState(t.inStep.rng); err != nil {
+		t.unsaveable = true
+	}
+	t.g.Reset()
+	optim.ZeroGrad(t.params)
+	t.inStep = nil
+}
+
+func (t *Trainer) run(ctx context.Context) (Result, error) {
 	start := time.Now()
 	lastSave := start
 	var tokens int64
@@ -225,7 +287,13 @@ loop:
 				res.Stopped = "time-budget"
 				break loop
 			}
+			rng, err := t.g.RNGState()
+			if err != nil {
+				return res, err
+			}
+			t.inStep = &stepStart{pos: t.st.Pos, rng: rng}
 			loss, nll, ntok, norm := t.trainStep(order)
+			t.inStep = nil
 			tokens += ntok
 			if t.OnStep != nil {
 				el := time.Since(start)
@@ -374,7 +442,9 @@ func (t *Trainer) trainStep(order []int) (loss, nll float64, tokens int64, norm 
 	t.st.Step++
 	t.opt.SetLR(t.sched.LR(t.st.Step))
 	if !math.IsNaN(norm) && !math.IsInf(norm, 0) {
+		t.updating = true
 		t.opt.Step()
+		t.updating = false
 	}
 	optim.ZeroGrad(t.params)
 	t.st.LastLoss = loss
@@ -476,13 +546,9 @@ func (t *Trainer) validate(ctx context.Context, epoch int) (stop bool, err error
 		if t.st.Validated {
 			best = fmt.Sprintf("best.safetensors holds the best weights so far (validation loss %.4f)", t.st.BestLoss)
 		}
+		t.unsaveable = true // the weights are no good: keep the last save
 		return false, fmt.Errorf("train: the validation loss at step %d is %v: training diverged (%s); start over with a lower --lr, a longer --warmup or --clip-norm 1",
 			t.st.Step, v.Loss, best)
-	}
-	if t.Metric != nil {
-		if v.Metric, v.Value, err = t.Metric(ctx, t.m); err != nil {
-			return false, fmt.Errorf("train: validation metric: %w", err)
-		}
 	}
 	if !t.st.Validated || v.Loss < t.st.BestLoss {
 		t.st.BestLoss, t.st.BadValids, v.Best, t.st.Validated = v.Loss, 0, true, true
@@ -492,6 +558,14 @@ func (t *Trainer) validate(ctx context.Context, epoch int) (stop bool, err error
 		}
 	} else {
 		t.st.BadValids++
+	}
+	// The metric comes after the loss's bookkeeping, so that a failing
+	// metric leaves the run as it would be without it: saved, it resumes
+	// exactly.
+	if t.Metric != nil {
+		if v.Metric, v.Value, err = t.Metric(ctx, t.m); err != nil {
+			return false, fmt.Errorf("train: validation metric at step %d: %w", t.st.Step, err)
+		}
 	}
 	v.Patient = t.st.BadValids
 	if t.OnValid != nil {

@@ -19,6 +19,7 @@ var bdf struct {
 	model, test, format string
 	beams               []int
 	batchSize           int
+	lenFlags            lengthFlags
 }
 
 var benchDecodeCmd = &cobra.Command{
@@ -34,7 +35,9 @@ scores (WER and PER for G2P data, BLEU and chrF for text).`,
 			return errors.New("bench decode: --model and --test are required")
 		}
 		for _, beam := range bdf.beams {
-			if err := (pipeline.Options{Search: search.Options{Beam: beam}, BatchSize: bdf.batchSize}).Check(); err != nil {
+			opt := pipeline.Options{Search: search.Options{Beam: beam}, BatchSize: bdf.batchSize}
+			bdf.lenFlags.set(&opt)
+			if err := opt.Check(); err != nil {
 				return fmt.Errorf("bench decode: %w", err)
 			}
 		}
@@ -50,6 +53,7 @@ scores (WER and PER for G2P data, BLEU and chrF for text).`,
 		enc := json.NewEncoder(os.Stdout)
 		for _, beam := range bdf.beams {
 			opt := pipeline.Options{Search: search.Options{Beam: beam}, BatchSize: bdf.batchSize}
+			bdf.lenFlags.set(&opt)
 			s, err := scorePairs(p, pairs, metric, opt)
 			if err != nil {
 				return err
@@ -78,5 +82,6 @@ func init() {
 	f.StringVar(&bdf.format, "format", "tsv", "corpus format: tsv or cmudict")
 	f.IntSliceVar(&bdf.beams, "beam", []int{1, 4}, "beam sizes (1: greedy)")
 	f.IntVar(&bdf.batchSize, "batch-size", 256, "sources decoded together (the peer uses 256)")
+	bdf.lenFlags.register(f)
 	benchCmd.AddCommand(benchDecodeCmd)
 }

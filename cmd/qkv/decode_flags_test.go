@@ -29,6 +29,10 @@ func TestDecodeFlagRanges(t *testing.T) {
 		{[]string{"--alpha", "NaN"}, "--alpha NaN"},
 		{[]string{"--alpha", "+Inf"}, "--alpha +Inf"},
 		{[]string{"--strict", "--allow-unk"}, "--strict and --allow-unk"},
+		{[]string{"--max-len-a", "-1"}, "--max-len-a -1 is out of range"},
+		{[]string{"--max-len-a", "NaN"}, "--max-len-a NaN"},
+		{[]string{"--max-len-b", "-2"}, "--max-len-b -2 is out of range"},
+		{[]string{"--max-len-a", "0", "--max-len-b", "0"}, "leave no room for any output"},
 	} {
 		for _, cmd := range []string{"predict", "eval"} {
 			args := append([]string{cmd, "--model", model, "--test", test}, tc.args...)
@@ -58,6 +62,17 @@ func TestDecodeFlagRanges(t *testing.T) {
 		if err == nil || !strings.Contains(stderr, tc.want) {
 			t.Errorf("predict %q: err %v, stderr %q; want %q", tc.args, err, stderr, tc.want)
 		}
+	}
+	// bench decode and serve check them too.
+	if _, stderr, err := qkv(t, "", "bench", "decode", "--model", model, "--test", test, "--max-len-b", "-1"); err == nil || !strings.Contains(stderr, "--max-len-b -1") {
+		t.Errorf("bench decode --max-len-b -1: err %v, stderr %q", err, stderr)
+	}
+	if _, stderr, err := qkv(t, "", "serve", "--model", model, "--max-len-a", "-3"); err == nil || !strings.Contains(stderr, "--max-len-a -3") {
+		t.Errorf("serve --max-len-a -3: err %v, stderr %q", err, stderr)
+	}
+	// --max-len-a 0 --max-len-b 2: one token and </s> at most.
+	if out, stderr, err := qkv(t, "abcabc\n", "predict", "--model", model, "--max-len-a", "0", "--max-len-b", "2"); err != nil || len(strings.Fields(out)) > 2 {
+		t.Errorf("predict --max-len-a 0 --max-len-b 2: %q, err %v\n%s", out, err, stderr)
 	}
 	// The bounds themselves are accepted.
 	if _, stderr, err := qkv(t, "abc\n", "predict", "--model", model, "--beam", "256", "--nbest", "256", "--max-len", "3", "--batch-size", "4096"); err != nil {
@@ -186,7 +201,10 @@ func TestUnknownInputSymbols(t *testing.T) {
 
 // TestEvalRefusesNothingToScore: an empty test set, or one whose every
 // source fails, is an error, never a perfect score; a source that fails
-// among good ones is scored as an empty output and counted.
+// among good ones is scored as an empty output and counted. A source
+// longer than the model takes is not a failure: it is decoded from its
+// first max_src_len tokens (fairseq's --truncate-source), counted, and
+// scored against its full reference.
 func TestEvalRefusesNothingToScore(t *testing.T) {
 	model, _ := trainedModel(t)
 	dir := t.TempDir()
@@ -196,15 +214,23 @@ func TestEvalRefusesNothingToScore(t *testing.T) {
 	if err == nil || strings.Contains(out, "wer") || !strings.Contains(stderr, "nothing to score") {
 		t.Errorf("empty test set: err %v, stdout %q, stderr %q", err, out, stderr)
 	}
-	tooLong := strings.Repeat("abcdef", 3) // 18 > --max-src-len 12
-	allBad := filepath.Join(dir, "allbad.tsv")
-	os.WriteFile(allBad, []byte(tooLong+"\tAH\n"+tooLong+"a\tAH\n"), 0o644)
-	out, stderr, err = qkv(t, "", "eval", "--model", model, "--test", allBad)
+	unknown := filepath.Join(dir, "unknown.tsv")
+	os.WriteFile(unknown, []byte("zq\tAH\nqz\tAH\n"), 0o644)
+	out, stderr, err = qkv(t, "", "eval", "--model", model, "--test", unknown, "--strict")
 	if err == nil || strings.Contains(out, "wer") || !strings.Contains(stderr, "none of the 2 test sources could be decoded") {
+		t.Errorf("every source refused by --strict: err %v, stdout %q, stderr %q", err, out, stderr)
+	}
+	tooLong := strings.Repeat("abcdef", 3) // 18 > --max-src-len 12
+	allLong := filepath.Join(dir, "alllong.tsv")
+	os.WriteFile(allLong, []byte(tooLong+"\tAH\n"+tooLong+"a\tAH\n"), 0o644)
+	out, stderr, err = qkv(t, "", "eval", "--model", model, "--test", allLong)
+	var res map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res["truncated"] != 2.0 || res["undecodable"] != nil ||
+		!strings.Contains(stderr, "2 of 2 sources are longer than the model's 12 tokens") {
 		t.Errorf("every source too long: err %v, stdout %q, stderr %q", err, out, stderr)
 	}
-	// One good source and a 5 MB one: the long one counts as wrong, and
-	// the message quotes 40 characters of it, not 5 MB.
+	// One good source and a 5 MB one: the long one is truncated, scored
+	// (wrong) against its reference, and the note does not quote it.
 	huge := strings.Repeat("a", 5<<20)
 	mixed := filepath.Join(dir, "mixed.tsv")
 	os.WriteFile(mixed, []byte("abc\tAH BH CH\n"+huge+"\tAH\n"), 0o644)
@@ -212,9 +238,20 @@ func TestEvalRefusesNothingToScore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("eval with one over-long source: %v\n%.500s", err, stderr)
 	}
-	var res map[string]any
-	if err := json.Unmarshal([]byte(out), &res); err != nil || res["undecodable"] != 1.0 || res["wer"].(float64) < 50 {
-		t.Errorf("eval output %q (%v): want undecodable 1 and the long line counted wrong", out, err)
+	res = nil
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res["truncated"] != 1.0 || res["wer"].(float64) < 50 {
+		t.Errorf("eval output %q (%v): want truncated 1 and the long line counted wrong", out, err)
+	}
+	if len(stderr) > 400 {
+		t.Errorf("a %d-byte message about a 5 MB line: %.500q", len(stderr), stderr)
+	}
+	// A 5 MB source that cannot be decoded (unknown symbols, --strict)
+	// counts as wrong, and the message quotes 40 characters of it.
+	os.WriteFile(mixed, []byte("abc\tAH BH CH\n"+strings.Repeat("z", 5<<20)+"\tAH\n"), 0o644)
+	out, stderr, err = qkv(t, "", "eval", "--model", model, "--test", mixed, "--strict")
+	res = nil
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res["undecodable"] != 1.0 || res["wer"].(float64) < 50 {
+		t.Errorf("eval --strict with a 5 MB line of unknown symbols: err %v, out %q", err, out)
 	}
 	if len(stderr) > 400 || !strings.Contains(stderr, "(5242880 bytes)") {
 		t.Errorf("a %d-byte message about a 5 MB line: %.500q", len(stderr), stderr)

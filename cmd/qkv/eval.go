@@ -36,9 +36,12 @@ and the same leading and trailing white space.
 Prints one JSON line with the scores and the decoding time.
 
 A source symbol the model never saw is read as <unk> (a count is printed on
-stderr; --strict refuses such lines). A source that cannot be decoded (too
-long, say) is reported on stderr and scored as an empty output, so it
-counts as wrong; "undecodable" in the JSON line says how many there were.
+stderr; --strict refuses such lines). A source longer than the model takes
+(data.max_src_len tokens) is decoded from its first tokens, as fairseq's
+--truncate-source, and scored against its full references; "truncated" in
+the JSON line and a note on stderr count them. A source that cannot be
+decoded (empty, say) is reported on stderr and scored as an empty output, so
+it counts as wrong; "undecodable" in the JSON line says how many there were.
 An empty test set, or one where no source can be decoded, is an error.
 
 ` + ensembleHelp,
@@ -77,12 +80,18 @@ An empty test set, or one where no source can be decoded, is an error.
 		if note := s.Unknown.note("eval"); note != "" {
 			fmt.Fprintln(os.Stderr, note)
 		}
+		if note := s.truncatedNote("eval", p.Config.Data.MaxSrcLen); note != "" {
+			fmt.Fprintln(os.Stderr, note)
+		}
 		out := map[string]any{
 			"model": ef.models.name(), "test": ef.test, "beam": ef.decode.beam, "sentences": s.Sentences,
 			"decode_seconds": round(s.Seconds, 2), "sentences_per_s": round(float64(s.Sentences)/s.Seconds, 1),
 		}
 		if s.Failed > 0 {
 			out["undecodable"] = s.Failed
+		}
+		if s.Truncated > 0 {
+			out["truncated"] = s.Truncated
 		}
 		if len(members) > 1 {
 			out["ensemble"] = len(members)
@@ -93,6 +102,7 @@ An empty test set, or one where no source can be decoded, is an error.
 		if ef.decode.alpha != 0 {
 			out["alpha"] = ef.decode.alpha
 		}
+		out["max_len_a"], out["max_len_b"] = p.LengthLimit(opt)
 		for k, v := range s.All {
 			out[k] = round(v, 4)
 		}
@@ -124,6 +134,16 @@ type score struct {
 	Failed       int    // sources that could not be decoded, scored as empty outputs
 	FirstFailure string // the first of them and why, for a message
 	Unknown      unknownTally
+	Truncated    int // sources longer than the model takes, decoded from their first data.max_src_len tokens
+}
+
+// truncatedNote is the end-of-run note about truncated sources, or "".
+func (s score) truncatedNote(cmd string, maxSrcLen int) string {
+	if s.Truncated == 0 {
+		return ""
+	}
+	return fmt.Sprintf("qkv %s: %d of %d sources are longer than the model's %d tokens (data.max_src_len): they were decoded from their first %d tokens and scored against their full references",
+		cmd, s.Truncated, s.Sentences, maxSrcLen, maxSrcLen)
 }
 
 // scorePairs decodes the distinct sources of pairs and scores the outputs
@@ -143,11 +163,15 @@ func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, opt pi
 		refs[pr.Source] = append(refs[pr.Source], pr.Target)
 	}
 	start := time.Now()
+	opt.TruncateSource = true // every source gets an output, scored against its full references
 	results := p.Translate(srcs, opt)
 	s := score{Sentences: len(srcs), Seconds: time.Since(start).Seconds(), All: map[string]float64{}}
 	hyps := make([]string, len(srcs))
 	for i, r := range results {
 		s.Unknown.add(r)
+		if r.Truncated > 0 {
+			s.Truncated++
+		}
 		if r.Err != nil {
 			if s.Failed == 0 {
 				s.FirstFailure = fmt.Sprintf("source %s: %v", excerpt.Quote(r.Source), r.Err)
@@ -197,10 +221,11 @@ func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, opt pi
 		}
 		s.All["bleu"], s.All["chrf"] = bleu.Score, chrf.Score
 		// Of the sources with placeholders (%s, <b>, _File, …), the share
-		// whose output keeps them all (text/placeholder.Kept).
+		// whose output keeps them all (text/placeholder.Kept). A truncated
+		// source is left out: the model never read the end it lost.
 		with, kept := 0, 0
 		for i, src := range srcs {
-			if results[i].Err != nil || len(placeholder.Find(src)) == 0 {
+			if results[i].Err != nil || results[i].Truncated > 0 || len(placeholder.Find(src)) == 0 {
 				continue
 			}
 			with++

@@ -87,6 +87,37 @@ type decodeFlags struct {
 	alpha, temperature                   float64
 	sample, strict, allowUnk             bool
 	seed                                 uint64
+	lenFlags                             lengthFlags
+}
+
+// lengthFlags are --max-len-a and --max-len-b: given, they override the
+// model's decoding limit (data.max_len_a/b).
+type lengthFlags struct {
+	a     float64
+	b     int
+	flags *pflag.FlagSet
+}
+
+func (l *lengthFlags) register(f *pflag.FlagSet) {
+	l.flags = f
+	// Zero defaults, used only when given: the model's own apply otherwise.
+	f.Float64Var(&l.a, "max-len-a", 0, fmt.Sprintf("outputs stop at ⌊a·|source|⌋ + b tokens (counting </s>), as fairseq's --max-len-a: a (default: the model's data.max_len_a, %v unless qkv train was told otherwise)", pipeline.DefaultMaxLenA))
+	f.IntVar(&l.b, "max-len-b", 0, fmt.Sprintf("b of that limit (default: the model's data.max_len_b, %d unless told otherwise); either way never over the longest training target + 1", pipeline.DefaultMaxLenB))
+}
+
+// set fills the options' limit from the flags given on the command line.
+func (l *lengthFlags) set(opt *pipeline.Options) {
+	if l.flags == nil {
+		return
+	}
+	if l.flags.Changed("max-len-a") {
+		a := l.a
+		opt.MaxLenA = &a
+	}
+	if l.flags.Changed("max-len-b") {
+		b := l.b
+		opt.MaxLenB = &b
+	}
 }
 
 // register adds the flags; sampling ones (--nbest, --sample, …) only when
@@ -94,10 +125,11 @@ type decodeFlags struct {
 func (d *decodeFlags) register(f *pflag.FlagSet, sampling bool, batchSize int) {
 	f.IntVar(&d.beam, "beam", 1, fmt.Sprintf("beam size: 1 (greedy) to %d (each beam entry holds a copy of the decoder state, so memory grows with it)", search.MaxBeam))
 	f.Float64Var(&d.alpha, "alpha", 0, "length penalty α (GNMT): score = log P / ((5+|y|)/6)^α")
-	f.IntVar(&d.maxLen, "max-len", 0, fmt.Sprintf("decoding steps at most, up to %d (default: the longest training target + 1; never more than the model's positions)", search.MaxOutputSteps))
+	f.IntVar(&d.maxLen, "max-len", 0, fmt.Sprintf("decoding steps at most, up to %d, for every input (default: the longest training target + 1; never more than the model's positions); --max-len-a/-b limit each by its source", search.MaxOutputSteps))
 	f.IntVar(&d.batchSize, "batch-size", batchSize, fmt.Sprintf("inputs decoded together, 1 to %d", pipeline.MaxBatchSize))
 	f.BoolVar(&d.strict, "strict", false, "refuse input lines holding symbols the model never saw (default: read them as <unk>)")
 	f.BoolVar(&d.allowUnk, "allow-unk", false, "let the output hold <unk> (by default it is never chosen)")
+	d.lenFlags.register(f)
 	if !sampling {
 		return
 	}
@@ -115,6 +147,7 @@ func (d *decodeFlags) options() (pipeline.Options, error) {
 		Beam: d.beam, NBest: d.nbest, LengthPenalty: d.alpha, MaxLen: d.maxLen,
 		Sample: d.sample, Temperature: d.temperature, TopK: d.topK, Seed: d.seed, AllowUnk: d.allowUnk,
 	}}
+	d.lenFlags.set(&opt)
 	if d.strict && d.allowUnk {
 		return opt, errors.New("--strict and --allow-unk do not go together: --strict refuses inputs with unknown symbols, --allow-unk lets the output hold <unk>")
 	}

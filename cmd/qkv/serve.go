@@ -28,6 +28,7 @@ var sf struct {
 	drain   time.Duration
 	threads int
 	cfg     serve.Config
+	lengths lengthFlags
 }
 
 var serveCmd = &cobra.Command{
@@ -67,6 +68,7 @@ func init() {
 	f.DurationVar(&sf.drain, "drain-timeout", 30*time.Second, "on Ctrl-C or SIGTERM, how long to finish the requests in flight")
 	f.IntVar(&sf.threads, "decode-threads", 0, "cores one decoding batch uses (default: half the cores, at least 1, leaving the rest to HTTP and JSON)")
 	registerServeConfig(f, &sf.cfg, d)
+	sf.lengths.register(f)
 	rootCmd.AddCommand(serveCmd)
 }
 
@@ -151,6 +153,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if len(sf.models) == 0 {
 		return errors.New("serve: --model is required: the directory of a trained model (qkv train --out, or qkv demo), as DIR or NAME=DIR")
 	}
+	var lim pipeline.Options
+	sf.lengths.set(&lim)
+	sf.cfg.MaxLenA, sf.cfg.MaxLenB = lim.MaxLenA, lim.MaxLenB
 	if err := checkServeConfig(&sf.cfg); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

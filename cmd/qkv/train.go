@@ -58,6 +58,8 @@ type trainFlags struct {
 	srcTok, tgtTok                                  string
 	lowercase, joint, placeholders                  bool
 	maxSrcLen, maxTgtLen, minFreq, bpeMerges        int
+	maxLenA                                         float64
+	maxLenB                                         int
 	opts                                            train.Options
 	dropout                                         float64
 	metric                                          string
@@ -110,9 +112,11 @@ func init() {
 	f.BoolVar(&tf.lowercase, "lowercase", false, "lowercase sources")
 	f.BoolVar(&tf.placeholders, "placeholders", false, "protect printf directives, markup, accelerators and the like as tokens the model copies and the search keeps exactly once (text/placeholder); default: on when neither side uses the char tokenizer (translation), off otherwise (G2P); --placeholders=false turns it off")
 	f.BoolVar(&tf.joint, "joined-dictionary", false, "one vocabulary (and one set of BPE merges) for source and target; needed by share_emb")
-	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training pairs are skipped)", pipeline.MaxSeqLen))
+	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training and validation pairs are skipped)", pipeline.MaxSeqLen))
 	f.IntVar(&tf.maxTgtLen, "max-tgt-len", 128, fmt.Sprintf("longest target in tokens, 1 to %d", pipeline.MaxSeqLen))
-	f.IntVar(&tf.minFreq, "min-freq", 1, "symbols seen fewer times become <unk>")
+	f.IntVar(&tf.minFreq, "min-freq", 1, "symbols seen fewer times become <unk> (BPE splits such pieces into smaller known ones instead)")
+	f.Float64Var(&tf.maxLenA, "max-len-a", pipeline.DefaultMaxLenA, "decoding stops at ⌊a·|source|⌋ + b tokens (counting </s>; fairseq's --max-len-a/-b): a, for the validation metric and, recorded in config.json, for predict, eval and serve")
+	f.IntVar(&tf.maxLenB, "max-len-b", pipeline.DefaultMaxLenB, "b of that limit")
 	f.IntVar(&tf.bpeMerges, "bpe-merges", 8000, "BPE merges to learn (with --src-tok/--tgt-tok bpe)")
 	f.IntVar(&tf.opts.MaxTokens, "max-tokens", tf.opts.MaxTokens, "padded tokens per batch (source + target); must hold the longest pair")
 	f.IntVar(&tf.opts.Epochs, "epochs", tf.opts.Epochs, "passes over the training data at most")
@@ -205,9 +209,7 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if pr.Skipped > 0 {
-		fmt.Fprintf(os.Stderr, "qkv: left out %d training pairs longer than %d/%d tokens\n", pr.Skipped, s.Data.MaxSrcLen, s.Data.MaxTgtLen)
-	}
+	noteSkipped(pr.Skipped, pr.SkippedValid, s.Data)
 	s.Model.SrcVocab, s.Model.TgtVocab = pr.Src.Len(), pr.Tgt.Len()
 	if err := s.Model.CheckMemory(model.TrainBytesPerParam); err != nil {
 		return err
@@ -246,6 +248,18 @@ func startLossLog(resumeStep int64) (*lossLog, error) {
 		return nil, nil
 	}
 	return openLossLog(tf.lossLog, resumeStep, tf.overwrite, tf.trainFile, tf.validFile, tf.config)
+}
+
+// noteSkipped says how many training and validation pairs were left out
+// for being over the length limits.
+func noteSkipped(train, valid int, d pipeline.DataConfig) {
+	if train > 0 {
+		fmt.Fprintf(os.Stderr, "qkv: left out %d training pairs longer than %d/%d tokens\n", train, d.MaxSrcLen, d.MaxTgtLen)
+	}
+	if valid > 0 {
+		fmt.Fprintf(os.Stderr, "qkv: left out %d validation pairs longer than %d/%d tokens from the validation loss (the validation metric decodes such sources from their first %d tokens)\n",
+			valid, d.MaxSrcLen, d.MaxTgtLen, d.MaxSrcLen)
+	}
 }
 
 // clearOut makes sure a new run starts in an empty directory: files there
@@ -344,7 +358,7 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 		s.Data, s.Prepare, s.Train = base.Data, base.Prepare, base.Train
 	} else {
 		s.Data = pipeline.DataConfig{SrcTokenizer: tf.srcTok, TgtTokenizer: tf.tgtTok, Lowercase: tf.lowercase,
-			MaxSrcLen: tf.maxSrcLen, MaxTgtLen: tf.maxTgtLen, JointVocab: tf.joint}
+			MaxSrcLen: tf.maxSrcLen, MaxTgtLen: tf.maxTgtLen, JointVocab: tf.joint, MaxLenA: tf.maxLenA, MaxLenB: tf.maxLenB}
 		s.Prepare = pipeline.PrepareOptions{MinFreq: tf.minFreq, BPEMerges: tf.bpeMerges}
 		s.Train = tf.opts
 	}
@@ -385,6 +399,8 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	}
 	override(changed, "max-src-len", &s.Data.MaxSrcLen, tf.maxSrcLen)
 	override(changed, "max-tgt-len", &s.Data.MaxTgtLen, tf.maxTgtLen)
+	override(changed, "max-len-a", &s.Data.MaxLenA, tf.maxLenA)
+	override(changed, "max-len-b", &s.Data.MaxLenB, tf.maxLenB)
 	override(changed, "min-freq", &s.Prepare.MinFreq, tf.minFreq)
 	override(changed, "bpe-merges", &s.Prepare.BPEMerges, tf.bpeMerges)
 	o, t := &s.Train, tf.opts
@@ -499,6 +515,7 @@ var settingFlags = map[string]string{
 	"model.arch": "--arch", "model.dropout": "--dropout", "model.seed": "--seed", "train.seed": "--seed",
 	"data.src_tokenizer": "--src-tok", "data.tgt_tokenizer": "--tgt-tok", "data.lowercase": "--lowercase",
 	"data.joint_vocab": "--joined-dictionary", "data.placeholders": "--placeholders", "data.max_src_len": "--max-src-len", "data.max_tgt_len": "--max-tgt-len",
+	"data.max_len_a": "--max-len-a", "data.max_len_b": "--max-len-b",
 	"prepare.min_freq": "--min-freq", "prepare.bpe_merges": "--bpe-merges",
 	"train.max_tokens": "--max-tokens", "train.schedule": "--schedule", "train.lr": "--lr", "train.warmup": "--warmup",
 	"train.weight_decay": "--weight-decay", "train.clip_norm": "--clip-norm", "train.label_smoothing": "--label-smoothing",
@@ -604,10 +621,11 @@ func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
 			return fmt.Errorf("resume: --valid %s is not the run's validation data: the run validated on %s, this gives %s; resume with the same data (its path may differ), or start a new run", tf.validFile, id.Valid, got)
 		}
 	}
-	trainEx, validEx, err := p.Encode(trainPairs, validPairs)
+	trainEx, validEx, skippedValid, err := p.Encode(trainPairs, validPairs)
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
+	noteSkipped(len(trainPairs)-len(trainEx), skippedValid, p.Config.Data)
 	tr, err := train.New(p.Model, trainEx, validEx, tf.out, req.Train)
 	if err != nil {
 		return err
@@ -664,8 +682,17 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 		if tf.metricMax > 0 && len(sample) > tf.metricMax {
 			sample = sample[:tf.metricMax]
 		}
+		noted := false
 		tr.Metric = func(ctx context.Context, _ model.Model) (string, float64, error) {
 			s, err := scorePairs(p, sample, metric, pipeline.Options{BatchSize: 256})
+			if !noted { // the same sources every time: say it once
+				noted = true
+				for _, note := range []string{s.Unknown.note("train: validation metric"), s.truncatedNote("train: validation metric", data.MaxSrcLen)} {
+					if note != "" {
+						fmt.Fprintln(os.Stderr, note)
+					}
+				}
+			}
 			return metric, s.Value, err
 		}
 	}

@@ -209,7 +209,7 @@ func runTranslatePO(cmd *cobra.Command, args []string) error {
 		}
 	}
 	if undecoded > 0 {
-		fmt.Fprintf(os.Stderr, "; %d could not be decoded (see above)", undecoded)
+		fmt.Fprintf(os.Stderr, "; %d got no translation (an empty output, or an input the model cannot take: see above)", undecoded)
 	}
 	fmt.Fprintln(os.Stderr)
 	out := f.Bytes()

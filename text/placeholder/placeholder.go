@@ -159,6 +159,9 @@ func Find(s string) []Span {
 					continue
 				}
 			}
+			if s[sp.Start] == '_' && identifierTail(s[sp.End:]) {
+				continue // _POSIX2_LOCALEDEF, __func__: an identifier
+			}
 			if s[sp.Start] == '&' && sp.Start > 0 {
 				if prev, _ := utf8.DecodeLastRuneInString(s[:sp.Start]); prev == '&' {
 					continue // "&&" is an escaped ampersand in some toolkits
@@ -168,6 +171,20 @@ func Find(s string) []Span {
 		out = append(out, sp)
 	}
 	return out
+}
+
+// identifierTail reports whether the word that starts s (letters, digits
+// and underscores) holds an underscore.
+func identifierTail(s string) bool {
+	for _, r := range s {
+		switch {
+		case r == '_':
+			return true
+		case !unicode.IsLetter(r) && !unicode.IsDigit(r):
+			return false
+		}
+	}
+	return false
 }
 
 // isMarkup keeps bare tags only when they are HTML: <b> is markup, <FILE>
@@ -273,10 +290,13 @@ func (p *Protected) protect(body string, number func(text string) int) string {
 }
 
 // Restore puts the placeholders back into a translation of p.Text, and the
-// leading and trailing white space around it. Markers that p does not
+// leading and trailing white space around it: the source's, in place of
+// any white space the translation has at its ends (a model that pads its
+// output with spaces does not change them). Markers that p does not
 // define are left as they are; a placeholder the translation lacks is
 // missing from the result (search.Placeholders prevents both).
 func (p Protected) Restore(translated string) string {
+	translated = strings.TrimFunc(translated, unicode.IsSpace)
 	var b strings.Builder
 	b.WriteString(p.Leading)
 	for _, part := range Split(translated) {

@@ -42,6 +42,7 @@ func TestFindKinds(t *testing.T) {
 		{"Tom && Jerry", nil, ""},
 		{"a__b", nil, ""},
 		{"open_sync and F_NOCACHE", nil, ""},
+		{"define `_POSIX2_LOCALEDEF' and __func__", nil, ""},
 		{"O&pen", []string{"&"}, Accel},
 		{"", nil, ""},
 	} {
@@ -85,6 +86,10 @@ func TestProtectNumbersInOrder(t *testing.T) {
 	}
 	if want := []string{"%s", "<b>", "%s", "</b>"}; !slices.Equal(p.Originals, want) {
 		t.Fatalf("Originals = %q, want %q", p.Originals, want)
+	}
+	// The source's outer white space replaces the translation's.
+	if got := p.Restore("  ⟦1⟧ ⟦2⟧⟦3⟧⟦4⟧  "); got != "\n%s <b>%s</b> " {
+		t.Fatalf("Restore with spaces at the ends = %q", got)
 	}
 	// A translation that moves the placeholders gets them back where it put them.
 	if got := p.Restore("⟦2⟧⟦3⟧⟦4⟧ nach ⟦1⟧ kopieren?"); got != "\n<b>%s</b> nach %s kopieren? " {
@@ -197,4 +202,20 @@ func FuzzProtect(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRestoreDropsTheModelsWhiteSpace: white space a model puts at the
+// ends of its translation is not the message's; the message's own leading
+// and trailing white space comes back exactly.
+func TestRestoreDropsTheModelsWhiteSpace(t *testing.T) {
+	for _, c := range []struct{ src, translated, want string }{
+		{"invalid argument for option %s", " Optionsargument ungültig ⟦1⟧  ", "Optionsargument ungültig %s"},
+		{"\n  Usage: %s\n", "\tAufruf: ⟦1⟧ ", "\n  Aufruf: %s\n"},
+		{"Open", "Öffnen", "Öffnen"},
+	} {
+		p := Protect(c.src)
+		if got := p.Restore(c.translated); got != c.want {
+			t.Errorf("%q: Restore(%q) = %q, want %q", c.src, c.translated, got, c.want)
+		}
+	}
 }

@@ -26,6 +26,7 @@ import (
 type BPE struct {
 	merges []Merge
 	rank   map[[2]string]int
+	known  func(string) bool // when set, pieces it rejects are split (WithVocabulary)
 }
 
 // Merge is one learned merge: the adjacent symbols Left and Right become
@@ -70,7 +71,11 @@ func words(text string) [][]string {
 func (b *BPE) Tokenize(text string) []string {
 	var out []string
 	for _, w := range words(text) {
-		out = append(out, b.applyWord(w)...)
+		if b.known != nil {
+			out = append(out, b.applyWordKnown(w)...)
+		} else {
+			out = append(out, b.applyWord(w)...)
+		}
 	}
 	return out
 }

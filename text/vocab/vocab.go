@@ -258,3 +258,9 @@ func LoadFile(path string) (*Vocab, error) {
 	defer f.Close()
 	return Load(f, path)
 }
+
+// Has reports whether the vocabulary holds symbol s.
+func (v *Vocab) Has(s string) bool {
+	_, ok := v.index[s]
+	return ok
+}
