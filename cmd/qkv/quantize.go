@@ -24,8 +24,8 @@ var quantizeCmd = &cobra.Command{
 projections, the feed-forward layers and the output projection) hold int8
 weights: each output channel is scaled so its largest weight is ±127 and every
 weight rounded to the nearest integer; the scales are stored beside the
-weights. Embeddings, layer norms and biases stay float32. The file is about a
-third of the float32 size.
+weights. Embeddings, layer norms and biases stay float32. The file is a quarter
+to a third of the float32 size (a quarter for the G2P Transformer).
 
 'qkv predict|eval|serve|bench decode --model OUT' load the copy like any
 model, with the same flags. They quantize every row of activations to 8 bits

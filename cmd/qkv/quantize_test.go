@@ -10,7 +10,7 @@ import (
 )
 
 // TestQuantize: qkv quantize writes an int8 copy of a model, about a
-// third of the float32 size, that predict and eval load as any model and
+// third of the float32 size at most, that predict and eval load as any model and
 // that decodes nearly as the float32 model does; the source is left as it
 // was, and a quantized source, an output inside the source or an output
 // that holds files are refused.
@@ -38,7 +38,7 @@ func TestQuantize(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ratio := float64(st.Size()) / float64(len(before)); ratio > 0.4 {
-		t.Errorf("int8 weights: %d bytes, float32 %d: ratio %.2f, want about a third", st.Size(), len(before), ratio)
+		t.Errorf("int8 weights: %d bytes, float32 %d: ratio %.2f, want at most about a third", st.Size(), len(before), ratio)
 	}
 	corpus, err := os.ReadFile(corpusFile)
 	if err != nil {
