@@ -22,10 +22,10 @@ build-beam:
 test-beam:
 	cd beam && go vet ./... && go test ./...
 
-# -timeout 30m: on a loaded 2-core machine the model package alone can pass go
+# -timeout 45m: on a loaded 2-core machine the model package alone can pass go
 # test's 10-minute default (it takes 2-4 minutes on a quiet one).
 test: vet fmt
-	go test -timeout 30m ./...
+	go test -timeout 45m ./...
 	GOEXPERIMENT=simd go test -tags purego ./kernels/
 	$(MAKE) fuzz
 
