@@ -277,3 +277,16 @@ func stripScores(out string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestUnknownNoteNamesOnlyFlagsTheCommandHas: predict and eval can refuse
+// such lines with --strict; train's validation metric has no such flag, so
+// its note must not send the user looking for one.
+func TestUnknownNoteNamesOnlyFlagsTheCommandHas(t *testing.T) {
+	u := unknownTally{lines: 1, symbols: 2, example: "ḍ"}
+	if n := u.note("eval"); !strings.Contains(n, "--strict") {
+		t.Errorf("eval: %s", n)
+	}
+	if n := u.note("train: validation metric"); strings.Contains(n, "--strict") || !strings.Contains(n, `"ḍ"`) {
+		t.Errorf("train: %s", n)
+	}
+}

@@ -182,8 +182,12 @@ func (u *unknownTally) note(cmd string) string {
 		}
 		return fmt.Sprintf("%d %s", n, many)
 	}
-	return fmt.Sprintf("qkv %s: %s held %s the model never saw, e.g. %s; they were read as <unk> (--strict refuses such lines)",
-		cmd, plural(u.lines, "input line", "input lines"), plural(u.symbols, "symbol", "symbols"), excerpt.Quote(u.example))
+	hint := " (--strict refuses such lines)"
+	if strings.HasPrefix(cmd, "train") { // train has no --strict: its metric scores every line
+		hint = ""
+	}
+	return fmt.Sprintf("qkv %s: %s held %s the model never saw, e.g. %s; they were read as <unk>%s",
+		cmd, plural(u.lines, "input line", "input lines"), plural(u.symbols, "symbol", "symbols"), excerpt.Quote(u.example), hint)
 }
 
 // modelFiles are the files of a model directory that qkv reads: no output
