@@ -60,8 +60,11 @@ type Decoded struct {
 	Best    string   // the best output (with Err: "")
 	Tokens  int      // source tokens as the model reads them
 	Unknown []string // source symbols the model never saw, read as <unk>
-	Err     string
-	Refs    []string // the Line's
+	// Truncated is how many tokens were cut from a source longer than the
+	// model takes (Options.TruncateSource).
+	Truncated int
+	Err       string
+	Refs      []string // the Line's
 }
 
 // Options are the decoding flags of qkv predict and eval, as plain values
@@ -71,6 +74,12 @@ type Options struct {
 	Alpha, Temperature                   float64
 	Sample, Strict, AllowUnk             bool
 	Seed                                 uint64
+	// MaxLenA and MaxLenB (when their Set flag is true) override the
+	// model's length limit a·|source| + b, as qkv predict's --max-len-a/-b.
+	MaxLenA                float64
+	MaxLenB                int
+	SetMaxLenA, SetMaxLenB bool
+	TruncateSource         bool // decode over-long sources from their first tokens, as qkv eval does
 }
 
 // Pipeline returns the pipeline options, checked as qkv predict checks its
@@ -79,7 +88,13 @@ func (o Options) Pipeline() (pipeline.Options, error) {
 	opt := pipeline.Options{BatchSize: o.BatchSize, Strict: o.Strict, Search: search.Options{
 		Beam: o.Beam, NBest: o.NBest, LengthPenalty: o.Alpha, MaxLen: o.MaxLen,
 		Sample: o.Sample, Temperature: o.Temperature, TopK: o.TopK, Seed: o.Seed, AllowUnk: o.AllowUnk,
-	}}
+	}, TruncateSource: o.TruncateSource}
+	if o.SetMaxLenA {
+		opt.MaxLenA = &o.MaxLenA
+	}
+	if o.SetMaxLenB {
+		opt.MaxLenB = &o.MaxLenB
+	}
 	if o.Strict && o.AllowUnk {
 		return opt, errors.New("--strict and --allow-unk do not go together: --strict refuses inputs with unknown symbols, --allow-unk lets the output hold <unk>")
 	}
@@ -212,7 +227,7 @@ func (f *decodeFn) decode(ctx context.Context, batch []Line, emit func(Decoded))
 // Format turns a result into the lines qkv predict writes for it: the best
 // output, or nbest "score<TAB>output" lines; empty lines for a failure.
 func Format(l Line, r pipeline.Result, nbest int) Decoded {
-	d := Decoded{File: l.File, Index: l.Index, Source: l.Text, Tokens: len(r.SourceTokens), Unknown: r.Unknown, Refs: l.Refs}
+	d := Decoded{File: l.File, Index: l.Index, Source: l.Text, Tokens: len(r.SourceTokens), Unknown: r.Unknown, Truncated: r.Truncated, Refs: l.Refs}
 	if r.Err != nil {
 		d.Err = r.Err.Error()
 		d.Lines = make([]string, max(nbest, 1))

@@ -45,6 +45,9 @@ type Stats struct {
 	ChrF     metrics.ChrFStats
 	Errors   metrics.ErrorStats
 	Failed   int
+	// Truncated counts the sources longer than the model takes, decoded
+	// from their first data.max_src_len tokens (qkv eval's "truncated").
+	Truncated int
 	// EmptyRefs counts the missing (empty) references of qkv score's
 	// reference files: any makes sacreBLEU's nrefs "var".
 	EmptyRefs int
@@ -61,7 +64,7 @@ type Stats struct {
 // Add returns both parts together.
 func (s Stats) Add(o Stats) Stats {
 	out := Stats{Segments: s.Segments + o.Segments, BLEU: s.BLEU.Add(o.BLEU), ChrF: s.ChrF.Add(o.ChrF),
-		Errors: s.Errors.Add(o.Errors), Failed: s.Failed + o.Failed, EmptyRefs: s.EmptyRefs + o.EmptyRefs,
+		Errors: s.Errors.Add(o.Errors), Failed: s.Failed + o.Failed, Truncated: s.Truncated + o.Truncated, EmptyRefs: s.EmptyRefs + o.EmptyRefs,
 		PlaceholderSources: s.PlaceholderSources + o.PlaceholderSources, PlaceholdersKept: s.PlaceholdersKept + o.PlaceholdersKept}
 	out.FailFile, out.FailIndex, out.FailText = s.FailFile, s.FailIndex, s.FailText
 	if o.FailText != "" && (s.FailText == "" || cmp.Or(cmp.Compare(o.FailFile, s.FailFile), cmp.Compare(o.FailIndex, s.FailIndex)) < 0) {
@@ -157,8 +160,13 @@ func Metric(ctx context.Context, m, modelDir string) (string, error) {
 
 // BuildEval adds beam eval to s: every distinct source of each test file
 // (its references in file order, as qkv eval gathers them) is decoded and
-// scored; a source that cannot be decoded scores as an empty output.
+// scored; a source longer than the model takes is decoded from its first
+// tokens (Stats.Truncated), and one that cannot be decoded at all scores as
+// an empty output.
 func BuildEval(s beam.Scope, c EvalConfig) error {
+	// Every source gets an output, scored against its full references: an
+	// over-long one is decoded from its first tokens, as qkv eval does.
+	c.Options.TruncateSource = true
 	if _, err := c.Options.Pipeline(); err != nil {
 		return err
 	}
@@ -222,7 +230,12 @@ func (f *segmentFn) ProcessElement(d decode.Decoded) (Stats, error) {
 	if err != nil {
 		return s, fmt.Errorf("%s: source %s: %w", d.File, excerpt.Quote(d.Source), err)
 	}
-	if (f.Metric == "bleu" || f.Metric == "chrf") && d.Err == "" && len(placeholder.Find(d.Source)) > 0 {
+	if d.Truncated > 0 {
+		s.Truncated = 1
+	}
+	// A truncated source's cut tail was never read: its placeholders are
+	// left out of the share, as qkv eval leaves them out.
+	if (f.Metric == "bleu" || f.Metric == "chrf") && d.Err == "" && d.Truncated == 0 && len(placeholder.Find(d.Source)) > 0 {
 		s.PlaceholderSources = 1
 		if placeholder.Kept(d.Source, d.Best) {
 			s.PlaceholdersKept = 1

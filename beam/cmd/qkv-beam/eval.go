@@ -121,6 +121,10 @@ func runEval(cmd *cobra.Command, args []string) error {
 	if st.Failed > 0 {
 		res["undecodable"] = st.Failed
 	}
+	if st.Truncated > 0 {
+		fmt.Fprintf(os.Stderr, "qkv beam eval: %d of %d sources are longer than the model takes (data.max_src_len): they were decoded from their first tokens and scored against their full references\n", st.Truncated, st.Segments)
+		res["truncated"] = st.Truncated
+	}
 	if ef.decode.opt.Alpha != 0 {
 		res["alpha"] = ef.decode.opt.Alpha
 	}

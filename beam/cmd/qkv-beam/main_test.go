@@ -68,6 +68,24 @@ func TestCommands(t *testing.T) {
 			t.Errorf("%s: qkv beam predict wrote %q (%v), qkv predict %q", name, got, err, want)
 		}
 	}
+	// --max-len-a/-b limit each output by its source, as in qkv predict:
+	// a = 0, b = 2 allows two decoding steps, so no line has three tokens.
+	if _, stderr, err := testmodel.Run(qkv, "", "beam", "predict", "--threads", "1", "--model", modelDir, "--input", in+"/a.txt", "--output", dir+"/short-", "--max-len-a", "0", "--max-len-b", "2"); err != nil {
+		t.Errorf("predict --max-len-a 0 --max-len-b 2: %v\n%s", err, stderr)
+	}
+	want, _, _ := testmodel.Run(qkvBin, "", "predict", "--model", modelDir, "--input", filepath.Join(in, "a.txt"), "--max-len-a", "0", "--max-len-b", "2")
+	got, err := os.ReadFile(dir + "/short-a.txt")
+	if err != nil || string(got) != want || len(want) == 0 {
+		t.Errorf("--max-len-a 0 --max-len-b 2: qkv beam predict wrote %q (%v), qkv predict %q", got, err, want)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(want), "\n") {
+		if len(strings.Fields(line)) > 2 {
+			t.Errorf("--max-len-a 0 --max-len-b 2: %q is longer than two steps allow", line)
+		}
+	}
+	if _, stderr, err := testmodel.Run(qkv, "", "beam", "predict", "--model", modelDir, "--input", in+"/a.txt", "--output", dir+"/bad-", "--max-len-a", "-1"); err == nil || !strings.Contains(stderr, "--max-len-a -1 is out of range") {
+		t.Errorf("--max-len-a -1: %v\n%s", err, stderr)
+	}
 	if _, stderr, err := testmodel.Run(qkv, "", "beam", "predict", "--model", modelDir, "--input", in+"/*.txt", "--output", in+"/"); err == nil || !strings.Contains(stderr, "write elsewhere") {
 		t.Errorf("outputs over the inputs: %v\n%s", err, stderr)
 	}
@@ -80,17 +98,17 @@ func TestCommands(t *testing.T) {
 
 	test := filepath.Join(dir, "test.tsv")
 	os.WriteFile(test, []byte(testmodel.Corpus(60, 5)), 0o644)
-	want, stderr, err := testmodel.Run(qkvBin, "", "eval", "--model", modelDir, "--test", test)
+	want, stderr, err = testmodel.Run(qkvBin, "", "eval", "--model", modelDir, "--test", test)
 	if err != nil {
 		t.Fatalf("qkv eval: %v\n%s", err, stderr)
 	}
-	got, stderr, err := testmodel.Run(qkv, "", "beam", "eval", "--threads", "1", "--model", modelDir, "--test", test)
+	gotEval, stderr, err := testmodel.Run(qkv, "", "beam", "eval", "--threads", "1", "--model", modelDir, "--test", test)
 	if err != nil {
 		t.Fatalf("qkv beam eval: %v\n%s", err, stderr)
 	}
 	var w, g map[string]any
 	json.Unmarshal([]byte(want), &w)
-	json.Unmarshal([]byte(got), &g)
+	json.Unmarshal([]byte(gotEval), &g)
 	for _, k := range []string{"wer", "per", "sentences"} {
 		if w[k] == nil || g[k] != w[k] {
 			t.Errorf("%s: qkv beam eval %v, qkv eval %v", k, g[k], w[k])
@@ -105,9 +123,9 @@ func TestCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, stderr, err = testmodel.Run(qkv, "", "beam", "score", "--metric", "chrf", "--hyp", hyp, "--ref", ref)
-	if err != nil || got != want {
-		t.Errorf("qkv beam score printed %q (%v %s), qkv score %q", got, err, stderr, want)
+	gotEval, stderr, err = testmodel.Run(qkv, "", "beam", "score", "--metric", "chrf", "--hyp", hyp, "--ref", ref)
+	if err != nil || gotEval != want {
+		t.Errorf("qkv beam score printed %q (%v %s), qkv score %q", gotEval, err, stderr, want)
 	}
 	// prepare bpe writes qkv data bpe's merges file.
 	os.WriteFile(filepath.Join(in, "c.tsv"), []byte(testmodel.Corpus(200, 8)), 0o644)

@@ -23,6 +23,7 @@ type decodeFlags struct {
 	model, weights string
 	opt            decode.Options
 	shards         int
+	flags          *pflag.FlagSet // to tell a given --max-len-a/-b from the model's default
 }
 
 func (d *decodeFlags) register(f *pflag.FlagSet, sampling bool, batchSize int) {
@@ -31,6 +32,9 @@ func (d *decodeFlags) register(f *pflag.FlagSet, sampling bool, batchSize int) {
 	f.IntVar(&d.opt.Beam, "beam", 1, fmt.Sprintf("beam size: 1 (greedy) to %d", search.MaxBeam))
 	f.Float64Var(&d.opt.Alpha, "alpha", 0, "length penalty α (GNMT): score = log P / ((5+|y|)/6)^α")
 	f.IntVar(&d.opt.MaxLen, "max-len", 0, fmt.Sprintf("decoding steps at most, up to %d (default: the longest training target + 1)", search.MaxOutputSteps))
+	d.flags = f
+	f.Float64Var(&d.opt.MaxLenA, "max-len-a", 0, fmt.Sprintf("outputs stop at ⌊a·|source|⌋ + b tokens (counting </s>), as qkv predict's --max-len-a: a (default: the model's data.max_len_a, %v unless qkv train was told otherwise)", pipeline.DefaultMaxLenA))
+	f.IntVar(&d.opt.MaxLenB, "max-len-b", 0, fmt.Sprintf("… and b (default: the model's data.max_len_b, %d unless qkv train was told otherwise)", pipeline.DefaultMaxLenB))
 	f.IntVar(&d.opt.BatchSize, "batch-size", batchSize, fmt.Sprintf("inputs decoded together, 1 to %d", pipeline.MaxBatchSize))
 	f.BoolVar(&d.opt.Strict, "strict", false, "refuse input lines holding symbols the model never saw (default: read them as <unk>)")
 	f.BoolVar(&d.opt.AllowUnk, "allow-unk", false, "let the output hold <unk>")
@@ -51,6 +55,9 @@ func (d *decodeFlags) check() error {
 	}
 	if d.shards < 1 || d.shards > 1<<16 {
 		return fmt.Errorf("--shards %d is out of range: 1 to 65536", d.shards)
+	}
+	if d.flags != nil {
+		d.opt.SetMaxLenA, d.opt.SetMaxLenB = d.flags.Changed("max-len-a"), d.flags.Changed("max-len-b")
 	}
 	_, err := d.opt.Pipeline()
 	return err
