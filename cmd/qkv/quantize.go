@@ -28,10 +28,11 @@ weights. Embeddings, layer norms and biases stay float32. The file is a quarter
 to a third of the float32 size (a quarter for the G2P Transformer).
 
 'qkv predict|eval|serve|bench decode --model OUT' load the copy like any
-model, with the same flags. They quantize every row of activations to 8 bits
-as it comes (dynamic quantization, like PyTorch's quantize_dynamic), sum the
-products exactly in int32 and scale back, which decodes faster than float32
-at nearly the same accuracy: compare the two with qkv eval.
+model, with the same flags. They quantize every row of activations as it
+comes (dynamic quantization, like PyTorch's quantize_dynamic; 7 bits and a
+zero point, so that the AVX2 products cannot saturate), sum the products
+exactly in int32 and scale back, which decodes faster than float32 at nearly
+the same accuracy: compare the two with qkv eval.
 
 The output directory (default: DIR-int8 beside DIR) must be new or empty and
 may not lie inside DIR; it is written under a temporary name and renamed, so
