@@ -26,6 +26,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/qkv-dev/qkv/internal/excerpt"
+	"github.com/qkv-dev/qkv/text/corpus"
 )
 
 // File is a parsed PO file.
@@ -275,7 +276,7 @@ func (p *parser) line(raw string, lineNo int) error {
 		if p.open == nil {
 			return fmt.Errorf("a string continues no keyword: %s", excerpt.Quote(t))
 		}
-		s, err := unquote(t)
+		s, err := corpus.UnquotePO(t)
 		if err != nil {
 			return fmt.Errorf("%s: %v", p.last, err)
 		}
@@ -308,7 +309,7 @@ func (p *parser) line(raw string, lineNo int) error {
 		}
 		e = p.cur
 	}
-	s, err := unquote(rest)
+	s, err := corpus.UnquotePO(rest)
 	if err != nil {
 		return fmt.Errorf("%s: %v", excerpt.Quote(kw), err)
 	}
@@ -368,87 +369,6 @@ func (p *parser) line(raw string, lineNo int) error {
 		return fmt.Errorf("unknown keyword %s (want msgctxt, msgid, msgid_plural, msgstr or msgstr[N])", excerpt.Quote(kw))
 	}
 	return nil
-}
-
-// unquote decodes one C string literal as PO files write them.
-func unquote(s string) (string, error) {
-	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
-		return "", fmt.Errorf("want a double-quoted string, found %s", excerpt.Quote(s))
-	}
-	s = s[1 : len(s)-1]
-	if !strings.ContainsAny(s, `\"`) {
-		return s, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '"' {
-			return "", fmt.Errorf("unescaped quote inside a string")
-		}
-		if c != '\\' {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		if i == len(s) {
-			return "", fmt.Errorf("string ends in a lone backslash")
-		}
-		switch c = s[i]; c {
-		case 'n':
-			b.WriteByte('\n')
-		case 't':
-			b.WriteByte('\t')
-		case 'r':
-			b.WriteByte('\r')
-		case 'a':
-			b.WriteByte('\a')
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'v':
-			b.WriteByte('\v')
-		case '\\', '"', '\'', '?':
-			b.WriteByte(c)
-		case '0', '1', '2', '3', '4', '5', '6', '7':
-			v, j := 0, i
-			for ; j < len(s) && j < i+3 && s[j] >= '0' && s[j] <= '7'; j++ {
-				v = v*8 + int(s[j]-'0')
-			}
-			if v > 255 {
-				return "", fmt.Errorf("octal escape \\%s out of range", s[i:j])
-			}
-			b.WriteByte(byte(v))
-			i = j - 1
-		case 'x':
-			v, j := 0, i+1
-			for ; j < len(s) && j < i+3 && isHex(s[j]); j++ {
-				v = v*16 + hexVal(s[j])
-			}
-			if j == i+1 {
-				return "", fmt.Errorf("\\x without hex digits")
-			}
-			b.WriteByte(byte(v))
-			i = j - 1
-		default:
-			return "", fmt.Errorf("unknown escape \\%c", c)
-		}
-	}
-	return b.String(), nil
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func hexVal(c byte) int {
-	switch {
-	case c <= '9':
-		return int(c - '0')
-	case c >= 'a':
-		return int(c-'a') + 10
-	}
-	return int(c-'A') + 10
 }
 
 // Sources returns what each msgstr of e translates, as Fill expects them:

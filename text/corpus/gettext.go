@@ -166,7 +166,7 @@ func ReadPO(r io.Reader, name string) ([]Message, error) {
 			if target == nil {
 				return errf("string continuation outside an entry")
 			}
-			s, err := poString(line)
+			s, err := UnquotePO(line)
 			if err != nil {
 				return errf("%v", err)
 			}
@@ -175,7 +175,7 @@ func ReadPO(r io.Reader, name string) ([]Message, error) {
 		}
 		kw, rest, _ := strings.Cut(line, " ")
 		rest = strings.TrimSpace(rest)
-		s, err := poString(rest)
+		s, err := UnquotePO(rest)
 		if err != nil {
 			return errf("%s: %v", keyword(kw), err)
 		}
@@ -253,8 +253,9 @@ func keyword(kw string) string {
 	return kw
 }
 
-// poString decodes one quoted PO string with C escapes.
-func poString(s string) (string, error) {
+// UnquotePO decodes one quoted PO string with C escapes (\n, \t, \",
+// \\, octal and hex), as PO files write them; package po reads with it too.
+func UnquotePO(s string) (string, error) {
 	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
 		return "", fmt.Errorf("want a double-quoted string, found %s", excerpt.Quote(s))
 	}
