@@ -44,6 +44,14 @@ type Config struct {
 	AttnDim       int  `json:"attn_dim,omitempty"`       // additive attention's hidden size
 	ReverseSource bool `json:"reverse_source,omitempty"` // feed the source backwards (Sutskever 2014 §3.3)
 
+	// Copy attention (See, Liu & Manning 2017, "Get To The Point"), for
+	// rnnsearch and the Transformer: the output distribution mixes
+	// generating from the vocabulary with copying source tokens through
+	// the cross-attention, P(w) = p_gen·P_vocab(w) + (1 − p_gen)·Σ_{i:
+	// x_i = w} a_i. Source ids are read as target ids, so it needs one
+	// vocabulary for both sides.
+	Copy bool `json:"copy,omitempty"`
+
 	Seed uint64 `json:"seed"` // initialization
 }
 
@@ -138,6 +146,14 @@ func (c Config) Validate() error {
 	}{{"dropout", c.Dropout}, {"attn_dropout", c.AttnDropout}} {
 		if !(d.v >= 0 && d.v < 1) { // also refuses NaN
 			return fmt.Errorf("model config: %s must be in [0, 1), got %g", d.name, d.v)
+		}
+	}
+	if c.Copy {
+		if c.Arch == ArchSeq2Seq {
+			return fmt.Errorf("model config: copy attention copies through the cross-attention, which %s does not have (use %s or %s)", ArchSeq2Seq, ArchRNNSearch, ArchTransformer)
+		}
+		if c.SrcVocab != c.TgtVocab {
+			return fmt.Errorf("model config: copy reads source ids as target ids, so it needs one vocabulary for both sides, got sizes %d and %d (train with --joined-dictionary)", c.SrcVocab, c.TgtVocab)
 		}
 	}
 	if tr {

@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/qkv-dev/qkv/batch"
 	"github.com/qkv-dev/qkv/nn"
@@ -37,6 +38,13 @@ import (
 //	                                                layer, as a tanh layer)
 //	p(y_i | y_<i, x) = softmax(W_o · dropout(t_i) + b_o)
 //
+// With copy attention (cfg.Copy; See, Liu & Manning 2017, eq. 8–9) that
+// softmax is P_vocab, and the output mixes it with copying the source
+// tokens through α_i:
+//
+//	p_gen = σ(w_c·[s_i; c_i; E y_{i−1}] + b_c)
+//	P(w)  = p_gen·P_vocab(w) + (1 − p_gen)·Σ_{j: x_j = w} α_ij
+//
 // Dropout (cfg.Dropout) applies to the embeddings, between stacked LSTM
 // layers and before the output projection, in training only.
 type Recurrent struct {
@@ -52,8 +60,9 @@ type Recurrent struct {
 	attention *nn.AdditiveAttention
 	readout   *nn.Linear // W_t: [s; c; e] (H+2H+Embed) → H
 
-	output *nn.Linear // W_o: H → target vocabulary
-	drop   nn.Dropout
+	output   *nn.Linear // W_o: H → target vocabulary
+	copyGate *nn.Linear // copy attention: w_c, b_c: [s; c; e] (3H+E) → 1
+	drop     nn.Dropout
 
 	params []*tensor.Tensor
 }
@@ -79,6 +88,10 @@ func newRecurrent(cfg Config) Model {
 	}
 	m.output = nn.NewLinear("decoder.output", H, cfg.TgtVocab, true, seed)
 	modules = append(modules, m.output)
+	if cfg.Copy && m.attend {
+		m.copyGate = nn.NewLinear("decoder.copy_gate", H+2*H+E, 1, true, seed)
+		modules = append(modules, m.copyGate)
+	}
 	ps, err := nn.Collect(modules...)
 	if err != nil {
 		panic("model: " + err.Error()) // the names above are fixed and distinct
@@ -92,7 +105,8 @@ func (m *Recurrent) Config() Config { return m.cfg }
 
 // Params returns every trainable tensor: src_embed, tgt_embed, encoder.rnn,
 // (rnnsearch: decoder.bridge, decoder.attention,) decoder.rnn,
-// (rnnsearch: decoder.readout,) decoder.output.
+// (rnnsearch: decoder.readout,) decoder.output (, copy attention:
+// decoder.copy_gate).
 func (m *Recurrent) Params() []*tensor.Tensor { return m.params }
 
 // sourceIDs returns b's source ids as the encoder reads them: each row's
@@ -166,7 +180,8 @@ func (m *Recurrent) logits(g *tensor.Graph, feat *tensor.Tensor) *tensor.Tensor 
 }
 
 // Forward returns the logits (B·T, V) of every target position, rows in
-// (b, t) order as b.TgtOut, decoding TgtIn with teacher forcing.
+// (b, t) order as b.TgtOut, decoding TgtIn with teacher forcing; with copy
+// attention, the log-probabilities of the mixed distribution.
 func (m *Recurrent) Forward(g *tensor.Graph, b *batch.Batch) *tensor.Tensor {
 	enc := m.encode(g, b)
 	B, T, V := b.B, b.T, m.cfg.TgtVocab
@@ -181,19 +196,38 @@ func (m *Recurrent) Forward(g *tensor.Graph, b *batch.Batch) *tensor.Tensor {
 	// one; the readout and output layers then run over all steps at once.
 	st := enc.init
 	feats := make([]*tensor.Tensor, T)
+	alphas := make([]*tensor.Tensor, T)
 	ids := make([]int32, B)
 	for t := range T {
 		for r := range B {
 			ids[r] = b.TgtIn[r*T+t]
 		}
 		prev := m.drop.Forward(g, m.tgtEmb.Forward(g, ids, B)) // (B, E)
-		var f *tensor.Tensor
-		st, f, _ = m.attendStep(g, prev, st, func(q *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+		var f, alpha *tensor.Tensor
+		st, f, alpha = m.attendStep(g, prev, st, func(q *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
 			return m.attention.Forward(g, q, enc.keys, enc.ann, enc.pad)
 		})
 		feats[t] = g.Reshape(f, B, 1, f.Shape[1])
+		alphas[t] = g.Reshape(alpha, B, 1, b.S)
 	}
-	return g.Reshape(m.logits(g, g.Concat(1, feats...)), B*T, V) // (B, T, ·) → (B·T, V)
+	feat := g.Concat(1, feats...)                  // (B, T, 3H+E)
+	logits := g.Reshape(m.logits(g, feat), B*T, V) // (B, T, ·) → (B·T, V)
+	if m.copyGate == nil {
+		return logits
+	}
+	gate := g.Reshape(m.copyGate.Forward(g, feat), B*T, 1) // scores of p_gen
+	alpha := g.Reshape(g.Concat(1, alphas...), B*T, b.S)   // copy distribution α_i
+	return g.CopyMix(logits, gate, alpha, m.sourceIDs(b), outputRows(B, T))
+}
+
+// outputRows maps each of the B·T output rows of a teacher-forced pass to
+// its source row: row b·T+t copies from source b.
+func outputRows(B, T int) []int {
+	rows := make([]int, B*T)
+	for i := range rows {
+		rows[i] = i / T
+	}
+	return rows
 }
 
 // Start encodes b's sources and returns their decoding state, one row per
@@ -230,6 +264,10 @@ func (m *Recurrent) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 		s.alpha = newRowBuf(b.B, b.S, nil)
 		s.pad = enc.pad
 		s.srcLen = append([]int(nil), b.SrcLen...)
+		if m.copyGate != nil {
+			s.src = append([]int32(nil), m.sourceIDs(b)...)
+			s.pcopy = newRowBuf(b.B, 1, nil)
+		}
 		s.origin = make([]int, b.B)
 		for i := range s.origin {
 			s.origin[i] = i
@@ -291,6 +329,8 @@ type recurrentState struct {
 	srcLen    []int     // (B), by batch row
 	origin    []int     // (rows): the batch row each hypothesis decodes
 	alpha     rowBuf    // (rows, S)
+	src       []int32   // copy attention: (B, S) the source ids as the encoder read them, by batch row
+	pcopy     rowBuf    // copy attention: (rows, 1) the last step's 1 − p_gen
 
 	logp    []float32 // (rows, V), returned by Step
 	stepped bool      // alpha holds a step's weights
@@ -334,7 +374,16 @@ func (s *recurrentState) Step(tokens []int32) ([]float32, error) {
 		st = m.decoder.Step(g, prev, st)
 		feat = st.Top()
 	}
-	lp := g.LogSoftmax(m.logits(g, feat), nil) // (rows, V)
+	var lp *tensor.Tensor // (rows, V)
+	if m.copyGate != nil {
+		gate := m.copyGate.Forward(g, feat) // (rows, 1)
+		lp = g.CopyMix(m.logits(g, feat), gate, alpha, s.src, s.origin)
+		for r, x := range gate.Data {
+			s.pcopy.cur[r] = 1 / (1 + float32(math.Exp(float64(x)))) // 1 − σ(x)
+		}
+	} else {
+		lp = g.LogSoftmax(m.logits(g, feat), nil)
+	}
 	// Keep what the next step needs before the graph is reset.
 	for l := range L {
 		copy(s.h[l].cur, st.H[l].Data)
@@ -362,6 +411,9 @@ func (s *recurrentState) Select(rows []int32) {
 	}
 	if s.m.attend {
 		s.alpha.gather(rows)
+		if s.m.copyGate != nil {
+			s.pcopy.gather(rows)
+		}
 		origin := make([]int, len(rows))
 		for i, r := range rows {
 			origin[i] = s.origin[r]
@@ -373,14 +425,19 @@ func (s *recurrentState) Select(rows []int32) {
 
 // LastAttention returns RNNsearch's alignment α of row r at the last Step,
 // over the row's real source tokens (nil for seq2seq, or before the first
-// Step). The weights alias the state's buffer: they stay valid until the
-// next Step or Select.
+// Step); with copy attention α is also the copy distribution, and the map
+// carries the step's probability of copying. The weights alias the state's
+// buffer: they stay valid until the next Step or Select.
 func (s *recurrentState) LastAttention(row int) []search.Map {
 	if !s.m.attend || !s.stepped || row < 0 || row >= s.rows {
 		return nil
 	}
 	n := s.srcLen[s.origin[row]]
-	return []search.Map{{Name: "attention", Heads: 1, Keys: n, Weights: s.alpha.cur[row*s.S : row*s.S+n]}}
+	mp := search.Map{Name: "attention", Heads: 1, Keys: n, Weights: s.alpha.cur[row*s.S : row*s.S+n]}
+	if s.m.copyGate != nil {
+		mp.Copies, mp.PCopy = true, s.pcopy.cur[row]
+	}
+	return []search.Map{mp}
 }
 
 // EncoderAttention is nil: the recurrent encoders have no self-attention.

@@ -105,6 +105,9 @@ func (c Config) paramCount() count {
 		if !c.TieOutput {
 			n = n.plus(linear(d, c.TgtVocab))
 		}
+		if c.Copy {
+			n = n.plus(linear(3*d, 1)) // copy gate over [context; state; input]
+		}
 		return n
 	case ArchSeq2Seq, ArchRNNSearch:
 		E, H, L := c.Embed, c.Hidden, c.Layers
@@ -120,6 +123,9 @@ func (c Config) paramCount() count {
 			return n.plus(lstm(E, 1), lstm(E, 1))
 		}
 		A := c.AttnDim
+		if c.Copy {
+			n = n.plus(linear(prod(3, H).plus(prod(E)).int(), 1)) // copy gate over [s; c; e]
+		}
 		return n.plus(
 			lstm(E, 2),                         // bidirectional encoder
 			linear(H, prod(L, H).int()),        // bridge

@@ -32,6 +32,9 @@ func TestParamCountExact(t *testing.T) {
 	variant("pre_norm", func(c *Config) { c.PreNorm = true })
 	variant("final_norm, 1+3 layers, odd d_ff", func(c *Config) { c.FinalNorm, c.EncLayers, c.DecLayers, c.DFF = true, 1, 3, 77 })
 	variant("one head", func(c *Config) { c.Heads, c.DModel = 1, 6 })
+	variant("copy", func(c *Config) { c.Copy, c.TgtVocab = true, c.SrcVocab })
+	cfgs = append(cfgs, Config{Arch: ArchRNNSearch, SrcVocab: 13, TgtVocab: 13, Embed: 5, Hidden: 7, Layers: 2, AttnDim: 11, Copy: true})
+	names = append(names, "rnnsearch copy")
 	for _, arch := range []string{ArchSeq2Seq, ArchRNNSearch} {
 		for _, layers := range []int{1, 3} {
 			c := Config{Arch: arch, SrcVocab: 13, TgtVocab: 9, Embed: 5, Hidden: 7, Layers: layers, AttnDim: 11}

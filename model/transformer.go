@@ -16,6 +16,23 @@ import (
 // paper's §5.4) or, with PreNorm, x + Dropout(Sublayer(LayerNorm(x))) and a
 // final LayerNorm on each stack (Wang et al. 2019). Embeddings are scaled
 // by √d_model and summed with sinusoidal positions (§3.4, §3.5).
+//
+// With copy attention (cfg.Copy), the output distribution mixes the
+// vocabulary softmax P_vocab with copying source tokens, as fairseq's
+// transformer_pointer_generator (Enarvi et al. 2020) carries See et al.'s
+// pointer-generator over to the Transformer:
+//
+//	p_gen = σ(w_c·[c_t; y_t; x_t] + b_c)
+//	P(w)  = p_gen·P_vocab(w) + (1 − p_gen)·Σ_{i: x_i = w} a_ti
+//
+// where a_t is the last decoder layer's cross-attention averaged over its
+// heads, c_t that sub-layer's output (the context it hands to the
+// residual stream), y_t the decoder's output and x_t its input (the
+// embedded previous token with its position). All heads, not one
+// dedicated alignment head (fairseq's default --alignment-heads 1): the
+// copy loss then shapes the mean without forcing one head to point
+// alone, and the copy distribution is exactly what the attention pictures
+// show for that layer, averaged.
 type Transformer struct {
 	cfg    Config
 	srcEmb *nn.Embedding
@@ -26,8 +43,11 @@ type Transformer struct {
 	encLN  *nn.LayerNorm // final norms: pre-norm, or post-norm with FinalNorm
 	decLN  *nn.LayerNorm
 	out    *nn.Linear // nil when TieOutput: logits = y·Embᵀ
-	drop   nn.Dropout
-	params []*tensor.Tensor
+	// copyGate is copy attention's w_c, b_c: [context; output; input]
+	// (3·d_model) → 1; nil without copy attention.
+	copyGate *nn.Linear
+	drop     nn.Dropout
+	params   []*tensor.Tensor
 }
 
 type encoderLayer struct {
@@ -82,6 +102,9 @@ func newTransformer(cfg Config) *Transformer {
 	if !cfg.TieOutput {
 		m.out = nn.NewLinear("decoder.out", d, cfg.TgtVocab, true, s)
 	}
+	if cfg.Copy {
+		m.copyGate = nn.NewLinear("decoder.copy_gate", 3*d, 1, true, s)
+	}
 	mods := []nn.Module{m.srcEmb}
 	if !cfg.ShareEmb {
 		mods = append(mods, m.tgtEmb)
@@ -97,6 +120,9 @@ func newTransformer(cfg Config) *Transformer {
 	}
 	if m.out != nil {
 		mods = append(mods, m.out)
+	}
+	if m.copyGate != nil {
+		mods = append(mods, m.copyGate)
 	}
 	params, err := nn.Collect(mods...)
 	if err != nil {
@@ -191,7 +217,8 @@ func (m *Transformer) logits(g *tensor.Graph, y *tensor.Tensor) *tensor.Tensor {
 	return m.out.Forward(g, y)
 }
 
-// Forward returns the logits (B·T, V) of every target position.
+// Forward returns the logits (B·T, V) of every target position; with copy
+// attention, the log-probabilities of the mixed distribution.
 func (m *Transformer) Forward(g *tensor.Graph, b *batch.Batch) *tensor.Tensor {
 	return m.forward(g, b, nil)
 }
@@ -201,6 +228,8 @@ func (m *Transformer) forward(g *tensor.Graph, b *batch.Batch, tr Tracer) *tenso
 	srcPad := b.SrcPad()
 	mem := m.encodeTraced(g, b, srcPad, nil, tr)
 	y := m.embed(g, m.tgtEmb, b.TgtIn, b.B, b.T, 0)
+	input := y                       // x_t, for the copy gate
+	var ctx, copyAttn *tensor.Tensor // the last layer's cross-attention output and head mean
 	for li, l := range m.dec {
 		y = m.sublayer(g, y, l.ln1, func(h *tensor.Tensor) *tensor.Tensor {
 			out, p := l.self.Forward(g, h, h, nil, true)
@@ -208,6 +237,12 @@ func (m *Transformer) forward(g *tensor.Graph, b *batch.Batch, tr Tracer) *tenso
 			return out
 		})
 		y = m.sublayer(g, y, l.ln2, func(h *tensor.Tensor) *tensor.Tensor {
+			if m.copyGate != nil && li == len(m.dec)-1 {
+				out, p, mean := l.cross.ForwardMean(g, h, mem, srcPad)
+				tr.call(KindCross, li, l.cross, h, mem, srcPad, false, out, p)
+				ctx, copyAttn = out, mean
+				return out
+			}
 			out, p := l.cross.Forward(g, h, mem, srcPad, false)
 			tr.call(KindCross, li, l.cross, h, mem, srcPad, false, out, p)
 			return out
@@ -217,7 +252,13 @@ func (m *Transformer) forward(g *tensor.Graph, b *batch.Batch, tr Tracer) *tenso
 	if m.decLN != nil {
 		y = m.decLN.Forward(g, y)
 	}
-	return m.logits(g, g.Reshape(y, b.B*b.T, m.cfg.DModel))
+	N := b.B * b.T
+	logits := m.logits(g, g.Reshape(y, N, m.cfg.DModel))
+	if m.copyGate == nil {
+		return logits
+	}
+	gate := g.Reshape(m.copyGate.Forward(g, g.Concat(2, ctx, y, input)), N, 1) // (B, T, 1): scores of p_gen
+	return g.CopyMix(logits, gate, g.Reshape(copyAttn, N, b.S), b.Src, outputRows(b.B, b.T))
 }
 
 // checkLengths rejects sources the positional table cannot hold.

@@ -36,12 +36,14 @@ type transformerState struct {
 	path           []int32       // (rows, t): the row of block j that holds row r's position j
 	crossK, crossV [][]float32   // per layer (B, S, D), by batch row
 	srcPad         []bool        // (B, S), by batch row
+	src            []int32       // copy attention: (B, S) the source ids, by batch row
 	srcLen         []int         // (B), by batch row
 	origin         []int         // (rows): the batch row each hypothesis decodes
 
 	encProbs      [][]float32 // per encoder layer (B, H, S, S), by batch row
 	logp          []float32   // (rows, V): the last step's log-probabilities
 	selfP, crossP [][]float32 // per decoder layer: the last step's (rows, H, t) and (rows, H, S)
+	pcopy         []float32   // copy attention: the last step's 1 − p_gen (rows)
 
 	spares    [][]float32 // buffers Select gathered out of, reused by the next gathers
 	pathSpare []int32     // the index buffer path was rebuilt out of, reused
@@ -60,6 +62,10 @@ func (m *Transformer) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 	s.origin = make([]int, b.B)
 	for i := range s.origin {
 		s.origin[i] = i
+	}
+	if m.copyGate != nil {
+		s.src = append([]int32(nil), b.Src...)
+		s.pcopy = make([]float32, b.B)
 	}
 	var probs [][]float32
 	mem := m.encode(g, b, s.srcPad, &probs)
@@ -122,6 +128,8 @@ func (s *transformerState) Step(tokens []int32) ([]float32, error) {
 	s.extendPath()
 	D, H := m.cfg.DModel, m.cfg.Heads
 	y := m.embed(g, m.tgtEmb, tokens, s.rows, 1, s.t)
+	input := y                       // x_t, for the copy gate
+	var ctx, copyAttn *tensor.Tensor // the last layer's cross-attention output and head mean
 	for li, l := range m.dec {
 		y = m.sublayer(g, y, l.ln1, func(h *tensor.Tensor) *tensor.Tensor {
 			q, k, v := l.self.ProjectQKV(g, h)
@@ -136,17 +144,45 @@ func (s *transformerState) Step(tokens []int32) ([]float32, error) {
 			q := l.cross.Q.Forward(g, h)
 			a := g.Zeros(s.rows, 1, D)
 			attendCached(a.Data, q.Data, s.crossK[li], s.crossV[li], s.rows, s.S, s.S, H, D, s.origin, s.srcPad, s.crossP[li])
-			return l.cross.Out.Forward(g, a)
+			out := l.cross.Out.Forward(g, a)
+			if m.copyGate != nil && li == len(m.dec)-1 {
+				ctx, copyAttn = out, headMean(g, s.crossP[li], s.rows, H, s.S)
+			}
+			return out
 		})
 		y = m.sublayer(g, y, l.ln3, func(h *tensor.Tensor) *tensor.Tensor { return l.ff.Forward(g, h) })
 	}
 	if m.decLN != nil {
 		y = m.decLN.Forward(g, y)
 	}
-	lp := g.LogSoftmax(m.logits(g, g.Reshape(y, s.rows, D)), nil)
+	logits := m.logits(g, g.Reshape(y, s.rows, D))
+	var lp *tensor.Tensor
+	if m.copyGate != nil {
+		gate := m.copyGate.Forward(g, g.Reshape(g.Concat(2, ctx, y, input), s.rows, 3*D)) // (rows, 1)
+		lp = g.CopyMix(logits, gate, copyAttn, s.src, s.origin)
+		for r, x := range gate.Data {
+			s.pcopy[r] = 1 / (1 + float32(math.Exp(float64(x)))) // 1 − σ(x)
+		}
+	} else {
+		lp = g.LogSoftmax(logits, nil)
+	}
 	s.logp = append(s.logp[:0], lp.Data...)
 	s.t++
 	return s.logp, nil
+}
+
+// headMean returns the cross-attention probabilities p (rows, H, S)
+// averaged over the heads, as a (rows, S) tensor on g: the copy
+// distribution, as tensor.Graph.AttentionHeadMean computes it in training.
+func headMean(g *tensor.Graph, p []float32, rows, H, S int) *tensor.Tensor {
+	mean := g.Zeros(rows, S)
+	inv := 1 / float32(H)
+	for r := range rows {
+		for h := range H {
+			kernels.Axpy(inv, p[(r*H+h)*S:(r*H+h+1)*S], mean.Data[r*S:(r+1)*S])
+		}
+	}
+	return mean
 }
 
 // attendCached is multi-head attention of one new query per row over n
@@ -251,6 +287,13 @@ func (s *transformerState) Select(rows []int32) {
 	for i, r := range rows {
 		origin[i] = s.origin[r]
 	}
+	if s.pcopy != nil {
+		pc := make([]float32, n)
+		for i, r := range rows {
+			pc[i] = s.pcopy[r]
+		}
+		s.pcopy = pc
+	}
 	s.origin, s.rows = origin, n
 	s.logp = s.logp[:0]
 }
@@ -325,7 +368,11 @@ func (s *transformerState) LastAttention(row int) []search.Map {
 		for h := 0; h < H; h++ {
 			copy(w[h*n:(h+1)*n], s.crossP[l][(row*H+h)*s.S:])
 		}
-		maps = append(maps, search.Map{Name: nn.Join("decoder", l, "cross_attn"), Heads: H, Keys: n, Weights: w})
+		cross := search.Map{Name: nn.Join("decoder", l, "cross_attn"), Heads: H, Keys: n, Weights: w}
+		if s.pcopy != nil && l == len(s.crossP)-1 {
+			cross.Copies, cross.PCopy = true, s.pcopy[row] // its head mean is the copy distribution
+		}
+		maps = append(maps, cross)
 	}
 	return maps
 }

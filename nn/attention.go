@@ -172,6 +172,17 @@ func (m *MultiHeadAttention) Forward(g *tensor.Graph, query, src *tensor.Tensor,
 	return m.Attend(g, query, m.ProjectKV(g, src), keyPad, causal)
 }
 
+// ForwardMean is Forward over src (cross-attention, no causal mask), also
+// returning the attention probabilities averaged over the heads, mean (B,
+// Tq, Tk), as a tensor gradients flow through into the query and key
+// projections (tensor.Graph.AttentionHeadMean): the copy distribution of
+// copy attention.
+func (m *MultiHeadAttention) ForwardMean(g *tensor.Graph, query, src *tensor.Tensor, keyPad []bool) (out *tensor.Tensor, probs []float32, mean *tensor.Tensor) {
+	kv := m.ProjectKV(g, src)
+	a := g.AttentionDropout(m.Q.Forward(g, query), kv.K, kv.V, m.Heads, keyPad, false, m.Dropout)
+	return m.Out.Forward(g, a), tensor.AttentionProbs(a), g.AttentionHeadMean(a)
+}
+
 // Step is incremental causal self-attention: x (B, Tq, D) holds the newest
 // Tq positions (usually 1); their keys and values are appended to cache,
 // and each attends to every cached position up to itself. The result

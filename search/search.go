@@ -52,6 +52,13 @@ type Map struct {
 	Heads   int       // 1 for additive attention
 	Keys    int       // number of positions attended over
 	Weights []float32 // (Heads, Keys)
+
+	// Copy attention (See et al. 2017): Copies marks the map whose
+	// weights, averaged over its heads, are the step's copy distribution,
+	// and PCopy is the probability 1 − p_gen with which the step copied
+	// through it rather than generated from the vocabulary.
+	Copies bool
+	PCopy  float32
 }
 
 // Special token ids the search needs. PAD and BOS are never emitted, nor
