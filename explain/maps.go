@@ -11,6 +11,7 @@ package explain
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -56,6 +57,54 @@ type Attention struct {
 	Finished bool      `json:"finished"` // the output ended with EOS: decoder maps have a last row for it
 	Additive bool      `json:"additive"` // RNNsearch: one additive-attention map (Cross, layer 0, head 0)
 	Maps     []HeadMap `json:"maps"`     // by kind (Kinds order), then layer, then head
+	// Copy attention (See et al. 2017): CopyModule names the map whose
+	// weights, averaged over its heads, are the copy distribution
+	// (RNNsearch's "attention", a Transformer's last "decoder.L.cross_attn"),
+	// and Copy holds, per decoder step (the rows of the decoder maps), the
+	// probability 1 − p_gen that the step copied from the source rather
+	// than generated. Both are empty for models without copy attention.
+	CopyModule string    `json:"copy_module,omitempty"`
+	Copy       []float32 `json:"copy,omitempty"`
+}
+
+// CopyMap returns what each output token copied from each source token:
+// row t is P(copy)_t times the copy distribution (the copy module's
+// weights averaged over its heads), so row t sums to P(copy)_t; Head is
+// −1 (all heads). It returns nil for a model without copy attention.
+func (a *Attention) CopyMap() *HeadMap {
+	if a.CopyModule == "" {
+		return nil
+	}
+	var heads []*HeadMap
+	for i := range a.Maps {
+		if a.Maps[i].Module == a.CopyModule {
+			heads = append(heads, &a.Maps[i])
+		}
+	}
+	if len(heads) == 0 {
+		return nil
+	}
+	first := heads[0]
+	cm := &HeadMap{Kind: first.Kind, Module: a.CopyModule, Layer: first.Layer, Head: -1, Rows: first.Rows, Cols: first.Cols, Weights: make([][]float32, len(first.Weights))}
+	for t := range cm.Weights {
+		row := make([]float32, len(first.Weights[t]))
+		for _, h := range heads {
+			for j, w := range h.Weights[t] {
+				row[j] += w / float32(len(heads)) * a.Copy[t]
+			}
+		}
+		cm.Weights[t] = row
+	}
+	return cm
+}
+
+// CopyOf returns the copy probabilities to show beside map m's rows, or nil
+// when m is not the map the model copies through.
+func (a *Attention) CopyOf(m *HeadMap) []float32 {
+	if a.CopyModule == "" || m.Module != a.CopyModule {
+		return nil
+	}
+	return a.Copy
 }
 
 // Layers is how many layers of kind the maps hold, and Heads their heads
@@ -145,6 +194,18 @@ func FromOutput(source []string, out pipeline.Output, enc []search.Map) (*Attent
 			if kind == Cross && m.Name == additiveModule {
 				a.Additive = true
 			}
+			if m.Copies {
+				if a.CopyModule != "" && a.CopyModule != m.Name {
+					return nil, fmt.Errorf("explain: step %d copies through %s, earlier steps through %s", t, m.Name, a.CopyModule)
+				}
+				if a.Copy == nil {
+					a.Copy = make([]float32, len(steps))
+					for i := range a.Copy {
+						a.Copy[i] = float32(math.NaN())
+					}
+				}
+				a.CopyModule, a.Copy[t] = m.Name, m.PCopy
+			}
 			for h := 0; h < m.Heads; h++ {
 				key := m.Name + "#" + strconv.Itoa(h)
 				i, ok := index[key]
@@ -155,6 +216,11 @@ func FromOutput(source []string, out pipeline.Output, enc []search.Map) (*Attent
 				}
 				dec[i].Weights[t] = m.Weights[h*m.Keys : (h+1)*m.Keys]
 			}
+		}
+	}
+	for t, c := range a.Copy {
+		if math.IsNaN(float64(c)) {
+			return nil, fmt.Errorf("explain: %s reports no copy probability at step %d", a.CopyModule, t)
 		}
 	}
 	// Decoder maps in kind order (self before cross), then layer, head.

@@ -256,6 +256,12 @@ func LoadForResume(dir string) (*Pipeline, error) {
 				"train with a joint vocabulary, or without share_emb", dir, SrcVocabFile, TgtVocabFile, err)
 		}
 	}
+	if mc.Copy {
+		if err := sameVocab(p.Src, p.Tgt); err != nil {
+			return nil, fmt.Errorf("%s: copy attention reads source tokens as target tokens, so %s and %s must be one vocabulary, but %v; "+
+				"train with a joint vocabulary (--joined-dictionary)", dir, SrcVocabFile, TgtVocabFile, err)
+		}
+	}
 	if p.Model, err = model.New(mc); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
 	}

@@ -65,6 +65,12 @@ type Output struct {
 	// for cross-attention, <s> and the earlier output tokens for decoder
 	// self-attention. Every row sums to 1.
 	Attention []map[string][][]float32 `json:"attention,omitempty"`
+	// CopyProb, when attention is asked for and the model has copy
+	// attention: per entry of Attention, the probability 1 − p_gen that
+	// the token was copied from the source (through CopyModule's weights,
+	// averaged over its heads) rather than generated.
+	CopyProb   []float32 `json:"copy_prob,omitempty"`
+	CopyModule string    `json:"copy_module,omitempty"`
 }
 
 // Timing says where a request's time went, in milliseconds.

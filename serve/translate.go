@@ -458,6 +458,9 @@ func result(input string, r pipeline.Result, attention bool) Result {
 				mods := make(map[string][][]float32, len(step))
 				for _, m := range step {
 					mods[m.Name] = rows(m.Weights, m.Heads, m.Keys)
+					if m.Copies {
+						o.CopyProb, o.CopyModule = append(o.CopyProb, m.PCopy), m.Name
+					}
 				}
 				o.Attention = append(o.Attention, mods)
 			}

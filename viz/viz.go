@@ -29,6 +29,11 @@ import (
 type Matrix struct {
 	Rows, Cols []string
 	Weights    [][]float32
+	// Side, when not empty, is one probability per row, drawn as a strip
+	// of cells with their values right of the map and titled SideLabel:
+	// copy attention's probability of copying each output token.
+	Side      []float32
+	SideLabel string
 }
 
 // Check reports a matrix that cannot be drawn.
@@ -42,6 +47,14 @@ func (m Matrix) Check() error {
 	for i, r := range m.Weights {
 		if len(r) > len(m.Cols) {
 			return fmt.Errorf("viz: row %d has %d weights for %d columns", i, len(r), len(m.Cols))
+		}
+	}
+	if len(m.Side) > 0 && len(m.Side) != len(m.Rows) {
+		return fmt.Errorf("viz: %d side values for %d rows", len(m.Side), len(m.Rows))
+	}
+	for i, v := range m.Side {
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("viz: side value %g of row %d is not a probability", v, i)
 		}
 	}
 	return nil
@@ -208,6 +221,11 @@ func Heatmap(m Matrix, opt Options) (*Figure, error) {
 	}
 	const barW = vg.Length(70)
 	pad := vg.Length(12)
+	stripW := vg.Length(0) // the side strip: gap, cell, gap, value
+	if len(m.Side) > 0 {
+		stripW = 6 + cell + 3 + ts.Width("0.00")
+		labelW = max(labelW, ts.Width(clip(m.SideLabel, 14)))
+	}
 	titleH := vg.Length(0)
 	if opt.Title != "" {
 		titleH = 24
@@ -216,7 +234,7 @@ func Heatmap(m Matrix, opt Options) (*Figure, error) {
 	if opt.XLabel != "" || opt.YLabel != "" {
 		axisTitle = fontSize + 8
 	}
-	w := labelW + axisTitle + vg.Length(nc)*cell + barW + 3*pad
+	w := labelW + axisTitle + vg.Length(nc)*cell + stripW + barW + 3*pad
 	h := labelW + axisTitle + vg.Length(nr)*cell + titleH + 2*pad
 	w, h = max(w, 240, titleWidth(opt.Title)+2*pad), max(h, 160)
 	mx := opt.scaleMax()
@@ -237,8 +255,11 @@ func Heatmap(m Matrix, opt Options) (*Figure, error) {
 		hc.Max.X = hc.Min.X + hw
 		hc.Min.Y = hc.Max.Y - hh
 		p.Draw(hc)
+		if len(m.Side) > 0 {
+			drawSide(c, p.DataCanvas(hc), hc.Max.X, cell, m, ts)
+		}
 		bc := c
-		bc.Min.X = hc.Max.X + pad
+		bc.Min.X = hc.Max.X + stripW + pad
 		bc.Max.X = bc.Min.X + barW - pad
 		bc.Min.Y = hc.Min.Y + labelW + axisTitle
 		bc.Max.Y = hc.Max.Y
@@ -248,6 +269,25 @@ func Heatmap(m Matrix, opt Options) (*Figure, error) {
 		bar.Draw(bc)
 	}
 	return f, nil
+}
+
+// drawSide draws m.Side beside the heat map whose cells fill data: at x0,
+// one cell per row in the map's palette (0 to 1), its value to its right,
+// and m.SideLabel under the strip, rotated as the column labels are.
+func drawSide(c, data draw.Canvas, x0, cell vg.Length, m Matrix, ts draw.TextStyle) {
+	nr := len(m.Rows)
+	rowH := (data.Max.Y - data.Min.Y) / vg.Length(nr)
+	x0 += 6
+	ts.Color = color.Black
+	ts.XAlign, ts.YAlign = draw.XLeft, draw.YCenter
+	for i, v := range m.Side {
+		top := data.Max.Y - vg.Length(i)*rowH
+		c.FillPolygon(at(float64(v)), []vg.Point{{X: x0, Y: top}, {X: x0 + cell, Y: top}, {X: x0 + cell, Y: top - rowH}, {X: x0, Y: top - rowH}})
+		c.FillText(ts, vg.Point{X: x0 + cell + 3, Y: top - rowH/2}, fmt.Sprintf("%.2f", v))
+	}
+	ts.Rotation = math.Pi / 2
+	ts.XAlign, ts.YAlign = draw.XRight, draw.YCenter
+	c.FillText(ts, vg.Point{X: x0 + cell/2, Y: data.Min.Y - 4}, clip(m.SideLabel, 14))
 }
 
 // colourBar is a vertical colour bar from 0 to max.

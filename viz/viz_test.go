@@ -147,11 +147,56 @@ func TestGrid(t *testing.T) {
 	}
 }
 
+// TestHeatmapSideStrip: copy probabilities beside a map add one cell per
+// row in the palette's colour of the value, the values as text and the
+// strip's label, and widen the figure.
+func TestHeatmapSideStrip(t *testing.T) {
+	m := triangle()
+	plain, err := Heatmap(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Side, m.SideLabel = []float32{0.9, 0.125, 1, 0.375}, "P(copy)"
+	f, err := Heatmap(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w0, _ := plain.Size()
+	if w, _ := f.Size(); w <= w0 {
+		t.Errorf("a figure with a side strip is %v wide, no wider than without (%v)", w, w0)
+	}
+	var b bytes.Buffer
+	if err := f.WriteSVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	svg := b.String()
+	fills := filled.FindAllStringSubmatch(svg, -1)
+	if len(fills) != 10+4+1 {
+		t.Errorf("%d filled paths, want 10 cells + 4 side cells + the background", len(fills))
+	}
+	count := map[string]int{}
+	for _, f := range fills {
+		count[strings.ToLower(f[1])]++
+	}
+	for _, v := range m.Side {
+		if count[colourHex(float64(v))] == 0 {
+			t.Errorf("no cell in the colour of side value %g", v)
+		}
+	}
+	for _, s := range []string{"0.90", "0.12", "1.00", "0.38", "P(copy)"} {
+		if !strings.Contains(svg, s) {
+			t.Errorf("SVG lacks %q", s)
+		}
+	}
+}
+
 func TestBadMatrices(t *testing.T) {
 	for _, m := range []Matrix{
 		{},
 		{Rows: []string{"a"}, Cols: []string{"b"}},
 		{Rows: []string{"a"}, Cols: []string{"b"}, Weights: [][]float32{{0.5, 0.5}}},
+		{Rows: []string{"a"}, Cols: []string{"b"}, Weights: [][]float32{{1}}, Side: []float32{0.5, 0.5}},
+		{Rows: []string{"a"}, Cols: []string{"b"}, Weights: [][]float32{{1}}, Side: []float32{1.5}},
 	} {
 		if _, err := Heatmap(m, Options{}); err == nil {
 			t.Errorf("%+v was drawn", m)

@@ -39,10 +39,16 @@ var attentionCmd = &cobra.Command{
                (output × source), one heat map per layer and head;
   RNNsearch:   its additive attention (output × source), as cross-layer0-head0;
   seq2seq:     has no attention to draw.
+With copy attention (qkv train --copy-attention), the map the model copies
+through (RNNsearch's attention, the Transformer's last cross-attention)
+shows each output token's probability of being copied, P(copy) = 1 − p_gen,
+in a strip on its right, and copy.png draws what was copied: P(copy) times
+that map averaged over its heads, so row t sums to P(copy) of token t.
 Rows are queries (the first on top), columns keys; the colour bar runs
 from 0 to 1. Each input gets its own directory, numbered in input order:
   OUT/001-<input>/enc-self-layer0-head2.png   one map (and .svg)
   OUT/001-<input>/overview-cross.png          every layer × head of a kind
+  OUT/001-<input>/copy.png                    with copy attention: what was copied
   OUT/001-<input>/attention.json              the weights, per map, row by row
   OUT/index.html                              every input with its overviews
 Files are written atomically. OUT must be new or empty unless --force.`,
@@ -239,6 +245,17 @@ type attentionFile struct {
 	*explain.Attention
 }
 
+// copySource says where a copy distribution comes from.
+func copySource(module string) string {
+	if module == "attention" {
+		return "the additive attention"
+	}
+	return module + ", mean of its heads"
+}
+
+// copyLabel titles the strip of copy probabilities beside a map.
+const copyLabel = "P(copy)"
+
 // drawInput writes one input's pictures and JSON into dir and returns the
 // overview file names (for the index).
 func drawInput(dir, source, output string, a *explain.Attention, arch string, formats []string) ([]string, error) {
@@ -273,7 +290,7 @@ func drawInput(dir, source, output string, a *explain.Attention, arch string, fo
 				if m == nil {
 					return nil, fmt.Errorf("no %s map for layer %d head %d", kind, l, h)
 				}
-				vm := viz.Matrix{Rows: m.Rows, Cols: m.Cols, Weights: m.Weights}
+				vm := viz.Matrix{Rows: m.Rows, Cols: m.Cols, Weights: m.Weights, Side: a.CopyOf(m), SideLabel: copyLabel}
 				grid[l] = append(grid[l], vm)
 				where := "decoder layer"
 				if kind == explain.EncSelf {
@@ -304,6 +321,19 @@ func drawInput(dir, source, output string, a *explain.Attention, arch string, fo
 			}
 		}
 		overviews = append(overviews, "overview-"+kind+"."+formats[0])
+	}
+	if cm := a.CopyMap(); cm != nil {
+		fig, err := viz.Heatmap(viz.Matrix{Rows: cm.Rows, Cols: cm.Cols, Weights: cm.Weights, Side: a.Copy, SideLabel: copyLabel},
+			viz.Options{Title: "copied: P(copy) × copy distribution (" + copySource(cm.Module) + ") — " + quote, XLabel: "source", YLabel: "output"})
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range formats {
+			if err := write("copy", fig, f); err != nil {
+				return nil, err
+			}
+		}
+		overviews = append(overviews, "copy."+formats[0])
 	}
 	err := atomicfile.Write(filepath.Join(dir, "attention.json"), func(w io.Writer) error {
 		enc := json.NewEncoder(w)

@@ -489,6 +489,10 @@ type mapJSON struct {
 	Heads   int       `json:"heads"`
 	Keys    int       `json:"keys"`
 	Weights []float32 `json:"weights"`
+	// PCopy, with copy attention, on the map the step copied through (its
+	// weights averaged over the heads): the probability 1 − p_gen of
+	// copying rather than generating.
+	PCopy *float32 `json:"p_copy,omitempty"`
 }
 
 func attentionRecord(line int, r pipeline.Result) attentionJSON {
@@ -503,6 +507,9 @@ func attentionRecord(line int, r pipeline.Result) attentionJSON {
 		out := make([]mapJSON, len(maps))
 		for i, m := range maps {
 			out[i] = mapJSON{Name: m.Name, Heads: m.Heads, Keys: m.Keys, Weights: m.Weights}
+			if m.Copies {
+				out[i].PCopy = &m.PCopy
+			}
 		}
 		return out
 	}

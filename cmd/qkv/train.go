@@ -56,7 +56,7 @@ type trainFlags struct {
 	format                                          string
 	resume, overwrite                               bool
 	srcTok, tgtTok                                  string
-	lowercase, joint, placeholders                  bool
+	lowercase, joint, placeholders, copyAttn        bool
 	maxSrcLen, maxTgtLen, minFreq, bpeMerges        int
 	maxLenA                                         float64
 	maxLenB                                         int
@@ -111,7 +111,8 @@ func init() {
 	f.StringVar(&tf.tgtTok, "tgt-tok", pipeline.TokWord, "target tokenizer: char, word or bpe")
 	f.BoolVar(&tf.lowercase, "lowercase", false, "lowercase sources")
 	f.BoolVar(&tf.placeholders, "placeholders", false, "protect printf directives, markup, accelerators and the like as tokens the model copies and the search keeps exactly once (text/placeholder); default: on when neither side uses the char tokenizer (translation), off otherwise (G2P); --placeholders=false turns it off")
-	f.BoolVar(&tf.joint, "joined-dictionary", false, "one vocabulary (and one set of BPE merges) for source and target; needed by share_emb")
+	f.BoolVar(&tf.joint, "joined-dictionary", false, "one vocabulary (and one set of BPE merges) for source and target; needed by share_emb and --copy-attention")
+	f.BoolVar(&tf.copyAttn, "copy-attention", false, "rnnsearch and transformer: copy attention (See et al. 2017's pointer-generator): mix generating from the vocabulary with copying source tokens through the cross-attention, so rare names and identifiers can be copied; needs --joined-dictionary (config key model.copy)")
 	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training and validation pairs are skipped)", pipeline.MaxSeqLen))
 	f.IntVar(&tf.maxTgtLen, "max-tgt-len", 128, fmt.Sprintf("longest target in tokens, 1 to %d", pipeline.MaxSeqLen))
 	f.IntVar(&tf.minFreq, "min-freq", 1, "symbols seen fewer times become <unk> (BPE splits such pieces into smaller known ones instead)")
@@ -392,6 +393,7 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	override(changed, "tgt-tok", &s.Data.TgtTokenizer, tf.tgtTok)
 	override(changed, "lowercase", &s.Data.Lowercase, tf.lowercase)
 	override(changed, "joined-dictionary", &s.Data.JointVocab, tf.joint)
+	override(changed, "copy-attention", &s.Model.Copy, tf.copyAttn)
 	override(changed, "placeholders", &s.Data.Placeholders, tf.placeholders)
 	if base == nil && !changed("placeholders") && !hasKey(rc.Data, "placeholders") {
 		// A new run protects placeholders unless a side reads characters (G2P).
@@ -461,6 +463,14 @@ func (s settings) validate() error {
 	if s.Model.ShareEmb && !s.Data.JointVocab {
 		return errors.New("train: model.share_emb (one embedding table for both sides) needs one vocabulary for both sides: add --joined-dictionary (config key data.joint_vocab: true), or drop share_emb")
 	}
+	if s.Model.Copy {
+		if s.Model.Arch == model.ArchSeq2Seq {
+			return errors.New("train: --copy-attention (model.copy) copies through the cross-attention, which seq2seq does not have: use --arch rnnsearch or transformer")
+		}
+		if !s.Data.JointVocab {
+			return errors.New("train: --copy-attention (model.copy) reads source tokens as target tokens, so it needs one vocabulary for both sides: add --joined-dictionary (config key data.joint_vocab: true)")
+		}
+	}
 	return nil
 }
 
@@ -512,7 +522,7 @@ func override[T any](changed func(string) bool, flag string, dst *T, v T) {
 
 // settingFlags names the flag of each setting that has one, for messages.
 var settingFlags = map[string]string{
-	"model.arch": "--arch", "model.dropout": "--dropout", "model.seed": "--seed", "train.seed": "--seed",
+	"model.arch": "--arch", "model.dropout": "--dropout", "model.seed": "--seed", "train.seed": "--seed", "model.copy": "--copy-attention",
 	"data.src_tokenizer": "--src-tok", "data.tgt_tokenizer": "--tgt-tok", "data.lowercase": "--lowercase",
 	"data.joint_vocab": "--joined-dictionary", "data.placeholders": "--placeholders", "data.max_src_len": "--max-src-len", "data.max_tgt_len": "--max-tgt-len",
 	"data.max_len_a": "--max-len-a", "data.max_len_b": "--max-len-b",
