@@ -349,6 +349,14 @@ ship() {
 		echo
 		echo "The CMU Pronouncing Dictionary's licence is in data/cmudict/LICENSE."
 	} >"$tmp/README.md"
+	# card.json: the same, for qkv g2p (its default decoding) and the tests.
+	python3 - "$tj" "$b" "$a" "$chosen" "$(awk '{s += $1} END {print s / 60}' "$OUT/$name/train-seconds")" "$(basename "$w" .safetensors)" >"$tmp/card.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+print(json.dumps({"beam": int(sys.argv[2]), "alpha": float(sys.argv[3]), "dtype": sys.argv[4],
+                  "test_wer": t["wer"], "test_per": t["per"], "test_words": t["sentences"],
+                  "trained_min": round(float(sys.argv[5]), 1), "weights": sys.argv[6]}, indent=2))
+PY
 	rm -rf "$dst.old"
 	[ ! -d "$dst" ] || mv "$dst" "$dst.old"
 	mv "$tmp" "$dst"
