@@ -223,11 +223,34 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 			}
 			continue
 		}
+		restore := p.restoresUnknown(opt) && slices.ContainsFunc(chunk, holdsUnknown)
+		if restore {
+			// Copy attention can copy a source's <unk>: let the search emit
+			// it for such sources only, and record the copy maps to find
+			// which source token each <unk> copied.
+			has := make([]bool, len(chunk))
+			for j, src := range chunk {
+				has[j] = holdsUnknown(src)
+			}
+			sopt.AllowUnk, sopt.Attention = true, true
+			sopt.Constraint = unknownFromSource{has: has, next: sopt.Constraint}
+		}
 		hyps, encAttn, err := p.decodeBatch(ctx, g, chunk, sopt, lenA, lenB)
+		if restore && !opt.Search.Attention {
+			encAttn = nil
+		}
 		for j, i := range idx {
 			if err != nil {
 				results[i].Err = err
 				continue
+			}
+			if restore {
+				for h := range hyps[j] {
+					p.restoreUnknown(&hyps[j][h], chunk[j], results[i].SourceTokens)
+					if !opt.Search.Attention {
+						hyps[j][h].Attention = nil
+					}
+				}
 			}
 			results[i].Hyps = hyps[j]
 			if p.Config.Data.Placeholders {
@@ -242,6 +265,76 @@ func (p *Pipeline) TranslateContext(ctx context.Context, lines []string, opt Opt
 		}
 	}
 	return results
+}
+
+// restoresUnknown reports whether decoding with opt lets a copy-attention
+// model copy unknown source tokens: a source token the vocabulary lacks is
+// read as <unk>, copy attention can copy it like any other, and the output's
+// <unk> is then replaced by the source's own text (See et al. 2017 copy
+// such out-of-vocabulary words through a vocabulary extended per source;
+// here the copy distribution says which <unk> of the source was copied).
+// Not with AllowUnk (the user asked to see <unk>), nor for ensembles,
+// whose members report no attention.
+func (p *Pipeline) restoresUnknown(opt Options) bool {
+	return p.Config.Model.Copy && !opt.Search.AllowUnk && p.EnsembleSize() == 1
+}
+
+// holdsUnknown reports whether a source holds <unk>.
+func holdsUnknown(src []int32) bool { return slices.Contains(src, vocab.UNK) }
+
+// unknownFromSource lets the search emit <unk> only for sources that hold
+// one (has[src]), so every <unk> of an output can be a copy of the source's;
+// next, if not nil, restricts further (placeholders).
+type unknownFromSource struct {
+	has  []bool
+	next search.Constraint
+}
+
+func (u unknownFromSource) Restrict(src int, prefix []int32, left int, logp []float32) {
+	if !u.has[src] {
+		logp[vocab.UNK] = float32(math.Inf(-1))
+	}
+	if u.next != nil {
+		u.next.Restrict(src, prefix, left, logp)
+	}
+}
+
+// restoreUnknown replaces each <unk> of o by the text of the source token
+// it copied: among src's <unk> positions, the one with the largest copy
+// weight at that step (the copy map averaged over its heads). srcToks are
+// the source's tokens as written. o.Text is detokenized again.
+func (p *Pipeline) restoreUnknown(o *Output, src []int32, srcToks []string) {
+	unk := p.Tgt.Symbol(vocab.UNK)
+	changed := false
+	for k, tok := range o.Tokens {
+		if tok != unk || k >= len(o.Attention) {
+			continue
+		}
+		for _, m := range o.Attention[k] {
+			if !m.Copies {
+				continue
+			}
+			best, bestW := -1, float32(-1)
+			for j := 0; j < m.Keys && j < len(src) && j < len(srcToks); j++ {
+				if src[j] != vocab.UNK {
+					continue
+				}
+				var w float32
+				for h := range m.Heads {
+					w += m.Weights[h*m.Keys+j]
+				}
+				if w > bestW {
+					best, bestW = j, w
+				}
+			}
+			if best >= 0 {
+				o.Tokens[k], changed = srcToks[best], true
+			}
+		}
+	}
+	if changed {
+		o.Text = p.TgtTok.Detokenize(o.Tokens)
+	}
 }
 
 // maxSteps is the decoding limit: the one asked for, else the longest
