@@ -134,7 +134,7 @@ func init() {
 	f.Var(&tf.opts.SaveEvery, "save-every", "also write last.safetensors every N steps (500) or every duration (10m); 0: only at validations")
 	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate, in [0, 1)")
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
-	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, none, or auto (wer for char→word data, else bleu)")
+	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, rouge, sbleu, none, or auto (wer for char→word data, else bleu); a named one is recorded in config.json (data.metric) as the metric eval reports")
 	f.IntVar(&tf.metricMax, "metric-max", 1000, "validation sentences decoded for the metric (0: all)")
 	f.StringVar(&tf.lossLog, "loss-log", "", "append step, loss, NLL, learning rate, gradient norm and tokens of every optimizer step to this TSV file (--resume keeps its lines up to the resumed step)")
 	rootCmd.AddCommand(trainCmd)
@@ -142,10 +142,8 @@ func init() {
 
 // checkRunFlags checks the flags that are not settings of the run.
 func checkRunFlags() error {
-	switch tf.metric {
-	case "auto", "wer", "per", "bleu", "chrf", "none":
-	default:
-		return fmt.Errorf("train: --metric %q is not a metric: use wer, per, bleu, chrf, none or auto", tf.metric)
+	if tf.metric != "auto" && tf.metric != "none" && !slices.Contains(pipeline.Metrics, tf.metric) {
+		return fmt.Errorf("train: --metric %q is not a metric: use %s, none or auto", tf.metric, strings.Join(pipeline.Metrics, ", "))
 	}
 	if tf.metricMax < 0 {
 		return fmt.Errorf("train: --metric-max %d is out of range: it must be at least 0 (0: all validation sentences)", tf.metricMax)
@@ -401,6 +399,9 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	override(changed, "max-tgt-len", &s.Data.MaxTgtLen, tf.maxTgtLen)
 	override(changed, "max-len-a", &s.Data.MaxLenA, tf.maxLenA)
 	override(changed, "max-len-b", &s.Data.MaxLenB, tf.maxLenB)
+	if base == nil && changed("metric") && tf.metric != "auto" && tf.metric != "none" {
+		s.Data.Metric = tf.metric // the task's metric, for eval (a resumed run keeps its own)
+	}
 	override(changed, "min-freq", &s.Prepare.MinFreq, tf.minFreq)
 	override(changed, "bpe-merges", &s.Prepare.BPEMerges, tf.bpeMerges)
 	o, t := &s.Train, tf.opts
@@ -684,7 +685,7 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 		}
 		noted := false
 		tr.Metric = func(ctx context.Context, _ model.Model) (string, float64, error) {
-			s, err := scorePairs(p, sample, metric, pipeline.Options{BatchSize: 256})
+			s, err := scorePairs(p, sample, metric, false, pipeline.Options{BatchSize: 256})
 			if !noted { // the same sources every time: say it once
 				noted = true
 				for _, note := range []string{s.Unknown.note("train: validation metric"), s.truncatedNote("train: validation metric", data.MaxSrcLen)} {
@@ -692,6 +693,9 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 						fmt.Fprintln(os.Stderr, note)
 					}
 				}
+			}
+			if metric == "rouge" {
+				return "rougeL", s.Value, err
 			}
 			return metric, s.Value, err
 		}
@@ -722,9 +726,14 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 	return nil
 }
 
+// chooseMetric resolves --metric: a named metric, else the one the model
+// recorded (data.metric), else WER for char→word data and BLEU for the rest.
 func chooseMetric(m string, d pipeline.DataConfig) string {
 	if m != "auto" {
 		return m
+	}
+	if d.Metric != "" {
+		return d.Metric
 	}
 	if d.SrcTokenizer == pipeline.TokChar && d.TgtTokenizer == pipeline.TokWord {
 		return "wer"
