@@ -18,7 +18,7 @@ import (
 // between runs.
 func runQKV(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	for _, c := range []*cobra.Command{scoreCmd, gettextCmd, bpeCmd} {
+	for _, c := range []*cobra.Command{scoreCmd, gettextCmd, godocCmd, bpeCmd} {
 		c.Flags().VisitAll(func(f *pflag.Flag) {
 			if sv, ok := f.Value.(pflag.SliceValue); ok {
 				sv.Replace(nil)
