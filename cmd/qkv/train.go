@@ -110,7 +110,7 @@ func init() {
 	f.StringVar(&tf.srcTok, "src-tok", pipeline.TokChar, "source tokenizer: char, word or bpe")
 	f.StringVar(&tf.tgtTok, "tgt-tok", pipeline.TokWord, "target tokenizer: char, word or bpe")
 	f.BoolVar(&tf.lowercase, "lowercase", false, "lowercase sources")
-	f.BoolVar(&tf.placeholders, "placeholders", false, "protect printf directives, markup, accelerators and the like as tokens the model copies and the search keeps exactly once (text/placeholder); default: on when neither side uses the char tokenizer (translation), off otherwise (G2P); --placeholders=false turns it off")
+	f.BoolVar(&tf.placeholders, "placeholders", false, "protect printf directives, markup, accelerators and the like as tokens the model copies and the search keeps exactly once (text/placeholder); default: on when neither side uses the char tokenizer (translation), off otherwise (G2P) and for --metric rouge|sbleu (summarization); --placeholders=false turns it off")
 	f.BoolVar(&tf.joint, "joined-dictionary", false, "one vocabulary (and one set of BPE merges) for source and target; needed by share_emb")
 	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training and validation pairs are skipped)", pipeline.MaxSeqLen))
 	f.IntVar(&tf.maxTgtLen, "max-tgt-len", 128, fmt.Sprintf("longest target in tokens, 1 to %d", pipeline.MaxSeqLen))
@@ -390,18 +390,21 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	override(changed, "tgt-tok", &s.Data.TgtTokenizer, tf.tgtTok)
 	override(changed, "lowercase", &s.Data.Lowercase, tf.lowercase)
 	override(changed, "joined-dictionary", &s.Data.JointVocab, tf.joint)
+	if base == nil && changed("metric") && tf.metric != "auto" && tf.metric != "none" {
+		s.Data.Metric = tf.metric // the task's metric, for eval (a resumed run keeps its own)
+	}
 	override(changed, "placeholders", &s.Data.Placeholders, tf.placeholders)
 	if base == nil && !changed("placeholders") && !hasKey(rc.Data, "placeholders") {
-		// A new run protects placeholders unless a side reads characters (G2P).
-		s.Data.Placeholders = s.Data.SrcTokenizer != pipeline.TokChar && s.Data.TgtTokenizer != pipeline.TokChar
+		// A new run protects placeholders unless a side reads characters
+		// (G2P) or it summarizes (ROUGE): a summary need not repeat every
+		// %s or {name} of its source, which protection would force.
+		s.Data.Placeholders = s.Data.SrcTokenizer != pipeline.TokChar && s.Data.TgtTokenizer != pipeline.TokChar &&
+			s.Data.Metric != "rouge" && s.Data.Metric != "sbleu"
 	}
 	override(changed, "max-src-len", &s.Data.MaxSrcLen, tf.maxSrcLen)
 	override(changed, "max-tgt-len", &s.Data.MaxTgtLen, tf.maxTgtLen)
 	override(changed, "max-len-a", &s.Data.MaxLenA, tf.maxLenA)
 	override(changed, "max-len-b", &s.Data.MaxLenB, tf.maxLenB)
-	if base == nil && changed("metric") && tf.metric != "auto" && tf.metric != "none" {
-		s.Data.Metric = tf.metric // the task's metric, for eval (a resumed run keeps its own)
-	}
 	override(changed, "min-freq", &s.Prepare.MinFreq, tf.minFreq)
 	override(changed, "bpe-merges", &s.Prepare.BPEMerges, tf.bpeMerges)
 	o, t := &s.Train, tf.opts
