@@ -22,6 +22,9 @@
 # Usage: bench/g2p_accuracy.sh ARCH [BUDGET]       ARCH: transformer, rnnsearch or seq2seq (BUDGET default 2h)
 #        bench/g2p_accuracy.sh ensemble RUN RUN …  RUN: names of finished runs (NAME below)
 #        bench/g2p_accuracy.sh table               the table of every system scored so far
+#        bench/g2p_accuracy.sh ship RUN            make RUN's chosen system the built-in model
+#            (models/g2p-en: its weights in bf16 if that keeps validation WER and PER within
+#            0.1 point of fp32, else f16, else fp32; the shipped system is scored once on test)
 # Env:   OUT=work directory (default ../g2p-runs)   NAME=run name (default ARCH)   SEED=training seed (1)
 #        THREADS=cores for qkv (default all)        QKV=prebuilt qkv (default: go build ./cmd/qkv)
 #        VALID_PERCENT=words held out (3; fixed once OUT/split exists)   KEEP=snapshots kept (10)
@@ -30,7 +33,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-transformer | rnnsearch | seq2seq | ensemble | table) ;;
+transformer | rnnsearch | seq2seq | ensemble | table | ship) ;;
 *)
 	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
 	exit 2
@@ -285,8 +288,89 @@ run_ensemble() {
 	table
 }
 
+# ship RUN: the run's chosen system (weights and decoding, chosen on
+# validation) becomes models/g2p-en, the model built into qkv
+# (builtin:g2p-en). Its weights are stored in the narrowest format that
+# keeps validation WER and PER (with the chosen decoding) within 0.1 point
+# of fp32's: bf16, else f16, else fp32. The shipped system is scored once
+# on the test file like any other.
+ship() {
+	local name=${1:?ship: give the run name}
+	local sel run=$OUT/$name/run
+	sel=$(latest_choice "$name")
+	local w b a vw vp
+	w=$(cat "$sel/weights")
+	case $w in /*) ;; *) w=$run/$w ;; esac
+	read -r vw vp b a <"$sel/decoding"
+	local dtype chosen=""
+	for dtype in bf16 f16; do
+		[ -s "$sel/ship-$dtype.safetensors" ] || q convert --model "$run" --weights "$w" --dtype "$dtype" --out "$sel/ship-$dtype.safetensors" >/dev/null
+		evalv "$sel/valid-ship-$dtype.json" --model "$run" --weights "$sel/ship-$dtype.safetensors" --beam "$b" --alpha "$a"
+		local hw hp
+		read -r hw hp < <(jf "$sel/valid-ship-$dtype.json" wer per)
+		say "$dtype: valid WER $hw PER $hp (fp32: $vw $vp)"
+		if python3 -c 'import sys; a=[float(x) for x in sys.argv[1:]]; sys.exit(0 if abs(a[0]-a[2]) <= 0.1 and abs(a[1]-a[3]) <= 0.1 else 1)' "$hw" "$hp" "$vw" "$vp"; then
+			chosen=$dtype
+			break
+		fi
+	done
+	if [ -z "$chosen" ]; then
+		chosen=f32 # parameters only, without the optimizer state a last.safetensors holds
+		[ -s "$sel/ship-f32.safetensors" ] || q convert --model "$run" --weights "$w" --dtype f32 --out "$sel/ship-f32.safetensors" >/dev/null
+	fi
+	local weights=$sel/ship-$chosen.safetensors
+	local system="$name $chosen (shipped)"
+	# The shipped system is its own: its own test file, scored once.
+	local tj=$sel/test-ship-$chosen.json
+	if [ ! -s "$tj" ]; then
+		say "scoring the test file once: $system"
+		q eval --test "$TEST" --by-length --model "$run" --weights "$weights" --beam "$b" --alpha "$a" >"$tj.tmp"
+		mv "$tj.tmp" "$tj"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$system" "$(awk '{s += $1} END {printf "%.0f min", s / 60}' "$OUT/$name/train-seconds")" \
+			"weights $(basename "$w" .safetensors) as $chosen, beam $b, alpha $a" $(if [ -s "$sel/valid-ship-$chosen.json" ]; then jf "$sel/valid-ship-$chosen.json" wer per; else echo "$vw $vp"; fi) \
+			$(jf "$tj" wer per) "$(date -u +%FT%TZ)" >>"$OUT/results.tsv"
+	fi
+	local dst=models/g2p-en tmp=models/.g2p-en.tmp
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	cp "$run/config.json" "$run/src.vocab" "$run/tgt.vocab" "$tmp/"
+	cp "$weights" "$tmp/best.safetensors"
+	{
+		echo "# builtin:g2p-en"
+		echo
+		echo "The G2P Transformer built into qkv (\`qkv g2p\`, \`--model builtin:g2p-en\`), made by"
+		echo "\`bench/g2p_accuracy.sh ship $name\` on $(date -u +%F)."
+		echo
+		echo "- Trained: recipes/g2p-$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["arch"])' "$run/config.json").yaml on the training file of the standard CMUdict split"
+		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $(awk '{s += $1} END {printf "%.0f min", s / 60}' "$OUT/$name/train-seconds") on 2 cores."
+		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
+		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
+		echo "- Phones: ARPAbet without stress marks (39 phones); input letters are lowercased."
+		echo
+		echo "The CMU Pronouncing Dictionary's licence is in data/cmudict/LICENSE."
+	} >"$tmp/README.md"
+	# card.json: the same, for qkv g2p (its default decoding) and the tests.
+	python3 - "$tj" "$b" "$a" "$chosen" "$(awk '{s += $1} END {print s / 60}' "$OUT/$name/train-seconds")" "$(basename "$w" .safetensors)" >"$tmp/card.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+print(json.dumps({"beam": int(sys.argv[2]), "alpha": float(sys.argv[3]), "dtype": sys.argv[4],
+                  "test_wer": t["wer"], "test_per": t["per"], "test_words": t["sentences"],
+                  "trained_min": round(float(sys.argv[5]), 1), "weights": sys.argv[6]}, indent=2))
+PY
+	rm -rf "$dst.old"
+	[ ! -d "$dst" ] || mv "$dst" "$dst.old"
+	mv "$tmp" "$dst"
+	rm -rf "$dst.old"
+	say "shipped: $dst ($(du -sh "$dst" | cut -f1)); rebuild qkv to embed it"
+	table
+}
+
 case "${1:-}" in
 transformer | rnnsearch | seq2seq) run_arch "$@" ;;
+ship)
+	shift
+	ship "$@"
+	;;
 ensemble)
 	shift
 	run_ensemble "$@"

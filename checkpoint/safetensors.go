@@ -317,6 +317,17 @@ func LoadQuantized(path string, into []*tensor.Tensor, int8 func(name string) bo
 	return loadSubset(path, f, h, into, int8)
 }
 
+// LoadSubsetFrom is LoadSubset on a file that is not on disk (weights
+// embedded in the binary, say): r holds its size bytes, and name is what
+// errors call it.
+func LoadSubsetFrom(name string, r io.ReaderAt, size int64, into []*tensor.Tensor) (extra []string, err error) {
+	h, err := readHeader(name, r, size)
+	if err != nil {
+		return nil, err
+	}
+	return loadSubset(name, r, h, into, nil)
+}
+
 // loadSubset is LoadQuantized on a file whose header is h.
 func loadSubset(path string, f io.ReaderAt, h *header, into []*tensor.Tensor, int8 func(string) bool) (extra []string, err error) {
 	want := make(map[string]bool, len(into))

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/qkv-dev/qkv/model"
 )
@@ -100,8 +98,8 @@ func sameText(a, b *Pipeline) error {
 		if !f.used {
 			continue
 		}
-		x, errA := os.ReadFile(filepath.Join(a.Dir, f.file))
-		y, errB := os.ReadFile(filepath.Join(b.Dir, f.file))
+		x, errA := a.readFile(f.file)
+		y, errB := b.readFile(f.file)
 		if err := errors.Join(errA, errB); err != nil {
 			return err
 		}

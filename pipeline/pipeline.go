@@ -18,6 +18,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,6 +112,8 @@ type Pipeline struct {
 	Tgt    *vocab.Vocab
 	SrcTok tokenize.Tokenizer
 	TgtTok tokenize.Tokenizer
+
+	files modelFiles // where Dir's files are read from (nil: Dir on disk)
 }
 
 // NewTokenizer returns the tokenizer called name; bpe needs merges.
@@ -136,7 +139,12 @@ func Load(dir string) (*Pipeline, error) { return LoadWeights(dir, "") }
 // LoadWeights is Load with the weights read from a file of the caller's
 // choosing (e.g. an average of snapshots, or one snapshot): a name in the
 // directory or a path with a directory part. Empty means Load's choice.
+// A dir of the form builtin:NAME is a model embedded in the binary
+// (LoadBuiltin).
 func LoadWeights(dir, weights string) (*Pipeline, error) {
+	if name, ok := strings.CutPrefix(dir, BuiltinPrefix); ok {
+		return LoadBuiltin(name, weights)
+	}
 	p, err := LoadForResume(dir)
 	if err != nil {
 		return nil, err
@@ -229,24 +237,34 @@ func LoadForResume(dir string) (*Pipeline, error) {
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("model directory %s is not a directory", dir)
 	}
-	p := &Pipeline{Dir: dir}
-	if err := checkpoint.LoadJSON(filepath.Join(dir, ConfigFile), &p.Config); err != nil {
+	return loadFiles(diskFiles(dir))
+}
+
+// loadFiles is LoadForResume on the files of a model directory wherever
+// they are: on disk, or embedded in the binary.
+func loadFiles(files modelFiles) (*Pipeline, error) {
+	dir := files.dir()
+	p := &Pipeline{Dir: dir, files: files}
+	b, err := files.read(ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := checkpoint.DecodeJSON(b, files.path(ConfigFile), &p.Config); err != nil {
 		return nil, err
 	}
 	if err := p.Config.Data.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+		return nil, fmt.Errorf("%s: %w", files.path(ConfigFile), err)
 	}
-	var err error
-	if p.Src, err = vocab.LoadFile(filepath.Join(dir, SrcVocabFile)); err != nil {
+	if p.Src, err = loadVocab(files, SrcVocabFile); err != nil {
 		return nil, err
 	}
-	if p.Tgt, err = vocab.LoadFile(filepath.Join(dir, TgtVocabFile)); err != nil {
+	if p.Tgt, err = loadVocab(files, TgtVocabFile); err != nil {
 		return nil, err
 	}
-	if p.SrcTok, err = loadTokenizer(dir, p.Config.Data.SrcTokenizer, SrcBPEFile); err != nil {
+	if p.SrcTok, err = loadTokenizer(files, p.Config.Data.SrcTokenizer, SrcBPEFile); err != nil {
 		return nil, err
 	}
-	if p.TgtTok, err = loadTokenizer(dir, p.Config.Data.TgtTokenizer, TgtBPEFile); err != nil {
+	if p.TgtTok, err = loadTokenizer(files, p.Config.Data.TgtTokenizer, TgtBPEFile); err != nil {
 		return nil, err
 	}
 	// BPE outputs only pieces of the vocabulary, as at training time.
@@ -269,7 +287,7 @@ func LoadForResume(dir string) (*Pipeline, error) {
 		}
 	}
 	if p.Model, err = model.New(mc); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+		return nil, fmt.Errorf("%s: %w", files.path(ConfigFile), err)
 	}
 	return p, nil
 }
@@ -325,15 +343,26 @@ func sameVocab(a, b *vocab.Vocab) error {
 	return nil
 }
 
-func loadTokenizer(dir, name, bpeFile string) (tokenize.Tokenizer, error) {
+func loadTokenizer(files modelFiles, name, bpeFile string) (tokenize.Tokenizer, error) {
 	var bpe *tokenize.BPE
 	if name == TokBPE {
-		var err error
-		if bpe, err = tokenize.LoadBPEFile(filepath.Join(dir, bpeFile)); err != nil {
+		b, err := files.read(bpeFile)
+		if err != nil {
+			return nil, err
+		}
+		if bpe, err = tokenize.LoadBPE(bytes.NewReader(b), files.path(bpeFile)); err != nil {
 			return nil, err
 		}
 	}
 	return NewTokenizer(name, bpe)
+}
+
+func loadVocab(files modelFiles, name string) (*vocab.Vocab, error) {
+	b, err := files.read(name)
+	if err != nil {
+		return nil, err
+	}
+	return vocab.Load(bytes.NewReader(b), files.path(name))
 }
 
 func toInt32(ids []int) []int32 {

@@ -159,7 +159,7 @@ func (p *Pipeline) Quantize(out string) error {
 		return err
 	}
 	for _, name := range []string{SrcVocabFile, TgtVocabFile, SrcBPEFile, TgtBPEFile} {
-		b, err := os.ReadFile(filepath.Join(p.Dir, name))
+		b, err := p.readFile(name)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}

@@ -35,6 +35,9 @@ DIR/average.safetensors, is checked to load into the model, and is used with
 		if avf.model == "" {
 			return errors.New("average: --model is required")
 		}
+		if pipeline.IsBuiltin(avf.model) {
+			return fmt.Errorf("average: %s is built into qkv: it has no snapshots to average and cannot be written to", avf.model)
+		}
 		var paths []string
 		if len(files) > 0 {
 			if cmd.Flags().Changed("last") {

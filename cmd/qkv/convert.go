@@ -59,6 +59,9 @@ func runConvert(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("convert: --dtype: %w", err)
 	}
+	if pipeline.IsBuiltin(cvf.model) {
+		return convertBuiltin(cmd, dtype)
+	}
 	src := cvf.weights
 	if src == "" {
 		src = pipeline.BestFile
@@ -93,6 +96,30 @@ func runConvert(cmd *cobra.Command, _ []string) error {
 	}
 	return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{
 		"out": out, "dtype": string(dtype), "from": pipeline.InDir(cvf.model, src), "bytes": st.Size(),
+		"parameters": countParams(p.Model),
+	})
+}
+
+// convertBuiltin converts the weights of a model embedded in the binary:
+// nothing can be written into it, so --out must be a path outside it.
+func convertBuiltin(cmd *cobra.Command, dtype checkpoint.DType) error {
+	if cvf.out == "" || !strings.ContainsRune(cvf.out, os.PathSeparator) {
+		return fmt.Errorf("convert: %s is built into qkv and cannot be written to: give --out a path, e.g. --out ./g2p-en-%s.safetensors", cvf.model, strings.ToLower(string(dtype)))
+	}
+	p, err := pipeline.LoadWeights(cvf.model, cvf.weights)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{"converted_from": cvf.model, "dtype": string(dtype)}
+	if err := checkpoint.SaveAs(cvf.out, p.Model.Params(), meta, dtype); err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	st, err := os.Stat(cvf.out)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{
+		"out": cvf.out, "dtype": string(dtype), "from": cvf.model, "bytes": st.Size(),
 		"parameters": countParams(p.Model),
 	})
 }

@@ -138,7 +138,9 @@ func parseModelFlag(v string) (name, dir string, err error) {
 	} else {
 		dir = v
 	}
-	if name == "" {
+	if name == "" && pipeline.IsBuiltin(dir) {
+		name = strings.TrimPrefix(dir, pipeline.BuiltinPrefix) // builtin:g2p-en serves as g2p-en
+	} else if name == "" {
 		name = filepath.Base(filepath.Clean(dir))
 		if err := serve.CheckName(name); err != nil {
 			return "", "", fmt.Errorf("--model %s: the directory's name cannot name the model (%v); name it yourself: --model NAME=%s", v, err, dir)

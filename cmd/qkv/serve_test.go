@@ -176,6 +176,8 @@ func TestParseModelFlag(t *testing.T) {
 		{"runs/g2p", "g2p", "runs/g2p", ""},
 		{"runs/g2p/", "g2p", "runs/g2p/", ""},
 		{"en-de=runs/x", "en-de", "runs/x", ""},
+		{"builtin:g2p-en", "g2p-en", "builtin:g2p-en", ""},
+		{"g2p=builtin:g2p-en", "g2p", "builtin:g2p-en", ""},
 		{eq, "a=b", eq, "cannot name the model"}, // an existing directory with '=' is a DIR
 		{"=runs/x", "", "", "no model name"},
 		{"a b=runs/x", "", "", "model name"},

@@ -163,6 +163,9 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if tf.out == "" {
 		return errors.New("train: --out is required")
 	}
+	if pipeline.IsBuiltin(tf.out) {
+		return fmt.Errorf("train: --out %s names a model built into qkv, which cannot be trained further or written to: give a directory", tf.out)
+	}
 	if err := checkRunFlags(); err != nil {
 		return err
 	}

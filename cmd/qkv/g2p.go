@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qkv-dev/qkv/data/cmudict"
+	"github.com/qkv-dev/qkv/internal/excerpt"
+	"github.com/qkv-dev/qkv/pipeline"
+	"github.com/qkv-dev/qkv/search"
+	"github.com/qkv-dev/qkv/text/corpus"
+)
+
+// g2pCmd pronounces English words, as Python's g2p_en does: a word the
+// CMU Pronouncing Dictionary holds gets its pronunciation from there, any
+// other word the built-in Transformer's.
+var g2pCmd = &cobra.Command{
+	Use:   "g2p [WORD...]",
+	Short: "Pronounce English words (ARPAbet): the CMU dictionary's pronunciation, else the built-in model's",
+	Long: `Prints each word with its pronunciation in ARPAbet phones, one word a line:
+word<TAB>phones, as in the CMU Pronouncing Dictionary. Words come from the
+arguments, or else from standard input (several to a line; punctuation around
+a word is dropped).
+
+A word the CMU Pronouncing Dictionary holds (built into qkv) gets its first
+pronunciation from there, as Python's g2p_en does; any other word is
+pronounced by the model (default: builtin:g2p-en, the Transformer shipped in
+the binary; its accuracy on words it never saw is in the README). --dict=false
+asks the model for every word. Phones carry no stress marks (the 39-phone set
+of the G2P literature), from the dictionary too, so every line reads alike.
+
+  echo qubit | qkv g2p
+  qkv g2p --model my-g2p-run hello world`,
+	RunE: runG2P,
+}
+
+var g2pf struct {
+	model     string
+	weights   string
+	dict      bool
+	source    bool
+	beam      int
+	alpha     float64
+	batchSize int
+}
+
+func init() {
+	f := g2pCmd.Flags()
+	f.StringVar(&g2pf.model, "model", pipeline.BuiltinPrefix+"g2p-en", "G2P model: builtin:NAME, or a model directory from qkv train (letters in, ARPAbet phones out)")
+	f.StringVar(&g2pf.weights, "weights", "", "weights file of the model (default: best.safetensors, else last.safetensors)")
+	f.BoolVar(&g2pf.dict, "dict", true, "pronounce words the CMU Pronouncing Dictionary holds from there; the model only pronounces the others")
+	f.BoolVar(&g2pf.source, "source", false, "add a third column saying where each pronunciation came from: dict or model")
+	f.IntVar(&g2pf.beam, "beam", 4, fmt.Sprintf("beam size: 1 (greedy) to %d", search.MaxBeam))
+	f.Float64Var(&g2pf.alpha, "alpha", 0, "length penalty α (GNMT)")
+	f.IntVar(&g2pf.batchSize, "batch-size", 64, "words decoded together")
+	rootCmd.AddCommand(g2pCmd)
+}
+
+func runG2P(cmd *cobra.Command, args []string) error {
+	opt := pipeline.Options{BatchSize: g2pf.batchSize, Strict: true,
+		Search: search.Options{Beam: g2pf.beam, LengthPenalty: g2pf.alpha}}
+	if err := opt.Check(); err != nil {
+		return fmt.Errorf("g2p: %w", err)
+	}
+	var dict map[string]string
+	if g2pf.dict {
+		entries, err := cmudict.Entries(corpus.CMUOptions{StripStress: true, Case: corpus.LowerCase})
+		if err != nil {
+			return fmt.Errorf("g2p: the built-in dictionary: %w", err)
+		}
+		dict = make(map[string]string, len(entries))
+		for _, e := range entries {
+			dict[e.Word] = strings.Join(e.Phones[0], " ")
+		}
+	}
+	var p *pipeline.Pipeline // loaded at the first word the dictionary lacks
+	loadModel := func() error {
+		if p != nil {
+			return nil
+		}
+		var err error
+		if p, err = pipeline.LoadWeights(g2pf.model, g2pf.weights); err != nil {
+			return fmt.Errorf("g2p: %w", err)
+		}
+		return nil
+	}
+
+	out := bufio.NewWriter(cmd.OutOrStdout())
+	defer out.Flush()
+	failed := 0
+	// pronounce writes one batch of words, in order.
+	pronounce := func(words []string) error {
+		phones := make([]string, len(words))
+		from := make([]string, len(words))
+		errs := make([]error, len(words))
+		var ask []string
+		var at []int
+		for i, w := range words {
+			if ph, ok := dict[strings.ToLower(w)]; ok {
+				phones[i], from[i] = ph, "dict"
+				continue
+			}
+			ask, at = append(ask, w), append(at, i)
+		}
+		if len(ask) > 0 {
+			if err := loadModel(); err != nil {
+				return err
+			}
+			for j, r := range p.Translate(ask, opt) {
+				i := at[j]
+				switch {
+				case r.Err != nil:
+					errs[i] = r.Err
+				case len(r.Hyps) == 0 || r.Hyps[0].Text == "":
+					errs[i] = errors.New("the model gave no pronunciation")
+				default:
+					phones[i], from[i] = r.Hyps[0].Text, "model"
+				}
+			}
+		}
+		for i, w := range words {
+			if errs[i] != nil {
+				failed++
+				fmt.Fprintf(cmd.ErrOrStderr(), "qkv g2p: %s: %v\n", excerpt.Quote(w), errs[i])
+				continue
+			}
+			if g2pf.source {
+				fmt.Fprintf(out, "%s\t%s\t%s\n", w, phones[i], from[i])
+			} else {
+				fmt.Fprintf(out, "%s\t%s\n", w, phones[i])
+			}
+		}
+		return out.Flush()
+	}
+
+	if len(args) > 0 {
+		var words []string
+		for _, a := range args {
+			words = append(words, g2pWords(a)...)
+		}
+		if len(words) == 0 {
+			return errors.New("g2p: the arguments hold no word (letters, with ' or - inside)")
+		}
+		if err := pronounce(words); err != nil {
+			return err
+		}
+	} else {
+		sc := bufio.NewScanner(cmd.InOrStdin())
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		var words []string
+		for sc.Scan() {
+			words = append(words, g2pWords(sc.Text())...)
+			if len(words) >= g2pf.batchSize {
+				if err := pronounce(words); err != nil {
+					return err
+				}
+				words = words[:0]
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("g2p: reading standard input: %w", err)
+		}
+		if len(words) > 0 {
+			if err := pronounce(words); err != nil {
+				return err
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("g2p: %d word(s) got no pronunciation (above)", failed)
+	}
+	return nil
+}
+
+// g2pWords splits a line into words: runs of anything but white space, with
+// the punctuation around them dropped ("Hello," → Hello; "don't" stays).
+// A run with no letter or digit at all is no word.
+func g2pWords(line string) []string {
+	var words []string
+	for _, f := range strings.Fields(line) {
+		w := strings.TrimFunc(f, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+		if w != "" {
+			words = append(words, w)
+		}
+	}
+	return words
+}

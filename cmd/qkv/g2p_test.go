@@ -1,0 +1,62 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestG2P: words the CMU dictionary holds are pronounced from it (no
+// stress marks), others by the model exactly as qkv predict decodes them;
+// punctuation around words is dropped; a word the model cannot read is an
+// error on stderr that does not stop the others.
+func TestG2P(t *testing.T) {
+	m, _ := trainedModel(t)
+	// "cat" and "bed" are in the dictionary; "abcfed" and "ddfa" are not.
+	out, stderr, err := qkv(t, "Cat, abcfed!\n\n  ddfa bed\n", "g2p", "--model", m, "--source")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	pred, stderr, err := qkv(t, "abcfed\nddfa\n", "predict", "--model", m, "--beam", "4")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	p := strings.Split(strings.TrimSpace(pred), "\n")
+	want := []string{"Cat\tK AE T\tdict", "abcfed\t" + p[0] + "\tmodel", "ddfa\t" + p[1] + "\tmodel", "bed\tB EH D\tdict"}
+	if got := strings.Split(strings.TrimSpace(out), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("g2p printed\n%q\nwant\n%q", got, want)
+	}
+
+	// --dict=false: the model pronounces every word; words from the arguments.
+	out, stderr, err = qkv(t, "", "g2p", "--model", m, "--dict=false", "cab", "fad")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	pred, _, _ = qkv(t, "cab\nfad\n", "predict", "--model", m, "--beam", "4")
+	p = strings.Split(strings.TrimSpace(pred), "\n")
+	if got, want := strings.TrimSpace(out), "cab\t"+p[0]+"\nfad\t"+p[1]; got != want {
+		t.Errorf("--dict=false printed %q, want %q", got, want)
+	}
+
+	// A letter the model never saw: that word fails, the others are printed.
+	out, stderr, err = qkv(t, "abc zzq fed\n", "g2p", "--model", m, "--dict=false")
+	if err == nil || !strings.Contains(stderr, `"zzq"`) || !strings.Contains(stderr, "1 word(s) got no pronunciation") {
+		t.Errorf("unknown letters: err %v, stderr %q", err, stderr)
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "abc\t") || !strings.HasPrefix(lines[1], "fed\t") {
+		t.Errorf("unknown letters: stdout %q, want abc and fed pronounced", out)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"g2p", "--model", "builtin:nope", "--dict=false", "x"}, "no such built-in model"},
+		{[]string{"g2p", "--model", m, "--beam", "0", "x"}, "--beam"},
+		{[]string{"g2p", "--model", m, "--", "...", "!"}, "hold no word"},
+	} {
+		if _, stderr, err := qkv(t, "", c.args...); err == nil || !strings.Contains(stderr, c.want) {
+			t.Errorf("%q: err %v, stderr %q, want it to say %q", c.args, err, stderr, c.want)
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/internal/excerpt"
+)
+
+// BuiltinPrefix names a model embedded in the binary wherever a model
+// directory is accepted: builtin:g2p-en.
+const BuiltinPrefix = "builtin:"
+
+// builtins holds the embedded models, one directory each, laid out as a
+// model directory on disk (config.json, the vocabularies, best.safetensors).
+var builtins fs.FS
+
+// Builtins lists the names of the models embedded in the binary.
+func Builtins() []string {
+	if builtins == nil {
+		return nil
+	}
+	entries, err := fs.ReadDir(builtins, ".")
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// LoadBuiltin loads the model embedded in the binary as builtin:NAME, with
+// its best weights unless weights names another file of it. It is read
+// only: nothing of it can be written back.
+func LoadBuiltin(name, weights string) (*Pipeline, error) {
+	known := Builtins()
+	if name == "" || strings.ContainsAny(name, `/\`) || !contains(known, name) {
+		list := "none"
+		if len(known) > 0 {
+			list = BuiltinPrefix + strings.Join(known, ", "+BuiltinPrefix)
+		}
+		return nil, fmt.Errorf("model %s: no such built-in model (this binary holds: %s)", excerpt.Quote(BuiltinPrefix+name), list)
+	}
+	files := embeddedFiles{fsys: builtins, name: name}
+	p, err := loadFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	if p.Config.Quantized != "" {
+		return nil, fmt.Errorf("%s: a built-in model must hold float weights, not %s", p.Dir, p.Config.Quantized)
+	}
+	if weights == "" {
+		weights = BestFile
+		if _, err := fs.Stat(builtins, path.Join(name, weights)); err != nil {
+			weights = LastFile
+		}
+	} else if strings.ContainsAny(weights, `/\`) {
+		return nil, fmt.Errorf("--weights %s: a built-in model takes only the name of one of its own files", excerpt.Quote(weights))
+	}
+	b, err := files.read(weights)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	extra, err := checkpoint.LoadSubsetFrom(files.path(weights), bytes.NewReader(b), int64(len(b)), p.Model.Params())
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseUnused(files.path(weights), extra); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// modelFiles reads the files of one model directory, wherever it is.
+type modelFiles interface {
+	dir() string                      // the model's name as the user gave it
+	read(name string) ([]byte, error) // a file of the directory, by its bare name
+	path(name string) string          // what messages call that file
+}
+
+// diskFiles is a model directory on disk.
+type diskFiles string
+
+func (d diskFiles) dir() string                      { return string(d) }
+func (d diskFiles) path(name string) string          { return filepath.Join(string(d), name) }
+func (d diskFiles) read(name string) ([]byte, error) { return os.ReadFile(d.path(name)) }
+
+// embeddedFiles is a model embedded in the binary.
+type embeddedFiles struct {
+	fsys fs.FS
+	name string
+}
+
+func (e embeddedFiles) dir() string             { return BuiltinPrefix + e.name }
+func (e embeddedFiles) path(name string) string { return e.dir() + "/" + name }
+func (e embeddedFiles) read(name string) ([]byte, error) {
+	b, err := fs.ReadFile(e.fsys, path.Join(e.name, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: the built-in model has no such file: %w", e.path(name), fs.ErrNotExist)
+	}
+	return b, err
+}
+
+// readFile reads a file of the pipeline's model directory.
+func (p *Pipeline) readFile(name string) ([]byte, error) {
+	if p.files == nil {
+		return os.ReadFile(filepath.Join(p.Dir, name))
+	}
+	return p.files.read(name)
+}
+
+// IsBuiltin reports whether dir names a model embedded in the binary.
+func IsBuiltin(dir string) bool { return strings.HasPrefix(dir, BuiltinPrefix) }
