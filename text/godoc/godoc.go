@@ -90,7 +90,7 @@ type Counts struct {
 	BadFiles       int `json:"unparsable_files"`    // left out because they do not parse
 	Functions      int `json:"functions"`           // function and method declarations with a body
 	Undocumented   int `json:"undocumented"`        // with no doc comment
-	NoSentence     int `json:"no_sentence"`         // doc comment without a first sentence (e.g. starts with a code block or "Copyright")
+	NoSentence     int `json:"no_sentence"`         // doc comment with no first sentence: only //go: directives, or it starts with a code block, list or "Copyright"
 	ShortDoc       int `json:"short_doc"`           // first sentence under MinDocWords words
 	LongDoc        int `json:"long_doc"`            // over MaxDocWords words
 	LongCode       int `json:"long_code"`           // over MaxCodeTokens tokens
