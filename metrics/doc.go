@@ -11,6 +11,13 @@
 //     Yao & Zweig 2015): a sequence is right if it equals any reference, and
 //     PER is the edit distance to the closest reference over the length of
 //     those references.
+//   - ROUGE-1, ROUGE-2 and ROUGE-L (Lin 2004, "ROUGE: A Package for Automatic
+//     Evaluation of Summaries") as Google's rouge-score package computes them
+//     (its default tokenizer, optional Porter stemmer as NLTK's; the corpus
+//     figure is the mean of the segments' F-measures).
+//   - Smoothed BLEU-4 as CodeXGLUE's code-to-text evaluator computes it
+//     (sentence-level BLEU with add-one smoothing of 2- to 4-grams, Lin & Och
+//     2004, "ORANGE"; averaged over segments).
 //
 // References are given per segment: refs[i] holds every reference of
 // segment i (Transpose turns sacreBLEU-style reference streams into this).

@@ -79,7 +79,19 @@ type DataConfig struct {
 	// them) means DefaultMaxLenA and DefaultMaxLenB.
 	MaxLenA float64 `json:"max_len_a,omitempty"`
 	MaxLenB int     `json:"max_len_b,omitempty"`
+
+	// Metric is the task's metric as qkv train --metric named it (wer,
+	// per, bleu, chrf, rouge or sbleu; "" when it was auto): eval, the
+	// validation of a resumed run and bench decode score with it unless
+	// told otherwise, so a summarization model reports ROUGE, not BLEU.
+	Metric string `json:"metric,omitempty"`
 }
+
+// Metrics are the names DataConfig.Metric and --metric take: wer (with
+// per), per, bleu (with chrf), chrf, rouge (ROUGE-1/2/L and smoothed
+// BLEU-4, chosen by ROUGE-L) and sbleu (the same, chosen by smoothed
+// BLEU-4).
+var Metrics = []string{"wer", "per", "bleu", "chrf", "rouge", "sbleu"}
 
 // Config is config.json.
 type Config struct {

@@ -69,6 +69,9 @@ func (d DataConfig) Validate() error {
 	if b := d.MaxLenB; b < 0 || b > search.MaxOutputSteps {
 		return fmt.Errorf("data: --max-len-b %d is out of range: it must be between 0 and %d output tokens (config key data.max_len_b)", b, search.MaxOutputSteps)
 	}
+	if d.Metric != "" && !slices.Contains(Metrics, d.Metric) {
+		return fmt.Errorf("data: metric %q is not a metric: use %s (config key data.metric)", d.Metric, strings.Join(Metrics, ", "))
+	}
 	return nil
 }
 

@@ -54,7 +54,7 @@ scores (WER and PER for G2P data, BLEU and chrF for text).`,
 		for _, beam := range bdf.beams {
 			opt := pipeline.Options{Search: search.Options{Beam: beam}, BatchSize: bdf.batchSize}
 			bdf.lenFlags.set(&opt)
-			s, err := scorePairs(p, pairs, metric, opt)
+			s, err := scorePairs(p, pairs, metric, false, opt)
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,13 +16,14 @@ import (
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/text/corpus"
+	"github.com/qkv-dev/qkv/text/godoc"
 	"github.com/qkv-dev/qkv/text/tokenize"
 )
 
 // dataCmd is `qkv data`: building corpora and subword models.
 var dataCmd = &cobra.Command{
 	Use:   "data",
-	Short: "Build corpora (gettext catalogues → TSV) and BPE subword models",
+	Short: "Build corpora (gettext catalogues, Go code → its documentation) and BPE subword models",
 }
 
 var gettextCmd = &cobra.Command{
@@ -39,6 +41,33 @@ is in two of them. Writes OUT/LL/{train,valid,test}.tsv and
 OUT/LL/catalogues.json, and prints one JSON line of counts per language.`,
 	Args: cobra.NoArgs,
 	RunE: runGettext,
+}
+
+var godocCmd = &cobra.Command{
+	Use:   "godoc --root DIR --out DIR",
+	Short: "Build a Go code → documentation summarization corpus from a Go source tree",
+	Long: `Build a summarization corpus from a tree of Go source, e.g. $(go env GOROOT)/src:
+every documented function or method becomes a pair (its code → the first
+sentence of its doc comment, as go/doc's Synopsis takes it), as the Go split of
+CodeSearchNet that CodeXGLUE's code-to-text task uses.
+
+The code is the function without its doc comment, as go/scanner tokens
+separated by spaces on one line (comments and inserted semicolons left out).
+_test.go files, testdata and vendor directories, names starting with . or _,
+and generated files ("Code generated ... DO NOT EDIT.") are left out; so are
+functions whose first sentence has fewer than --min-doc-words or more than
+--max-doc-words words, or whose code has more than --max-code-tokens tokens
+(counted in stats.json). Identical code is kept once. Whole packages go to
+train, valid or test by a fixed hash of their path, so no package is in two
+splits.
+
+Writes OUT/{train,valid,test}.tsv (code<TAB>sentence, for qkv train and qkv
+eval), OUT/{valid,test}.lead.txt (the lead baseline: each function's name
+split into words, for qkv score --metric rouge), OUT/{train,valid,test}.origin.tsv
+(package, file:line and name of each pair), OUT/packages.json and
+OUT/stats.json, replacing files of those names; prints one JSON line of counts.`,
+	Args: cobra.NoArgs,
+	RunE: runGodoc,
 }
 
 var bpeCmd = &cobra.Command{
@@ -69,6 +98,18 @@ func init() {
 	gettextCmd.MarkFlagRequired("lang")
 	gettextCmd.MarkFlagRequired("out")
 
+	g := godocCmd.Flags()
+	def := godoc.DefaultOptions()
+	g.String("root", "", "root of the Go source tree, e.g. $(go env GOROOT)/src (required)")
+	g.String("out", "", "output directory (required)")
+	g.Int("max-code-tokens", def.MaxCodeTokens, "skip functions whose code has more go/scanner tokens (0: no limit)")
+	g.Int("min-doc-words", def.MinDocWords, "skip functions whose first sentence has fewer words")
+	g.Int("max-doc-words", def.MaxDocWords, "skip functions whose first sentence has more words (0: no limit)")
+	g.Float64("valid-frac", def.ValidFrac, "share of packages for validation")
+	g.Float64("test-frac", def.TestFrac, "share of packages for test")
+	godocCmd.MarkFlagRequired("root")
+	godocCmd.MarkFlagRequired("out")
+
 	b := bpeCmd.Flags()
 	b.Int("merges", 0, "number of merges to learn")
 	b.Int("min-freq", 2, "stop learning when the best pair occurs fewer times")
@@ -79,7 +120,7 @@ func init() {
 	b.Bool("tsv", false, "lines are source<TAB>target")
 	bpeCmd.MarkFlagRequired("input")
 
-	dataCmd.AddCommand(gettextCmd, bpeCmd)
+	dataCmd.AddCommand(gettextCmd, godocCmd, bpeCmd)
 	rootCmd.AddCommand(dataCmd)
 }
 
@@ -163,6 +204,45 @@ func runGettext(cmd *cobra.Command, _ []string) error {
 		if _, err := fmt.Fprintln(cmd.OutOrStdout(), string(line)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func runGodoc(cmd *cobra.Command, _ []string) error {
+	fl := cmd.Flags()
+	root, _ := fl.GetString("root")
+	out, _ := fl.GetString("out")
+	var opt godoc.Options
+	opt.MaxCodeTokens, _ = fl.GetInt("max-code-tokens")
+	opt.MinDocWords, _ = fl.GetInt("min-doc-words")
+	opt.MaxDocWords, _ = fl.GetInt("max-doc-words")
+	opt.ValidFrac, _ = fl.GetFloat64("valid-frac")
+	opt.TestFrac, _ = fl.GetFloat64("test-frac")
+	if root == "" || out == "" {
+		return errors.New("data godoc: --root and --out are required")
+	}
+	// Everything is read before anything is written: a tree that yields
+	// nothing leaves --out as it was.
+	c, err := godoc.Build(root, opt)
+	if err != nil {
+		return fmt.Errorf("data godoc: --root: %w; nothing was written", err)
+	}
+	for i, w := range c.Warnings {
+		if i == 5 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "qkv: … and %d more files that do not parse\n", len(c.Warnings)-5)
+			break
+		}
+		fmt.Fprintln(cmd.ErrOrStderr(), "qkv: skipped a file that does not parse:", w)
+	}
+	if err := c.Write(out, opt); err != nil {
+		return fmt.Errorf("data godoc: --out %s: %w", out, err)
+	}
+	line, _ := json.Marshal(struct {
+		godoc.Counts
+		Dir string `json:"dir"`
+	}{c.Counts, out})
+	if _, err := fmt.Fprintln(cmd.OutOrStdout(), string(line)); err != nil {
+		return err
 	}
 	return nil
 }

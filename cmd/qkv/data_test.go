@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qkv-dev/qkv/text/corpus"
 )
 
 // writeMO writes a little-endian .mo catalogue of msgid → msgstr pairs
@@ -129,5 +131,36 @@ func TestDataGettextNothingUsable(t *testing.T) {
 	_, err = runQKV(t, "data", "gettext", "--locale-dir", locale, "--lang", "it", "--out", out)
 	if err == nil || !strings.Contains(err.Error(), "--lang it") || !strings.Contains(err.Error(), "no usable pairs") {
 		t.Errorf("no usable entry: %v", err)
+	}
+}
+
+func TestDataGodoc(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "summ")
+	line, err := runQKV(t, "data", "godoc", "--root", "../../text/godoc/testdata/tree", "--out", out, "--valid-frac", "0", "--test-frac", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts struct{ Pairs, Train, Valid, Test int }
+	if err := json.Unmarshal([]byte(line), &counts); err != nil || counts.Pairs != 10 || counts.Train != 10 { // the 9 of TestBuildTestdataTree and Long, under the default limit
+		t.Fatalf("%q: %+v %v", line, counts, err)
+	}
+	pairs, err := corpus.ReadTSVFile(filepath.Join(out, "train.tsv"))
+	if err != nil || len(pairs) != 10 {
+		t.Fatalf("train.tsv: %d pairs, %v", len(pairs), err)
+	}
+	for _, name := range []string{"valid.tsv", "test.tsv", "valid.lead.txt", "test.lead.txt", "train.origin.tsv", "packages.json", "stats.json"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A bad root names itself, and nothing is written.
+	bad := filepath.Join(t.TempDir(), "nope")
+	out2 := filepath.Join(t.TempDir(), "out2")
+	_, err = runQKV(t, "data", "godoc", "--root", bad, "--out", out2)
+	if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "nothing was written") {
+		t.Errorf("bad --root: %v", err)
+	}
+	if _, err := os.Stat(out2); !os.IsNotExist(err) {
+		t.Errorf("--out was created for a bad --root: %v", err)
 	}
 }

@@ -20,7 +20,7 @@ import (
 var ef struct {
 	models               modelFlags
 	test, format, metric string
-	byLength             bool
+	byLength, rougeStem  bool
 	decode               decodeFlags
 }
 
@@ -30,6 +30,9 @@ var evalCmd = &cobra.Command{
 	Long: `Decode every source of a test corpus (TSV or CMUdict) and score the outputs:
 WER and PER for grapheme-to-phoneme data (a word is right when it equals any of
 its reference pronunciations), BLEU and chrF (sacreBLEU's defaults) for text,
+ROUGE-1/2/L F-measures (as Google's rouge-score) and smoothed BLEU-4 (as
+CodeXGLUE's code-to-text evaluator) for summaries (a model trained with
+--metric rouge or sbleu reports these by default),
 with, when sources hold placeholders (%s, {name}, <b>, _File, …),
 "placeholders_kept": the share of those whose output keeps every one of them
 and the same leading and trailing white space.
@@ -70,7 +73,7 @@ An empty test set, or one where no source can be decoded, is an error.
 			return fmt.Errorf("eval: --test %s holds no pairs: there is nothing to score", ef.test)
 		}
 		metric := chooseMetric(ef.metric, p.Config.Data)
-		s, err := scorePairs(p, pairs, metric, opt)
+		s, err := scorePairs(p, pairs, metric, ef.rougeStem, opt)
 		if err != nil {
 			return fmt.Errorf("eval: %s: %w", ef.test, err)
 		}
@@ -118,7 +121,8 @@ func init() {
 	ef.models.register(f)
 	f.StringVar(&ef.test, "test", "", "test corpus")
 	f.StringVar(&ef.format, "format", "tsv", "corpus format: tsv or cmudict")
-	f.StringVar(&ef.metric, "metric", "auto", "wer (also gives per), bleu (also gives chrf), or auto")
+	f.StringVar(&ef.metric, "metric", "auto", "wer (also gives per), bleu (also gives chrf), rouge or sbleu (each gives rouge1, rouge2, rougeL and sbleu), or auto (the model's data.metric, else wer for char→word models, else bleu)")
+	f.BoolVar(&ef.rougeStem, "rouge-stemmer", false, "ROUGE: Porter-stem tokens longer than 3 characters (rouge-score's use_stemmer)")
 	f.BoolVar(&ef.byLength, "by-length", false, "add the error rate by source length")
 	ef.decode.register(f, false, 256)
 	rootCmd.AddCommand(evalCmd)
@@ -150,7 +154,8 @@ func (s score) truncatedNote(cmd string, maxSrcLen int) string {
 // against all their references. A source that cannot be decoded is scored
 // as an empty output (and counted in Failed); no pairs, or no source
 // decoded, is an error rather than a score.
-func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, opt pipeline.Options) (score, error) {
+// rougeStem is rouge-score's use_stemmer for the rouge and sbleu metrics.
+func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, rougeStem bool, opt pipeline.Options) (score, error) {
 	if len(pairs) == 0 {
 		return score{}, errors.New("no test pairs: there is nothing to score")
 	}
@@ -237,8 +242,26 @@ func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, opt pi
 			s.All["placeholder_sources"] = float64(with)
 			s.All["placeholders_kept"] = float64(kept) / float64(with)
 		}
+	case "rouge", "sbleu":
+		rs := make([][]string, len(srcs))
+		for i, src := range srcs {
+			rs[i] = refs[src]
+		}
+		rouge, err := metrics.Rouge(hyps, rs, metrics.RougeOptions{Stemmer: rougeStem})
+		if err != nil {
+			return s, err
+		}
+		sbleu, err := metrics.SmoothBLEU(hyps, rs)
+		if err != nil {
+			return s, err
+		}
+		s.All["rouge1"], s.All["rouge2"], s.All["rougeL"] = rouge.Rouge1.F, rouge.Rouge2.F, rouge.RougeL.F
+		s.All["sbleu"] = sbleu.Score
+		if metric == "rouge" {
+			metric = "rougeL"
+		}
 	default:
-		return s, fmt.Errorf("unknown metric %q (wer, per, bleu, chrf)", metric)
+		return s, fmt.Errorf("unknown metric %q (%s)", metric, strings.Join(pipeline.Metrics, ", "))
 	}
 	s.Value = s.All[metric]
 	return s, nil

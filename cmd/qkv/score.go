@@ -18,8 +18,8 @@ import (
 // files, one segment a line, printed as one JSON line in the form of
 // sacreBLEU's command line.
 var scoreCmd = &cobra.Command{
-	Use:   "score --metric bleu|chrf|wer|per --hyp FILE --ref FILE [--ref FILE …]",
-	Short: "Score a system output against references (BLEU, chrF, WER, PER); prints one JSON line",
+	Use:   "score --metric bleu|chrf|wer|per|rouge|sbleu --hyp FILE --ref FILE [--ref FILE …]",
+	Short: "Score a system output against references (BLEU, chrF, WER, PER, ROUGE, smoothed BLEU); prints one JSON line",
 	Long: `Score a system output against one or more reference files, one segment a line.
 
   bleu  corpus BLEU as sacreBLEU's default (13a tokenization, exp smoothing)
@@ -28,6 +28,12 @@ var scoreCmd = &cobra.Command{
         (tokens are the whitespace-separated fields, e.g. phones)
   per   token error rate: edit distance to the closest reference over the
         length of those references
+  rouge ROUGE-1, ROUGE-2 and ROUGE-L F-measures as Google's rouge-score
+        (default tokenizer; --rouge-stemmer is its use_stemmer), the mean
+        over segments; with several references, each segment's best
+  sbleu smoothed sentence BLEU-4 averaged over segments, as CodeXGLUE's
+        code-to-text evaluator (lowercased, punctuation split, add-one
+        smoothing of 2- to 4-grams, shortest reference)
 
 Give several --ref files for several references; an empty reference line
 means that segment has one reference fewer, as in sacreBLEU.`,
@@ -37,7 +43,8 @@ means that segment has one reference fewer, as in sacreBLEU.`,
 
 func init() {
 	f := scoreCmd.Flags()
-	f.String("metric", "bleu", "bleu, chrf, wer or per")
+	f.String("metric", "bleu", "bleu, chrf, wer, per, rouge or sbleu")
+	f.Bool("rouge-stemmer", false, "rouge: Porter-stem tokens longer than 3 characters (rouge-score's use_stemmer)")
 	f.String("hyp", "", "system output, one segment a line (required)")
 	f.StringArray("ref", nil, "reference file, one segment a line (repeat for several references)")
 	scoreCmd.MarkFlagRequired("hyp")
@@ -53,11 +60,18 @@ type scoreResult struct {
 	VerboseScore string  `json:"verbose_score"`
 	NRefs        string  `json:"nrefs"`
 	Segments     int     `json:"segments"`
+	// Scores holds every figure of a metric that has several (rouge:
+	// rouge1, rouge2, rougeL).
+	Scores map[string]float64 `json:"scores,omitempty"`
 }
 
 func runScore(cmd *cobra.Command, _ []string) error {
 	metric, _ := cmd.Flags().GetString("metric")
+	rougeStem, _ := cmd.Flags().GetBool("rouge-stemmer")
 	hypPath, _ := cmd.Flags().GetString("hyp")
+	if rougeStem && metric != "rouge" {
+		return fmt.Errorf("--rouge-stemmer applies to --metric rouge only, not %s", metric)
+	}
 	refPaths, _ := cmd.Flags().GetStringArray("ref")
 	hyps, err := readSegments(hypPath)
 	if err != nil {
@@ -129,8 +143,32 @@ func runScore(cmd *cobra.Command, _ []string) error {
 		res.Name, res.Score = name, s.Rate
 		res.Signature = "nrefs:" + nrefs + "|tok:whitespace|impl:qkv"
 		res.VerboseScore = fmt.Sprintf("%d errors / %d", s.Errors, s.Total)
+	case "rouge":
+		s, err := metrics.Rouge(hyps, refs, metrics.RougeOptions{Stemmer: rougeStem})
+		if err != nil {
+			return err
+		}
+		stem := "no"
+		if rougeStem {
+			stem = "yes"
+		}
+		res.Name, res.Score = "ROUGE-L", s.RougeL.F
+		res.Signature = "nrefs:" + nrefs + "|tok:rouge-score|stem:" + stem + "|multi:max-f|avg:mean-f|impl:qkv"
+		res.VerboseScore = s.String()
+		res.Scores = map[string]float64{}
+		for k, v := range map[string]float64{"rouge1": s.Rouge1.F, "rouge2": s.Rouge2.F, "rougeL": s.RougeL.F} {
+			res.Scores[k] = math.Round(v*1e4) / 1e4
+		}
+	case "sbleu":
+		s, err := metrics.SmoothBLEU(hyps, refs)
+		if err != nil {
+			return err
+		}
+		res.Name, res.Score = "smoothed BLEU-4", s.Score
+		res.Signature = "nrefs:" + nrefs + "|case:lc|tok:codexglue|smooth:add-one-2to4|ref:shortest|avg:segments|impl:qkv"
+		res.VerboseScore = fmt.Sprintf("%.4f (mean of %d segments)", s.Score, s.Segments)
 	default:
-		return fmt.Errorf("unknown --metric %q (want bleu, chrf, wer or per)", metric)
+		return fmt.Errorf("unknown --metric %q (want bleu, chrf, wer, per, rouge or sbleu)", metric)
 	}
 	res.Score = math.Round(res.Score*1e4) / 1e4
 	line, err := json.Marshal(res)

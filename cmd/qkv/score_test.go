@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // between runs.
 func runQKV(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	for _, c := range []*cobra.Command{scoreCmd, gettextCmd, bpeCmd} {
+	for _, c := range []*cobra.Command{scoreCmd, gettextCmd, godocCmd, bpeCmd} {
 		c.Flags().VisitAll(func(f *pflag.Flag) {
 			if sv, ok := f.Value.(pflag.SliceValue); ok {
 				sv.Replace(nil)
@@ -96,5 +97,46 @@ func TestScore(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.args, err, c.want)
 		}
+	}
+}
+
+func TestScoreRougeAndSmoothBLEU(t *testing.T) {
+	dir := t.TempDir()
+	// rouge-score's README pair, and a second pair: "the fox jumped" /
+	// "The fox jumps" (rouge1 F 2/3, or 1 with the stemmer).
+	hyp := writeFile(t, dir, "hyp", "The quick brown dog jumps on the log.\nthe fox jumped\n")
+	ref := writeFile(t, dir, "ref", "The quick brown fox jumps over the lazy dog\nThe fox jumps\n")
+	for _, c := range []struct {
+		args []string
+		name string
+		want map[string]float64
+	}{
+		{[]string{"--metric", "rouge"}, "ROUGE-L", map[string]float64{"rouge1": 100 * (12./17 + 2./3) / 2, "rougeL": 100 * (10./17 + 2./3) / 2}},
+		{[]string{"--metric", "rouge", "--rouge-stemmer"}, "ROUGE-L", map[string]float64{"rouge1": 100 * (12./17 + 1) / 2, "rougeL": 100 * (10./17 + 1) / 2}},
+	} {
+		out, err := runQKV(t, append([]string{"score", "--hyp", hyp, "--ref", ref}, c.args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res scoreResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v: %q: %v", c.args, out, err)
+		}
+		if res.Name != c.name || res.Segments != 2 || res.Score != res.Scores["rougeL"] {
+			t.Errorf("%v: %+v", c.args, res)
+		}
+		for k, v := range c.want {
+			if math.Abs(res.Scores[k]-v) > 1e-4 {
+				t.Errorf("%v: %s = %v, want %.4f", c.args, k, res.Scores[k], v)
+			}
+		}
+	}
+	out, err := runQKV(t, "score", "--metric", "sbleu", "--hyp", hyp, "--ref", ref)
+	var res scoreResult
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Name != "smoothed BLEU-4" || !(res.Score > 0 && res.Score < 100) {
+		t.Errorf("sbleu: %s %v", out, err)
+	}
+	if _, err := runQKV(t, "score", "--metric", "bleu", "--rouge-stemmer", "--hyp", hyp, "--ref", ref); err == nil || !strings.Contains(err.Error(), "--rouge-stemmer") {
+		t.Errorf("--rouge-stemmer with bleu: %v", err)
 	}
 }

@@ -110,7 +110,7 @@ func init() {
 	f.StringVar(&tf.srcTok, "src-tok", pipeline.TokChar, "source tokenizer: char, word or bpe")
 	f.StringVar(&tf.tgtTok, "tgt-tok", pipeline.TokWord, "target tokenizer: char, word or bpe")
 	f.BoolVar(&tf.lowercase, "lowercase", false, "lowercase sources")
-	f.BoolVar(&tf.placeholders, "placeholders", false, "protect printf directives, markup, accelerators and the like as tokens the model copies and the search keeps exactly once (text/placeholder); default: on when neither side uses the char tokenizer (translation), off otherwise (G2P); --placeholders=false turns it off")
+	f.BoolVar(&tf.placeholders, "placeholders", false, "protect printf directives, markup, accelerators and the like as tokens the model copies and the search keeps exactly once (text/placeholder); default: on when neither side uses the char tokenizer (translation), off otherwise (G2P) and for --metric rouge|sbleu (summarization); --placeholders=false turns it off")
 	f.BoolVar(&tf.joint, "joined-dictionary", false, "one vocabulary (and one set of BPE merges) for source and target; needed by share_emb and --copy-attention")
 	f.BoolVar(&tf.copyAttn, "copy-attention", false, "rnnsearch and transformer: copy attention (See et al. 2017's pointer-generator): mix generating from the vocabulary with copying source tokens through the cross-attention, so rare names and identifiers can be copied; needs --joined-dictionary (config key model.copy)")
 	f.IntVar(&tf.maxSrcLen, "max-src-len", 128, fmt.Sprintf("longest source in tokens, 1 to %d (longer training and validation pairs are skipped)", pipeline.MaxSeqLen))
@@ -135,7 +135,7 @@ func init() {
 	f.Var(&tf.opts.SaveEvery, "save-every", "also write last.safetensors every N steps (500) or every duration (10m); 0: only at validations")
 	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate, in [0, 1)")
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
-	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, none, or auto (wer for char→word data, else bleu)")
+	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, rouge, sbleu, none, or auto (wer for char→word data, else bleu); a named one is recorded in config.json (data.metric) as the metric eval reports")
 	f.IntVar(&tf.metricMax, "metric-max", 1000, "validation sentences decoded for the metric (0: all)")
 	f.StringVar(&tf.lossLog, "loss-log", "", "append step, loss, NLL, learning rate, gradient norm and tokens of every optimizer step to this TSV file (--resume keeps its lines up to the resumed step)")
 	rootCmd.AddCommand(trainCmd)
@@ -143,10 +143,8 @@ func init() {
 
 // checkRunFlags checks the flags that are not settings of the run.
 func checkRunFlags() error {
-	switch tf.metric {
-	case "auto", "wer", "per", "bleu", "chrf", "none":
-	default:
-		return fmt.Errorf("train: --metric %q is not a metric: use wer, per, bleu, chrf, none or auto", tf.metric)
+	if tf.metric != "auto" && tf.metric != "none" && !slices.Contains(pipeline.Metrics, tf.metric) {
+		return fmt.Errorf("train: --metric %q is not a metric: use %s, none or auto", tf.metric, strings.Join(pipeline.Metrics, ", "))
 	}
 	if tf.metricMax < 0 {
 		return fmt.Errorf("train: --metric-max %d is out of range: it must be at least 0 (0: all validation sentences)", tf.metricMax)
@@ -397,10 +395,16 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	override(changed, "lowercase", &s.Data.Lowercase, tf.lowercase)
 	override(changed, "joined-dictionary", &s.Data.JointVocab, tf.joint)
 	override(changed, "copy-attention", &s.Model.Copy, tf.copyAttn)
+	if base == nil && changed("metric") && tf.metric != "auto" && tf.metric != "none" {
+		s.Data.Metric = tf.metric // the task's metric, for eval (a resumed run keeps its own)
+	}
 	override(changed, "placeholders", &s.Data.Placeholders, tf.placeholders)
 	if base == nil && !changed("placeholders") && !hasKey(rc.Data, "placeholders") {
-		// A new run protects placeholders unless a side reads characters (G2P).
-		s.Data.Placeholders = s.Data.SrcTokenizer != pipeline.TokChar && s.Data.TgtTokenizer != pipeline.TokChar
+		// A new run protects placeholders unless a side reads characters
+		// (G2P) or it summarizes (ROUGE): a summary need not repeat every
+		// %s or {name} of its source, which protection would force.
+		s.Data.Placeholders = s.Data.SrcTokenizer != pipeline.TokChar && s.Data.TgtTokenizer != pipeline.TokChar &&
+			s.Data.Metric != "rouge" && s.Data.Metric != "sbleu"
 	}
 	override(changed, "max-src-len", &s.Data.MaxSrcLen, tf.maxSrcLen)
 	override(changed, "max-tgt-len", &s.Data.MaxTgtLen, tf.maxTgtLen)
@@ -697,7 +701,7 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 		}
 		noted := false
 		tr.Metric = func(ctx context.Context, _ model.Model) (string, float64, error) {
-			s, err := scorePairs(p, sample, metric, pipeline.Options{BatchSize: 256})
+			s, err := scorePairs(p, sample, metric, false, pipeline.Options{BatchSize: 256})
 			if !noted { // the same sources every time: say it once
 				noted = true
 				for _, note := range []string{s.Unknown.note("train: validation metric"), s.truncatedNote("train: validation metric", data.MaxSrcLen)} {
@@ -705,6 +709,9 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 						fmt.Fprintln(os.Stderr, note)
 					}
 				}
+			}
+			if metric == "rouge" {
+				return "rougeL", s.Value, err
 			}
 			return metric, s.Value, err
 		}
@@ -735,9 +742,14 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 	return nil
 }
 
+// chooseMetric resolves --metric: a named metric, else the one the model
+// recorded (data.metric), else WER for char→word data and BLEU for the rest.
 func chooseMetric(m string, d pipeline.DataConfig) string {
 	if m != "auto" {
 		return m
+	}
+	if d.Metric != "" {
+		return d.Metric
 	}
 	if d.SrcTokenizer == pipeline.TokChar && d.TgtTokenizer == pipeline.TokWord {
 		return "wer"

@@ -1,0 +1,4 @@
+package t
+
+// InTestdata is a documented function under testdata.
+func InTestdata() int { return 1 }

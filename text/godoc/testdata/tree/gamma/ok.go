@@ -1,0 +1,4 @@
+package gamma
+
+// Fine is a documented function beside a file that does not parse.
+func Fine() int { return 1 }
