@@ -36,7 +36,10 @@ type Model interface {
 	// Params are the trainable tensors, with unique hierarchical names.
 	Params() []*tensor.Tensor
 	// Forward returns the logits (B·T, V) of every target position of b
-	// given TgtIn (teacher forcing), recording on g for training.
+	// given TgtIn (teacher forcing), recording on g for training. With
+	// copy attention (Config.Copy) they are the log-probabilities of the
+	// mixed distribution, which log-softmax (and so the cross-entropy)
+	// leaves unchanged.
 	Forward(g *tensor.Graph, b *batch.Batch) *tensor.Tensor
 	// Start encodes b's sources and returns the state for decoding them
 	// step by step. The state keeps what it needs outside g, and resets g
