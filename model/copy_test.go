@@ -355,3 +355,54 @@ func fitSteps(t *testing.T, m Model, examples []batch.Example, steps int, lr flo
 		}
 	}
 }
+
+// TestCopyInEnsemble: an ensemble of copy-attention models (and one
+// without) decodes with the mean of their mixed distributions.
+func TestCopyInEnsemble(t *testing.T) {
+	var ms []Model
+	for _, cfg := range copyConfigs(13) {
+		ms = append(ms, newModel(t, cfg))
+	}
+	plain := copyConfigs(13)[ArchTransformer]
+	plain.Copy, plain.Seed = false, 8
+	ms = append(ms, newModel(t, plain))
+	e, err := NewEnsemble(ms...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs := [][]int32{{4, 5, 4, 7}, {8, 9}}
+	st, err := e.Start(tensor.NewGraph(0), batch.Sources(srcs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alone []search.State
+	for _, m := range ms {
+		s, err := m.Start(tensor.NewGraph(0), batch.Sources(srcs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone = append(alone, s)
+	}
+	V := 13
+	for _, toks := range [][]int32{{batch.BOS, batch.BOS}, {4, 9}, {5, 5}} {
+		got, err := st.Step(toks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mean := make([]float64, len(got))
+		for _, s := range alone {
+			lp, err := s.Step(toks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range lp {
+				mean[i] += math.Exp(float64(l)) / float64(len(alone))
+			}
+		}
+		for i := range got {
+			if d := math.Abs(float64(got[i]) - math.Log(mean[i])); d > 1e-4 {
+				t.Fatalf("row %d token %d: ensemble %g, mean of members %g", i/V, i%V, got[i], math.Log(mean[i]))
+			}
+		}
+	}
+}
