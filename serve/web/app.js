@@ -218,6 +218,12 @@ function buildMaps(r, o, info) {
   const cross = mods.filter((n) => /cross_attn$/.test(n)).sort((a, b) => layerOf(a) - layerOf(b));
   if (cross.length) kinds.cross = { rows, cols: src, layers: collect(cross), names: cross };
   if (mods.includes("attention")) kinds.cross = { rows, cols: src, layers: collect(["attention"]), names: ["attention"], additive: true };
+  // Copy attention: P(copy) of every output token, shown beside the map
+  // the model copies through.
+  if (kinds.cross && o.copy_prob && o.copy_prob.length === steps.length) {
+    kinds.cross.copy = o.copy_prob;
+    kinds.cross.copyModule = o.copy_module;
+  }
   return kinds;
 }
 
@@ -370,7 +376,9 @@ function drawHeatMap() {
   const th = upright ? fs + 8 : Math.max(colW, 20) + 6;
   const top = 36 + th, left = lw + 4;
   const name = m.additive ? "additive attention" : `${KIND_NAMES[state.kind].toLowerCase()}, layer ${state.layer}, head ${h}`;
-  const W = Math.max(left + C.length * cell + 60, textWidth(name, 12) + 8), H = top + R.length * cell + 10;
+  const copy = m.copy && m.names[m.additive ? 0 : state.layer] === m.copyModule ? m.copy : null;
+  const stripW = copy ? cell + textWidth("0.00", fs) + 14 : 0;
+  const W = Math.max(left + C.length * cell + stripW + 60, textWidth(name, 12) + 8), H = top + R.length * cell + 10;
   svg.setAttribute("width", W); svg.setAttribute("height", H);
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.appendChild(svgEl("rect", { x: 0, y: 0, width: W, height: H, fill: "#ffffff" }));
@@ -395,8 +403,18 @@ function drawHeatMap() {
     const x = left + j * cell + cell / 2 + fs / 3, y = top - 4;
     svg.appendChild(svgEl("text", { class: "cl", "data-j": j, x, y, transform: `rotate(-90 ${x} ${y})`, "font-family": MONO, "font-size": fs, fill: "#1b1f24" }, shorten(t, 14)));
   });
+  if (copy) { // P(copy) = 1 − p_gen of each output token, in a strip on the right
+    const sx = left + C.length * cell + 8;
+    svg.appendChild(svgEl("text", { x: sx, y: top - 5, "font-family": FONT, "font-size": 10, fill: "#5b6470" }, "P(copy)"));
+    copy.forEach((p, i) => {
+      const r = svgEl("rect", { class: "copy", "data-i": i, "data-p": p, x: sx, y: top + i * cell, width: cell, height: cell, fill: weightColour(p) });
+      r.appendChild(svgEl("title", {}, `${R[i]}: copied with probability ${fmt(p)}`));
+      svg.appendChild(r);
+      svg.appendChild(svgEl("text", { x: sx + cell + 3, y: top + i * cell + cell / 2 + fs / 3, "font-family": MONO, "font-size": Math.min(fs, 11), fill: "#1b1f24" }, p.toFixed(2)));
+    });
+  }
   // A legend: 0 to 1.
-  const lx = left + C.length * cell + 16;
+  const lx = left + C.length * cell + stripW + 16;
   for (let k = 0; k <= 10; k++) svg.appendChild(svgEl("rect", { x: lx, y: top + (10 - k) * 8, width: 12, height: 8, fill: weightColour(k / 10) }));
   svg.appendChild(svgEl("text", { x: lx + 16, y: top + 8, "font-family": FONT, "font-size": 10, fill: "#5b6470" }, "1"));
   svg.appendChild(svgEl("text", { x: lx + 16, y: top + 88, "font-family": FONT, "font-size": 10, fill: "#5b6470" }, "0"));
