@@ -3,7 +3,9 @@
 // statistics (metrics.BLEUStats, ChrFStats, ErrorStats: n-gram matches and
 // totals, lengths, edit counts), summed by a CombineFn, so the score equals
 // the one `qkv eval` and `qkv score` compute on one machine exactly,
-// however the segments are spread.
+// however the segments are spread. ROUGE and smoothed BLEU are means of
+// per-segment figures (metrics.RougeStats, SmoothBLEUStats): sums of
+// floats, equal up to rounding in the last bits.
 package evaluate
 
 import (
@@ -44,7 +46,11 @@ type Stats struct {
 	BLEU     metrics.BLEUStats
 	ChrF     metrics.ChrFStats
 	Errors   metrics.ErrorStats
-	Failed   int
+	// ROUGE-1/2/L (rouge-score's defaults, no stemmer) and smoothed BLEU-4,
+	// for the rouge and sbleu metrics.
+	Rouge      metrics.RougeStats
+	SmoothBLEU metrics.SmoothBLEUStats
+	Failed     int
 	// Truncated counts the sources longer than the model takes, decoded
 	// from their first data.max_src_len tokens (qkv eval's "truncated").
 	Truncated int
@@ -64,7 +70,7 @@ type Stats struct {
 // Add returns both parts together.
 func (s Stats) Add(o Stats) Stats {
 	out := Stats{Segments: s.Segments + o.Segments, BLEU: s.BLEU.Add(o.BLEU), ChrF: s.ChrF.Add(o.ChrF),
-		Errors: s.Errors.Add(o.Errors), Failed: s.Failed + o.Failed, Truncated: s.Truncated + o.Truncated, EmptyRefs: s.EmptyRefs + o.EmptyRefs,
+		Errors: s.Errors.Add(o.Errors), Rouge: s.Rouge.Add(o.Rouge), SmoothBLEU: s.SmoothBLEU.Add(o.SmoothBLEU), Failed: s.Failed + o.Failed, Truncated: s.Truncated + o.Truncated, EmptyRefs: s.EmptyRefs + o.EmptyRefs,
 		PlaceholderSources: s.PlaceholderSources + o.PlaceholderSources, PlaceholdersKept: s.PlaceholdersKept + o.PlaceholdersKept}
 	out.FailFile, out.FailIndex, out.FailText = s.FailFile, s.FailIndex, s.FailText
 	if o.FailText != "" && (s.FailText == "" || cmp.Or(cmp.Compare(o.FailFile, s.FailFile), cmp.Compare(o.FailIndex, s.FailIndex)) < 0) {
@@ -85,8 +91,11 @@ func (s Stats) Scores(metric string) (map[string]float64, error) {
 			out["placeholders_kept"] = float64(s.PlaceholdersKept) / float64(s.PlaceholderSources)
 		}
 		return out, nil
+	case "rouge", "sbleu":
+		r := s.Rouge.Score()
+		return map[string]float64{"rouge1": r.Rouge1.F, "rouge2": r.Rouge2.F, "rougeL": r.RougeL.F, "sbleu": s.SmoothBLEU.Score().Score}, nil
 	}
-	return nil, fmt.Errorf("unknown metric %s (wer, per, bleu, chrf)", excerpt.Quote(metric))
+	return nil, fmt.Errorf("unknown metric %s (%s)", excerpt.Quote(metric), strings.Join(pipeline.Metrics, ", "))
 }
 
 // segment scores one hypothesis: text metrics on the strings, error rates
@@ -107,8 +116,12 @@ func segment(metric, hyp string, refs []string) (Stats, error) {
 		if s.BLEU, err = metrics.BLEUSegment(hyp, refs); err == nil {
 			s.ChrF, err = metrics.ChrFSegment(hyp, refs)
 		}
+	case "rouge", "sbleu":
+		if s.Rouge, err = metrics.RougeSegment(hyp, refs, metrics.RougeOptions{}); err == nil {
+			s.SmoothBLEU, err = metrics.SmoothBLEUSegment(hyp, refs)
+		}
 	default:
-		err = fmt.Errorf("unknown metric %s (wer, per, bleu, chrf)", excerpt.Quote(metric))
+		err = fmt.Errorf("unknown metric %s (%s)", excerpt.Quote(metric), strings.Join(pipeline.Metrics, ", "))
 	}
 	return s, err
 }
@@ -131,15 +144,15 @@ type EvalConfig struct {
 	Model   decode.Model
 	Tests   []string // test corpora: source<TAB>target (tsv) or CMUdict
 	Format  string   // tsv or cmudict
-	Metric  string   // wer or bleu (auto is resolved by Metric)
+	Metric  string   // wer, bleu, rouge, … (auto is resolved by Metric)
 	Options decode.Options
 	Shards  int
 	Output  string // where the summed Stats are written, as JSON
 }
 
 // Metric resolves "auto" as qkv eval does, from the model's config.json
-// (read through Beam's filesystem): WER for characters to words (G2P),
-// BLEU otherwise.
+// (read through Beam's filesystem): the metric the model recorded
+// (data.metric), else WER for characters to words (G2P), else BLEU.
 func Metric(ctx context.Context, m, modelDir string) (string, error) {
 	if m != "auto" {
 		return m, nil
@@ -151,6 +164,9 @@ func Metric(ctx context.Context, m, modelDir string) (string, error) {
 	var c pipeline.Config
 	if err := json.Unmarshal(b, &c); err != nil {
 		return "", fmt.Errorf("model %s: %s: %w", modelDir, pipeline.ConfigFile, err)
+	}
+	if c.Data.Metric != "" {
+		return c.Data.Metric, nil
 	}
 	if c.Data.SrcTokenizer == pipeline.TokChar && c.Data.TgtTokenizer == pipeline.TokWord {
 		return "wer", nil

@@ -60,7 +60,7 @@ func TestBeamEvalEqualsQkvEval(t *testing.T) {
 	if err := os.WriteFile(testFile, []byte(test), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, metric := range []string{"wer", "bleu"} {
+	for _, metric := range []string{"wer", "bleu", "rouge"} {
 		t.Run(metric, func(t *testing.T) {
 			stdout, stderr, err := testmodel.Run(qkvBin, "", "eval", "--threads", "1", "--model", modelDir, "--test", testFile, "--metric", metric, "--beam", "3")
 			if err != nil {
@@ -95,7 +95,7 @@ func TestBeamEvalEqualsQkvEval(t *testing.T) {
 					t.Errorf("%s: beam eval %v, qkv eval %v", k, Round(v, 4), want[k])
 				}
 			}
-			for _, k := range []string{"wer", "per", "bleu", "chrf", "placeholder_sources", "placeholders_kept"} {
+			for _, k := range []string{"wer", "per", "bleu", "chrf", "placeholder_sources", "placeholders_kept", "rouge1", "rouge2", "rougeL", "sbleu"} {
 				_, inQkv := want[k]
 				if _, inBeam := scores[k]; inBeam != inQkv {
 					t.Errorf("%s: in qkv eval's line: %v, in beam eval's: %v", k, inQkv, inBeam)
@@ -103,6 +103,9 @@ func TestBeamEvalEqualsQkvEval(t *testing.T) {
 			}
 			if metric == "bleu" && want["placeholder_sources"] != 2.0 {
 				t.Errorf("qkv eval counted %v placeholder sources, want 2", want["placeholder_sources"])
+			}
+			if metric == "rouge" {
+				metric = "rougeL"
 			}
 			if scores[metric] == 0 || scores[metric] == 100 {
 				t.Errorf("degenerate score %v: the test proves little", scores)
@@ -128,7 +131,7 @@ func TestBeamScoreEqualsQkvScore(t *testing.T) {
 	if err := os.WriteFile(ref2, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, metric := range []string{"bleu", "chrf", "wer", "per"} {
+	for _, metric := range []string{"bleu", "chrf", "wer", "per", "rouge", "sbleu"} {
 		want, stderr, err := testmodel.Run(qkvBin, "", "score", "--metric", metric, "--hyp", hyp, "--ref", ref1, "--ref", ref2)
 		if err != nil {
 			t.Fatalf("qkv score: %v\n%s", err, stderr)

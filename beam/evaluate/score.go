@@ -27,7 +27,7 @@ func init() {
 // ScoreConfig is one run of beam score: a system output against reference
 // files, line by line, as qkv score.
 type ScoreConfig struct {
-	Metric string // bleu, chrf, wer or per
+	Metric string // bleu, chrf, wer, per, rouge or sbleu
 	Hyp    string
 	Refs   []string
 	Output string // where the summed Stats are written, as JSON
@@ -138,6 +138,8 @@ type ScoreLine struct {
 	VerboseScore string  `json:"verbose_score"`
 	NRefs        string  `json:"nrefs"`
 	Segments     int     `json:"segments"`
+	// Scores holds every figure of a metric that has several (rouge).
+	Scores map[string]float64 `json:"scores,omitempty"`
 }
 
 // Line is the JSON line qkv score prints for these statistics.
@@ -166,8 +168,22 @@ func (s Stats) Line(metric string, refFiles int) (ScoreLine, error) {
 		res.Name, res.Score = name, r.Rate
 		res.Signature = "nrefs:" + nrefs + "|tok:whitespace|impl:qkv"
 		res.VerboseScore = fmt.Sprintf("%d errors / %d", r.Errors, r.Total)
+	case "rouge":
+		r := s.Rouge.Score()
+		res.Name, res.Score = "ROUGE-L", r.RougeL.F
+		res.Signature = "nrefs:" + nrefs + "|tok:rouge-score|stem:no|multi:max-f|avg:mean-f|impl:qkv"
+		res.VerboseScore = r.String()
+		res.Scores = map[string]float64{}
+		for k, v := range map[string]float64{"rouge1": r.Rouge1.F, "rouge2": r.Rouge2.F, "rougeL": r.RougeL.F} {
+			res.Scores[k] = math.Round(v*1e4) / 1e4
+		}
+	case "sbleu":
+		b := s.SmoothBLEU.Score()
+		res.Name, res.Score = "smoothed BLEU-4", b.Score
+		res.Signature = "nrefs:" + nrefs + "|case:lc|tok:codexglue|smooth:add-one-2to4|ref:shortest|avg:segments|impl:qkv"
+		res.VerboseScore = fmt.Sprintf("%.4f (mean of %d segments)", b.Score, b.Segments)
 	default:
-		return res, fmt.Errorf("unknown --metric %s (want bleu, chrf, wer or per)", excerpt.Quote(metric))
+		return res, fmt.Errorf("unknown --metric %s (want bleu, chrf, wer, per, rouge or sbleu)", excerpt.Quote(metric))
 	}
 	res.Score = math.Round(res.Score*1e4) / 1e4
 	return res, nil

@@ -30,7 +30,9 @@ var evalCmd = &cobra.Command{
 	Short: "Decode test corpora and score them, as qkv eval does, on a Beam runner",
 	Long: `Decode every distinct source of the test corpora (TSV or CMUdict) and score the
 outputs against all their references: WER and PER for grapheme-to-phoneme
-models, BLEU and chrF (sacreBLEU's defaults) otherwise (--metric). Workers
+models, ROUGE-1/2/L and smoothed BLEU-4 for summarizers (models trained with
+--metric rouge or sbleu), BLEU and chrF (sacreBLEU's defaults) otherwise
+(--metric). Workers
 score their segments into sufficient statistics (n-gram matches and totals,
 lengths, edit counts), summed by a Beam combiner, so the scores are exactly
 those of "qkv eval" on the same file. Prints one JSON line.
@@ -51,7 +53,7 @@ func init() {
 	ef.decode.register(f, false, 256)
 	f.StringArrayVar(&ef.tests, "test", nil, "test corpora: a path or glob, local or gs://… (repeat for more; required)")
 	f.StringVar(&ef.format, "format", "tsv", "corpus format: tsv or cmudict")
-	f.StringVar(&ef.metric, "metric", "auto", "wer (also gives per), bleu (also gives chrf), or auto (from the model)")
+	f.StringVar(&ef.metric, "metric", "auto", "wer (also gives per), bleu (also gives chrf), rouge or sbleu (each gives rouge1, rouge2, rougeL and sbleu), or auto (from the model)")
 	f.StringVar(&ef.output, "output", "", "also keep the summed statistics in this JSON file")
 	rootCmd.AddCommand(evalCmd)
 }

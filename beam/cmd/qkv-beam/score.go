@@ -20,7 +20,7 @@ var sf struct {
 }
 
 var scoreCmd = &cobra.Command{
-	Use:   "score --metric bleu|chrf|wer|per --hyp FILE --ref FILE [--ref FILE …] [flags] [-- BEAM OPTIONS]",
+	Use:   "score --metric bleu|chrf|wer|per|rouge|sbleu --hyp FILE --ref FILE [--ref FILE …] [flags] [-- BEAM OPTIONS]",
 	Short: "Score a system output against references, as qkv score does, on a Beam runner",
 	Long: `Score a system output against one or more reference files, one segment a
 line, and print the JSON line "qkv score" prints: the lines are keyed by their
@@ -32,6 +32,11 @@ combiner, so the figure is exactly qkv score's.
   wer   sequence error rate: a line is right if it equals any reference
   per   token error rate: edit distance to the closest reference over the
         length of those references
+  rouge ROUGE-1, ROUGE-2 and ROUGE-L F-measures as Google's rouge-score
+        (default tokenizer, no stemmer), the mean over segments (equal to
+        qkv score's up to rounding in the last bits)
+  sbleu smoothed sentence BLEU-4 averaged over segments, as CodeXGLUE's
+        code-to-text evaluator
 
 An empty reference line means that segment has one reference fewer. Every
 reference file needs one line per hypothesis line.`,
@@ -42,7 +47,7 @@ reference file needs one line per hypothesis line.`,
 func init() {
 	f := scoreCmd.Flags()
 	sf.run.register(scoreCmd)
-	f.StringVar(&sf.metric, "metric", "bleu", "bleu, chrf, wer or per")
+	f.StringVar(&sf.metric, "metric", "bleu", "bleu, chrf, wer, per, rouge or sbleu")
 	f.StringVar(&sf.hyp, "hyp", "", "system output, one segment a line (required)")
 	f.StringArrayVar(&sf.refs, "ref", nil, "reference file, one segment a line (repeat for several references; required)")
 	f.StringVar(&sf.output, "output", "", "also keep the summed statistics in this JSON file")
