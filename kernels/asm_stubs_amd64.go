@@ -118,6 +118,101 @@ func sgemmSmallT4x4AVX512(k int, a *float32, lda int, b *float32, ldb int, c *fl
 //go:noescape
 func sgemmSmallT4x1AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
 
+// sgemmSmallN1AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*sai+p*sap]·b[p*ldb+j] + beta·c[i*ldc+j]
+// for i < 1, j < n, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallN1AVX2(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallN2AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*sai+p*sap]·b[p*ldb+j] + beta·c[i*ldc+j]
+// for i < 2, j < n, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallN2AVX2(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallN3AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*sai+p*sap]·b[p*ldb+j] + beta·c[i*ldc+j]
+// for i < 3, j < n, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallN3AVX2(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallN4AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*sai+p*sap]·b[p*ldb+j] + beta·c[i*ldc+j]
+// for i < 4, j < n, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallN4AVX2(n int, k int, a *float32, sai int, sap int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT1x8AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 1, j < 8, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT1x8AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT1x1AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 1, j < 1, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT1x1AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT2x6AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 2, j < 6, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT2x6AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT2x1AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 2, j < 1, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT2x1AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT3x3AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 3, j < 3, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT3x3AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT3x1AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 3, j < 1, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT3x1AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT4x2AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 4, j < 2, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT4x2AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmSmallT4x1AVX2 computes c[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·c[i*ldc+j]
+// for i < 4, j < 1, reading c only when beta ≠ 0.
+//
+//go:noescape
+func sgemmSmallT4x1AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// packRows16AVX2 packs the first 4·groups of 16 rows of src (stride ld) by 8·n8 columns into dst
+// as dst[p*16+r] = src[r*ld+p], and zeros for the other rows.
+//
+//go:noescape
+func packRows16AVX2(n8 int, src *float32, ld int, dst *float32, groups int)
+
+// packRows6AVX2 packs 6 rows of src (stride ld) by 8·n8 columns into dst
+// as dst[p*6+r] = src[r*ld+p]; groups is not used.
+//
+//go:noescape
+func packRows6AVX2(n8 int, src *float32, ld int, dst *float32, groups int)
+
+// packCopy16AVX2 copies k rows of cols ≤ 16 values from src (stride ld) to dst (stride 16),
+// padding each row of dst with zeros to the full width.
+//
+//go:noescape
+func packCopy16AVX2(k int, src *float32, ld int, dst *float32, cols int)
+
+// packCopy6AVX2 copies k rows of 6 values from src (stride ld) to dst (stride 6).
+//
+//go:noescape
+func packCopy6AVX2(k int, src *float32, ld int, dst *float32)
+
 // bgemmKernel12x32AVX512BF16 computes the 12×32 tile c[i*ldc+j] = alpha·Σ_p a[p*12+i]·b[p*32+j] + beta·c[i*ldc+j]
 // from packed panels a (k×mr) and b (k×nr) of bfloat16 pairs (k counts pairs; · is VDPBF16PS's pair product); c is not read when beta is 0.
 //

@@ -109,18 +109,6 @@ func packRowsAVX512(src []float32, ld, r0, p0, nrows, kb, w int, dst []float32, 
 	}
 }
 
-var gemmAVX2 = &gemmImpl{
-	name: "avx2",
-	mr:   6, nr: 16,
-	kc: 256, mc: 192, nc: 4096,
-	kernel: func(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-		_ = a[6*k-1]
-		_ = b[16*k-1]
-		_ = c[5*ldc+15]
-		sgemmKernel6x16AVX2(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
-	},
-}
-
 func archImpls() []*impl {
 	var l []*impl
 	if hasAVX512 {

@@ -1,5 +1,7 @@
 // Command _asm generates the amd64 assembly of package kernels with avo:
-// the GEMM microkernels (gemm.go) and the vector kernels (vec.go).
+// the GEMM microkernels (gemm.go), their packing (pack.go), the few-row
+// kernels (small.go), the AVX2 twins of those two (small_avx2.go), the bf16
+// and int8 kernels and the vector kernels (vec.go).
 //
 // Run it through go generate in the kernels folder:
 //
@@ -16,6 +18,8 @@ func main() {
 	packKernels()
 	packCopyKernels()
 	smallKernels()
+	smallKernelsAVX2()
+	packKernelsAVX2()
 	bf16Kernels()
 	int8Kernels()
 	vecKernels()
