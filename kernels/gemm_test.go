@@ -343,3 +343,106 @@ func TestImpls(t *testing.T) {
 		t.Fatal("SetImpl accepted an unknown name")
 	}
 }
+
+// TestSgemmRowsUpTo70 runs every m from 1 to 70 (the few-row path, its
+// packed-Bᵀ variant up to 64 rows and the packed path past them) against the
+// reference, all four transposes, with n around the strip and tile widths
+// of every implementation, odd k, gaps in all three matrices and every α/β
+// case in rotation. The n = 64, k = 512 and 513 cases straddle the size of
+// B up to which products with many rows skip packing.
+func TestSgemmRowsUpTo70(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, g *gemmImpl) {
+		rng := rand.New(rand.NewPCG(7, 8))
+		defer SetThreads(SetThreads(1))
+		ns := []int{1, 3, 7, 8, 9, 17, 23, 24, 25, 33, 47, 63, 64, 65, 97}
+		ks := []int{1, 3, 8, 13, 31, 67, 257}
+		ci := 0
+		for m := 1; m <= 70; m++ {
+			for tr := 0; tr < 4; tr++ {
+				for ni, n := range ns {
+					if !*long && m > 12 && (m+ni+tr)%4 != 0 {
+						continue // a quarter of the larger m's: -long runs all
+					}
+					ab := abCases[ci%len(abCases)]
+					checkOneGemm(t, rng, tr&1 != 0, tr&2 != 0, m, n, ks[ci%len(ks)], ab, 1+ci%2)
+					ci++
+				}
+				for _, k := range []int{512, 513} {
+					if m%7 == 1 || m == 64 || m == 65 {
+						checkOneGemm(t, rng, tr&1 != 0, tr&2 != 0, m, 64, k, abCases[ci%len(abCases)], ci%2)
+						ci++
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestPackers checks every implementation's packers against packAGeneric
+// and packBGeneric at its own panel sizes: all transposes, whole and partial
+// panels, offsets into the source, kb below, at and past the vector widths,
+// leading dimensions wider than the block. dst starts as NaNs, so padding
+// that is not written shows.
+func TestPackers(t *testing.T) {
+	for _, im := range impls {
+		g := im.gemm
+		if g.packedK != nil || (g.packA == nil && g.packB == nil) {
+			continue // bf16 packers: TestBgemmPackers
+		}
+		t.Run(g.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(9, 10))
+			for _, side := range []string{"A", "B"} {
+				pack, ref, w := g.packA, packAGeneric, g.mr
+				if side == "B" {
+					pack, ref, w = g.packB, packBGeneric, g.nr
+				}
+				if pack == nil {
+					continue
+				}
+				for _, tr := range []bool{false, true} {
+					for _, kb := range []int{1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100} {
+						for _, nb := range []int{1, 2, 3, 4, 5, w - 1, w, w + 1, 2*w + 3, 5 * w} {
+							if nb < 1 {
+								continue
+							}
+							// The block starts at row/column 2 and 3 of a source
+							// with 5 spare columns.
+							const o1, o2 = 2, 3
+							rows, cols := o1+nb, o2+kb // A not transposed, B transposed: nb×kb
+							if side == "A" == tr {
+								rows, cols = o2+kb, o1+nb
+							}
+							ld := cols + 5
+							src := make([]float32, rows*ld)
+							for i := range src {
+								src[i] = float32(rng.Float64()*2 - 1)
+							}
+							size := roundUp(nb, w) * kb
+							// Seven guard cells after the panels must survive.
+							got := make([]float32, size+7)
+							want := make([]float32, size+7)
+							for i := range got {
+								got[i], want[i] = float32(math.NaN()), float32(math.NaN())
+								if i >= size {
+									got[i], want[i] = guardVal, guardVal
+								}
+							}
+							if side == "A" {
+								pack(tr, src, ld, o1, o2, nb, kb, w, got[:size])
+								ref(tr, src, ld, o1, o2, nb, kb, w, want[:size])
+							} else {
+								pack(tr, src, ld, o2, o1, kb, nb, w, got[:size])
+								ref(tr, src, ld, o2, o1, kb, nb, w, want[:size])
+							}
+							for i := range got {
+								if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+									t.Fatalf("pack%s trans=%v kb=%d nb=%d width %d: [%d] = %v, want %v", side, tr, kb, nb, w, i, got[i], want[i])
+								}
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}

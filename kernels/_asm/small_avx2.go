@@ -549,7 +549,7 @@ func packCopy6AVX2() {
 	name := "packCopy6AVX2"
 	TEXT(name, NOSPLIT, "func(k int, src *float32, ld int, dst *float32)")
 	Pragma("noescape")
-	Doc(name+" copies k rows of 6 values from src (stride ld) to dst (stride 6).")
+	Doc(name + " copies k rows of 6 values from src (stride ld) to dst (stride 6).")
 	k := Load(Param("k"), GP64())
 	src := Load(Param("src"), GP64())
 	ld := Load(Param("ld"), GP64())
