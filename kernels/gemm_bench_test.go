@@ -124,3 +124,67 @@ func BenchmarkMicroKernel(b *testing.B) {
 		})
 	}
 }
+
+// smallShapes are the products the few-row path is for, or borders on:
+// decoder steps against weight matrices (m rows, B transposed as Linear
+// gives it, and not), and per-head attention's P·V and Q·Kᵀ.
+var smallShapes = []struct {
+	m, n, k int
+	tb      bool
+}{
+	{1, 256, 256, true}, {2, 256, 256, true}, {4, 256, 256, true}, {8, 256, 256, true},
+	{10, 256, 256, true}, {12, 256, 256, true}, {16, 256, 256, true}, {24, 256, 256, true},
+	{1, 1024, 256, true}, {4, 1024, 256, true}, {8, 1024, 256, true}, {12, 1024, 256, true}, {16, 1024, 256, true},
+	{1, 256, 1024, true}, {4, 256, 1024, true}, {8, 256, 1024, true}, {12, 256, 1024, true},
+	{1, 256, 256, false}, {4, 256, 256, false}, {8, 256, 256, false}, {12, 256, 256, false}, {16, 256, 256, false},
+	{1, 1024, 256, false}, {4, 1024, 256, false}, {8, 1024, 256, false}, {12, 1024, 256, false},
+	// P·V (B not transposed, small B) and Q·Kᵀ (B transposed).
+	{20, 64, 20, false}, {64, 64, 64, false}, {128, 64, 64, false}, {2048, 64, 64, false}, {20, 128, 20, false}, {64, 128, 64, false},
+	{20, 20, 64, true}, {30, 30, 64, true}, {64, 64, 64, true}, {96, 64, 64, true}, {128, 64, 64, true},
+}
+
+// BenchmarkSmallVsPacked times, on one goroutine, each implementation that
+// has a few-row path on smallShapes twice: as Sgemm runs it ("small", which
+// takes the few-row path where its thresholds say so) and with the few-row
+// path switched off ("packed"). The thresholds in gemm_avx2_amd64.go and
+// impl_amd64.go come from it:
+// go test -run '^$' -bench SmallVsPacked -benchtime 200ms ./kernels
+func BenchmarkSmallVsPacked(b *testing.B) {
+	for _, im := range impls {
+		if im.gemm.small == nil {
+			continue
+		}
+		packed := *im.gemm
+		packed.small = nil
+		for _, s := range smallShapes {
+			for _, g := range []*gemmImpl{im.gemm, &packed} {
+				path := "small"
+				if g.small == nil {
+					path = "packed"
+				}
+				b.Run(fmt.Sprintf("%s/%dx%dx%dn%s/%s", im.name, s.m, s.n, s.k, tn(s.tb), path), func(b *testing.B) {
+					rng := rand.New(rand.NewPCG(1, 1))
+					a := make([]float32, s.m*s.k)
+					bb := make([]float32, s.k*s.n)
+					c := make([]float32, s.m*s.n)
+					for i := range a {
+						a[i] = rng.Float32()
+					}
+					for i := range bb {
+						bb[i] = rng.Float32()
+					}
+					ldb := s.n
+					if s.tb {
+						ldb = s.k
+					}
+					buf := getGemmBuf(g)
+					defer gemmBufs.Put(buf)
+					for b.Loop() {
+						gemmSerial(g, buf, false, s.tb, s.m, s.n, s.k, 1, a, s.k, bb, ldb, 0, c, s.n)
+					}
+					b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}
