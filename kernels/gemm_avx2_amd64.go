@@ -100,7 +100,8 @@ func packBAVX2(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []floa
 }
 
 // Thresholds of smallAVX2, as smallMaxRows and the others for AVX-512.
-// TODO: measured on this machine (see below).
+// Provisional: the AVX-512 values, until BenchmarkSmallVsPacked is run on
+// an idle AVX2 machine.
 const (
 	smallMaxRowsAVX2   = 8
 	smallMaxColsAVX2   = 64
