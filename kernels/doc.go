@@ -16,9 +16,11 @@
 //
 // Products are packed into cache-sized panels and run through a
 // register-blocked microkernel (12×32 with AVX-512, 6×16 with AVX2+FMA,
-// 4×32 and 4×16 in Go with archsimd vectors, 1×4 in scalar Go); products with few rows (a decoder step) or a small B (per-head
-// attention) skip packing. Big products use up to Threads() goroutines
-// (SetThreads; default GOMAXPROCS), small ones run on the caller.
+// 4×32 and 4×16 in Go with archsimd vectors, 1×4 in scalar Go); with
+// AVX-512 and with AVX2, products with few rows (a decoder step) or a small
+// B (per-head attention) skip packing, and the packing is assembly too.
+// Big products use up to Threads() goroutines (SetThreads; default
+// GOMAXPROCS), small ones run on the caller.
 //
 // # Vector kernels
 //
