@@ -166,7 +166,7 @@ run_arch() {
 			--time-budget "$budget" --seed "$SEED" --keep-snapshots "$KEEP" ${TRAIN_FLAGS:-} 2> >(tee -a "$dir/train.log" >&2)
 		echo $((SECONDS - start)) >>"$dir/train-seconds"
 	elif [ "${RESUME:-}" = 1 ]; then
-		q train --resume --out "$run" --time-budget "$budget" 2> >(tee -a "$dir/train.log" >&2)
+		q train --resume --train "$OUT/split/train.tsv" --valid "$OUT/split/valid.tsv" --out "$run" --time-budget "$budget" 2> >(tee -a "$dir/train.log" >&2)
 		echo $((SECONDS - start)) >>"$dir/train-seconds"
 	fi
 	local trained
