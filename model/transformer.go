@@ -185,14 +185,18 @@ func (m *Transformer) sublayer(g *tensor.Graph, x *tensor.Tensor, ln *nn.LayerNo
 // not nil, each layer's self-attention probabilities (B, H, S, S) are
 // appended to it.
 func (m *Transformer) encode(g *tensor.Graph, b *batch.Batch, srcPad []bool, probs *[][]float32) *tensor.Tensor {
-	return m.encodeTraced(g, b, srcPad, probs, nil)
+	return m.encodeTraced(g, b, srcPad, probs, nil, nil)
 }
 
 // encodeTraced is encode, reporting each self-attention call to tr (if
-// not nil).
-func (m *Transformer) encodeTraced(g *tensor.Graph, b *batch.Batch, srcPad []bool, probs *[][]float32, tr Tracer) *tensor.Tensor {
+// not nil). between, if not nil, is given each layer's output and returns
+// the next layer's input (Start uses it to free the layer's intermediates).
+func (m *Transformer) encodeTraced(g *tensor.Graph, b *batch.Batch, srcPad []bool, probs *[][]float32, tr Tracer, between func(*tensor.Tensor) *tensor.Tensor) *tensor.Tensor {
 	x := m.embed(g, m.srcEmb, b.Src, b.B, b.S, 0)
 	for li, l := range m.enc {
+		if li > 0 && between != nil {
+			x = between(x)
+		}
 		x = m.sublayer(g, x, l.ln1, func(h *tensor.Tensor) *tensor.Tensor {
 			out, p := l.self.Forward(g, h, h, srcPad, false)
 			if probs != nil {
@@ -226,7 +230,7 @@ func (m *Transformer) Forward(g *tensor.Graph, b *batch.Batch) *tensor.Tensor {
 // forward is Forward, reporting every attention call to tr (if not nil).
 func (m *Transformer) forward(g *tensor.Graph, b *batch.Batch, tr Tracer) *tensor.Tensor {
 	srcPad := b.SrcPad()
-	mem := m.encodeTraced(g, b, srcPad, nil, tr)
+	mem := m.encodeTraced(g, b, srcPad, nil, tr, nil)
 	y := m.embed(g, m.tgtEmb, b.TgtIn, b.B, b.T, 0)
 	input := y                       // x_t, for the copy gate
 	var ctx, copyAttn *tensor.Tensor // the last layer's cross-attention output and head mean

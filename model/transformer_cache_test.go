@@ -55,3 +55,52 @@ func TestBeamCacheCostsWhatItHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestStartHoldsOneEncoderLayer: decoding needs no gradient, so Start
+// keeps one encoder layer's intermediates at a time, not the whole
+// encoder's: its graph's arena ends up at most about what one layer needs,
+// far less than a forward pass of the same sources keeps (for 4 layers,
+// under half), and the memory it returns is the same.
+func TestStartHoldsOneEncoderLayer(t *testing.T) {
+	cfg := Presets["tiny-transformer"]
+	cfg.SrcVocab, cfg.TgtVocab, cfg.EncLayers, cfg.DecLayers, cfg.Dropout, cfg.AttnDropout = 20, 20, 4, 1, 0, 0
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := m.(*Transformer)
+	var srcs [][]int32
+	for i := range 64 {
+		s := make([]int32, 30)
+		for j := range s {
+			s[j] = int32(4 + (i*7+j*3)%16)
+		}
+		srcs = append(srcs, s)
+	}
+	b := batch.Sources(srcs)
+	whole := tensor.NewGraph(0)
+	whole.SetNoGrad(true)
+	mem := tr.encode(whole, b, b.SrcPad(), nil)
+	want, shape := append([]float32(nil), mem.Data...), append([]int(nil), mem.Shape...)
+	whole.Reset() // the arena grows to hold the whole pass
+	g := tensor.NewGraph(0)
+	st, err := tr.Start(g, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, all := g.ArenaBytes(), whole.ArenaBytes(); got*2 > all {
+		t.Errorf("after Start the arena holds %d bytes; the whole encoder pass %d: want under half", got, all)
+	}
+	// The cross-attention keys of the first decoder layer are mem·W_K + b_K:
+	// recompute them from the whole pass's memory.
+	k := tr.dec[0].cross.ProjectKV(whole, whole.Const(want, shape...)).K.Data
+	if got := st.(*transformerState).crossK[0]; len(got) != len(k) {
+		t.Fatalf("cross keys: %d values, want %d", len(got), len(k))
+	} else {
+		for i := range k {
+			if got[i] != k[i] {
+				t.Fatalf("cross key %d: %v, want %v (the encoder's memory differs)", i, got[i], k[i])
+			}
+		}
+	}
+}

@@ -67,11 +67,25 @@ func (m *Transformer) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 		s.src = append([]int32(nil), b.Src...)
 		s.pcopy = make([]float32, b.B)
 	}
+	// No gradient is needed, so between layers the graph is reset and only
+	// the layer's output (and its attention probabilities) kept: the arena
+	// holds one layer's intermediates, not the whole encoder's (for 256
+	// words of G2P, about a third of the memory).
 	var probs [][]float32
-	mem := m.encode(g, b, s.srcPad, &probs)
-	for _, p := range probs {
-		s.encProbs = append(s.encProbs, append([]float32(nil), p...))
+	keepProbs := func() {
+		for _, p := range probs[len(s.encProbs):] {
+			s.encProbs = append(s.encProbs, append([]float32(nil), p...))
+		}
 	}
+	var keep []float32
+	mem := m.encodeTraced(g, b, s.srcPad, &probs, nil, func(x *tensor.Tensor) *tensor.Tensor {
+		keepProbs()
+		keep = append(keep[:0], x.Data...)
+		shape := append([]int(nil), x.Shape...)
+		g.Reset()
+		return g.Const(keep, shape...)
+	})
+	keepProbs()
 	for _, l := range m.dec {
 		kv := l.cross.ProjectKV(g, mem)
 		s.crossK = append(s.crossK, append([]float32(nil), kv.K.Data...))

@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/qkv-dev/qkv/kernels"
 )
 
 // Copy attention: the pointer-generator's output distribution (See, Liu &
@@ -72,6 +74,7 @@ func (g *Graph) CopyMix(logits, gate, attn *Tensor, srcIDs []int32, rowOf []int)
 		lv = g.floats.alloc(V)
 	}
 	mass := g.floats.alloc(V) // Σ_{i: x_i = w} a_i, valid where stamp[w] is the row
+	tmp := g.floats.alloc(V)  // exp scratch
 	stamp := g.ids.alloc(V)
 	for w := range stamp {
 		stamp[w] = -1
@@ -82,7 +85,7 @@ func (g *Graph) CopyMix(logits, gate, attn *Tensor, srcIDs []int32, rowOf []int)
 		if out.needsGrad {
 			row = lv[n*V : (n+1)*V]
 		}
-		logSoftmaxRow(row, logits.Data[n*V:(n+1)*V])
+		logSoftmaxRow(row, logits.Data[n*V:(n+1)*V], tmp)
 		lg, lc := logSigmoid(gate.Data[n]), logSigmoid(-gate.Data[n]) // log p_gen, log(1 − p_gen)
 		o := out.Data[n*V : (n+1)*V]
 		for w, l := range row {
@@ -125,6 +128,7 @@ func copyMixBackward(g *Graph, out *Tensor) {
 	logits, gate, attn := out.in[0], out.in[1], out.in[2]
 	N, V, S := logits.Shape[0], logits.Shape[1], attn.Shape[1]
 	lv, ids := out.saved, out.savedIDs
+	pv := g.floats.alloc(V) // P_vocab of a row
 	stamp := g.ids.alloc(V)
 	for w := range stamp {
 		stamp[w] = -1
@@ -149,9 +153,9 @@ func copyMixBackward(g *Graph, out *Tensor) {
 		}
 		if logits.needsGrad {
 			dz := logits.Grad[n*V : (n+1)*V]
-			for w, lw := range l {
-				dz[w] += G[w] - float32(math.Exp(float64(lw))*sumDlv)
-			}
+			kernels.Exp(pv, l)
+			kernels.Axpy(1, G, dz)
+			kernels.Axpy(-float32(sumDlv), pv, dz)
 			// Source words: dlv(w) is G(w)·r(w), not G(w).
 			for _, w := range row {
 				if stamp[w] != int32(n) {
@@ -176,19 +180,21 @@ func copyMixBackward(g *Graph, out *Tensor) {
 	}
 }
 
-// logSoftmaxRow writes log_softmax(x) to dst, in float64 sums.
-func logSoftmaxRow(dst, x []float32) {
-	m := x[0]
-	for _, v := range x {
-		m = max(m, v)
-	}
-	var sum float64
-	for _, v := range x {
-		sum += math.Exp(float64(v - m))
-	}
-	lse := m + float32(math.Log(sum))
+// logSoftmaxRow writes log_softmax(x) to dst, with tmp (len(x)) as
+// scratch for the exponentials (the vector kernel, summed in float64).
+func logSoftmaxRow(dst, x, tmp []float32) {
+	m := kernels.Max(x)
 	for i, v := range x {
-		dst[i] = v - lse
+		dst[i] = v - m
+	}
+	kernels.Exp(tmp, dst)
+	var sum float64
+	for _, e := range tmp {
+		sum += float64(e)
+	}
+	lse := float32(math.Log(sum))
+	for i := range dst {
+		dst[i] -= lse
 	}
 }
 

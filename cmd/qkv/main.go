@@ -9,6 +9,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -36,12 +37,14 @@ Pronouncing Dictionary and pronounces words it never saw.`,
 
 var (
 	cpuProfile string
+	memProfile string
 	threads    int
 )
 
 func init() {
 	pf := rootCmd.PersistentFlags()
 	pf.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
+	pf.StringVar(&memProfile, "memprofile", "", "write a memory profile to this file when the command ends (go tool pprof -sample_index=alloc_space: where memory was allocated; inuse_space: what was still held)")
 	pf.IntVar(&threads, "threads", 0, "cores to use (default and at most: all the machine has)")
 	rootCmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		n, note, err := checkThreads(threads, runtime.NumCPU())
@@ -104,8 +107,23 @@ func checkThreads(asked, cpus int) (n int, note string, err error) {
 	return asked, "", nil
 }
 
+// writeMemProfile writes the heap profile --memprofile asks for.
+func writeMemProfile() error {
+	if memProfile == "" {
+		return nil
+	}
+	runtime.GC() // up-to-date in-use figures
+	if err := atomicfile.Write(memProfile, func(w io.Writer) error { return pprof.Lookup("allocs").WriteTo(w, 0) }); err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return nil
+}
+
 func main() {
 	err := rootCmd.Execute()
+	if perr := writeMemProfile(); err == nil {
+		err = perr
+	}
 	if perr := stopProfile(); err == nil {
 		err = perr
 	}
