@@ -99,14 +99,29 @@ func packBAVX2(transB bool, b []float32, ldb, p0, j0, kb, nb, nr int, dst []floa
 	}
 }
 
-// Thresholds of smallAVX2, as smallMaxRows and the others for AVX-512.
-// Provisional: the AVX-512 values, until BenchmarkSmallVsPacked is run on
-// an idle AVX2 machine.
+// Thresholds of smallAVX2, as smallMaxRows and the others for AVX-512,
+// measured with BenchmarkSmallVsPacked (GOMAXPROCS=1, -benchtime 100ms,
+// best of 3) on an AMD EPYC Zen 2 (AVX2+FMA, no AVX-512; 512 KiB L2 per
+// core), 2026-12-02 15:05–15:08 UTC at load average 0.5–1.7 (the machine
+// otherwise idle); speed of the few-row path over the packed one:
+//
+//   - up to 8 rows it always wins: 1, 4 and 8 rows × 256×256 with B
+//     transposed 5.8, 2.1, 1.5×; × 1024×256 4.7, 2.1, 1.5×; × 256×1024
+//     5.9, 3.5, 2.3×; B not transposed, × 256×256 6.2, 3.3, 2.4×,
+//     × 1024×256 3.8, 1.7, 1.1×;
+//   - from 10 to 16 rows it is a toss-up by shape (0.68× on
+//     12×1024×256, 1.57× on 16×256×256, B not transposed; 0.95–1.43× with
+//     B transposed), so smallMaxRowsAVX2 stays 8;
+//   - per-head P·V (B not transposed, n ≤ 64, B ≤ 32 K elements): 20×64×20
+//     1.9×, 64³ 1.3×, 128×64×64 1.2×, 2048×64×64 1.1×, as with AVX-512;
+//   - Q·Kᵀ through smallPackedBTAVX2: 16×16×64 1.8×, 20×20×64 1.4×,
+//     24×24×64 1.1×, 30×30×64 0.9×, 32×32×64 1.25×, but 48×48×64 0.91× and
+//     64³ 0.99×: smallMaxRowsBTAVX2 is 32, not the AVX-512 path's 64.
 const (
 	smallMaxRowsAVX2   = 8
 	smallMaxColsAVX2   = 64
 	smallMaxBAVX2      = 32 << 10
-	smallMaxRowsBTAVX2 = 64
+	smallMaxRowsBTAVX2 = 32
 )
 
 // smallTWidthAVX2 is how many columns of C sgemmSmallT<m>x<w>AVX2 computes
@@ -169,9 +184,16 @@ func smallAVX2(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 }
 
 // smallPackedBTAVX2 is smallPackedBT for AVX2: Bᵀ is transposed into
-// 16-column panels (packBAVX2), which sgemmSmallN then streams m/4 times.
+// 16-column panels (packBAVX2), which sgemmSmallN then streams m/4 times. A
+// last panel of 9 to 15 columns is computed whole (its padding is zeros)
+// into a scratch tile and copied out: one strip of two vectors is faster
+// than a strip of one and a masked one (30×30×64 went from 0.75 to 0.94 of
+// the packed path's speed), while 4 or 8 columns are better done directly
+// (20×20×64 and 24×24×64: 1.35 and 0.98 of it through the tile, 1.43 and
+// 1.14 directly).
 func smallPackedBTAVX2(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	need := k * roundUp(n, 16)
+	np := roundUp(n, 16)
+	need := k*np + 16*m
 	p, _ := smallBufs.Get().(*[]float32)
 	if p == nil {
 		p = new([]float32)
@@ -179,11 +201,31 @@ func smallPackedBTAVX2(m, n, k int, alpha float32, a []float32, lda int, b []flo
 	if cap(*p) < need {
 		*p = make([]float32, need)
 	}
-	bt := (*p)[:need]
+	bt := (*p)[:k*np]
 	packBAVX2(true, b, ldb, 0, 0, k, n, 16, bt)
 	for q := 0; q < n; q += 16 {
 		cols := min(16, n-q)
 		bq := bt[q*k : q*k+16*k]
+		if cols > 8 && cols < 16 && cols%8 != 0 {
+			tile := (*p)[k*np : k*np+16*m]
+			for i0 := 0; i0 < m; i0 += 4 {
+				mm := min(4, m-i0)
+				_ = a[(i0+mm-1)*lda+k-1]
+				smallNAVX2[mm-1](16, k, &a[i0*lda], lda, 1, &bq[0], 16, &tile[i0*16], 16, alpha, 0)
+			}
+			for i := range m {
+				crow := c[i*ldc+q : i*ldc+q+cols]
+				trow := tile[i*16 : i*16+cols]
+				if beta == 0 {
+					copy(crow, trow)
+					continue
+				}
+				for j, t := range trow {
+					crow[j] = t + beta*crow[j]
+				}
+			}
+			continue
+		}
 		for i0 := 0; i0 < m; i0 += 4 {
 			mm := min(4, m-i0)
 			_ = a[(i0+mm-1)*lda+k-1]

@@ -140,7 +140,7 @@ var smallShapes = []struct {
 	{1, 1024, 256, false}, {4, 1024, 256, false}, {8, 1024, 256, false}, {12, 1024, 256, false},
 	// P·V (B not transposed, small B) and Q·Kᵀ (B transposed).
 	{20, 64, 20, false}, {64, 64, 64, false}, {128, 64, 64, false}, {2048, 64, 64, false}, {20, 128, 20, false}, {64, 128, 64, false},
-	{20, 20, 64, true}, {30, 30, 64, true}, {64, 64, 64, true}, {96, 64, 64, true}, {128, 64, 64, true},
+	{16, 16, 64, true}, {20, 20, 64, true}, {24, 24, 64, true}, {30, 30, 64, true}, {32, 32, 64, true}, {48, 48, 64, true}, {64, 64, 64, true}, {96, 64, 64, true}, {128, 64, 64, true},
 }
 
 // BenchmarkSmallVsPacked times, on one goroutine, each implementation that
