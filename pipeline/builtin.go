@@ -13,6 +13,7 @@ import (
 
 	"github.com/qkv-dev/qkv/checkpoint"
 	"github.com/qkv-dev/qkv/internal/excerpt"
+	"github.com/qkv-dev/qkv/models"
 )
 
 // BuiltinPrefix names a model embedded in the binary wherever a model
@@ -21,7 +22,7 @@ const BuiltinPrefix = "builtin:"
 
 // builtins holds the embedded models, one directory each, laid out as a
 // model directory on disk (config.json, the vocabularies, best.safetensors).
-var builtins fs.FS
+var builtins fs.FS = models.FS
 
 // Builtins lists the names of the models embedded in the binary.
 func Builtins() []string {

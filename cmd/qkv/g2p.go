@@ -11,6 +11,7 @@ import (
 
 	"github.com/qkv-dev/qkv/data/cmudict"
 	"github.com/qkv-dev/qkv/internal/excerpt"
+	"github.com/qkv-dev/qkv/models"
 	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/search"
 	"github.com/qkv-dev/qkv/text/corpus"
@@ -55,15 +56,28 @@ func init() {
 	f.StringVar(&g2pf.weights, "weights", "", "weights file of the model (default: best.safetensors, else last.safetensors)")
 	f.BoolVar(&g2pf.dict, "dict", true, "pronounce words the CMU Pronouncing Dictionary holds from there; the model only pronounces the others")
 	f.BoolVar(&g2pf.source, "source", false, "add a third column saying where each pronunciation came from: dict or model")
-	f.IntVar(&g2pf.beam, "beam", 4, fmt.Sprintf("beam size: 1 (greedy) to %d", search.MaxBeam))
-	f.Float64Var(&g2pf.alpha, "alpha", 0, "length penalty α (GNMT)")
+	f.IntVar(&g2pf.beam, "beam", 4, fmt.Sprintf("beam size: 1 (greedy) to %d (default for a built-in model: the beam chosen for it on validation data)", search.MaxBeam))
+	f.Float64Var(&g2pf.alpha, "alpha", 0, "length penalty α (GNMT) (default for a built-in model: the one chosen for it)")
 	f.IntVar(&g2pf.batchSize, "batch-size", 64, "words decoded together")
 	rootCmd.AddCommand(g2pCmd)
 }
 
 func runG2P(cmd *cobra.Command, args []string) error {
+	// A shipped model decodes as chosen on validation data (its card),
+	// unless told otherwise.
+	beam, alpha := g2pf.beam, g2pf.alpha
+	if name, ok := strings.CutPrefix(g2pf.model, pipeline.BuiltinPrefix); ok {
+		if card, err := models.ReadCard(name); err == nil {
+			if !cmd.Flags().Changed("beam") {
+				beam = card.Beam
+			}
+			if !cmd.Flags().Changed("alpha") {
+				alpha = card.Alpha
+			}
+		}
+	}
 	opt := pipeline.Options{BatchSize: g2pf.batchSize, Strict: true,
-		Search: search.Options{Beam: g2pf.beam, LengthPenalty: g2pf.alpha}}
+		Search: search.Options{Beam: beam, LengthPenalty: alpha}}
 	if err := opt.Check(); err != nil {
 		return fmt.Errorf("g2p: %w", err)
 	}

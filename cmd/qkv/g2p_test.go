@@ -60,3 +60,37 @@ func TestG2P(t *testing.T) {
 		}
 	}
 }
+
+// TestG2PBuiltin: on a fresh machine (no model directory, no training),
+// qkv g2p pronounces a dictionary word from the dictionary and a word the
+// dictionary lacks with builtin:g2p-en, in ARPAbet phones.
+func TestG2PBuiltin(t *testing.T) {
+	out, stderr, err := qkv(t, "qubit\n", "g2p", "--source")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	f := strings.Split(strings.TrimSpace(out), "\t")
+	if len(f) != 3 || f[0] != "qubit" || f[2] != "model" {
+		t.Fatalf("echo qubit | qkv g2p --source printed %q", out)
+	}
+	arpabet := map[string]bool{}
+	for _, p := range strings.Fields("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH") {
+		arpabet[p] = true
+	}
+	phones := strings.Fields(f[1])
+	if len(phones) < 3 || len(phones) > 8 {
+		t.Errorf("qubit: %d phones %q", len(phones), f[1])
+	}
+	for _, p := range phones {
+		if !arpabet[p] {
+			t.Errorf("qubit: %q is not an ARPAbet phone (in %q)", p, f[1])
+		}
+	}
+	if phones[0] != "K" {
+		t.Errorf("qubit: starts with %q, want K", phones[0])
+	}
+	out, stderr, err = qkv(t, "", "g2p", "cat")
+	if err != nil || out != "cat\tK AE T\n" {
+		t.Errorf("qkv g2p cat: %q %v %s", out, err, stderr)
+	}
+}

@@ -15,7 +15,19 @@ import (
 // was, and a quantized source, an output inside the source or an output
 // that holds files are refused.
 func TestQuantize(t *testing.T) {
-	tr, corpusFile := trainedModel(t)
+	// A model trained until its outputs are decided: after the 40 steps of
+	// trainedModel most words are near-ties between two outputs, which any
+	// change in rounding (a kernel's summation order, not only int8) flips.
+	dir := t.TempDir()
+	corpusFile := g2pLike(t, dir, "train.tsv", 400, 11)
+	valid := g2pLike(t, dir, "valid.tsv", 30, 12)
+	tr := filepath.Join(dir, "run")
+	if _, stderr, err := qkv(t, "", "train", "--arch", "transformer", "--preset", "tiny-transformer",
+		"--train", corpusFile, "--valid", valid, "--out", tr, "--max-steps", "200", "--valid-every", "100",
+		"--max-tokens", "400", "--metric", "none", "--schedule", "inverse-sqrt",
+		"--lr", "3e-3", "--warmup", "10", "--max-src-len", "12"); err != nil {
+		t.Fatalf("training the test model: %v\n%s", err, stderr)
+	}
 	before, err := os.ReadFile(filepath.Join(tr, "best.safetensors"))
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +79,7 @@ func TestQuantize(t *testing.T) {
 			same++
 		}
 	}
+	t.Logf("int8 and float32 agree on %d of %d words", same, len(wl))
 	if same < len(wl)*9/10 {
 		t.Errorf("int8 and float32 agree on %d of %d words, want at least 90%%", same, len(wl))
 	}

@@ -1,0 +1,52 @@
+// Package models embeds the trained models qkv ships, so that they work on
+// a fresh machine with no training and no download: `qkv g2p`, or
+// `--model builtin:NAME` wherever a model directory is accepted.
+//
+// Each directory is a model directory as qkv train writes one (config.json,
+// src.vocab, tgt.vocab, best.safetensors) with a README.md saying how it was
+// made and how accurate it is. They are made by bench/g2p_accuracy.sh ship
+// RUN, which chooses every setting on validation data and scores the test
+// set once.
+//
+//   - g2p-en: English letters to ARPAbet phones (no stress marks), a
+//     Transformer (Vaswani et al. 2017, "Attention Is All You Need") trained
+//     on the CMU Pronouncing Dictionary's standard G2P training split,
+//     weights stored in bfloat16.
+package models
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+)
+
+// FS holds one directory per model, named as builtin:NAME names it.
+//
+//go:embed g2p-en
+var FS embed.FS
+
+// Card is a shipped model's card.json: how it was chosen and how accurate
+// it is, written by bench/g2p_accuracy.sh ship.
+type Card struct {
+	Beam       int     `json:"beam"`        // the decoding chosen on validation
+	Alpha      float64 `json:"alpha"`       // its length penalty
+	DType      string  `json:"dtype"`       // how the weights are stored: bf16, f16 or f32
+	TestWER    float64 `json:"test_wer"`    // on the test set, scored once, %
+	TestPER    float64 `json:"test_per"`    // %
+	TestWords  int     `json:"test_words"`  // words in the test set
+	TrainedMin float64 `json:"trained_min"` // minutes of training on 2 cores
+	Weights    string  `json:"weights"`     // which weights were chosen (best, an average, …)
+}
+
+// ReadCard returns the card of the model builtin:name.
+func ReadCard(name string) (Card, error) {
+	var c Card
+	b, err := FS.ReadFile(name + "/card.json")
+	if err != nil {
+		return c, fmt.Errorf("builtin:%s: %w", name, err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("builtin:%s/card.json: %w", name, err)
+	}
+	return c, nil
+}
