@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -48,7 +49,7 @@ func Builtins() []string {
 // only: nothing of it can be written back.
 func LoadBuiltin(name, weights string) (*Pipeline, error) {
 	known := Builtins()
-	if name == "" || strings.ContainsAny(name, `/\`) || !contains(known, name) {
+	if name == "" || strings.ContainsAny(name, `/\`) || !slices.Contains(known, name) {
 		list := "none"
 		if len(known) > 0 {
 			list = BuiltinPrefix + strings.Join(known, ", "+BuiltinPrefix)
@@ -83,15 +84,6 @@ func LoadBuiltin(name, weights string) (*Pipeline, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // modelFiles reads the files of one model directory, wherever it is.
