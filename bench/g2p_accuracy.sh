@@ -300,6 +300,9 @@ ship() {
 	sel=$(latest_choice "$name")
 	local w b a vw vp
 	w=$(cat "$sel/weights")
+	local minutes trained
+	minutes=$(awk '{s += $1} END {print s / 60}' "$OUT/$name/train-seconds")
+	trained=$(printf '%.0f min' "$minutes")
 	case $w in /*) ;; *) w=$run/$w ;; esac
 	read -r vw vp b a <"$sel/decoding"
 	local dtype chosen=""
@@ -326,7 +329,7 @@ ship() {
 		say "scoring the test file once: $system"
 		q eval --test "$TEST" --by-length --model "$run" --weights "$weights" --beam "$b" --alpha "$a" >"$tj.tmp"
 		mv "$tj.tmp" "$tj"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$system" "$(awk '{s += $1} END {printf "%.0f min", s / 60}' "$OUT/$name/train-seconds")" \
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$system" "$trained" \
 			"weights $(basename "$w" .safetensors) as $chosen, beam $b, alpha $a" $(if [ -s "$sel/valid-ship-$chosen.json" ]; then jf "$sel/valid-ship-$chosen.json" wer per; else echo "$vw $vp"; fi) \
 			$(jf "$tj" wer per) "$(date -u +%FT%TZ)" >>"$OUT/results.tsv"
 	fi
@@ -342,7 +345,7 @@ ship() {
 		echo "\`bench/g2p_accuracy.sh ship $name\` on $(date -u +%F)."
 		echo
 		echo "- Trained: recipes/g2p-$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["arch"])' "$run/config.json").yaml on the training file of the standard CMUdict split"
-		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $(awk '{s += $1} END {printf "%.0f min", s / 60}' "$OUT/$name/train-seconds") on 2 cores."
+		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained on 2 cores."
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
 		echo "- Phones: ARPAbet without stress marks (39 phones); input letters are lowercased."
@@ -350,7 +353,7 @@ ship() {
 		echo "The CMU Pronouncing Dictionary's licence is in data/cmudict/LICENSE."
 	} >"$tmp/README.md"
 	# card.json: the same, for qkv g2p (its default decoding) and the tests.
-	python3 - "$tj" "$b" "$a" "$chosen" "$(awk '{s += $1} END {print s / 60}' "$OUT/$name/train-seconds")" "$(basename "$w" .safetensors)" >"$tmp/card.json" <<'PY'
+	python3 - "$tj" "$b" "$a" "$chosen" "$minutes" "$(basename "$w" .safetensors)" >"$tmp/card.json" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
 print(json.dumps({"beam": int(sys.argv[2]), "alpha": float(sys.argv[3]), "dtype": sys.argv[4],
