@@ -12,6 +12,9 @@ label_smoothing)) on the same batches in the same order, and reports:
   - after each step K that qkv dumped: each weight tensor against qkv's,
   - every step: both losses and gradient norms (DIR/torch.tsv), and the first step where the
     losses differ by more than --tol (relative).
+Other modes: --resync-only (gradients from qkv's weights after each dumped step), --exact K (that
+gradient in float64), --perturb EPS (PyTorch against PyTorch with its weights perturbed: the drift
+float noise alone causes), --mean-grads N (dropout: mean gradients over N draws), --collapse N.
 
     nice -n 15 env GOMAXPROCS=1 go run ./bench/lockstep -train /work/runs/cmp/pieces-s1.tsv \\
         -out /tmp/ls/d0 -max-tokens 1024 -steps 300 -dropout 0 -label-smoothing 0 -dump-at 1,10,100
@@ -44,6 +47,12 @@ def main():
                     help="dropout check: average step 1's gradients over this many dropout draws, twice (torch "
                          "seeds 1 and 2), and compare both with qkv's mean (DIR/grad1-mean, bench/lockstep "
                          "-mean-grads): same placement and scaling give a qkv–torch distance like torch's own")
+    ap.add_argument("--exact", type=int, default=0, metavar="K",
+                    help="with DIR/step-K and DIR/gradK+1: the gradient of batch K+1 from qkv's weights in float64 "
+                         "(the exact one, to float32's eyes) against qkv's and PyTorch's float32 gradients")
+    ap.add_argument("--collapse", type=int, default=0, metavar="N",
+                    help="for DIR/init and each DIR/step-K: how far the encoder's output varies over a source's "
+                         "positions, and the cross-attention's entropy, on batch N")
     ap.add_argument("--perturb", type=float, default=0.0,
                     help="control: multiply every initial weight by 1 + PERTURB·N(0, 1) and compare with the "
                          "unperturbed PyTorch run (DIR/torch.tsv) instead of qkv, writing DIR/torch-perturbed.tsv: "
@@ -137,6 +146,13 @@ def main():
         mean_grads(a, load, forward_loss, batches[0], g2p, torch)
         return
 
+    if a.exact:
+        exact(a, load, batches[a.exact], g2p, torch, F)
+        return
+    if a.collapse:
+        collapse(a, g2p, batches[a.collapse - 1], torch)
+        return
+
     if a.resync_only:
         for k in range(1, len(batches)):
             if os.path.isdir(os.path.join(a.dir, f"step-{k}")) and os.path.isdir(os.path.join(a.dir, f"grad{k + 1}")):
@@ -207,6 +223,77 @@ def mean_grads(a, load, forward_loss, b, g2p, torch):
     print(json.dumps({"draws": a.mean_grads, "tensors": len(rows), "median_qkv": med([r[0] for r in rows]),
                       "median_torch2": med([r[1] for r in rows]), "median_no_dropout": med([r[2] for r in rows]),
                       "qkv_over_torch2": sum(r[0] for r in rows) / sum(r[1] for r in rows)}))
+
+
+def exact(a, load, b, g2p, torch, F):
+    """Batch K+1's gradient from qkv's weights after step K: float64 against qkv and PyTorch float32."""
+    src = torch.tensor(b["src"]).view(b["B"], b["S"])
+    tin = torch.tensor(b["tgt_in"]).view(b["B"], b["T"])
+    tout = torch.tensor(b["tgt_out"]).view(-1)
+    mask = tin.ne(g2p.PAD).view(-1)
+
+    def grads(dtype):
+        m = load(f"step-{a.exact}").to(dtype)
+        m.pos.pe = m.pos.pe.to(dtype)
+        pre = {}
+        for i, L in enumerate(m.tf.decoder.layers):  # the feed-forward's pre-activations, for ReLU sign flips
+            L.linear1.register_forward_hook(lambda mod, inp, out, i=i: pre.__setitem__(i, out.detach()))
+        logits = m(src, tin).reshape(-1, m.out.out_features)
+        F.cross_entropy(logits, tout, ignore_index=g2p.PAD, label_smoothing=a.label_smoothing).backward()
+        return {n: p.grad.double() for n, p in m.named_parameters()}, pre
+
+    g32, pre32 = grads(torch.float32)
+    g64, pre64 = grads(torch.float64)
+    q = g2p.load_qkv(os.path.join(a.dir, f"grad{a.exact + 1}"))[0].state_dict()
+    rows = []
+    for n, r in g64.items():
+        if n.endswith("in_proj_bias"):
+            continue  # the key biases' exact gradient is 0
+        rn = float(r.norm())
+        rows.append((float((q[n].double() - r).norm()) / rn, float((g32[n] - r).norm()) / rn, n))
+    print(f"batch {a.exact + 1} from qkv's weights after step {a.exact}: ‖qkv − f64‖/‖f64‖, ‖torch f32 − f64‖/‖f64‖")
+    for r in sorted(rows, key=lambda r: max(r[0], r[1]), reverse=True)[:8]:
+        print("  %.3e  %.3e  %s" % r)
+    print("  mean over %d tensors: qkv %.3e, torch %.3e; max: qkv %.3e, torch %.3e" % (
+        len(rows), sum(r[0] for r in rows) / len(rows), sum(r[1] for r in rows) / len(rows),
+        max(r[0] for r in rows), max(r[1] for r in rows)))
+    for i in pre64:
+        x64 = pre64[i].reshape(-1, pre64[i].shape[-1])[mask]
+        x32 = pre32[i].double().reshape(-1, pre32[i].shape[-1])[mask]
+        print(f"  decoder layer {i}: {int(((x64 > 0) != (x32 > 0)).sum())} of {x64.numel()} ReLU inputs change sign "
+              "between PyTorch's float32 and float64")
+
+
+def collapse(a, g2p, b, torch):
+    """Encoder collapse: the spread of the memory over a source's positions (RMS distance from the
+    sentence's mean vector over RMS norm; 0 when every position is the same) and the entropy of
+    each decoder layer's cross-attention (ln S when uniform)."""
+    src = torch.tensor(b["src"]).view(b["B"], b["S"])
+    tin = torch.tensor(b["tgt_in"]).view(b["B"], b["T"])
+    dirs = ["init"] + sorted((d for d in os.listdir(a.dir) if d.startswith("step-")), key=lambda d: int(d[5:]))
+    for d in dirs:
+        m = g2p.load_qkv(os.path.join(a.dir, d))[0].train()
+        for mod in m.modules():  # training mode without dropout: nn.Transformer's plain path
+            if isinstance(mod, torch.nn.Dropout):
+                mod.p = 0
+            elif isinstance(mod, torch.nn.MultiheadAttention):
+                mod.dropout = 0
+        with torch.no_grad():
+            pad = src.eq(g2p.PAD)
+            mem = m.encode(src).masked_fill(pad[..., None], float("nan"))
+            dev = mem - torch.nanmean(mem, 1, keepdim=True)
+            spread = float(torch.nanmean((dev ** 2).sum(-1)).sqrt() / torch.nanmean((mem ** 2).sum(-1)).sqrt())
+            mem = mem.nan_to_num(0)
+            h = m.pos(m.te(tin) * math.sqrt(m.d))
+            causal = m.tf.generate_square_subsequent_mask(tin.size(1))
+            ents = []
+            for L in m.tf.decoder.layers:
+                h1 = L.norm1(h + L.self_attn(h, h, h, attn_mask=causal, key_padding_mask=tin.eq(g2p.PAD))[0])
+                w = L.multihead_attn(h1, mem, mem, key_padding_mask=pad)[1]  # (B, T, S), mean of the heads
+                ents.append(float((-(w.clamp_min(1e-30).log() * w).sum(-1))[tin.ne(g2p.PAD)].mean()))
+                h = L(h, mem, tgt_mask=causal, tgt_key_padding_mask=tin.eq(g2p.PAD), memory_key_padding_mask=pad)
+        print(f"{d}: memory spread {spread:.2e}; cross-attention entropy by layer "
+              + ", ".join(f"{e:.3f}" for e in ents) + f" (ln S = {math.log(b['S']):.3f})")
 
 
 if __name__ == "__main__":
