@@ -20,6 +20,8 @@
 #        paper's; a few hundred gives usable models after one epoch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/peer_blas.sh
+peer_blas_check
 SHARED=$(cd .. && pwd)/shared
 PEER=$SHARED/bench/peers/pytorch_g2p.py
 TRAIN=$SHARED/data/g2p/cmudict-g014b2b.train.tsv

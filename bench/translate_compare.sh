@@ -41,6 +41,8 @@ EVERY=${EVERY:-25}
 MAXTOK=${MAXTOK:-4096}
 LANG_=${LANG_:-de}
 SIDES=${SIDES:-peer qkv}
+. "$BENCH/peer_blas.sh"
+case " $SIDES " in *" peer "*) peer_blas_check ;; esac
 PEER=${PEER:-$(cd .. && pwd)/shared/bench/peers/pytorch_translate.py}
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
