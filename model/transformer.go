@@ -189,8 +189,9 @@ func (m *Transformer) encode(g *tensor.Graph, b *batch.Batch, srcPad []bool, pro
 }
 
 // encodeTraced is encode, reporting each self-attention call to tr (if
-// not nil). between, if not nil, is given each layer's output and returns
-// the next layer's input (Start uses it to free the layer's intermediates).
+// not nil). between, if not nil, is given each sublayer's output and returns
+// the next sublayer's input (Start uses it to free the sublayer's
+// intermediates).
 func (m *Transformer) encodeTraced(g *tensor.Graph, b *batch.Batch, srcPad []bool, probs *[][]float32, tr Tracer, between func(*tensor.Tensor) *tensor.Tensor) *tensor.Tensor {
 	x := m.embed(g, m.srcEmb, b.Src, b.B, b.S, 0)
 	for li, l := range m.enc {
@@ -205,6 +206,9 @@ func (m *Transformer) encodeTraced(g *tensor.Graph, b *batch.Batch, srcPad []boo
 			tr.call(KindEncSelf, li, l.self, h, h, srcPad, false, out, p)
 			return out
 		})
+		if between != nil {
+			x = between(x)
+		}
 		x = m.sublayer(g, x, l.ln2, func(h *tensor.Tensor) *tensor.Tensor { return l.ff.Forward(g, h) })
 	}
 	if m.encLN != nil {

@@ -104,3 +104,40 @@ func TestStartHoldsOneEncoderLayer(t *testing.T) {
 		}
 	}
 }
+
+// TestStepHoldsOneSublayer: a decoding step needs no gradient, so Step
+// resets its graph between sublayers and keeps only the residual stream:
+// with 256 beam rows through 4 decoder layers, the arena holds about one
+// feed-forward sublayer's intermediates (rows × (2·d_ff + 3·D) floats),
+// not the whole step's (four layers of them and more), and the
+// log-probabilities are those of the same steps on a graph reset only
+// between steps (TestIncrementalEqualsFullDecoding covers the values).
+func TestStepHoldsOneSublayer(t *testing.T) {
+	cfg := Presets["tiny-transformer"]
+	cfg.SrcVocab, cfg.TgtVocab, cfg.DModel, cfg.Heads, cfg.EncLayers, cfg.DecLayers, cfg.DFF = 20, 20, 64, 4, 1, 4, 512
+	cfg.Dropout, cfg.AttnDropout = 0, 0
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows = 256
+	g := tensor.NewGraph(0)
+	st, err := m.(*Transformer).Start(g, batch.Sources([][]int32{{4, 5, 6}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Select(make([]int32, rows)) // 256 hypotheses of the one source
+	tokens := make([]int32, rows)
+	for i := range tokens {
+		tokens[i] = int32(4 + i%16)
+	}
+	for range 3 {
+		if _, err := st.Step(tokens); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sublayer := int64(rows*(2*cfg.DFF+3*cfg.DModel)) * 4
+	if got := g.ArenaBytes(); got > 3*sublayer/2 {
+		t.Errorf("after 3 steps of %d rows the arena holds %d bytes; one feed-forward sublayer needs %d: want at most 1.5× that", rows, got, sublayer)
+	}
+}

@@ -47,6 +47,32 @@ type transformerState struct {
 
 	spares    [][]float32 // buffers Select gathered out of, reused by the next gathers
 	pathSpare []int32     // the index buffer path was rebuilt out of, reused
+
+	carried [3]carried // what Step keeps across resets of the graph: the residual stream and the copy gate's inputs
+}
+
+// carried is a tensor Step keeps across a reset of its graph.
+type carried struct {
+	data  []float32
+	shape []int
+}
+
+// between resets the graph but keeps the tensors ts point to (nil ones are
+// skipped): each is copied out into its own buffer of s.carried and put
+// back on the graph as a constant with the same values.
+func (s *transformerState) between(ts ...**tensor.Tensor) {
+	for i, t := range ts {
+		if *t != nil {
+			c := &s.carried[i]
+			c.data, c.shape = append(c.data[:0], (*t).Data...), append(c.shape[:0], (*t).Shape...)
+		}
+	}
+	s.g.Reset()
+	for i, t := range ts {
+		if *t != nil {
+			*t = s.g.Const(s.carried[i].data, s.carried[i].shape...)
+		}
+	}
 }
 
 // Start encodes b's sources and projects the encoder output to every
@@ -67,10 +93,10 @@ func (m *Transformer) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 		s.src = append([]int32(nil), b.Src...)
 		s.pcopy = make([]float32, b.B)
 	}
-	// No gradient is needed, so between layers the graph is reset and only
-	// the layer's output (and its attention probabilities) kept: the arena
-	// holds one layer's intermediates, not the whole encoder's (for 256
-	// words of G2P, about a third of the memory).
+	// No gradient is needed, so between sublayers the graph is reset and
+	// only the sublayer's output (and its attention probabilities) kept:
+	// the arena holds one sublayer's intermediates, not the whole
+	// encoder's.
 	var probs [][]float32
 	keepProbs := func() {
 		for _, p := range probs[len(s.encProbs):] {
@@ -78,15 +104,16 @@ func (m *Transformer) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 		}
 	}
 	var keep []float32
-	mem := m.encodeTraced(g, b, s.srcPad, &probs, nil, func(x *tensor.Tensor) *tensor.Tensor {
+	between := func(x *tensor.Tensor) *tensor.Tensor {
 		keepProbs()
 		keep = append(keep[:0], x.Data...)
 		shape := append([]int(nil), x.Shape...)
 		g.Reset()
 		return g.Const(keep, shape...)
-	})
-	keepProbs()
+	}
+	mem := m.encodeTraced(g, b, s.srcPad, &probs, nil, between)
 	for _, l := range m.dec {
+		mem = between(mem) // one layer's keys and values at a time
 		kv := l.cross.ProjectKV(g, mem)
 		s.crossK = append(s.crossK, append([]float32(nil), kv.K.Data...))
 		s.crossV = append(s.crossV, append([]float32(nil), kv.V.Data...))
@@ -97,7 +124,7 @@ func (m *Transformer) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 		s.selfP = append(s.selfP, nil)
 		s.crossP = append(s.crossP, make([]float32, b.B*m.cfg.Heads*b.S))
 	}
-	g.Reset()
+	g.Trim() // from here on the arena's use is the steps' (see Step)
 	return s, nil
 }
 
@@ -138,13 +165,30 @@ func (s *transformerState) Step(tokens []int32) ([]float32, error) {
 	if s.t >= m.cfg.MaxLen {
 		return nil, fmt.Errorf("model: output longer than the model's %d positions", m.cfg.MaxLen)
 	}
-	g.Reset()
+	if s.t == 2 {
+		// The encoder's pass over the whole batch needed more arena than a
+		// step's sublayer (for 256 words of G2P, 5× more); by now two
+		// steps, the second over every beam row, have used what steps
+		// need, so the rest goes back.
+		g.Trim()
+	} else {
+		g.Reset()
+	}
 	s.extendPath()
 	D, H := m.cfg.DModel, m.cfg.Heads
 	y := m.embed(g, m.tgtEmb, tokens, s.rows, 1, s.t)
-	input := y                       // x_t, for the copy gate
-	var ctx, copyAttn *tensor.Tensor // the last layer's cross-attention output and head mean
+	var input, ctx *tensor.Tensor // x_t and the last layer's cross-attention output, for the copy gate
+	if m.copyGate != nil {
+		input = y
+	}
+	// A sublayer's intermediates are needed only for its output: between
+	// sublayers the graph is reset and only the residual stream (and the
+	// copy gate's inputs) kept, so the arena holds one sublayer's
+	// intermediates, not the whole step's (for 3 layers, a ninth).
 	for li, l := range m.dec {
+		if li > 0 {
+			s.between(&y, &input, &ctx)
+		}
 		y = m.sublayer(g, y, l.ln1, func(h *tensor.Tensor) *tensor.Tensor {
 			q, k, v := l.self.ProjectQKV(g, h)
 			s.selfK[li] = append(s.selfK[li], block(k.Data[:s.rows*D]))
@@ -154,16 +198,18 @@ func (s *transformerState) Step(tokens []int32) ([]float32, error) {
 			attendSelf(a.Data, q.Data, s.selfK[li], s.selfV[li], s.path, s.rows, s.t+1, H, D, s.selfP[li])
 			return l.self.Out.Forward(g, a)
 		})
+		s.between(&y, &input, &ctx)
 		y = m.sublayer(g, y, l.ln2, func(h *tensor.Tensor) *tensor.Tensor {
 			q := l.cross.Q.Forward(g, h)
 			a := g.Zeros(s.rows, 1, D)
 			attendCached(a.Data, q.Data, s.crossK[li], s.crossV[li], s.rows, s.S, s.S, H, D, s.origin, s.srcPad, s.crossP[li])
 			out := l.cross.Out.Forward(g, a)
 			if m.copyGate != nil && li == len(m.dec)-1 {
-				ctx, copyAttn = out, headMean(g, s.crossP[li], s.rows, H, s.S)
+				ctx = out
 			}
 			return out
 		})
+		s.between(&y, &input, &ctx)
 		y = m.sublayer(g, y, l.ln3, func(h *tensor.Tensor) *tensor.Tensor { return l.ff.Forward(g, h) })
 	}
 	if m.decLN != nil {
@@ -172,6 +218,7 @@ func (s *transformerState) Step(tokens []int32) ([]float32, error) {
 	logits := m.logits(g, g.Reshape(y, s.rows, D))
 	var lp *tensor.Tensor
 	if m.copyGate != nil {
+		copyAttn := headMean(g, s.crossP[len(m.dec)-1], s.rows, H, s.S)
 		gate := m.copyGate.Forward(g, g.Reshape(g.Concat(2, ctx, y, input), s.rows, 3*D)) // (rows, 1)
 		lp = g.CopyMix(logits, gate, copyAttn, s.src, s.origin)
 		for r, x := range gate.Data {

@@ -14,6 +14,7 @@ type arena[T any] struct {
 	buf      []T
 	off      int
 	overflow int // elements served outside buf since the last reset
+	used     int // the most elements one reset interval took since the last trim
 }
 
 // alloc returns n elements, not zeroed.
@@ -40,6 +41,7 @@ func (a *arena[T]) zeroed(n int) []T {
 // overflow slices are returned to the operating system first, so the
 // process's peak memory is one step's worth, not two.
 func (a *arena[T]) reset() {
+	a.used = max(a.used, a.off+a.overflow)
 	if a.overflow > 0 {
 		size := a.off + a.overflow + a.off/8
 		a.buf = nil
@@ -47,6 +49,24 @@ func (a *arena[T]) reset() {
 		a.buf = make([]T, size)
 	}
 	a.off, a.overflow = 0, 0
+}
+
+// minTrim is the least a trim frees, in elements (16 MB of float32): a
+// smaller saving is not worth the collection it costs.
+const minTrim = 4 << 20
+
+// trim resets the arena and, when the intervals since the last trim used
+// less than half of the buffer and that frees at least minTrim elements,
+// replaces the buffer by one of what they used (and an eighth), returning
+// the old one to the operating system first.
+func (a *arena[T]) trim() {
+	a.reset()
+	if need := a.used + a.used/8; need < len(a.buf)/2 && len(a.buf)-need >= minTrim {
+		a.buf = nil
+		debug.FreeOSMemory()
+		a.buf = make([]T, need)
+	}
+	a.used = 0
 }
 
 // size is the arena's capacity in elements.

@@ -83,6 +83,17 @@ func (g *Graph) Reset() {
 	g.ids.reset()
 }
 
+// Trim is Reset, and also shrinks the arenas to what was used between the
+// resets since the last Trim when they hold more than twice that (and at
+// least 16 MB more): a graph that served a large pass (a decoder's encoder
+// over a whole batch) and then only small ones (its decoding steps) gives
+// the difference back instead of holding it until the next large pass.
+func (g *Graph) Trim() {
+	g.Reset()
+	g.floats.trim()
+	g.ids.trim()
+}
+
 // ArenaBytes is the memory the graph's arenas hold.
 func (g *Graph) ArenaBytes() int64 {
 	return int64(g.floats.size())*4 + int64(g.ids.size())*4

@@ -218,3 +218,38 @@ func TestNoGrad(t *testing.T) {
 		t.Error("the loss needs a gradient with recording off")
 	}
 }
+
+// TestTrimGivesBackALargePass: a graph that served a large pass and then
+// only small ones shrinks, on Trim, to what the small ones used (and the
+// small passes then allocate nothing); right after the large pass, or when
+// the saving is small, Trim keeps the arena as it is.
+func TestTrimGivesBackALargePass(t *testing.T) {
+	const large, small = 8 << 20, 1 << 16 // float32: 32 MB and 256 KB
+	g := tensor.NewGraph(0)
+	g.Scratch(large)
+	g.Reset() // grows the arena to the large pass
+	g.Scratch(large)
+	g.Trim()
+	if got := g.ArenaBytes(); got < 4*large {
+		t.Fatalf("after a large pass, Trim left %d bytes, want the %d it used", got, 4*large)
+	}
+	g.Scratch(small)
+	g.Reset()
+	g.Scratch(small)
+	g.Trim()
+	if got := g.ArenaBytes(); got < 4*small || got > 2*4*small {
+		t.Fatalf("after small passes, Trim left %d bytes, want what they used, %d (at most twice)", got, 4*small)
+	}
+	if a := testing.AllocsPerRun(10, func() { g.Scratch(small); g.Reset() }); a != 0 {
+		t.Errorf("a small pass after Trim allocates %v times, want 0", a)
+	}
+	// 2 MB is not worth a collection: kept.
+	g2 := tensor.NewGraph(0)
+	g2.Scratch(1 << 19)
+	g2.Reset()
+	g2.Scratch(16)
+	g2.Trim()
+	if got := g2.ArenaBytes(); got != 4<<19 {
+		t.Errorf("Trim of a 2 MB arena left %d bytes, want it kept (%d)", got, 4<<19)
+	}
+}
