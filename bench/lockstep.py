@@ -184,6 +184,7 @@ def main():
                   + (f"; ref loss {q[0]:.6f} |g| {q[2]:.5f} lr {q[3]:.4e}; rel {rel:.2e}" if q else ""))
         kdir = os.path.join(a.dir, f"step-{step}")
         if os.path.isdir(kdir) and not a.perturb:
+            torch.save(model.state_dict(), os.path.join(a.dir, f"torch-step-{step}.pt"))  # for --collapse
             compare(f"weights after step {step}", {n: p.detach() for n, p in model.named_parameters()}, kdir)
             if os.path.isdir(os.path.join(a.dir, f"grad{step + 1}")) and step < len(batches):
                 resync(step)
@@ -267,12 +268,19 @@ def exact(a, load, b, g2p, torch, F):
 def collapse(a, g2p, b, torch):
     """Encoder collapse: the spread of the memory over a source's positions (RMS distance from the
     sentence's mean vector over RMS norm; 0 when every position is the same) and the entropy of
-    each decoder layer's cross-attention (ln S when uniform)."""
+    each decoder layer's cross-attention (ln S when uniform), for qkv's weights (DIR/init,
+    DIR/step-K) and PyTorch's after the same steps of the lock-step run (DIR/torch-step-K.pt)."""
     src = torch.tensor(b["src"]).view(b["B"], b["S"])
     tin = torch.tensor(b["tgt_in"]).view(b["B"], b["T"])
     dirs = ["init"] + sorted((d for d in os.listdir(a.dir) if d.startswith("step-")), key=lambda d: int(d[5:]))
+    dirs += [f"torch-{d}" for d in dirs if os.path.exists(os.path.join(a.dir, f"torch-{d}.pt"))]
     for d in dirs:
-        m = g2p.load_qkv(os.path.join(a.dir, d))[0].train()
+        if d.startswith("torch-"):  # PyTorch's own weights after its lock-step run
+            m = g2p.load_qkv(os.path.join(a.dir, "init"))[0]
+            m.load_state_dict(torch.load(os.path.join(a.dir, d + ".pt")))
+        else:
+            m = g2p.load_qkv(os.path.join(a.dir, d))[0]
+        m.train()
         for mod in m.modules():  # training mode without dropout: nn.Transformer's plain path
             if isinstance(mod, torch.nn.Dropout):
                 mod.p = 0
