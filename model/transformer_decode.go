@@ -103,13 +103,10 @@ func (m *Transformer) Start(g *tensor.Graph, b *batch.Batch) (Decoder, error) {
 			s.encProbs = append(s.encProbs, append([]float32(nil), p...))
 		}
 	}
-	var keep []float32
 	between := func(x *tensor.Tensor) *tensor.Tensor {
 		keepProbs()
-		keep = append(keep[:0], x.Data...)
-		shape := append([]int(nil), x.Shape...)
-		g.Reset()
-		return g.Const(keep, shape...)
+		s.between(&x)
+		return x
 	}
 	mem := m.encodeTraced(g, b, s.srcPad, &probs, nil, between)
 	for _, l := range m.dec {
