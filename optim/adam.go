@@ -51,6 +51,9 @@ type Adam struct {
 	params    []*tensor.Tensor
 	m, v      []*tensor.Tensor // exp_avg, exp_avg_sq, one per parameter
 	state     []*tensor.Tensor // m and v interleaved, as State returns them
+
+	scalars adamScalars         // of the step in progress, for updateRange
+	update  func(i, lo, hi int) // a.updateRange, bound once
 }
 
 // NewAdam returns Adam over params with L2 weight decay (the decay is added
@@ -116,7 +119,10 @@ func (a *Adam) Steps() int64 { return a.step }
 func (a *Adam) Params() []*tensor.Tensor { return a.params }
 
 // Step makes one Adam (or AdamW) update of every parameter that needs a
-// gradient. It allocates nothing.
+// gradient. Every element is updated on its own, so the parameters are
+// split over the kernels' threads (splitParams) with the same result bits
+// as on one thread. On one thread, or for small models, it allocates
+// nothing.
 func (a *Adam) Step() {
 	a.step++
 	t := float64(a.step)
@@ -125,48 +131,68 @@ func (a *Adam) Step() {
 	bc2 := 1 - math.Pow(a.cfg.Beta2, t)
 	// The scalars are computed in float64 and rounded once to float32, as
 	// PyTorch does when it passes Python floats to its float32 kernels.
-	var (
-		b1       = float32(a.cfg.Beta1)
-		omb1     = float32(1 - a.cfg.Beta1)
-		b2       = float32(a.cfg.Beta2)
-		omb2     = float32(1 - a.cfg.Beta2)
-		negStep  = float32(-(lr / bc1))
-		bc2Sqrt  = float32(math.Sqrt(bc2))
-		eps      = float32(a.cfg.Eps)
-		l2       = float32(0)
-		decay    = float32(1)
-		hasDecay = wd != 0
-	)
-	if hasDecay {
+	c := adamScalars{
+		b1:      float32(a.cfg.Beta1),
+		omb1:    float32(1 - a.cfg.Beta1),
+		b2:      float32(a.cfg.Beta2),
+		omb2:    float32(1 - a.cfg.Beta2),
+		negStep: float32(-(lr / bc1)),
+		bc2Sqrt: float32(math.Sqrt(bc2)),
+		eps:     float32(a.cfg.Eps),
+		decay:   1,
+	}
+	if wd != 0 {
 		if a.decoupled {
-			decay = float32(1 - lr*wd)
+			c.decay = float32(1 - lr*wd)
 		} else {
-			l2 = float32(wd)
+			c.l2 = float32(wd)
 		}
 	}
-	for i, p := range a.params {
-		if !p.NeedsGrad() || p.Grad == nil {
-			continue
+	a.scalars = c
+	if a.update == nil {
+		a.update = a.updateRange // bound once: Step then allocates nothing serially
+	}
+	splitParams(a.params, a.update)
+}
+
+// adamScalars are the float32 constants of one Adam step.
+type adamScalars struct {
+	b1, omb1, b2, omb2 float32
+	negStep, bc2Sqrt   float32
+	eps, l2, decay     float32
+}
+
+// updateRange updates elements lo..hi of parameter i with a.scalars (the
+// range f of splitParams).
+func (a *Adam) updateRange(i, lo, hi int) {
+	p := a.params[i]
+	if !p.NeedsGrad() || p.Grad == nil {
+		return
+	}
+	adamUpdate(p.Data[lo:hi], p.Grad[lo:hi], a.m[i].Data[lo:hi], a.v[i].Data[lo:hi], &a.scalars)
+}
+
+// adamUpdate makes the Adam update of theta, its gradient grad and its
+// moments m and v (all the same length), element by element.
+func adamUpdate(theta, grad, m, v []float32, c *adamScalars) {
+	b1, omb1, b2, omb2 := c.b1, c.omb1, c.b2, c.omb2
+	negStep, bc2Sqrt, eps, l2, decay := c.negStep, c.bc2Sqrt, c.eps, c.l2, c.decay
+	m = m[:len(theta)]
+	v = v[:len(theta)]
+	grad = grad[:len(theta)]
+	for j := range theta {
+		g := grad[j]
+		if l2 != 0 {
+			g = fmadd(theta[j], l2, g) // grad.add(param, alpha=weight_decay)
 		}
-		theta, grad := p.Data, p.Grad
-		m, v := a.m[i].Data, a.v[i].Data
-		m = m[:len(theta)]
-		v = v[:len(theta)]
-		grad = grad[:len(theta)]
-		for j := range theta {
-			g := grad[j]
-			if l2 != 0 {
-				g = fmadd(theta[j], l2, g) // grad.add(param, alpha=weight_decay)
-			}
-			if decay != 1 {
-				theta[j] *= decay // param.mul_(1 - lr*weight_decay)
-			}
-			mj := fmadd(g, omb1, m[j]*b1)   // exp_avg.mul_(beta1).add_(grad, alpha=1-beta1)
-			vj := fmadd(omb2*g, g, v[j]*b2) // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2)
-			m[j], v[j] = mj, vj
-			denom := float32(math.Sqrt(float64(vj)))/bc2Sqrt + eps // (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-			theta[j] += negStep * mj / denom                       // param.addcdiv_(exp_avg, denom, value=-step_size)
+		if decay != 1 {
+			theta[j] *= decay // param.mul_(1 - lr*weight_decay)
 		}
+		mj := fmadd(g, omb1, m[j]*b1)   // exp_avg.mul_(beta1).add_(grad, alpha=1-beta1)
+		vj := fmadd(omb2*g, g, v[j]*b2) // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2)
+		m[j], v[j] = mj, vj
+		denom := float32(math.Sqrt(float64(vj)))/bc2Sqrt + eps // (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+		theta[j] += negStep * mj / denom                       // param.addcdiv_(exp_avg, denom, value=-step_size)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/qkv-dev/qkv/kernels"
 	"github.com/qkv-dev/qkv/tensor"
 )
 
@@ -32,11 +33,75 @@ type Optimizer interface {
 	LoadState(tensors []*tensor.Tensor, meta map[string]any) error
 }
 
-// ZeroGrad clears every parameter's gradient.
+// ZeroGrad clears every parameter's gradient, split over the kernels'
+// threads as splitParams splits the parameters.
 func ZeroGrad(params []*tensor.Tensor) {
-	for _, p := range params {
-		clear(p.Grad)
+	if !parallelParams(params) { // no closure: the serial path allocates nothing
+		for _, p := range params {
+			clear(p.Grad)
+		}
+		return
 	}
+	splitParams(params, func(i, lo, hi int) {
+		if g := params[i].Grad; g != nil {
+			clear(g[lo:hi])
+		}
+	})
+}
+
+// paramGrain is the fewest parameter elements an optimizer hands a
+// goroutine: an Adam update costs a few nanoseconds an element, and waking
+// a helper tens of microseconds under KVM.
+const paramGrain = 1 << 15
+
+// parallelParams reports whether splitParams splits params over goroutines:
+// with more than one thread, when they hold at least 2·paramGrain elements.
+func parallelParams(params []*tensor.Tensor) bool {
+	if kernels.Threads() <= 1 {
+		return false
+	}
+	n := 0
+	for _, p := range params {
+		n += len(p.Data)
+		if n >= 2*paramGrain {
+			return true
+		}
+	}
+	return false
+}
+
+// splitParams calls f(i, lo, hi) for ranges lo..hi of the elements of
+// params[i] that together cover every element of every parameter once. The
+// elements of all the parameters, end to end, are cut into contiguous
+// pieces of at least paramGrain (kernels.ParallelRange), so a piece may take
+// the end of one parameter and the start of the next; small models run
+// f(i, 0, len) for each parameter in order on the caller. f must touch only
+// its range (elementwise updates), so the result does not depend on the
+// split.
+func splitParams(params []*tensor.Tensor, f func(i, lo, hi int)) {
+	if !parallelParams(params) {
+		for i, p := range params {
+			f(i, 0, len(p.Data))
+		}
+		return
+	}
+	n := 0
+	for _, p := range params {
+		n += len(p.Data)
+	}
+	kernels.ParallelRange(n, paramGrain, func(lo, hi int) {
+		off := 0 // of params[i]'s first element in the concatenation
+		for i, p := range params {
+			end := off + len(p.Data)
+			if end > lo && off < hi {
+				f(i, max(lo, off)-off, min(hi, end)-off)
+			}
+			if end >= hi {
+				return
+			}
+			off = end
+		}
+	})
 }
 
 // GradNorm is the global L2 norm of the gradients of params, √(Σ g²) over

@@ -29,6 +29,9 @@ type SGD struct {
 	step   int64
 	params []*tensor.Tensor
 	buf    []*tensor.Tensor // momentum buffers (nil without momentum)
+
+	first  bool                // the step in progress is the first
+	update func(i, lo, hi int) // s.updateRange, bound once
 }
 
 // NewSGD returns SGD over params, which need unique, non-empty names.
@@ -70,51 +73,61 @@ func (s *SGD) Steps() int64 { return s.step }
 // Params is the parameter list.
 func (s *SGD) Params() []*tensor.Tensor { return s.params }
 
-// Step makes one update of every parameter that needs a gradient. It
-// allocates nothing.
+// Step makes one update of every parameter that needs a gradient, split
+// over the kernels' threads as Adam.Step is (same result bits). On one
+// thread, or for small models, it allocates nothing.
 func (s *SGD) Step() {
-	first := s.step == 0
+	s.first = s.step == 0
 	s.step++
+	if s.update == nil {
+		s.update = s.updateRange // bound once: Step then allocates nothing serially
+	}
+	splitParams(s.params, s.update)
+}
+
+// updateRange updates elements lo..hi of parameter i (the range f of
+// splitParams).
+func (s *SGD) updateRange(i, lo, hi int) {
+	p := s.params[i]
+	if !p.NeedsGrad() || p.Grad == nil {
+		return
+	}
 	var (
 		negLR  = float32(-s.lr)
 		wd     = float32(s.cfg.WeightDecay)
 		mu     = float32(s.cfg.Momentum)
 		omDamp = float32(1 - s.cfg.Dampening)
 		nest   = s.cfg.Nesterov
+		first  = s.first
 	)
-	for i, p := range s.params {
-		if !p.NeedsGrad() || p.Grad == nil {
-			continue
-		}
-		theta, grad := p.Data, p.Grad[:len(p.Data)]
-		if s.buf == nil {
-			for j := range theta {
-				g := grad[j]
-				if wd != 0 {
-					g = fmadd(theta[j], wd, g)
-				}
-				theta[j] = fmadd(g, negLR, theta[j]) // param.add_(d_p, alpha=-lr)
-			}
-			continue
-		}
-		b := s.buf[i].Data[:len(theta)]
+	theta, grad := p.Data[lo:hi], p.Grad[lo:hi]
+	if s.buf == nil {
 		for j := range theta {
 			g := grad[j]
 			if wd != 0 {
-				g = fmadd(theta[j], wd, g) // d_p.add(param, alpha=weight_decay)
+				g = fmadd(theta[j], wd, g)
 			}
-			if first {
-				b[j] = g // buf = clone(d_p)
-			} else {
-				b[j] = fmadd(g, omDamp, b[j]*mu) // buf.mul_(momentum).add_(d_p, alpha=1-dampening)
-			}
-			if nest {
-				g = fmadd(b[j], mu, g) // d_p.add(buf, alpha=momentum)
-			} else {
-				g = b[j]
-			}
-			theta[j] = fmadd(g, negLR, theta[j])
+			theta[j] = fmadd(g, negLR, theta[j]) // param.add_(d_p, alpha=-lr)
 		}
+		return
+	}
+	b := s.buf[i].Data[lo:hi]
+	for j := range theta {
+		g := grad[j]
+		if wd != 0 {
+			g = fmadd(theta[j], wd, g) // d_p.add(param, alpha=weight_decay)
+		}
+		if first {
+			b[j] = g // buf = clone(d_p)
+		} else {
+			b[j] = fmadd(g, omDamp, b[j]*mu) // buf.mul_(momentum).add_(d_p, alpha=1-dampening)
+		}
+		if nest {
+			g = fmadd(b[j], mu, g) // d_p.add(buf, alpha=momentum)
+		} else {
+			g = b[j]
+		}
+		theta[j] = fmadd(g, negLR, theta[j])
 	}
 }
 
