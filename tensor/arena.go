@@ -29,13 +29,6 @@ func (a *arena[T]) alloc(n int) []T {
 	return make([]T, n)
 }
 
-// zeroed returns n zeroed elements.
-func (a *arena[T]) zeroed(n int) []T {
-	s := a.alloc(n)
-	clear(s)
-	return s
-}
-
 // reset takes back everything handed out. After an overflow the buffer is
 // replaced by one that holds the whole step; the old buffer and the
 // overflow slices are returned to the operating system first, so the

@@ -73,12 +73,12 @@ func (g *Graph) AttentionDropout(q, k, v *Tensor, heads int, keyPad []bool, caus
 	if Tk == 0 || Tq == 0 {
 		clear(out.Data)
 	} else {
-		for b := 0; b < B; b++ {
-			// S_bh = Q_bh·K_bhᵀ/√Dh for every head: (Tq, Dh)·(Dh, Tk) → (Tq, Tk)
-			g.gemmStrided(false, true, Tq, Tk, dh, scale,
-				q.Data[b*Tq*D:], D, dh, k.Data[b*Tk*D:], D, dh, 0, probs[b*H*Tq*Tk:], Tk, Tq*Tk, H)
+		split := attnSplit(B, H, Tq, Tk, dh)
+		if split {
+			splitBatch(B, H, Tq, Tk, dh, func(lo, hi int) { g.attnScores(probs, q, k, H, Tk, keyPad, causal, scale, lo, hi) })
+		} else {
+			g.attnScores(probs, q, k, H, Tk, keyPad, causal, scale, 0, B)
 		}
-		attnMaskedSoftmax(probs, B, H, Tq, Tk, keyPad, causal)
 		if drop {
 			d := g.newDropoutMask(p)
 			used = saved[n:]
@@ -86,10 +86,10 @@ func (g *Graph) AttentionDropout(q, k, v *Tensor, heads int, keyPad []bool, caus
 			out.ints[1], out.ints[2], out.ints[3] = int(d.key>>32), int(d.key&0xffffffff), int(d.threshold)
 			out.floats[1] = d.scale
 		}
-		for b := 0; b < B; b++ {
-			// O_bh = P_bh·V_bh: (Tq, Tk)·(Tk, Dh) → (Tq, Dh), written into head h's columns
-			g.gemmStrided(false, false, Tq, dh, Tk, 1,
-				used[b*H*Tq*Tk:], Tk, Tq*Tk, v.Data[b*Tk*D:], D, dh, 0, out.Data[b*Tq*D:], D, dh, H)
+		if split {
+			splitBatch(B, H, Tq, Tk, dh, func(lo, hi int) { g.attnWeigh(out.Data, used, v, H, Tq, lo, hi) })
+		} else {
+			g.attnWeigh(out.Data, used, v, H, Tq, 0, B)
 		}
 	}
 	out.saved = saved
@@ -103,6 +103,57 @@ func (g *Graph) AttentionDropout(q, k, v *Tensor, heads int, keyPad []bool, caus
 	return out
 }
 
+// attnSplitFlops is kernels' smallest product worth splitting (its
+// parallelMinFlops): attention is split by batch rows when one row's
+// per-head products, which kernels would then run on one goroutine, are
+// smaller than this, and the batch has at least twice as much.
+const attnSplitFlops = 64 * 64 * 64
+
+// attnSplit reports whether attention over B batch rows with H heads of
+// Tq×Tk scores of width dh is split by batch rows (splitBatch): each row
+// is independent, and writes only its own rows of the outputs and of the
+// gradients of q, k and v, so the split gives the same bits.
+func attnSplit(B, H, Tq, Tk, dh int) bool {
+	per := H * Tq * Tk * dh
+	return B >= 2 && kernels.Threads() > 1 && per < attnSplitFlops && B*per >= 2*attnSplitFlops
+}
+
+// splitBatch runs f over the batch rows [0, B) in pieces of at least
+// attnSplitFlops of products.
+func splitBatch(B, H, Tq, Tk, dh int, f func(lo, hi int)) {
+	kernels.ParallelRange(B, max(1, attnSplitFlops/max(H*Tq*Tk*dh, 1)), f)
+}
+
+// attnScores computes the probabilities (B, H, Tq, Tk) of batch rows lo..hi
+// into probs: S_bh = Q_bh·K_bhᵀ·scale for every head, then the masked
+// softmax.
+func (g *Graph) attnScores(probs []float32, q, k *Tensor, H, Tk int, keyPad []bool, causal bool, scale float32, lo, hi int) {
+	Tq, D := q.Shape[1], q.Shape[2]
+	dh := D / H
+	for b := lo; b < hi; b++ {
+		// S_bh = Q_bh·K_bhᵀ/√Dh for every head: (Tq, Dh)·(Dh, Tk) → (Tq, Tk)
+		g.gemmStrided(false, true, Tq, Tk, dh, scale,
+			q.Data[b*Tq*D:], D, dh, k.Data[b*Tk*D:], D, dh, 0, probs[b*H*Tq*Tk:], Tk, Tq*Tk, H)
+		var pad []bool
+		if keyPad != nil {
+			pad = keyPad[b*Tk : (b+1)*Tk]
+		}
+		attnMaskedSoftmax(probs[b*H*Tq*Tk:(b+1)*H*Tq*Tk], 1, H, Tq, Tk, pad, causal)
+	}
+}
+
+// attnWeigh computes the output rows lo..hi of out (B, Tq, D): O_bh =
+// P′_bh·V_bh, written into head h's columns.
+func (g *Graph) attnWeigh(out, used []float32, v *Tensor, H, Tq, lo, hi int) {
+	Tk, D := v.Shape[1], v.Shape[2]
+	dh := D / H
+	for b := lo; b < hi; b++ {
+		// O_bh = P_bh·V_bh: (Tq, Tk)·(Tk, Dh) → (Tq, Dh), written into head h's columns
+		g.gemmStrided(false, false, Tq, dh, Tk, 1,
+			used[b*H*Tq*Tk:], Tk, Tq*Tk, v.Data[b*Tk*D:], D, dh, 0, out[b*Tq*D:], D, dh, H)
+	}
+}
+
 // attentionBackward differentiates O = P′·V, P′ = Dropout(P) (P′ = P
 // without dropout), P = softmax(S), S = scale·Q·Kᵀ per (batch, head):
 //
@@ -112,11 +163,10 @@ func (g *Graph) AttentionDropout(q, k, v *Tensor, heads int, keyPad []bool, caus
 //	dQ += scale·dS·K
 //	dK += scale·dSᵀ·Q
 func attentionBackward(g *Graph, out *Tensor) {
-	q, k, v := out.in[0], out.in[1], out.in[2]
+	q, k := out.in[0], out.in[1]
 	B, Tq, D, Tk := q.Shape[0], q.Shape[1], q.Shape[2], k.Shape[1]
 	H := out.ints[0]
 	dh := D / H
-	scale := out.floats[0]
 	n := B * H * Tq * Tk
 	P, used := out.saved[:n], out.saved[:n]
 	var mask dropoutMask
@@ -128,11 +178,37 @@ func attentionBackward(g *Graph, out *Tensor) {
 	if Tk == 0 || Tq == 0 {
 		return
 	}
+	if !attnSplit(B, H, Tq, Tk, dh) {
+		var dS []float32
+		if q.needsGrad || k.needsGrad {
+			dS = g.floats.alloc(H * Tq * Tk)
+		}
+		g.attnBackwardRows(out, dS, P, used, drop, mask, 0, B)
+		return
+	}
+	// Each batch row takes its own part of one dS (B, H, Tq, Tk).
 	var dS []float32
 	if q.needsGrad || k.needsGrad {
-		dS = g.floats.alloc(H * Tq * Tk)
+		dS = g.floats.alloc(n)
 	}
-	for b := 0; b < B; b++ {
+	splitBatch(B, H, Tq, Tk, dh, func(lo, hi int) {
+		var ds []float32
+		if dS != nil {
+			ds = dS[lo*H*Tq*Tk:]
+		}
+		g.attnBackwardRows(out, ds, P, used, drop, mask, lo, hi)
+	})
+}
+
+// attnBackwardRows is attentionBackward for the batch rows lo..hi, with dS
+// (H, Tq, Tk) as scratch (nil when neither q nor k needs a gradient).
+func (g *Graph) attnBackwardRows(out *Tensor, dS, P, used []float32, drop bool, mask dropoutMask, lo, hi int) {
+	q, k, v := out.in[0], out.in[1], out.in[2]
+	Tq, D, Tk := q.Shape[1], q.Shape[2], k.Shape[1]
+	H := out.ints[0]
+	dh := D / H
+	scale := out.floats[0]
+	for b := lo; b < hi; b++ {
 		Pb := P[b*H*Tq*Tk:]
 		dO := out.Grad[b*Tq*D:]
 		if v.needsGrad { // dV_bh += P′_bhᵀ·dO_bh: (Tk, Tq)·(Tq, Dh)

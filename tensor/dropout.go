@@ -123,10 +123,20 @@ func (d dropoutMask) apply(dst, a, x []float32) {
 		a = a[:n]
 	}
 	full := n &^ 3
-	if full < 2*elementwiseGrain {
+	if full < 2*elementwiseGrain || kernels.Threads() <= 1 {
 		d.applyGroups(dst, x, 0, full/4)
+		if a != nil {
+			kernels.Add(dst[:full], dst[:full], a[:full])
+		}
 	} else { // the closure only here: small steps allocate nothing
-		kernels.ParallelRange(full/4, elementwiseGrain/4, func(lo, hi int) { d.applyGroups(dst, x, lo, hi) })
+		// The residual is added piece by piece while the piece is in
+		// cache; an addition rounds the same in any piece.
+		kernels.ParallelRange(full/4, elementwiseGrain/4, func(lo, hi int) {
+			d.applyGroups(dst, x, lo, hi)
+			if a != nil {
+				kernels.Add(dst[4*lo:4*hi], dst[4*lo:4*hi], a[4*lo:4*hi])
+			}
+		})
 	}
 	if full < n {
 		var f [4]float32
@@ -134,9 +144,9 @@ func (d dropoutMask) apply(dst, a, x []float32) {
 		for i := full; i < n; i++ {
 			dst[i] = x[i] * f[i-full]
 		}
-	}
-	if a != nil {
-		kernels.Add(dst, dst, a)
+		if a != nil {
+			kernels.Add(dst[full:], dst[full:], a[full:])
+		}
 	}
 }
 

@@ -33,12 +33,26 @@ func isSuffix(a, b []int) bool {
 func (g *Graph) Add(a, b *Tensor) *Tensor {
 	checkSuffix("Add", a.Shape, b.Shape)
 	out := g.newTensor(g.anyNeedsGrad(a, b), a.Shape...)
-	m := len(b.Data)
-	for r := 0; r < len(a.Data); r += m {
-		kernels.Add(out.Data[r:r+m], a.Data[r:r+m], b.Data)
+	n, m := len(a.Data), len(b.Data)
+	switch {
+	case m == n && parallelElems(n):
+		splitElems(n, func(lo, hi int) { kernels.Add(out.Data[lo:hi], a.Data[lo:hi], b.Data[lo:hi]) })
+	case m > 0 && m < n && parallelRows(n/m, m):
+		splitRows(n/m, m, func(lo, hi int) { addRows(out.Data, a.Data, b.Data, lo*m, hi*m) })
+	default:
+		addRows(out.Data, a.Data, b.Data, 0, n)
 	}
 	g.record(out, addBackward, a, b)
 	return out
+}
+
+// addRows sets dst[i] = a[i] + b[i mod m] for i in lo..hi, lo and hi
+// multiples of m = len(b).
+func addRows(dst, a, b []float32, lo, hi int) {
+	m := len(b)
+	for r := lo; r < hi; r += m {
+		kernels.Add(dst[r:r+m], a[r:r+m], b)
+	}
 }
 
 // addBackward differentiates y[i] = a[i] + b[i mod m]:
@@ -50,9 +64,7 @@ func addBackward(_ *Graph, out *Tensor) {
 	}
 	if b.needsGrad {
 		m := len(b.Data)
-		for r := 0; r < len(out.Grad); r += m {
-			axpy(1, out.Grad[r:r+m], b.Grad)
-		}
+		addRowsInto(1, out.Grad, len(out.Grad)/max(m, 1), m, b.Grad)
 	}
 }
 
@@ -82,9 +94,7 @@ func addScaledBackward(_ *Graph, out *Tensor) {
 	}
 	if b.needsGrad {
 		m := len(b.Data)
-		for r := 0; r < len(out.Grad); r += m {
-			axpy(s, out.Grad[r:r+m], b.Grad)
-		}
+		addRowsInto(s, out.Grad, len(out.Grad)/max(m, 1), m, b.Grad)
 	}
 }
 
@@ -126,8 +136,12 @@ func mulBackward(_ *Graph, out *Tensor) {
 // Scale returns s·a.
 func (g *Graph) Scale(a *Tensor, s float32) *Tensor {
 	out := g.newTensor(g.anyNeedsGrad(a), a.Shape...)
-	copy(out.Data, a.Data)
-	kernels.Scale(s, out.Data)
+	if n := len(a.Data); parallelElems(n) {
+		splitElems(n, func(lo, hi int) { copy(out.Data[lo:hi], a.Data[lo:hi]); kernels.Scale(s, out.Data[lo:hi]) })
+	} else {
+		copy(out.Data, a.Data)
+		kernels.Scale(s, out.Data)
+	}
 	out.floats[0] = s
 	g.record(out, scaleBackward, a)
 	return out

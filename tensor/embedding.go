@@ -1,6 +1,10 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/qkv-dev/qkv/kernels"
+)
 
 // Embedding looks up rows of w (V, D) for ids laid out as shape (e.g. B, T;
 // an empty shape means (len(ids))); the result is (shape…, D). The ids are
@@ -28,7 +32,11 @@ func (g *Graph) Embedding(w *Tensor, ids []int32, shape ...int) *Tensor {
 		if id < 0 || int(id) >= v {
 			panic(fmt.Sprintf("tensor.Embedding: id %d at position %d out of range for vocabulary size V=%d", id, i, v))
 		}
-		copy(out.Data[i*d:(i+1)*d], w.Data[int(id)*d:(int(id)+1)*d])
+	}
+	if parallelRows(len(ids), d) {
+		splitRows(len(ids), d, func(lo, hi int) { gatherRows(out.Data, w.Data, ids, d, lo, hi) })
+	} else {
+		gatherRows(out.Data, w.Data, ids, d, 0, len(ids))
 	}
 	if out.needsGrad {
 		out.savedIDs = g.scratchIDs(ids)
@@ -44,8 +52,29 @@ func embeddingBackward(_ *Graph, out *Tensor) {
 	if !w.needsGrad {
 		return
 	}
-	d := w.Shape[1]
-	for i, id := range out.savedIDs {
-		axpy(1, out.Grad[i*d:(i+1)*d], w.Grad[int(id)*d:(int(id)+1)*d])
+	d, ids := w.Shape[1], out.savedIDs
+	// Repeated ids add into the same row, so the positions are split by
+	// columns, not rows: each column still adds them up in order.
+	if parallelCols(len(ids), d) {
+		splitCols(len(ids), d, func(c0, c1 int) { scatterAdd(w.Grad, out.Grad, ids, d, c0, c1) })
+	} else {
+		scatterAdd(w.Grad, out.Grad, ids, d, 0, d)
+	}
+}
+
+// gatherRows copies row ids[i] of w (V, D) to row i of dst (len(ids), D)
+// for the positions i in lo..hi.
+func gatherRows(dst, w []float32, ids []int32, d, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		id := int(ids[i])
+		copy(dst[i*d:(i+1)*d], w[id*d:(id+1)*d])
+	}
+}
+
+// scatterAdd adds columns c0..c1 of row i of dy (len(ids), D) into row
+// ids[i] of dw (V, D), for every position i in order.
+func scatterAdd(dw, dy []float32, ids []int32, d, c0, c1 int) {
+	for i, id := range ids {
+		kernels.Axpy(1, dy[i*d+c0:i*d+c1], dw[int(id)*d+c0:int(id)*d+c1])
 	}
 }

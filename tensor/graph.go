@@ -28,7 +28,8 @@ type Graph struct {
 	// layers at a time rather than of every activation.
 	gradPool map[int][][]float32
 
-	shapeTmp []int // scratch for building shapes without allocating
+	shapeTmp []int     // scratch for building shapes without allocating
+	f64      []float64 // scratch for per-row float64 results (the loss's terms)
 
 	noGrad    bool
 	training  bool
@@ -156,10 +157,10 @@ func (g *Graph) ensureGrad(t *Tensor) {
 	if bufs := g.gradPool[n]; len(bufs) > 0 {
 		t.Grad = bufs[len(bufs)-1]
 		g.gradPool[n] = bufs[:len(bufs)-1]
-		clear(t.Grad)
-		return
+	} else {
+		t.Grad = g.floats.alloc(n)
 	}
-	t.Grad = g.floats.zeroed(n)
+	clearFloats(t.Grad)
 }
 
 // releaseGrad returns the gradient of a tape tensor whose backward has run:

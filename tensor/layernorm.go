@@ -27,8 +27,20 @@ func (g *Graph) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 		stats = g.floats.alloc(2 * rows)
 		out.saved = stats
 	}
-	for r := 0; r < rows; r++ {
-		xr, y := x.Data[r*d:(r+1)*d], out.Data[r*d:(r+1)*d]
+	if parallelRows(rows, d) {
+		splitRows(rows, d, func(lo, hi int) { layerNormRows(out.Data, stats, x.Data, gamma, beta, eps, d, lo, hi) })
+	} else {
+		layerNormRows(out.Data, stats, x.Data, gamma, beta, eps, d, 0, rows)
+	}
+	g.record(out, layerNormBackward, x, gamma, beta)
+	return out
+}
+
+// layerNormRows normalizes the rows lo..hi of x (rows, D) into out, saving
+// each row's mean and rstd in stats (rows, 2) unless stats is nil.
+func layerNormRows(out, stats, x []float32, gamma, beta *Tensor, eps float32, d, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		xr, y := x[r*d:(r+1)*d], out[r*d:(r+1)*d]
 		if gamma != nil && beta != nil {
 			m, s := kernels.LayerNorm(y, xr, gamma.Data, beta.Data, eps)
 			if stats != nil {
@@ -62,8 +74,6 @@ func (g *Graph) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 			stats[2*r], stats[2*r+1] = m, s
 		}
 	}
-	g.record(out, layerNormBackward, x, gamma, beta)
-	return out
 }
 
 // layerNormBackward differentiates y = n·gamma + beta, n = (x − mean)·rstd:
@@ -76,12 +86,36 @@ func layerNormBackward(g *Graph, out *Tensor) {
 	if gamma != nil && beta != nil && x.needsGrad && gamma.needsGrad && beta.needsGrad {
 		// The usual case, vectorized: the kernel overwrites dx, so it
 		// writes to scratch that is then added into x's gradient.
-		tmp := g.Scratch(d)
-		for r := 0; r < out.Rows(); r++ {
-			row := out.Grad[r*d : (r+1)*d]
-			kernels.LayerNormBackward(tmp, gamma.Grad, beta.Grad, row, x.Data[r*d:(r+1)*d], stats[2*r], stats[2*r+1], gamma.Data)
-			axpy(1, tmp, x.Grad[r*d:(r+1)*d])
+		rows := out.Rows()
+		if !parallelCols(rows, d) {
+			tmp := g.Scratch(d)
+			for r := 0; r < rows; r++ {
+				row := out.Grad[r*d : (r+1)*d]
+				kernels.LayerNormBackward(tmp, gamma.Grad, beta.Grad, row, x.Data[r*d:(r+1)*d], stats[2*r], stats[2*r+1], gamma.Data)
+				axpy(1, tmp, x.Grad[r*d:(r+1)*d])
+			}
+			return
 		}
+		// Split, with the serial loop's bits: dx row by row, each piece
+		// with its own throw-away dgamma and dbeta (the row's sums come
+		// out of the whole row as above); then dgamma and dbeta by columns
+		// (whole vectors but the row's own tail, as above), each column
+		// adding up the rows in order.
+		splitRows(rows, d, func(lo, hi int) {
+			tmp := make([]float32, 3*d) // dx, dgamma, dbeta
+			for r := lo; r < hi; r++ {
+				row := out.Grad[r*d : (r+1)*d]
+				kernels.LayerNormBackward(tmp[:d], tmp[d:2*d], tmp[2*d:], row, x.Data[r*d:(r+1)*d], stats[2*r], stats[2*r+1], gamma.Data)
+				kernels.Axpy(1, tmp[:d], x.Grad[r*d:(r+1)*d])
+			}
+		})
+		splitCols(rows, d, func(c0, c1 int) {
+			tmp := make([]float32, c1-c0)
+			for r := 0; r < rows; r++ {
+				o := r * d
+				kernels.LayerNormBackward(tmp, gamma.Grad[c0:c1], beta.Grad[c0:c1], out.Grad[o+c0:o+c1], x.Data[o+c0:o+c1], stats[2*r], stats[2*r+1], gamma.Data[c0:c1])
+			}
+		})
 		return
 	}
 	for r := 0; r < out.Rows(); r++ {

@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/qkv-dev/qkv/kernels"
 )
 
 // CrossEntropy returns the mean label-smoothed cross-entropy of logits
@@ -68,8 +70,6 @@ func (g *Graph) crossEntropy(op string, logits *Tensor, targets []int32, ignoreI
 		out.saved = probs
 		out.savedIDs = g.scratchIDs(targets)
 	}
-	eps := float64(smoothing)
-	var total, nllTotal float64
 	count := 0
 	for i, t := range targets {
 		if t == ignoreIndex {
@@ -79,7 +79,52 @@ func (g *Graph) crossEntropy(op string, logits *Tensor, targets []int32, ignoreI
 			panic(fmt.Sprintf("tensor.%s: target %d at row %d out of range for V=%d", op, t, i, v))
 		}
 		count++
-		x := logits.Data[i*v : (i+1)*v]
+	}
+	// Each row's two terms go to terms (N, 2) and are summed below in row
+	// order, so the totals are the same bits however the rows were split.
+	if cap(g.f64) < 2*len(targets) {
+		g.f64 = make([]float64, 2*len(targets))
+	}
+	terms := g.f64[:2*len(targets)]
+	if kernels.Threads() <= 1 || len(logits.Data) < 2*lossGrain {
+		crossEntropyRows(terms, probs, logits.Data, targets, ignoreIndex, v, smoothing, 0, len(targets))
+	} else { // the closure only here: small steps allocate nothing
+		kernels.ParallelRange(len(targets), max(1, lossGrain/v), func(lo, hi int) {
+			crossEntropyRows(terms, probs, logits.Data, targets, ignoreIndex, v, smoothing, lo, hi)
+		})
+	}
+	var total, nllTotal float64
+	for i, t := range targets {
+		if t != ignoreIndex {
+			total += terms[2*i]
+			nllTotal += terms[2*i+1]
+		}
+	}
+	out.Data[0] = float32(total)
+	out.ints[0] = int(ignoreIndex)
+	out.floats[0] = smoothing
+	g.record(out, crossEntropyBackward, logits)
+	return out, count, nllTotal
+}
+
+// lossGrain is the fewest logits a goroutine takes in the loss's forward
+// pass: a logit costs two float64 exponentials, several times an elementwise
+// op, so the grain is an eighth of elementwiseGrain.
+const lossGrain = elementwiseGrain / 8
+
+// crossEntropyRows computes rows lo..hi of the loss: for each counted row i
+// of logits (N, V), terms[2i] = (1 − ε)·nll + ε/V·Σ_j (−l[j]) and terms[2i+1]
+// = nll (terms (N, 2), float64), and, if probs (N, V) is not nil, the row's
+// probabilities. Ignored rows are left as they are. The targets are checked
+// by the caller.
+func crossEntropyRows(terms []float64, probs, logits []float32, targets []int32, ignoreIndex int32, v int, smoothing float32, lo, hi int) {
+	eps := float64(smoothing)
+	for i := lo; i < hi; i++ {
+		t := targets[i]
+		if t == ignoreIndex {
+			continue
+		}
+		x := logits[i*v : (i+1)*v]
 		m := x[0]
 		for _, xv := range x {
 			m = max(m, xv)
@@ -92,8 +137,8 @@ func (g *Graph) crossEntropy(op string, logits *Tensor, targets []int32, ignoreI
 		lse := float64(m) + math.Log(sum)
 		nll := lse - float64(x[t])
 		smooth := float64(v)*lse - sumX // Σ_j −l[j]
-		total += (1-eps)*nll + eps/float64(v)*smooth
-		nllTotal += nll
+		terms[2*i] = (1-eps)*nll + eps/float64(v)*smooth
+		terms[2*i+1] = nll
 		if probs != nil {
 			p := probs[i*v : (i+1)*v]
 			for j, xv := range x {
@@ -101,11 +146,6 @@ func (g *Graph) crossEntropy(op string, logits *Tensor, targets []int32, ignoreI
 			}
 		}
 	}
-	out.Data[0] = float32(total)
-	out.ints[0] = int(ignoreIndex)
-	out.floats[0] = smoothing
-	g.record(out, crossEntropyBackward, logits)
-	return out, count, nllTotal
 }
 
 // crossEntropyBackward differentiates loss = c·Σ_i [(1 − ε)·(−l_i[t_i]) +
@@ -120,15 +160,29 @@ func crossEntropyBackward(_ *Graph, out *Tensor) {
 	ignore := int32(out.ints[0])
 	eps := out.floats[0]
 	c := out.Grad[0] * out.floats[1]
+	ids := out.savedIDs
+	if kernels.Threads() <= 1 || len(logits.Grad) < 2*elementwiseGrain {
+		crossEntropyBackwardRows(logits.Grad, out.saved, ids, ignore, v, eps, c, 0, len(ids))
+		return
+	}
+	kernels.ParallelRange(len(ids), max(1, elementwiseGrain/v), func(lo, hi int) {
+		crossEntropyBackwardRows(logits.Grad, out.saved, ids, ignore, v, eps, c, lo, hi)
+	})
+}
+
+// crossEntropyBackwardRows adds c·(p_i − target distribution) to rows lo..hi
+// of dx (N, V) for the counted rows i, p (N, V) the saved probabilities.
+func crossEntropyBackwardRows(dx, p []float32, ids []int32, ignore int32, v int, eps, c float32, lo, hi int) {
 	uniform := eps / float32(v)
-	for i, t := range out.savedIDs {
+	for i := lo; i < hi; i++ {
+		t := ids[i]
 		if t == ignore {
 			continue
 		}
-		p, dx := out.saved[i*v:(i+1)*v], logits.Grad[i*v:(i+1)*v]
-		for j, pj := range p {
-			dx[j] += c * (pj - uniform)
+		pi, dxi := p[i*v:(i+1)*v], dx[i*v:(i+1)*v]
+		for j, pj := range pi {
+			dxi[j] += c * (pj - uniform)
 		}
-		dx[t] -= c * (1 - eps)
+		dxi[t] -= c * (1 - eps)
 	}
 }

@@ -116,8 +116,10 @@ func (g *Graph) Linear(x, w, bias *Tensor) *Tensor {
 	out := g.newTensor(g.anyNeedsGrad(x, w, bias), shape...)
 	beta := float32(0)
 	if bias != nil {
-		for r := 0; r < rows; r++ {
-			copy(out.Data[r*outDim:(r+1)*outDim], bias.Data)
+		if parallelRows(rows, outDim) {
+			splitRows(rows, outDim, func(lo, hi int) { copyRows(out.Data, bias.Data, lo, hi) })
+		} else {
+			copyRows(out.Data, bias.Data, 0, rows)
 		}
 		beta = 1
 	}
@@ -139,9 +141,15 @@ func linearBackward(g *Graph, out *Tensor) {
 		g.gemm(true, false, outDim, in, rows, 1, out.Grad, outDim, x.Data, in, 1, w.Grad, in)
 	}
 	if bias != nil && bias.needsGrad {
-		for r := 0; r < rows; r++ {
-			axpy(1, out.Grad[r*outDim:(r+1)*outDim], bias.Grad)
-		}
+		addRowsInto(1, out.Grad, rows, outDim, bias.Grad)
+	}
+}
+
+// copyRows copies row (D) into the rows lo..hi of dst (…, D).
+func copyRows(dst, row []float32, lo, hi int) {
+	d := len(row)
+	for r := lo; r < hi; r++ {
+		copy(dst[r*d:(r+1)*d], row)
 	}
 }
 

@@ -1,0 +1,140 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/qkv-dev/qkv/kernels"
+)
+
+// splitModel is a Transformer-like step over tensors big enough for every
+// split of parallel.go to be taken at 2 threads: embedding with repeated
+// ids, scaling, layer norm, attention with padding, a causal mask and
+// dropout, residual dropout, a Linear with a bias broadcast over 288 rows,
+// ReLU, a bias added by Add, and the label-smoothed loss over 1000 classes
+// with ignored targets.
+const (
+	splitB, splitT, splitD, splitH, splitV = 12, 24, 256, 4, 1000
+)
+
+type splitParams struct {
+	emb, gamma, beta, wq, wk, wv, w1, b1, b2, w2, wOut, bOut *Tensor
+}
+
+func newSplitParams() *splitParams {
+	r := rand.New(rand.NewPCG(5, 6))
+	p := func(name string, scale float64, shape ...int) *Tensor {
+		t := NewParam(name, shape...)
+		for i := range t.Data {
+			t.Data[i] = float32(r.NormFloat64() * scale)
+		}
+		return t
+	}
+	return &splitParams{
+		emb: p("emb", 0.1, splitV, splitD), gamma: p("gamma", 1, splitD), beta: p("beta", 0.1, splitD),
+		wq: p("wq", 0.06, splitD, splitD), wk: p("wk", 0.06, splitD, splitD), wv: p("wv", 0.06, splitD, splitD),
+		w1: p("w1", 0.06, 2*splitD, splitD), b1: p("b1", 0.1, 2*splitD), b2: p("b2", 0.1, splitD), w2: p("w2", 0.06, splitD, 2*splitD),
+		wOut: p("wOut", 0.06, splitV, splitD), bOut: p("bOut", 0.1, splitV),
+	}
+}
+
+func (p *splitParams) all() []*Tensor {
+	return []*Tensor{p.emb, p.gamma, p.beta, p.wq, p.wk, p.wv, p.w1, p.b1, p.b2, p.w2, p.wOut, p.bOut}
+}
+
+// step runs forward and backward on a fresh graph and returns the loss, the
+// NLL and copies of the output and of every gradient.
+func (p *splitParams) step(threads int) (loss float32, nll float64, vals [][]float32) {
+	defer kernels.SetThreads(kernels.SetThreads(threads))
+	for _, t := range p.all() {
+		t.ZeroGrad()
+	}
+	n := splitB * splitT
+	ids := make([]int32, n)
+	targets := make([]int32, n)
+	keyPad := make([]bool, n)
+	for i := range ids {
+		ids[i] = int32((i * 7919) % 50) // few distinct ids: rows repeat
+		targets[i] = int32((i * 104729) % splitV)
+		if i%splitT >= splitT-1-i/splitT%5 { // the last 1-5 positions of each row are padding
+			keyPad[i] = true
+			targets[i] = 0
+		}
+	}
+	g := NewGraph(11)
+	x := g.Scale(g.Embedding(p.emb, ids, splitB, splitT), 16)         // (B, T, D)
+	h := g.LayerNorm(x, p.gamma, p.beta, 1e-5)                        // (B, T, D)
+	flat := g.Reshape(h, n, splitD)                                   // (B·T, D)
+	q := g.Reshape(g.Linear(flat, p.wq, nil), splitB, splitT, splitD) // (B, T, D)
+	k := g.Reshape(g.Linear(flat, p.wk, nil), splitB, splitT, splitD)
+	v := g.Reshape(g.Linear(flat, p.wv, nil), splitB, splitT, splitD)
+	a := g.AttentionDropout(q, k, v, splitH, keyPad, true, 0.1) // (B, T, D)
+	x = g.AddDropout(x, a, 0.1)                                 // (B, T, D)
+	f := g.ReLU(g.Linear(g.Reshape(x, n, splitD), p.w1, p.b1))  // (B·T, 2D)
+	f = g.Add(g.Reshape(f, 2*n, splitD), p.b2)                  // (2·B·T, D): b2 broadcast
+	f = g.Linear(g.Reshape(f, n, 2*splitD), p.w2, nil)          // (B·T, D)
+	y := g.Add(g.Reshape(x, n, splitD), f)                      // the same shapes
+	logits := g.Linear(y, p.wOut, p.bOut)                       // (B·T, V)
+	ce, nll := g.CrossEntropyNLL(logits, targets, 0, 0.1)
+	g.Backward(ce)
+	vals = append(vals, append([]float32(nil), logits.Data...))
+	for _, t := range p.all() {
+		vals = append(vals, append([]float32(nil), t.Grad...))
+	}
+	return ce.Item(), nll, vals
+}
+
+// TestTrainingStepSplitIsExact: a training step over tensors big enough to
+// be split gives the same loss, logits and gradients, to the bit, on 1, 2
+// and 3 threads; at 2 threads every split of this package is taken.
+func TestTrainingStepSplitIsExact(t *testing.T) {
+	n := splitB * splitT
+	func() {
+		defer kernels.SetThreads(kernels.SetThreads(2))
+		for what, ok := range map[string]bool{
+			"rows (B·T, D)":          parallelRows(n, splitD),
+			"columns (B·T, D)":       parallelCols(n, splitD),
+			"elements (B·T·D)":       parallelElems(n * splitD),
+			"attention batch rows":   attnSplit(splitB, splitH, splitT, splitT, splitD/splitH),
+			"loss rows (B·T, V)":     n*splitV >= 2*lossGrain,
+			"loss backward (B·T, V)": n*splitV >= 2*elementwiseGrain,
+		} {
+			if !ok {
+				t.Fatalf("the %s are not split at 2 threads: the test does not test the split", what)
+			}
+		}
+	}()
+	p := newSplitParams()
+	loss1, nll1, vals1 := p.step(1)
+	if math.IsNaN(float64(loss1)) || loss1 < 5 || loss1 > 10 { // ≈ ln 1000 = 6.9 at initialization
+		t.Fatalf("loss %v: the model is not what the test means", loss1)
+	}
+	for _, threads := range []int{2, 3} {
+		t.Run(fmt.Sprint("threads=", threads), func(t *testing.T) {
+			loss, nll, vals := p.step(threads)
+			if math.Float32bits(loss) != math.Float32bits(loss1) || nll != nll1 {
+				t.Fatalf("loss %v (NLL %v), 1 thread %v (NLL %v)", loss, nll, loss1, nll1)
+			}
+			names := []string{"logits"}
+			for _, q := range p.all() {
+				names = append(names, q.Name+".grad")
+			}
+			for i := range vals {
+				nonzero := 0
+				for j, v := range vals[i] {
+					if math.Float32bits(v) != math.Float32bits(vals1[i][j]) {
+						t.Fatalf("%s[%d]: %v, 1 thread %v", names[i], j, v, vals1[i][j])
+					}
+					if v != 0 {
+						nonzero++
+					}
+				}
+				if nonzero == 0 {
+					t.Fatalf("%s is all zeros: no gradient reached it", names[i])
+				}
+			}
+		})
+	}
+}
