@@ -100,4 +100,9 @@ func parallelDo(nt int, work func()) {
 			time.Sleep(10 * time.Microsecond)
 		}
 	}
+	// A helper that has not yet taken its copy of j from the channel will
+	// find it closed and never call work; until then j must not keep what
+	// work refers to (the graph's arena, which a Reset may be replacing)
+	// from the garbage collector.
+	j.work = nil
 }
