@@ -339,6 +339,27 @@ func LayerNormBackward(dx, dgamma, dbeta, dy, x []float32, mean, rstd float32, g
 	lnBackward2(dx, dy, x, gamma, mean, rstd, sd/float32(n), sdn/float32(n))
 }
 
+// LayerNormParamGrad adds one row's share of the gradients of LayerNorm's
+// gamma and beta, and nothing else: with norm = (x-mean)·rstd,
+//
+//	dgamma[i] += norm[i]·dy[i]
+//	dbeta[i]  += dy[i]
+//
+// with the same bits as LayerNormBackward's, on any slice of a row that
+// starts on a multiple of 64 (so that the vector body and the Go tail fall
+// where they fall on the whole row): a caller that splits the columns of
+// many rows over goroutines adds each column's rows in order, as one
+// goroutine calling LayerNormBackward row by row does. All slices have the
+// same length.
+func LayerNormParamGrad(dgamma, dbeta, dy, x []float32, mean, rstd float32) {
+	n := len(x)
+	checkLen("LayerNormParamGrad", n, dgamma, dbeta, dy)
+	if n == 0 {
+		return
+	}
+	lnBackward1(dy, x, dy, dgamma, dbeta, mean, rstd) // gamma only enters the sums, dropped
+}
+
 // lnBackward1Generic is
 //
 //	for i := range n {

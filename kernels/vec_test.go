@@ -390,6 +390,54 @@ func TestLayerNormGradient(t *testing.T) {
 	}
 }
 
+// TestLayerNormParamGradSplit: LayerNormParamGrad over slices of rows that
+// start on multiples of 64 adds to dgamma and dbeta the same bits as
+// LayerNormBackward over the whole rows, for each implementation and for
+// row lengths with and without a tail, starting from nonzero sums.
+func TestLayerNormParamGradSplit(t *testing.T) {
+	forEachVecImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(21, 22))
+		for _, n := range []int{64, 200, 256, 263} {
+			const rows = 5
+			x, dy := make([]float32, rows*n), make([]float32, rows*n)
+			for i := range x {
+				x[i], dy[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			g := make([]float32, n)
+			dg0, db0 := make([]float32, n), make([]float32, n)
+			for i := range n {
+				g[i], dg0[i], db0[i] = float32(1+0.3*rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			out := make([]float32, n)
+			stats := make([]float32, 2*rows)
+			for r := range rows {
+				stats[2*r], stats[2*r+1] = LayerNorm(out, x[r*n:(r+1)*n], g, g, 1e-5)
+			}
+			dgW, dbW := append([]float32(nil), dg0...), append([]float32(nil), db0...)
+			dx := make([]float32, n)
+			for r := range rows {
+				LayerNormBackward(dx, dgW, dbW, dy[r*n:(r+1)*n], x[r*n:(r+1)*n], stats[2*r], stats[2*r+1], g)
+			}
+			dgS, dbS := append([]float32(nil), dg0...), append([]float32(nil), db0...)
+			for c0 := 0; c0 < n; c0 += 64 {
+				c1 := min(c0+64, n)
+				for r := range rows {
+					o := r * n
+					LayerNormParamGrad(dgS[c0:c1], dbS[c0:c1], dy[o+c0:o+c1], x[o+c0:o+c1], stats[2*r], stats[2*r+1])
+				}
+			}
+			for i := range n {
+				if math.Float32bits(dgW[i]) != math.Float32bits(dgS[i]) || math.Float32bits(dbW[i]) != math.Float32bits(dbS[i]) {
+					t.Fatalf("n=%d column %d: dgamma %v, dbeta %v by slices; %v, %v by whole rows", n, i, dgS[i], dbS[i], dgW[i], dbW[i])
+				}
+				if dgW[i] == dg0[i] || dbW[i] == db0[i] {
+					t.Fatalf("n=%d column %d: nothing was added", n, i)
+				}
+			}
+		}
+	})
+}
+
 func TestVecAllocs(t *testing.T) {
 	x := make([]float32, 100)
 	y := make([]float32, 100)

@@ -99,8 +99,9 @@ func layerNormBackward(g *Graph, out *Tensor) {
 		// Split, with the serial loop's bits: dx row by row, each piece
 		// with its own throw-away dgamma and dbeta (the row's sums come
 		// out of the whole row as above); then dgamma and dbeta by columns
-		// (whole vectors but the row's own tail, as above), each column
-		// adding up the rows in order.
+		// in pieces that start on multiples of 64 (so whole vectors but
+		// the row's own tail, as above), each column adding up the rows
+		// in order.
 		splitRows(rows, d, func(lo, hi int) {
 			tmp := make([]float32, 3*d) // dx, dgamma, dbeta
 			for r := lo; r < hi; r++ {
@@ -110,10 +111,9 @@ func layerNormBackward(g *Graph, out *Tensor) {
 			}
 		})
 		splitCols(rows, d, func(c0, c1 int) {
-			tmp := make([]float32, c1-c0)
 			for r := 0; r < rows; r++ {
 				o := r * d
-				kernels.LayerNormBackward(tmp, gamma.Grad[c0:c1], beta.Grad[c0:c1], out.Grad[o+c0:o+c1], x.Data[o+c0:o+c1], stats[2*r], stats[2*r+1], gamma.Data[c0:c1])
+				kernels.LayerNormParamGrad(gamma.Grad[c0:c1], beta.Grad[c0:c1], out.Grad[o+c0:o+c1], x.Data[o+c0:o+c1], stats[2*r], stats[2*r+1])
 			}
 		})
 		return
