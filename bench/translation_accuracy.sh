@@ -23,6 +23,9 @@
 # Env:   OUT=work directory (default ../translation-runs)   AT="30m" copies during training
 #        THREADS=cores for qkv (default all)   QKV=prebuilt qkv (default: go build ./cmd/qkv)
 #        BEAMS="1 4"   ALPHAS="0.6 1"   TRAIN_FLAGS: more qkv train flags over the recipe
+#        KEYS="bleu chrf": the eval JSON keys that choose (first, ties by second)
+#        REPORT="bleu chrf placeholders_kept": the keys reported on the test split
+#        (bench/summarization_accuracy.sh sets these for ROUGE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -34,6 +37,9 @@ train | choose | table) ;;
 esac
 OUT=${OUT:-$(cd .. && pwd)/translation-runs}
 BEAMS=${BEAMS:-1 4}
+KEYS=${KEYS:-bleu chrf}
+REPORT=${REPORT:-bleu chrf placeholders_kept}
+read -r K1 K2 <<<"$KEYS"
 ALPHAS=${ALPHAS:-0.6 1}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -47,7 +53,7 @@ if [ -n "${THREADS:-}" ]; then
 fi
 q() { "$QKV" "$@" "${THREADFLAG[@]}"; }
 say() { echo "# $*" >&2; }
-jf() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(*[d.get(k, "") for k in sys.argv[2:]])' "$@"; }
+jf() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(*[d.get(k, "-") for k in sys.argv[2:]])' "$@"; }
 
 corpus() {
 	local lang=$1
@@ -66,7 +72,7 @@ evalv() {
 	fi
 }
 
-# best FILE: the line "bleu chrf rest…" with the highest BLEU, then chrF,
+# best FILE: the line "k1 k2 rest…" with the highest K1, then K2,
 # then the first written (candidates are listed simplest first).
 best() { sort -s -g -r -k1,1 -k2,2 "$1" | head -1; }
 
@@ -96,7 +102,7 @@ choose() {
 		local tag
 		tag=$(basename "$w" .safetensors)
 		evalv "$sel/valid-$tag.json" --model "$run" --weights "$w" --beam 1
-		echo "$(jf "$sel/valid-$tag.json" bleu chrf) $w" >>"$sel/weights.cands"
+		echo "$(jf "$sel/valid-$tag.json" $K1 $K2) $w" >>"$sel/weights.cands"
 	done
 	local w
 	read -r _ _ w < <(best "$sel/weights.cands")
@@ -108,14 +114,14 @@ choose() {
 				continue # greedy ignores α
 			fi
 			evalv "$sel/valid-beam$b-alpha$a.json" --model "$run" --weights "$w" --beam "$b" --alpha "$a"
-			echo "$(jf "$sel/valid-beam$b-alpha$a.json" bleu chrf) $b $a" >>"$sel/decoding.cands"
+			echo "$(jf "$sel/valid-beam$b-alpha$a.json" $K1 $K2) $b $a" >>"$sel/decoding.cands"
 		done
 	done
 	best "$sel/decoding.cands" >"$sel/decoding"
 	local vb vc b a
 	read -r vb vc b a <"$sel/decoding"
 	local choices="weights $(basename "$w" .safetensors), beam $b, alpha $a"
-	say "$name: chosen on validation: $choices (valid BLEU $vb, chrF $vc)"
+	say "$name: chosen on validation: $choices (valid $K1 $vb, $K2 $vc)"
 	if [ ! -s "$sel/test.json" ]; then
 		say "scoring the test split once: $name"
 		q eval --test "$test" --model "$run" --weights "$w" --beam "$b" --alpha "$a" >"$sel/test.json.tmp"
@@ -129,9 +135,10 @@ choose() {
 		fi
 		local trained=?
 		[ -s "$dir/trained" ] && trained=$(cat "$dir/trained")
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$lang" "$trained" "$choices" "$vb" "$vc" \
-			$(jf "$sel/test.json" bleu chrf placeholders_kept) "$(jf "$sel/test-greedy.json" bleu)" \
-			>>"$OUT/results.tsv"
+		{
+			printf '%s\t' "$name" "$lang" "$trained" "$choices" "$vb" "$vc" $(jf "$sel/test.json" $REPORT)
+			jf "$sel/test-greedy.json" "$K1"
+		} >>"$OUT/results.tsv"
 	fi
 	table
 }
@@ -142,7 +149,10 @@ table() {
 		return
 	fi
 	{
-		printf 'system\tlang\ttrained\tchoices (made on validation)\tvalid BLEU\tvalid chrF\ttest BLEU\ttest chrF\tplaceholders kept\ttest BLEU greedy\n'
+		local r
+		printf 'system\tcorpus\ttrained\tchoices (made on validation)\tvalid %s\tvalid %s' "$K1" "$K2"
+		for r in $REPORT; do printf '\ttest %s' "$r"; done
+		printf '\ttest %s greedy\n' "$K1"
 		cat "$OUT/results.tsv"
 	} | column -t -s $'\t'
 }
