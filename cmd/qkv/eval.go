@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/metrics"
 	"github.com/qkv-dev/qkv/pipeline"
@@ -20,6 +23,7 @@ import (
 var ef struct {
 	models               modelFlags
 	test, format, metric string
+	output               string
 	byLength, rougeStem  bool
 	decode               decodeFlags
 }
@@ -47,6 +51,10 @@ decoded (empty, say) is reported on stderr and scored as an empty output, so
 it counts as wrong; "undecodable" in the JSON line says how many there were.
 An empty test set, or one where no source can be decoded, is an error.
 
+--output FILE writes the outputs too, one line for each line of the test
+corpus (so "paste TEST FILE" sets each beside its source and reference; an
+undecodable source gives an empty line), as predict prints them.
+
 ` + ensembleHelp,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,6 +73,11 @@ An empty test set, or one where no source can be decoded, is an error.
 		if err != nil {
 			return err
 		}
+		if ef.output != "" {
+			if err := checkOutputs([][2]string{{"--output", ef.output}}, append(ef.models.files(members), ef.test)...); err != nil {
+				return fmt.Errorf("eval: %w", err)
+			}
+		}
 		pairs, err := readCorpus(ef.test, ef.format)
 		if err != nil {
 			return err
@@ -76,6 +89,11 @@ An empty test set, or one where no source can be decoded, is an error.
 		s, err := scorePairs(p, pairs, metric, ef.rougeStem, opt)
 		if err != nil {
 			return fmt.Errorf("eval: %s: %w", ef.test, err)
+		}
+		if ef.output != "" {
+			if err := writeEvalOutputs(ef.output, pairs, s); err != nil {
+				return fmt.Errorf("eval: --output: %w", err)
+			}
 		}
 		if s.Failed > 0 {
 			fmt.Fprintf(os.Stderr, "qkv eval: %d of %d test sources could not be decoded and count as empty outputs, e.g. %s\n", s.Failed, s.Sentences, s.FirstFailure)
@@ -124,6 +142,7 @@ func init() {
 	f.StringVar(&ef.metric, "metric", "auto", "wer (also gives per), bleu (also gives chrf), rouge or sbleu (each gives rouge1, rouge2, rougeL and sbleu), or auto (the model's data.metric, else wer for char→word models, else bleu)")
 	f.BoolVar(&ef.rougeStem, "rouge-stemmer", false, "ROUGE: Porter-stem tokens longer than 3 characters (rouge-score's use_stemmer)")
 	f.BoolVar(&ef.byLength, "by-length", false, "add the error rate by source length")
+	f.StringVar(&ef.output, "output", "", "also write the outputs to this file, one line per test line (written atomically)")
 	ef.decode.register(f, false, 256)
 	rootCmd.AddCommand(evalCmd)
 }
@@ -138,7 +157,21 @@ type score struct {
 	Failed       int    // sources that could not be decoded, scored as empty outputs
 	FirstFailure string // the first of them and why, for a message
 	Unknown      unknownTally
-	Truncated    int // sources longer than the model takes, decoded from their first data.max_src_len tokens
+	Truncated    int               // sources longer than the model takes, decoded from their first data.max_src_len tokens
+	Outputs      map[string]string // each distinct source's output ("" when undecodable)
+}
+
+// writeEvalOutputs writes the output of each test pair's source, one line
+// per pair, atomically.
+func writeEvalOutputs(path string, pairs []corpus.Pair, s score) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		for _, pr := range pairs {
+			bw.WriteString(s.Outputs[pr.Source])
+			bw.WriteByte('\n')
+		}
+		return bw.Flush()
+	})
 }
 
 // truncatedNote is the end-of-run note about truncated sources, or "".
@@ -185,6 +218,10 @@ func scorePairs(p *pipeline.Pipeline, pairs []corpus.Pair, metric string, rougeS
 			continue
 		}
 		hyps[i] = r.Hyps[0].Text
+	}
+	s.Outputs = make(map[string]string, len(srcs))
+	for i, src := range srcs {
+		s.Outputs[src] = hyps[i]
 	}
 	if s.Failed == len(results) {
 		return s, fmt.Errorf("none of the %d test sources could be decoded, e.g. %s", s.Failed, s.FirstFailure)

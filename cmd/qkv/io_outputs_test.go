@@ -304,3 +304,40 @@ func hasTemp(dir string) bool {
 	}
 	return false
 }
+
+// TestEvalOutput: eval --output writes one line per test line, each the
+// output predict gives for that line's source (a source repeated with
+// another reference gets its output again), and refuses to overwrite the
+// test file.
+func TestEvalOutput(t *testing.T) {
+	model, _ := trainedModel(t)
+	dir := t.TempDir()
+	test := filepath.Join(dir, "test.tsv")
+	lines := "abc\tAH BH CH\nfed\tFH EH DH\nabc\tAH BH\ncafe\tCH AH FH EH\n"
+	os.WriteFile(test, []byte(lines), 0o644)
+	out := filepath.Join(dir, "out.txt")
+	if _, stderr, err := qkv(t, "", "eval", "--model", model, "--test", test, "--output", out); err != nil {
+		t.Fatalf("eval --output: %v\n%s", err, stderr)
+	}
+	got := strings.Split(strings.TrimSuffix(readOrFail(t, out), "\n"), "\n")
+	srcs := "abc\nfed\nabc\ncafe\n"
+	pred, stderr, err := qkv(t, srcs, "predict", "--model", model)
+	if err != nil {
+		t.Fatalf("predict: %v\n%s", err, stderr)
+	}
+	want := strings.Split(strings.TrimSuffix(pred, "\n"), "\n")
+	if len(got) != 4 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("eval --output wrote %q; predict gives %q", got, want)
+	}
+	if got[0] == "" {
+		t.Fatalf("empty output for a decodable source: %q", got)
+	}
+	noTemps(t, dir)
+	_, stderr, err = qkv(t, "", "eval", "--model", model, "--test", test, "--output", test)
+	if err == nil || !strings.Contains(stderr, "is also an input") {
+		t.Fatalf("eval --output naming the test file: err %v, stderr %q", err, stderr)
+	}
+	if readOrFail(t, test) != lines {
+		t.Fatal("the test file changed")
+	}
+}
