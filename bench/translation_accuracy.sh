@@ -14,7 +14,8 @@
 #      the beam (BEAMS) and length penalty α (ALPHAS) by BLEU, ties by chrF,
 #      then the simpler choice (listed first).
 #   4. The chosen system is scored on test.tsv once (BLEU and chrF as
-#      sacreBLEU, placeholders kept) and appended to OUT/results.tsv.
+#      sacreBLEU, placeholders kept) and appended to OUT/results.tsv; its
+#      outputs are kept beside the scores (test.out.txt, one per test line).
 #      Running the script again reuses every score.
 #
 # Usage: bench/translation_accuracy.sh train RECIPE LANG BUDGET NAME   train, then choose and score NAME and its NAME-atT copies
@@ -90,7 +91,7 @@ choose() {
 	mkdir -p "$sel"
 	: >"$sel/weights.cands"
 	local cands=(best.safetensors last.safetensors) nsnap
-	nsnap=$(find "$run" -maxdepth 1 -name 'step-*.safetensors' | wc -l)
+	nsnap=$(find "$run/" -maxdepth 1 -name 'step-*.safetensors' | wc -l)
 	for n in 5 10; do
 		if [ "$nsnap" -ge "$n" ]; then
 			[ -s "$sel/average$n.safetensors" ] || q average --model "$run" --last "$n" --out "$sel/average$n.safetensors" >/dev/null
@@ -124,11 +125,11 @@ choose() {
 	say "$name: chosen on validation: $choices (valid $K1 $vb, $K2 $vc)"
 	if [ ! -s "$sel/test.json" ]; then
 		say "scoring the test split once: $name"
-		q eval --test "$test" --model "$run" --weights "$w" --beam "$b" --alpha "$a" >"$sel/test.json.tmp"
+		q eval --test "$test" --model "$run" --weights "$w" --beam "$b" --alpha "$a" --output "$sel/test.out.txt" >"$sel/test.json.tmp"
 		mv "$sel/test.json.tmp" "$sel/test.json"
 		# The greedy score of the same weights, for the greedy/beam comparison.
 		if [ "$b" != 1 ]; then
-			q eval --test "$test" --model "$run" --weights "$w" --beam 1 >"$sel/test-greedy.json.tmp"
+			q eval --test "$test" --model "$run" --weights "$w" --beam 1 --output "$sel/test-greedy.out.txt" >"$sel/test-greedy.json.tmp"
 			mv "$sel/test-greedy.json.tmp" "$sel/test-greedy.json"
 		else
 			cp "$sel/test.json" "$sel/test-greedy.json"
