@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/qkv-dev/qkv/kernels"
 )
@@ -67,43 +68,23 @@ func (g *Graph) CopyMix(logits, gate, attn *Tensor, srcIDs []int32, rowOf []int)
 			copy(ids[n*S:(n+1)*S], srcIDs[b*S:(b+1)*S])
 		}
 	}
-	var lv []float32 // log P_vocab (N, V), kept for backward
+	var lv []float32 // log P_vocab (N, V), kept for backward; nil: one row of scratch each
 	if out.needsGrad {
 		lv = g.floats.alloc(N * V)
-	} else {
-		lv = g.floats.alloc(V)
 	}
-	mass := g.floats.alloc(V) // Σ_{i: x_i = w} a_i, valid where stamp[w] is the row
-	tmp := g.floats.alloc(V)  // exp scratch
-	stamp := g.ids.alloc(V)
-	for w := range stamp {
-		stamp[w] = -1
+	rows := func(sc *copyScratch, lo, hi int) {
+		copyMixRows(out.Data, lv, logits.Data, gate.Data, attn.Data, ids, V, S, sc, lo, hi)
 	}
-	uniq := make([]int32, 0, S)
-	for n := range N {
-		row := lv
-		if out.needsGrad {
-			row = lv[n*V : (n+1)*V]
-		}
-		logSoftmaxRow(row, logits.Data[n*V:(n+1)*V], tmp)
-		lg, lc := logSigmoid(gate.Data[n]), logSigmoid(-gate.Data[n]) // log p_gen, log(1 − p_gen)
-		o := out.Data[n*V : (n+1)*V]
-		for w, l := range row {
-			o[w] = lg + l
-		}
-		uniq = uniq[:0]
-		for i, w := range ids[n*S : (n+1)*S] {
-			if stamp[w] != int32(n) {
-				stamp[w], mass[w] = int32(n), 0
-				uniq = append(uniq, w)
-			}
-			mass[w] += attn.Data[n*S+i]
-		}
-		for _, w := range uniq {
-			if mass[w] > 0 {
-				o[w] = logAddExp(o[w], lc+float32(math.Log(float64(mass[w]))))
-			}
-		}
+	if kernels.Threads() <= 1 || N*V < 2*lossGrain {
+		sc := &copyScratch{lv: g.floats.alloc(V), mass: g.floats.alloc(V), tmp: g.floats.alloc(V), stamp: g.ids.alloc(V)}
+		sc.reset()
+		rows(sc, 0, N)
+	} else { // rows are independent; each piece has its own scratch
+		kernels.ParallelRange(N, max(1, lossGrain/V), func(lo, hi int) {
+			sc := getCopyScratch(V)
+			rows(sc, lo, hi)
+			copyScratchPool.Put(sc)
+		})
 	}
 	if out.needsGrad {
 		out.saved = lv
@@ -128,12 +109,87 @@ func copyMixBackward(g *Graph, out *Tensor) {
 	logits, gate, attn := out.in[0], out.in[1], out.in[2]
 	N, V, S := logits.Shape[0], logits.Shape[1], attn.Shape[1]
 	lv, ids := out.saved, out.savedIDs
-	pv := g.floats.alloc(V) // P_vocab of a row
-	stamp := g.ids.alloc(V)
-	for w := range stamp {
-		stamp[w] = -1
+	rows := func(sc *copyScratch, lo, hi int) {
+		copyMixBackwardRows(out, logits, gate, attn, lv, ids, V, S, sc, lo, hi)
 	}
-	for n := range N {
+	if kernels.Threads() <= 1 || N*V < 2*elementwiseGrain {
+		sc := &copyScratch{tmp: g.floats.alloc(V), stamp: g.ids.alloc(V)}
+		sc.reset()
+		rows(sc, 0, N)
+		return
+	}
+	kernels.ParallelRange(N, max(1, elementwiseGrain/V), func(lo, hi int) {
+		sc := getCopyScratch(V)
+		rows(sc, lo, hi)
+		copyScratchPool.Put(sc)
+	})
+}
+
+// copyScratch is one goroutine's scratch for rows of CopyMix: a row of
+// log P_vocab (when the graph keeps none), the copy mass and exponentials
+// of a row, and stamp (V), which marks the words of the row being done
+// (stamp[w] = n) so that a row costs O(S) beyond its O(V) passes.
+type copyScratch struct {
+	lv, mass, tmp []float32
+	stamp, uniq   []int32
+}
+
+func (sc *copyScratch) reset() {
+	for w := range sc.stamp {
+		sc.stamp[w] = -1
+	}
+}
+
+// copyScratchPool keeps the parallel pieces' scratch between steps, so a
+// split step allocates nothing once warm.
+var copyScratchPool sync.Pool
+
+func getCopyScratch(v int) *copyScratch {
+	sc, _ := copyScratchPool.Get().(*copyScratch)
+	if sc == nil || len(sc.stamp) != v {
+		sc = &copyScratch{lv: make([]float32, v), mass: make([]float32, v), tmp: make([]float32, v), stamp: make([]int32, v)}
+	}
+	sc.reset()
+	return sc
+}
+
+// copyMixRows computes rows lo..hi of CopyMix's output o (N, V) and, if lv
+// is not nil, of log P_vocab lv (N, V); ids (N, S) are each row's source
+// words.
+func copyMixRows(o, lv, logits, gate, attn []float32, ids []int32, V, S int, sc *copyScratch, lo, hi int) {
+	mass, stamp := sc.mass, sc.stamp
+	for n := lo; n < hi; n++ {
+		row := sc.lv
+		if lv != nil {
+			row = lv[n*V : (n+1)*V]
+		}
+		logSoftmaxRow(row, logits[n*V:(n+1)*V], sc.tmp)
+		lg, lc := logSigmoid(gate[n]), logSigmoid(-gate[n]) // log p_gen, log(1 − p_gen)
+		on := o[n*V : (n+1)*V]
+		for w, l := range row {
+			on[w] = lg + l
+		}
+		sc.uniq = sc.uniq[:0]
+		for i, w := range ids[n*S : (n+1)*S] {
+			if stamp[w] != int32(n) {
+				stamp[w], mass[w] = int32(n), 0
+				sc.uniq = append(sc.uniq, w)
+			}
+			mass[w] += attn[n*S+i]
+		}
+		for _, w := range sc.uniq {
+			if mass[w] > 0 {
+				on[w] = logAddExp(on[w], lc+float32(math.Log(float64(mass[w]))))
+			}
+		}
+	}
+}
+
+// copyMixBackwardRows accumulates the gradients of rows lo..hi (see
+// copyMixBackward), with sc.tmp for P_vocab of a row.
+func copyMixBackwardRows(out, logits, gate, attn *Tensor, lv []float32, ids []int32, V, S int, sc *copyScratch, lo, hi int) {
+	pv, stamp := sc.tmp, sc.stamp
+	for n := lo; n < hi; n++ {
 		G, o, l := out.Grad[n*V:(n+1)*V], out.Data[n*V:(n+1)*V], lv[n*V:(n+1)*V]
 		p := sigmoid(gate.Data[n])
 		lg, lc := logSigmoid(gate.Data[n]), logSigmoid(-gate.Data[n])

@@ -138,3 +138,87 @@ func TestTrainingStepSplitIsExact(t *testing.T) {
 		})
 	}
 }
+
+// TestCopyMixSplitIsExact: CopyMix's rows, forward and backward, split over
+// 2 and 3 threads give the bits of one thread — in training (gradients into
+// logits, gate and attention) and in decoding (no gradients, a row map).
+func TestCopyMixSplitIsExact(t *testing.T) {
+	const B, T, S, V = 12, 24, 20, 1000
+	N := B * T
+	if N*V < 2*lossGrain || N*V < 2*elementwiseGrain {
+		t.Fatal("CopyMix is not split at 2 threads at this size: the test does not test the split")
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	param := func(name string, shape ...int) *Tensor {
+		p := NewParam(name, shape...)
+		for i := range p.Data {
+			p.Data[i] = float32(r.NormFloat64())
+		}
+		return p
+	}
+	logits, gate, scores := param("logits", N, V), param("gate", N, 1), param("scores", N, S)
+	src := make([]int32, B*S)
+	for i := range src {
+		src[i] = int32(r.IntN(40)) // few words: sources repeat words
+	}
+	targets := make([]int32, N)
+	for i := range targets {
+		targets[i] = int32(r.IntN(60))
+	}
+	rowOf := make([]int, N)
+	for n := range rowOf {
+		rowOf[n] = n / T
+	}
+	run := func(threads int, grad bool) (out []float32, grads [][]float32) {
+		defer kernels.SetThreads(kernels.SetThreads(threads))
+		ps := []*Tensor{logits, gate, scores}
+		for _, p := range ps {
+			p.ZeroGrad()
+		}
+		g := NewGraph(3)
+		g.SetNoGrad(!grad)
+		// A copy distribution over the source with the last positions as padding (0).
+		mask := make([]float32, N*S)
+		for n := range N {
+			for i := S - 1 - n%4; i < S; i++ {
+				mask[n*S+i] = float32(math.Inf(-1))
+			}
+		}
+		attn := g.Softmax(scores, g.Const(mask, N, S))
+		lp := g.CopyMix(logits, gate, attn, src, rowOf)
+		out = append([]float32(nil), lp.Data...)
+		if grad {
+			ce, _ := g.CrossEntropyNLL(lp, targets, -1, 0.1)
+			g.Backward(ce)
+			for _, p := range ps {
+				grads = append(grads, append([]float32(nil), p.Grad...))
+			}
+		}
+		return out, grads
+	}
+	for _, grad := range []bool{true, false} {
+		out1, grads1 := run(1, grad)
+		for _, threads := range []int{2, 3} {
+			out, grads := run(threads, grad)
+			for i := range out {
+				if math.Float32bits(out[i]) != math.Float32bits(out1[i]) {
+					t.Fatalf("grad %v, %d threads: log P[%d] = %v, 1 thread %v", grad, threads, i, out[i], out1[i])
+				}
+			}
+			for k := range grads {
+				nonzero := 0
+				for i, v := range grads[k] {
+					if math.Float32bits(v) != math.Float32bits(grads1[k][i]) {
+						t.Fatalf("%d threads: gradient %d [%d] = %v, 1 thread %v", threads, k, i, v, grads1[k][i])
+					}
+					if v != 0 {
+						nonzero++
+					}
+				}
+				if nonzero == 0 {
+					t.Fatalf("gradient %d is all zeros", k)
+				}
+			}
+		}
+	}
+}
