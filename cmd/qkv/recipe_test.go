@@ -123,3 +123,51 @@ func TestTranslationRecipeEndToEnd(t *testing.T) {
 		t.Errorf("predict's stderr: %s", stderr)
 	}
 }
+
+// TestEveryRecipeStarts: each config file in recipes/ trains two steps on a
+// toy corpus (its data settings as written: tokenizers, joint vocabulary,
+// placeholders, metric) and records what it asks for in config.json, so a
+// recipe in the README or the docs cannot drift out of what qkv train takes.
+func TestEveryRecipeStarts(t *testing.T) {
+	recipes, err := filepath.Glob("../../recipes/*.yaml")
+	if err != nil || len(recipes) < 6 {
+		t.Fatalf("recipes: %v, %v", recipes, err)
+	}
+	dir := t.TempDir()
+	trainFile := filepath.Join(dir, "train.tsv")
+	recipeCorpus(t, trainFile, 200, 4)
+	for _, r := range recipes {
+		name := strings.TrimSuffix(filepath.Base(r), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, name)
+			_, stderr, err := qkv(t, "", "train", "--config", r, "--train", trainFile, "--out", out,
+				"--max-steps", "2", "--metric", "none", "--bpe-merges", "50", "--threads", "1")
+			if err != nil {
+				t.Fatalf("train: %v\n%s", err, stderr)
+			}
+			cfg := readOrFail(t, filepath.Join(out, "config.json"))
+			var c struct {
+				Model struct {
+					Arch string `json:"arch"`
+					Copy bool   `json:"copy"`
+				} `json:"model"`
+			}
+			if err := json.Unmarshal([]byte(cfg), &c); err != nil {
+				t.Fatal(err)
+			}
+			if want := "arch: " + c.Model.Arch + "\n"; !strings.Contains(string(raw), want) {
+				t.Errorf("config.json's arch %q is not the recipe's", c.Model.Arch)
+			}
+			if wantCopy := strings.Contains(string(raw), "\n  copy: true\n"); c.Model.Copy != wantCopy {
+				t.Errorf("config.json's copy is %v, the recipe asks for %v", c.Model.Copy, wantCopy)
+			}
+			if _, err := os.Stat(filepath.Join(out, "last.safetensors")); err != nil {
+				t.Errorf("no checkpoint after two steps: %v", err)
+			}
+		})
+	}
+}
