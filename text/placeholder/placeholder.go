@@ -295,19 +295,83 @@ func (p *Protected) protect(body string, number func(text string) int) string {
 // output with spaces does not change them). Markers that p does not
 // define are left as they are; a placeholder the translation lacks is
 // missing from the result (search.Placeholders prevents both).
+//
+// An accelerator mark (the _ of _File, the & of &Open) marks the letter
+// after it, so it must land before one: a mark the translation put before
+// a space or punctuation ("⟦1⟧ Datei", "Datei⟦1⟧:") moves to the start of
+// the next word (or, at the end, of the last word without a mark), as
+// translation tools place accelerator keys; the translation's words stay
+// as they are.
 func (p Protected) Restore(translated string) string {
 	translated = strings.TrimFunc(translated, unicode.IsSpace)
-	var b strings.Builder
-	b.WriteString(p.Leading)
+	var rs []rune
+	var marks []int // indexes in rs of accelerator marks put back
 	for _, part := range Split(translated) {
 		if k, ok := ParseMarker(part); ok && k <= len(p.Originals) && p.Originals[k-1] != "" {
-			b.WriteString(p.Originals[k-1])
+			if p.Kinds[k-1] == Accel {
+				marks = append(marks, len(rs))
+			}
+			rs = append(rs, []rune(p.Originals[k-1])...)
 			continue
 		}
-		b.WriteString(part)
+		rs = append(rs, []rune(part)...)
 	}
-	b.WriteString(p.Trailing)
-	return b.String()
+	if len(marks) > 0 {
+		rs = placeAccelerators(rs, marks)
+	}
+	return p.Leading + string(rs) + p.Trailing
+}
+
+// placeAccelerators moves each accelerator mark at rs[i] (i in marks) that
+// does not mark a letter or digit to the start of a word that has none.
+func placeAccelerators(rs []rune, marks []int) []rune {
+	isMark := make([]bool, len(rs))
+	for _, i := range marks {
+		isMark[i] = true
+	}
+	word := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+	// wordStart: a letter or digit after a non-word rune (or first), with no mark before it yet.
+	wordStart := func(rs []rune, isMark []bool, j int) bool {
+		return word(rs[j]) && (j == 0 || !word(rs[j-1]) && rs[j-1] != '_' && !isMark[j-1])
+	}
+	for i := 0; i < len(rs); i++ {
+		if !isMark[i] {
+			continue
+		}
+		next := i+1 < len(rs) && word(rs[i+1])
+		prevOK := rs[i] == '&' || i == 0 || !word(rs[i-1]) && rs[i-1] != '_'
+		if next && prevOK {
+			continue
+		}
+		mark := rs[i]
+		rs, isMark = slices.Delete(rs, i, i+1), slices.Delete(isMark, i, i+1)
+		if i > 0 && unicode.IsSpace(rs[i-1]) && !isMark[i-1] && (i == len(rs) || unicode.IsSpace(rs[i]) || strings.ContainsRune(")]}.,:;!?»«\"'", rs[i])) {
+			// "a _ b" → "a b", "a _." → "a.", "a _" → "a": not "a  b", "a ." or "a "
+			rs, isMark = slices.Delete(rs, i-1, i), slices.Delete(isMark, i-1, i)
+			i--
+		} else if i == 0 && len(rs) > 0 && unicode.IsSpace(rs[0]) { // "_ a" → "a"
+			rs, isMark = slices.Delete(rs, 0, 1), slices.Delete(isMark, 0, 1)
+		}
+		j := -1
+		for k := i; k < len(rs) && j < 0; k++ {
+			if wordStart(rs, isMark, k) {
+				j = k
+			}
+		}
+		for k := min(i, len(rs)) - 1; k >= 0 && j < 0; k-- {
+			if wordStart(rs, isMark, k) {
+				j = k
+			}
+		}
+		if j < 0 { // no word to mark: leave it where it was
+			j = min(i, len(rs))
+		}
+		rs, isMark = slices.Insert(rs, j, mark), slices.Insert(isMark, j, true)
+		if j >= i {
+			i = j // go on after the mark's new place
+		} // else the rune after the old place is now rs[i+1], checked next
+	}
+	return rs
 }
 
 // Split cuts protected text into text pieces and markers, in order; no

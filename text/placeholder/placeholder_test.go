@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/qkv-dev/qkv/text/tokenize"
@@ -216,6 +217,35 @@ func TestRestoreDropsTheModelsWhiteSpace(t *testing.T) {
 		p := Protect(c.src)
 		if got := p.Restore(c.translated); got != c.want {
 			t.Errorf("%q: Restore(%q) = %q, want %q", c.src, c.translated, got, c.want)
+		}
+	}
+}
+
+// TestRestorePlacesAccelerators: an accelerator mark the translation put
+// before a space, punctuation or nothing moves to the start of a word, so
+// it marks a letter again and the translation keeps its placeholders;
+// marks in place, and every other placeholder, stay where they are.
+func TestRestorePlacesAccelerators(t *testing.T) {
+	for _, c := range []struct{ src, translated, want string }{
+		{"Choose _Server", "⟦1⟧Server wählen", "_Server wählen"},                            // in place
+		{"Choose _Server", "⟦1⟧ hat", "_hat"},                                               // before a space
+		{"Choose _Server", "Server ⟦1⟧ wählen", "Server _wählen"},                           // between words
+		{"Restore _Defaults", "Standard⟦1⟧ wiederherstellen", "Standard _wiederherstellen"}, // after a letter
+		{"_Reload", "⟦1⟧:", "_:"},                                                           // no word: left alone (not kept)
+		{"_Reload", "Neu laden ⟦1⟧", "Neu _laden"},                                          // at the end: the last word
+		{"F-B&W", "F⟦1⟧: Farbe", "F: &Farbe"},                                               // & before punctuation
+		{"O&pen", "Ö⟦1⟧ffnen", "Ö&ffnen"},                                                   // & inside a word is an accelerator
+		{"(e.g. _http._tcp)", "(z. B. ⟦1⟧⟦2⟧)", "(_z. _B.)"},                                // two marks, two words
+		{"_Save %s", "⟦2⟧ ⟦1⟧ speichern", "%s _speichern"},                                  // other placeholders stay
+		{"_Open file_name", "Datei_name ⟦1⟧ öffnen", "Datei_name _öffnen"},                  // the text's own _ is not moved
+	} {
+		p := Protect(c.src)
+		got := p.Restore(c.translated)
+		if got != c.want {
+			t.Errorf("%q: Restore(%q) = %q, want %q", c.src, c.translated, got, c.want)
+		}
+		if strings.ContainsFunc(c.want, unicode.IsLetter) && c.want != "_:" && !Kept(c.src, got) {
+			t.Errorf("%q → %q does not keep the placeholders", c.src, got)
 		}
 	}
 }
