@@ -136,7 +136,7 @@ func init() {
 	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate, in [0, 1)")
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
 	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, rouge, sbleu, none, or auto (wer for char→word data, else bleu); a named one is recorded in config.json (data.metric) as the metric eval reports")
-	f.IntVar(&tf.metricMax, "metric-max", 1000, "validation sentences decoded for the metric (0: all)")
+	f.IntVar(&tf.metricMax, "metric-max", 1000, "validation sentences decoded for the metric, taken evenly from the whole file (0: all)")
 	f.StringVar(&tf.lossLog, "loss-log", "", "append step, loss, NLL, learning rate, gradient norm and tokens of every optimizer step to this TSV file (--resume keeps its lines up to the resumed step)")
 	rootCmd.AddCommand(trainCmd)
 }
@@ -690,15 +690,27 @@ func legacyDefaults(o train.Options) train.Options {
 	return o
 }
 
+// spreadSample returns n of pairs taken at even steps through the file (all
+// of them when n is 0 or not less), in order: a validation file grouped by
+// catalogue or package, as qkv data writes them, is sampled from every
+// group, not from the first ones only.
+func spreadSample(pairs []corpus.Pair, n int) []corpus.Pair {
+	if n <= 0 || len(pairs) <= n {
+		return pairs
+	}
+	out := make([]corpus.Pair, n)
+	for i := range out {
+		out[i] = pairs[i*len(pairs)/n]
+	}
+	return out
+}
+
 // runTrainer runs the trainer with a progress display and a validation
 // metric, and prints the outcome.
 // log (if not nil) receives every step and is closed at the end.
 func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, validPairs []corpus.Pair, data pipeline.DataConfig, log *lossLog) error {
 	if metric := chooseMetric(tf.metric, data); metric != "none" && len(validPairs) > 0 {
-		sample := validPairs
-		if tf.metricMax > 0 && len(sample) > tf.metricMax {
-			sample = sample[:tf.metricMax]
-		}
+		sample := spreadSample(validPairs, tf.metricMax)
 		noted := false
 		tr.Metric = func(ctx context.Context, _ model.Model) (string, float64, error) {
 			s, err := scorePairs(p, sample, metric, false, pipeline.Options{BatchSize: 256})

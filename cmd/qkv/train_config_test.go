@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/qkv-dev/qkv/text/corpus"
 	"github.com/qkv-dev/qkv/train"
 )
 
@@ -45,5 +47,36 @@ func TestConfigTimeBudget(t *testing.T) {
 	}
 	if got, err := durationsAsNanoseconds(json.RawMessage(`[1]`), "time_budget"); err != nil || string(got) != `[1]` {
 		t.Errorf("a non-mapping changed: %s, %v", got, err)
+	}
+}
+
+// TestSpreadSample: the validation metric's sample is spread over the whole
+// file, every pair at most once, in file order.
+func TestSpreadSample(t *testing.T) {
+	pairs := make([]corpus.Pair, 2562)
+	for i := range pairs {
+		pairs[i] = corpus.Pair{Source: fmt.Sprint(i), Target: "x"}
+	}
+	s := spreadSample(pairs, 500)
+	if len(s) != 500 || s[0].Source != "0" {
+		t.Fatalf("%d pairs from %s", len(s), s[0].Source)
+	}
+	last := -1
+	for _, p := range s {
+		var i int
+		fmt.Sscan(p.Source, &i)
+		if i <= last {
+			t.Fatalf("pair %d after %d: not in order or repeated", i, last)
+		}
+		last = i
+	}
+	if last < 2500 {
+		t.Errorf("the sample ends at pair %d of 2562: it does not reach the end of the file", last)
+	}
+	if got := spreadSample(pairs, 0); len(got) != len(pairs) {
+		t.Errorf("n = 0 gave %d pairs, want all", len(got))
+	}
+	if got := spreadSample(pairs[:10], 500); len(got) != 10 {
+		t.Errorf("10 pairs, n = 500: %d", len(got))
 	}
 }
