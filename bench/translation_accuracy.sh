@@ -114,8 +114,13 @@ choose() {
 			if [ "$b" = 1 ] && [ "$a" != "${ALPHAS%% *}" ]; then
 				continue # greedy ignores α
 			fi
-			evalv "$sel/valid-beam$b-alpha$a.json" --model "$run" --weights "$w" --beam "$b" --alpha "$a"
-			echo "$(jf "$sel/valid-beam$b-alpha$a.json" $K1 $K2) $b $a" >>"$sel/decoding.cands"
+			# Named by the weights too, so a rerun that chooses other weights never reuses these.
+			local f=$sel/valid-$(basename "$w" .safetensors)-beam$b-alpha$a.json
+			if [ "$b" = 1 ]; then
+				f=$sel/valid-$(basename "$w" .safetensors).json # greedy: the weights' own score
+			fi
+			evalv "$f" --model "$run" --weights "$w" --beam "$b" --alpha "$a"
+			echo "$(jf "$f" $K1 $K2) $b $a" >>"$sel/decoding.cands"
 		done
 	done
 	best "$sel/decoding.cands" >"$sel/decoding"
