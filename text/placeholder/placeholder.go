@@ -304,74 +304,96 @@ func (p *Protected) protect(body string, number func(text string) int) string {
 // as they are.
 func (p Protected) Restore(translated string) string {
 	translated = strings.TrimFunc(translated, unicode.IsSpace)
-	var rs []rune
-	var marks []int // indexes in rs of accelerator marks put back
+	var gs []glyph
+	var marks []int // indexes in gs of accelerator marks put back
 	for _, part := range Split(translated) {
 		if k, ok := ParseMarker(part); ok && k <= len(p.Originals) && p.Originals[k-1] != "" {
 			if p.Kinds[k-1] == Accel {
-				marks = append(marks, len(rs))
+				marks = append(marks, len(gs))
 			}
-			rs = append(rs, []rune(p.Originals[k-1])...)
-			continue
+			part = p.Originals[k-1]
 		}
-		rs = append(rs, []rune(part)...)
+		gs = appendGlyphs(gs, part)
 	}
 	if len(marks) > 0 {
-		rs = placeAccelerators(rs, marks)
+		gs = placeAccelerators(gs, marks)
 	}
-	return p.Leading + string(rs) + p.Trailing
+	var b strings.Builder
+	b.WriteString(p.Leading)
+	for _, g := range gs {
+		b.WriteString(g.s)
+	}
+	b.WriteString(p.Trailing)
+	return b.String()
 }
 
-// placeAccelerators moves each accelerator mark at rs[i] (i in marks) that
+// glyph is one rune of a text with its bytes as they were, so that text
+// which is not valid UTF-8 comes back byte for byte (r is utf8.RuneError
+// for a stray byte).
+type glyph struct {
+	r rune
+	s string
+}
+
+func appendGlyphs(gs []glyph, s string) []glyph {
+	for s != "" {
+		r, n := utf8.DecodeRuneInString(s)
+		gs = append(gs, glyph{r, s[:n]})
+		s = s[n:]
+	}
+	return gs
+}
+
+// placeAccelerators moves each accelerator mark at gs[i] (i in marks) that
 // does not mark a letter or digit to the start of a word that has none.
-func placeAccelerators(rs []rune, marks []int) []rune {
-	isMark := make([]bool, len(rs))
+func placeAccelerators(gs []glyph, marks []int) []glyph {
+	isMark := make([]bool, len(gs))
 	for _, i := range marks {
 		isMark[i] = true
 	}
-	word := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+	word := func(g glyph) bool { return unicode.IsLetter(g.r) || unicode.IsDigit(g.r) }
 	// wordStart: a letter or digit after a non-word rune (or first), with no mark before it yet.
-	wordStart := func(rs []rune, isMark []bool, j int) bool {
-		return word(rs[j]) && (j == 0 || !word(rs[j-1]) && rs[j-1] != '_' && !isMark[j-1])
+	wordStart := func(gs []glyph, isMark []bool, j int) bool {
+		return word(gs[j]) && (j == 0 || !word(gs[j-1]) && gs[j-1].r != '_' && !isMark[j-1])
 	}
-	for i := 0; i < len(rs); i++ {
+	for i := 0; i < len(gs); i++ {
 		if !isMark[i] {
 			continue
 		}
-		next := i+1 < len(rs) && word(rs[i+1])
-		prevOK := rs[i] == '&' || i == 0 || !word(rs[i-1]) && rs[i-1] != '_'
+		next := i+1 < len(gs) && word(gs[i+1])
+		prevOK := gs[i].r == '&' || i == 0 || !word(gs[i-1]) && gs[i-1].r != '_'
 		if next && prevOK {
 			continue
 		}
-		mark := rs[i]
-		rs, isMark = slices.Delete(rs, i, i+1), slices.Delete(isMark, i, i+1)
-		if i > 0 && unicode.IsSpace(rs[i-1]) && !isMark[i-1] && (i == len(rs) || unicode.IsSpace(rs[i]) || strings.ContainsRune(")]}.,:;!?»«\"'", rs[i])) {
+		mark := gs[i]
+		gs, isMark = slices.Delete(gs, i, i+1), slices.Delete(isMark, i, i+1)
+		if i > 0 && unicode.IsSpace(gs[i-1].r) && !isMark[i-1] && (i == len(gs) || unicode.IsSpace(gs[i].r) || strings.ContainsRune(")]}.,:;!?»«\"'", gs[i].r)) {
 			// "a _ b" → "a b", "a _." → "a.", "a _" → "a": not "a  b", "a ." or "a "
-			rs, isMark = slices.Delete(rs, i-1, i), slices.Delete(isMark, i-1, i)
+			gs, isMark = slices.Delete(gs, i-1, i), slices.Delete(isMark, i-1, i)
 			i--
-		} else if i == 0 && len(rs) > 0 && unicode.IsSpace(rs[0]) { // "_ a" → "a"
-			rs, isMark = slices.Delete(rs, 0, 1), slices.Delete(isMark, 0, 1)
+		} else if i == 0 && len(gs) > 0 && unicode.IsSpace(gs[0].r) { // "_ a" → "a"
+			gs, isMark = slices.Delete(gs, 0, 1), slices.Delete(isMark, 0, 1)
 		}
 		j := -1
-		for k := i; k < len(rs) && j < 0; k++ {
-			if wordStart(rs, isMark, k) {
+		for k := i; k < len(gs) && j < 0; k++ {
+			if wordStart(gs, isMark, k) {
 				j = k
 			}
 		}
-		for k := min(i, len(rs)) - 1; k >= 0 && j < 0; k-- {
-			if wordStart(rs, isMark, k) {
+		for k := min(i, len(gs)) - 1; k >= 0 && j < 0; k-- {
+			if wordStart(gs, isMark, k) {
 				j = k
 			}
 		}
 		if j < 0 { // no word to mark: leave it where it was
-			j = min(i, len(rs))
+			j = min(i, len(gs))
 		}
-		rs, isMark = slices.Insert(rs, j, mark), slices.Insert(isMark, j, true)
+		gs, isMark = slices.Insert(gs, j, mark), slices.Insert(isMark, j, true)
 		if j >= i {
 			i = j // go on after the mark's new place
-		} // else the rune after the old place is now rs[i+1], checked next
+		} // else the glyph after the old place is now gs[i+1], checked next
 	}
-	return rs
+	return gs
 }
 
 // Split cuts protected text into text pieces and markers, in order; no
