@@ -341,3 +341,38 @@ func TestEvalOutput(t *testing.T) {
 		t.Fatal("the test file changed")
 	}
 }
+
+// TestUnwritableOutputRefusedFirst: an output no file can be written to (in
+// a directory that does not exist, or a directory itself) is refused before
+// any input is read, so a long decoding is never thrown away at the end
+// for want of a place to put it. Each command is given an input that would
+// fail too: the output's error must come first.
+func TestUnwritableOutputRefusedFirst(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-such-dir", "out")
+	badPO := filepath.Join(dir, "bad.po")
+	os.WriteFile(badPO, []byte("msgid \"a\"\nmsgstr \"\n"), 0o644)
+	noInput := filepath.Join(dir, "no-such-input")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"predict", "--model", "builtin:g2p-en", "--input", noInput, "--output", missing}, "--output"},
+		{[]string{"predict", "--model", "builtin:g2p-en", "--input", noInput, "--output", dir}, "--output"},
+		{[]string{"predict", "--model", "builtin:g2p-en", "--input", noInput, "--attention", missing}, "--attention"},
+		{[]string{"eval", "--model", "builtin:g2p-en", "--test", noInput, "--output", missing}, "--output"},
+		{[]string{"translate-po", "--model", "builtin:g2p-en", badPO, "-o", missing}, "--output"},
+		{[]string{"translate-po", "--model", "builtin:g2p-en", badPO, "-o", dir}, "--output"},
+		{[]string{"score", "--memprofile", missing, "--hyp", noInput, "--ref", noInput}, "--memprofile"},
+	} {
+		_, stderr, err := qkv(t, "", tc.args...)
+		if err == nil {
+			t.Errorf("%v succeeded", tc.args)
+			continue
+		}
+		if !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "bad.po:") || strings.Contains(stderr, "no-such-input") {
+			t.Errorf("%v: want the %s error before any input is read, got:\n%s", tc.args, tc.want, stderr)
+		}
+	}
+	noTemps(t, dir)
+}

@@ -58,6 +58,13 @@ func init() {
 			runtime.GOMAXPROCS(n)
 			kernels.SetThreads(n)
 		}
+		// The memory profile is written when the command ends: a path it
+		// cannot be written to is refused now, not after the work.
+		if memProfile != "" {
+			if err := atomicfile.CanCreate(memProfile); err != nil {
+				return fmt.Errorf("--memprofile: %w", err)
+			}
+		}
 		if cpuProfile != "" {
 			f, err := atomicfile.Create(cpuProfile)
 			if err != nil {

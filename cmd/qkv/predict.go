@@ -204,8 +204,9 @@ func modelFiles(dir, weights string) []string {
 }
 
 // checkOutputs refuses, before anything is written, an output flag that
-// names one of the inputs (by device and inode, so links count) or the same
-// file as another output. outputs are flag → path; "" is not given.
+// names one of the inputs (by device and inode, so links count), the same
+// file as another output, or a path no file can be written to. outputs are
+// flag → path; "" is not given.
 func checkOutputs(outputs [][2]string, inputs ...string) error {
 	for i, o := range outputs {
 		flag, path := o[0], o[1]
@@ -214,6 +215,11 @@ func checkOutputs(outputs [][2]string, inputs ...string) error {
 		}
 		if err := atomicfile.NotAnInput(path, inputs...); err != nil {
 			return fmt.Errorf("%s: %w; write it elsewhere", flag, err)
+		}
+		// A path no file can be written to (a directory, a missing
+		// directory) is refused now, not after all the decoding.
+		if err := atomicfile.CanCreate(path); err != nil {
+			return fmt.Errorf("%s: %w", flag, err)
 		}
 		for _, o2 := range outputs[:i] {
 			if o2[1] == "" {

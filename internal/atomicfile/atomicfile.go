@@ -72,6 +72,20 @@ func Create(path string) (*File, error) {
 	return &File{path: path, tmp: f, bw: bufio.NewWriterSize(f, 1<<20), mode: mode}, nil
 }
 
+// CanCreate checks, before any long work, that Create(path) would succeed
+// now: path is not a directory or other non-regular file, and its directory
+// exists and takes new files. It creates a temporary file there and removes
+// it at once, so a command can refuse a bad output path up front instead of
+// failing after an hour of decoding or training.
+func CanCreate(path string) error {
+	f, err := Create(path)
+	if err != nil {
+		return err
+	}
+	f.Abort()
+	return nil
+}
+
 // Name is the path the file will have after Commit.
 func (f *File) Name() string { return f.path }
 

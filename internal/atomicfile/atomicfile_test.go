@@ -143,3 +143,29 @@ func TestRemoveStale(t *testing.T) {
 		t.Fatalf("left %v", got)
 	}
 }
+
+func TestCanCreate(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "old.txt")
+	os.WriteFile(old, []byte("keep"), 0o644)
+	for _, ok := range []string{old, filepath.Join(dir, "new.txt")} {
+		if err := CanCreate(ok); err != nil {
+			t.Errorf("CanCreate(%s): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{dir, filepath.Join(dir, "missing", "x.txt"), filepath.Join(old, "x.txt")} {
+		if err := CanCreate(bad); err == nil {
+			t.Errorf("CanCreate(%s) accepted a path no file can be written to", bad)
+		}
+	}
+	if b, _ := os.ReadFile(old); string(b) != "keep" {
+		t.Errorf("CanCreate changed an existing file: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new.txt")); err == nil {
+		t.Error("CanCreate left the file it checked")
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Errorf("CanCreate left files behind: %v", ents)
+	}
+}
