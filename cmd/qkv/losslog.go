@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/internal/excerpt"
+	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/train"
 )
 
@@ -32,15 +34,27 @@ type lossLog struct {
 
 // openLossLog prepares path for a run: a new run (resumeStep < 0) starts
 // it with the header, refusing a file that already holds lines unless
-// overwrite is set; a resumed run keeps its lines up to resumeStep. The
+// overwrite is set; a resumed run keeps its lines up to resumeStep. A file
+// that is not a loss log, or is named like a run directory's file, is
+// refused even with overwrite. The
 // rewrite goes through atomicfile, so what was there is never half lost.
 func openLossLog(path string, resumeStep int64, overwrite bool, inputs ...string) (*lossLog, error) {
 	if err := atomicfile.NotAnInput(path, inputs...); err != nil {
 		return nil, fmt.Errorf("--loss-log: %w", err)
 	}
+	// A log named like a run's file (run1/config.json, run/last.safetensors)
+	// would replace that file, or be replaced by it, or be removed by a
+	// later --overwrite: in this run's directory or another's.
+	if base := filepath.Base(path); pipeline.IsRunFile(base) || base == pipeline.LockFile {
+		return nil, fmt.Errorf("--loss-log %s has the name of a file of a run directory (%s), which qkv train writes and --overwrite removes: name the log otherwise, e.g. loss.tsv", path, base)
+	}
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("--loss-log: %w", err)
+	}
+	// --overwrite replaces a previous loss log, never another kind of file.
+	if len(old) > 0 && !strings.HasPrefix(string(old), lossLogHeader) {
+		return nil, fmt.Errorf("--loss-log %s holds something other than a qkv loss log (its first line is %s, not the header %q): give another file", path, excerpt.Quote(strings.SplitN(string(old), "\n", 2)[0]), strings.TrimSuffix(lossLogHeader, "\n"))
 	}
 	var keep bytes.Buffer
 	keep.WriteString(lossLogHeader)

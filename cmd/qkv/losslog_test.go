@@ -89,3 +89,42 @@ func TestTrainLossLog(t *testing.T) {
 		}
 	}
 }
+
+// TestLossLogNeverReplacesOtherFiles: --loss-log, even with --overwrite
+// (which is about --out), replaces only a previous loss log: not a file of
+// another kind, and never a file named like a run's (another run's
+// config.json, or this run's last.safetensors, which the trainer writes).
+func TestLossLogNeverReplacesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "notes.txt")
+	os.WriteFile(other, []byte("my notes\n"), 0o644)
+	run := filepath.Join(dir, "run1")
+	os.Mkdir(run, 0o755)
+	cfg := filepath.Join(run, "config.json")
+	os.WriteFile(cfg, []byte("{}\n"), 0o644)
+	for _, path := range []string{other, cfg, filepath.Join(dir, "run2", "last.safetensors"), filepath.Join(dir, "step-00000100.safetensors")} {
+		for _, resume := range []int64{-1, 3} {
+			if l, err := openLossLog(path, resume, true); err == nil {
+				l.close()
+				t.Errorf("--loss-log %s (resume at %d, --overwrite) accepted", path, resume)
+			}
+		}
+	}
+	if b, _ := os.ReadFile(other); string(b) != "my notes\n" {
+		t.Errorf("notes.txt changed: %q", b)
+	}
+	if b, _ := os.ReadFile(cfg); string(b) != "{}\n" {
+		t.Errorf("config.json changed: %q", b)
+	}
+	// A previous loss log is still replaced with --overwrite.
+	log := filepath.Join(dir, "loss.tsv")
+	os.WriteFile(log, []byte(lossLogHeader+"1\t2\t2\t1e-3\t1\t10\n"), 0o644)
+	l, err := openLossLog(log, -1, true)
+	if err != nil {
+		t.Fatalf("--overwrite of a previous loss log: %v", err)
+	}
+	l.close()
+	if b, _ := os.ReadFile(log); string(b) != lossLogHeader {
+		t.Errorf("the previous log was not replaced: %q", b)
+	}
+}
