@@ -153,6 +153,12 @@ func (p *Pipeline) Quantize(out string) error {
 			os.RemoveAll(tmp)
 		}
 	}()
+	// MkdirTemp makes the directory private (0700); the model it becomes
+	// is as readable as a training run's directory and its 0644 files, so
+	// that a server running as another user can load it.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
 	cfg := p.Config
 	cfg.Quantized = Int8
 	if err := checkpoint.SaveJSON(filepath.Join(tmp, ConfigFile), cfg); err != nil {

@@ -56,6 +56,11 @@ func runQuantize(cmd *cobra.Command, _ []string) error {
 	}
 	out := qf.out
 	if out == "" {
+		// builtin:NAME-int8 would be a directory of that odd name in the
+		// current directory: ask for a place instead, as convert does.
+		if name, ok := strings.CutPrefix(qf.model, pipeline.BuiltinPrefix); ok {
+			return fmt.Errorf("quantize: %s is built into qkv and cannot be written beside: give --out a new directory, e.g. --out ./%s-int8", qf.model, name)
+		}
 		out = strings.TrimRight(qf.model, string(os.PathSeparator)) + "-int8"
 	}
 	p, err := pipeline.LoadWeights(qf.model, qf.weights)

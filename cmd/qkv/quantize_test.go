@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,5 +112,33 @@ func TestQuantize(t *testing.T) {
 	// Nor int8 weights as float ones.
 	if _, stderr, err := qkv(t, "abc\n", "predict", "--model", tr, "--weights", filepath.Join(out, "best.safetensors")); err == nil || !strings.Contains(stderr, "quantized") {
 		t.Errorf("int8 weights in a float directory: %v, stderr %q", err, stderr)
+	}
+}
+
+// TestQuantizeBuiltinOut: quantizing a built-in model without --out is
+// refused (it once made a directory named "builtin:g2p-en-int8" in the
+// current directory); with --out, the model directory is as readable as a
+// training run's (MkdirTemp's 0700 once made it private).
+func TestQuantizeBuiltinOut(t *testing.T) {
+	cwd := t.TempDir()
+	cmd := exec.Command(qkvBin, "quantize", "--model", "builtin:g2p-en")
+	cmd.Dir = cwd
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--out") {
+		t.Errorf("quantize of a built-in model without --out: %v\n%s", err, out)
+	}
+	if ents, _ := os.ReadDir(cwd); len(ents) != 0 {
+		t.Errorf("it wrote into the current directory: %v", ents)
+	}
+	q := filepath.Join(cwd, "g2p-en-int8")
+	if _, stderr, err := qkv(t, "", "quantize", "--model", "builtin:g2p-en", "--out", q); err != nil {
+		t.Fatalf("quantize --out: %v\n%s", err, stderr)
+	}
+	st, err := os.Stat(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o755 {
+		t.Errorf("the quantized model's directory has mode %v, want 0755", st.Mode().Perm())
 	}
 }
