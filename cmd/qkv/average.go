@@ -72,7 +72,18 @@ DIR/average.safetensors, is checked to load into the model, and is used with
 		// Average into a temporary file beside the output, check that it
 		// loads into the model, and only then rename it into place: a
 		// failure leaves any previous output as it was.
-		tmp := filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp-average")
+		// The temporary name is random, as atomicfile's: two qkv average
+		// writing the same --out at once must not write into, or remove,
+		// each other's file.
+		if err := atomicfile.CanCreate(out); err != nil {
+			return fmt.Errorf("average: --out: %w", err)
+		}
+		tf, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+		if err != nil {
+			return fmt.Errorf("average: --out: %w", err)
+		}
+		tmp := tf.Name()
+		tf.Close()
 		defer os.Remove(tmp)
 		if err := checkpoint.Average(tmp, paths); err != nil {
 			return err

@@ -253,6 +253,22 @@ func TestAverageOutputIsNeverAnInput(t *testing.T) {
 	}
 	noTemps(t, filepath.Dir(out))
 	noTemps(t, model)
+
+	// Another qkv average writing the same --out has its own temporary
+	// file, which this one neither writes into nor removes (both once used
+	// ".<out>.tmp-average").
+	theirs := filepath.Join(filepath.Dir(out), ".avg.safetensors.tmp-average")
+	os.WriteFile(theirs, []byte("another run's"), 0o644)
+	if _, stderr, err := qkv(t, "", "average", "--model", model, "--out", out); err != nil {
+		t.Fatalf("average: %v\n%s", err, stderr)
+	}
+	if b, err := os.ReadFile(theirs); err != nil || string(b) != "another run's" {
+		t.Errorf("another run's temporary file was changed or removed: %q, %v", b, err)
+	}
+	// An --out that is a directory is refused, with no file left behind.
+	if _, stderr, err := qkv(t, "", "average", "--model", model, "--out", t.TempDir()); err == nil || !strings.Contains(stderr, "average: --out") {
+		t.Errorf("--out a directory: err %v, stderr %q", err, stderr)
+	}
 }
 
 // TestPredictInterruptLeavesNothing: Ctrl-C while predict writes --output
