@@ -416,3 +416,21 @@ func TestRecurrentArchitecturesEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownSubcommandFails: a mistyped subcommand of a command that
+// groups others is an error (status 1) naming it, as one of qkv itself is;
+// the group alone still prints its help.
+func TestUnknownSubcommandFails(t *testing.T) {
+	for _, args := range [][]string{{"nosuch"}, {"data", "gettxt"}, {"bench", "nosuch"}} {
+		_, stderr, err := qkv(t, "", args...)
+		if err == nil || !strings.Contains(stderr, "unknown command \""+args[len(args)-1]+"\"") {
+			t.Errorf("qkv %v: err %v, stderr %q", args, err, stderr)
+		}
+	}
+	for _, group := range []string{"data", "bench"} {
+		stdout, _, err := qkv(t, "", group)
+		if err != nil || !strings.Contains(stdout, "Available Commands") {
+			t.Errorf("qkv %s: err %v, stdout %q", group, err, stdout)
+		}
+	}
+}

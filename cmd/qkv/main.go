@@ -126,7 +126,27 @@ func writeMemProfile() error {
 	return nil
 }
 
+// groupsRefuseUnknown makes a command that only groups others (qkv data,
+// qkv bench) fail on an unknown subcommand: cobra prints such a command's
+// help and exits 0, so `qkv data gettxt` looked like a success to a script.
+// Without arguments the help is printed, as before.
+func groupsRefuseUnknown(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		groupsRefuseUnknown(sub)
+	}
+	if c == rootCmd || c.Runnable() || !c.HasSubCommands() {
+		return
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q (run '%s --help' for its commands)", args[0], cmd.CommandPath(), cmd.CommandPath())
+		}
+		return cmd.Help()
+	}
+}
+
 func main() {
+	groupsRefuseUnknown(rootCmd)
 	err := rootCmd.Execute()
 	if perr := writeMemProfile(); err == nil {
 		err = perr
