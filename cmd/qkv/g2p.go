@@ -103,6 +103,15 @@ func runG2P(cmd *cobra.Command, args []string) error {
 		}
 		return nil
 	}
+	// The model is loaded lazily, so that words the dictionary holds cost
+	// nothing; but a --model or --weights the user named is loaded now, or
+	// a typo in it would go unnoticed whenever every word is in the
+	// dictionary.
+	if cmd.Flags().Changed("model") || cmd.Flags().Changed("weights") {
+		if err := loadModel(); err != nil {
+			return err
+		}
+	}
 
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	defer out.Flush()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -92,5 +93,26 @@ func TestG2PBuiltin(t *testing.T) {
 	out, stderr, err = qkv(t, "", "g2p", "cat")
 	if err != nil || out != "cat\tK AE T\n" {
 		t.Errorf("qkv g2p cat: %q %v %s", out, err, stderr)
+	}
+}
+
+// TestG2PNamedModelIsChecked: a --model or --weights given on the command
+// line is loaded even when the dictionary holds every word ("hello"), so a
+// typo in it is an error rather than silently unused.
+func TestG2PNamedModelIsChecked(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"g2p", "--model", filepath.Join(dir, "no-such-run"), "hello"},
+		{"g2p", "--model", "builtin:no-such-model", "hello"},
+		{"g2p", "--weights", "no-such.safetensors", "hello"},
+	} {
+		stdout, stderr, err := qkv(t, "", args...)
+		if err == nil || stdout != "" || !strings.Contains(stderr, "no such") {
+			t.Errorf("qkv %v: err %v, stdout %q, stderr %q", args, err, stdout, stderr)
+		}
+	}
+	// The default model is still loaded only when a word needs it.
+	if stdout, stderr, err := qkv(t, "", "g2p", "hello"); err != nil || stdout != "hello\tHH AH L OW\n" {
+		t.Errorf("qkv g2p hello: %v, %q, %q", err, stdout, stderr)
 	}
 }
