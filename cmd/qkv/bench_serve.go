@@ -113,6 +113,11 @@ func runBenchServe(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("bench serve: --clients %d is out of range: use 1 to 1000 clients", c)
 		}
 	}
+	// Every request of a run with a beam the server refuses would fail,
+	// after the whole --duration of each run: say so now.
+	if bsf.beam < 1 || bsf.beam > bsf.cfg.MaxBeam {
+		return fmt.Errorf("bench serve: --beam %d is out of range: use 1 (greedy) to --max-beam (%d)", bsf.beam, bsf.cfg.MaxBeam)
+	}
 	if bsf.duration <= 0 || bsf.warmup < 0 {
 		return errors.New("bench serve: --duration must be positive and --warmup not negative")
 	}

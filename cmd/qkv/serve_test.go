@@ -227,3 +227,16 @@ func TestBenchServe(t *testing.T) {
 		t.Errorf("--clients 0: %v %s", err, stderr)
 	}
 }
+
+// TestBenchServeBeamChecked: a --beam the server would refuse is an error
+// before any run (it ran every run with all requests failing, then said
+// "no request answered").
+func TestBenchServeBeamChecked(t *testing.T) {
+	for _, beam := range []string{"0", "17"} {
+		stdout, stderr, err := qkv(t, "", "bench", "serve", "--model", "builtin:g2p-en", "--beam", beam,
+			"--clients", "1", "--duration", "100ms", "--warmup", "0s")
+		if err == nil || stdout != "" || !strings.Contains(stderr, "--beam "+beam+" is out of range") {
+			t.Errorf("--beam %s: %v, stdout %q, stderr %q", beam, err, stdout, stderr)
+		}
+	}
+}
