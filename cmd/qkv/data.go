@@ -196,6 +196,19 @@ func runGettext(cmd *cobra.Command, _ []string) error {
 				names[part.name] = append(names[part.name], cat.Name)
 			}
 		}
+		// Whole catalogues go to each split, so a few catalogues can leave
+		// valid.tsv or test.tsv empty; qkv train --valid and qkv eval
+		// --test refuse an empty file, so say so here, where it is made.
+		for _, e := range []struct {
+			name string
+			n    int
+			frac float64
+		}{{"valid", c.Valid, validFrac}, {"test", c.Test, testFrac}} {
+			if e.n == 0 && e.frac > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "qkv: data gettext: --lang %s: %s.tsv is empty: its share (%g) of %d pairs is less than one whole catalogue; add catalogues or raise --%s-frac (qkv train without --valid holds out 2%% of train instead)\n",
+					l.lang, e.name, e.frac, c.Pairs, e.name)
+			}
+		}
 		js, _ := json.MarshalIndent(names, "", " ")
 		if err := atomicfile.WriteFile(filepath.Join(dir, "catalogues.json"), append(js, '\n')); err != nil {
 			return err

@@ -164,3 +164,28 @@ func TestDataGodoc(t *testing.T) {
 		t.Errorf("--out was created for a bad --root: %v", err)
 	}
 }
+
+// TestDataGettextEmptySplitWarned: with too few catalogues for a split's
+// share, valid.tsv (or test.tsv) comes out empty, which qkv train --valid
+// then refuses: data gettext says so when it writes it.
+func TestDataGettextEmptySplitWarned(t *testing.T) {
+	dir := t.TempDir()
+	msgs := filepath.Join(dir, "locale", "de", "LC_MESSAGES")
+	writeMO(t, filepath.Join(msgs, "a.mo"), [][2]string{{"Open", "Öffnen"}, {"Close", "Schließen"}})
+	writeMO(t, filepath.Join(msgs, "b.mo"), [][2]string{{"Save", "Speichern"}})
+	out := filepath.Join(dir, "out")
+	stdout, stderr, err := qkv(t, "", "data", "gettext", "--locale-dir", filepath.Join(dir, "locale"), "--lang", "de", "--out", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var c gettextCounts
+	if json.Unmarshal([]byte(stdout), &c) != nil || c.Valid != 0 {
+		t.Fatalf("want an empty validation split from 2 catalogues: %q", stdout)
+	}
+	if !strings.Contains(stderr, "valid.tsv is empty") {
+		t.Errorf("no warning about the empty valid.tsv: %q", stderr)
+	}
+	if c.Test == 0 != strings.Contains(stderr, "test.tsv is empty") {
+		t.Errorf("test split of %d pairs, stderr %q", c.Test, stderr)
+	}
+}
