@@ -290,3 +290,20 @@ func TestUnknownNoteNamesOnlyFlagsTheCommandHas(t *testing.T) {
 		t.Errorf("train: %s", n)
 	}
 }
+
+// TestSamplingFlagsNeedSample: --temperature, --top-k and --seed without
+// --sample are refused; they did nothing, and the greedy output looked
+// like a sample.
+func TestSamplingFlagsNeedSample(t *testing.T) {
+	for _, flag := range [][]string{{"--temperature", "0.5"}, {"--top-k", "3"}, {"--seed", "7"}} {
+		args := append([]string{"predict", "--model", "builtin:g2p-en"}, flag...)
+		stdout, stderr, err := qkv(t, "hello\n", args...)
+		if err == nil || stdout != "" || !strings.Contains(stderr, flag[0]+" applies to sampling") {
+			t.Errorf("%v: %v, stdout %q, stderr %q", flag, err, stdout, stderr)
+		}
+		stdout, stderr, err = qkv(t, "hello\n", append(args, "--sample")...)
+		if err != nil || strings.Count(stdout, "\n") != 1 {
+			t.Errorf("%v --sample: %v, stdout %q, stderr %q", flag, err, stdout, stderr)
+		}
+	}
+}

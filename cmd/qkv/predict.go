@@ -317,6 +317,16 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
+	// Without --sample the search is greedy or a beam, and these flags
+	// would do nothing: a user who forgot --sample would get the search's
+	// output and believe it sampled.
+	if !pf.decode.sample {
+		for _, name := range []string{"temperature", "top-k", "seed"} {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("predict: --%s applies to sampling: add --sample (without it, decoding is greedy or --beam search)", name)
+			}
+		}
+	}
 	opt.Search.Attention = pf.attention != "" || pf.printAlignment
 	if cmd.Flags().Changed("alignment-layer") && !pf.printAlignment {
 		return errors.New("predict: --alignment-layer chooses the layer of --print-alignment: add --print-alignment")
