@@ -167,6 +167,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if sf.drain <= 0 {
 		return fmt.Errorf("serve: --drain-timeout %v is out of range: give a positive time", sf.drain)
 	}
+	// A malformed --addr is refused before the models are loaded.
+	if _, _, err := net.SplitHostPort(sf.addr); err != nil {
+		return fmt.Errorf("serve: --addr %s: %v: give HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks a free one)", sf.addr, err)
+	}
 	var models []serve.Model
 	seen := map[string]string{}
 	for _, v := range sf.models {
@@ -191,7 +195,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	l, err := net.Listen("tcp", sf.addr)
 	if err != nil {
 		s.Close()
-		return fmt.Errorf("serve: --addr %s: %w (is another server on that port? pick another, or port 0 for a free one)", sf.addr, err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("serve: --addr %s: %w (another server holds that port: pick another, or port 0 for a free one)", sf.addr, err)
+		}
+		return fmt.Errorf("serve: --addr %s: %w", sf.addr, err)
 	}
 	stderr := cmd.ErrOrStderr()
 	for _, m := range models {

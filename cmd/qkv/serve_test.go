@@ -240,3 +240,25 @@ func TestBenchServeBeamChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestServeAddrChecked: a malformed --addr is refused before any model is
+// loaded (here the model does not even exist), without the hint about a
+// busy port, which is kept for a port another server holds.
+func TestServeAddrChecked(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-model")
+	for _, addr := range []string{"nonsense", "127.0.0.1", "[::1"} {
+		_, stderr, err := qkvTimeout(t, 30*time.Second, "serve", "--model", missing, "--addr", addr)
+		if err == nil || !strings.Contains(stderr, "--addr "+addr+":") || strings.Contains(stderr, "another server") {
+			t.Errorf("--addr %q: %v, stderr %q", addr, err, stderr)
+		}
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, stderr, err := qkvTimeout(t, 30*time.Second, "serve", "--model", "builtin:g2p-en", "--addr", busy.Addr().String())
+	if err == nil || !strings.Contains(stderr, "another server holds that port") {
+		t.Errorf("a busy port: %v, stderr %q", err, stderr)
+	}
+}
