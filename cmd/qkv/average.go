@@ -57,6 +57,11 @@ DIR/average.safetensors, is checked to load into the model, and is used with
 			if len(snaps) == 0 {
 				return fmt.Errorf("average: %s has no snapshots (%s): train with --keep-snapshots N, or name the files", avf.model, train.SnapshotPattern)
 			}
+			// fairseq's average_checkpoints.py stops here; averaging
+			// fewer than asked is useful, but must not pass unnoticed.
+			if len(snaps) < avf.last {
+				fmt.Fprintf(os.Stderr, "qkv average: --last %d, but %s keeps %d snapshots: averaging those %d\n", avf.last, avf.model, len(snaps), len(snaps))
+			}
 			paths = snaps[max(0, len(snaps)-avf.last):]
 		}
 		out := pipeline.InDir(avf.model, avf.out)

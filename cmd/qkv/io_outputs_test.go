@@ -265,6 +265,13 @@ func TestAverageOutputIsNeverAnInput(t *testing.T) {
 	if b, err := os.ReadFile(theirs); err != nil || string(b) != "another run's" {
 		t.Errorf("another run's temporary file was changed or removed: %q, %v", b, err)
 	}
+	// --last over the snapshots kept averages those, and says so.
+	if _, stderr, err := qkv(t, "", "average", "--model", model, "--out", out, "--last", "5"); err != nil || !strings.Contains(stderr, "--last 5, but "+model+" keeps 2 snapshots") {
+		t.Errorf("--last 5 of 2 snapshots: %v, stderr %q", err, stderr)
+	}
+	if _, stderr, err := qkv(t, "", "average", "--model", model, "--out", out, "--last", "2"); err != nil || stderr != "" {
+		t.Errorf("--last 2 of 2 snapshots: %v, stderr %q", err, stderr)
+	}
 	// An --out that is a directory is refused, with no file left behind.
 	if _, stderr, err := qkv(t, "", "average", "--model", model, "--out", t.TempDir()); err == nil || !strings.Contains(stderr, "average: --out") {
 		t.Errorf("--out a directory: err %v, stderr %q", err, stderr)
