@@ -282,6 +282,14 @@ func runBPE(cmd *cobra.Command, _ []string) error {
 		}
 	} else if len(inputs) != 1 {
 		return fmt.Errorf("--apply takes exactly one --input")
+	} else {
+		// Learning flags with --apply did nothing: the user may have
+		// meant to learn merges and got a tokenized file instead.
+		for _, name := range []string{"merges", "min-freq"} {
+			if fl.Changed(name) {
+				return fmt.Errorf("--%s is for learning merges, and --apply tokenizes with merges already learned: give one of them", name)
+			}
+		}
 	}
 	// The output is never an input (nor the merges), and it is written to a
 	// temporary file renamed into place at the end: a failure leaves any

@@ -102,6 +102,11 @@ func TestDataBPE(t *testing.T) {
 	if _, err := runQKV(t, "data", "bpe", "--input", in); err == nil || !strings.Contains(err.Error(), "--merges") {
 		t.Errorf("missing --merges: %v", err)
 	}
+	for _, flag := range []string{"--merges", "--min-freq"} {
+		if _, err := runQKV(t, "data", "bpe", "--apply", merges, "--input", in, flag, "10"); err == nil || !strings.Contains(err.Error(), flag+" is for learning merges") {
+			t.Errorf("--apply with %s: %v", flag, err)
+		}
+	}
 	if _, err := runQKV(t, "data", "bpe", "--apply", in, "--input", in); err == nil || !strings.Contains(err.Error(), "not a qkv BPE merges file") {
 		t.Errorf("bad merges file: %v", err)
 	}
