@@ -65,7 +65,7 @@ type schema struct {
 }
 
 var translateSchema = schema{
-	fields:   "model, inputs, beam, nbest, alpha, max_len, sample, temperature, top_k, seed, strict, allow_unk, attention",
+	fields:   "model, inputs, beam, nbest, alpha, max_len, max_len_a, max_len_b, sample, temperature, top_k, seed, strict, allow_unk, attention",
 	typeName: typeName, example: example,
 }
 
@@ -206,7 +206,7 @@ func typeName(field string) string {
 		return "a string"
 	case field == "model":
 		return "a string"
-	case field == "alpha" || field == "temperature":
+	case field == "alpha" || field == "temperature" || field == "max_len_a":
 		return "a number"
 	case field == "sample" || field == "strict" || field == "allow_unk" || field == "attention":
 		return "true or false"
