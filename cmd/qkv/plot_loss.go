@@ -29,6 +29,9 @@ func lossCurve(in plotInput, smooth int) (viz.Curve, error) {
 		return viz.Curve{}, fmt.Errorf("%s is empty: it should hold a loss log (step<TAB>loss… a line)", file)
 	}
 	first := strings.Split(lines[0], "\t")
+	if len(first) < 2 {
+		return viz.Curve{}, fmt.Errorf("%s is not a loss log: its first line, %s, has no tab (want step<TAB>loss… a line, as qkv train --loss-log writes)", file, excerpt.Quote(lines[0]))
+	}
 	index := -1
 	if _, err := strconv.ParseFloat(first[0], 64); err == nil { // no header
 		if col == "" {

@@ -206,3 +206,17 @@ func TestPlotLossCurves(t *testing.T) {
 		t.Errorf("--kind losses: err %v\n%s", err, stderr)
 	}
 }
+
+// TestPlotLossNotALog: a file with no tab in its first line (a checkpoint
+// given by mistake, a text file) is named as not a loss log; the error
+// used to read "has no column "loss": its columns are " with nothing after.
+func TestPlotLossNotALog(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"ckpt.safetensors": "\x08\x00\x00\x00{}\x00\x01\x02", "notes.txt": "my notes\nmore\n"} {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(content), 0o644)
+		if _, err := lossCurve(plotInput{"x", path}, 1); err == nil || !strings.Contains(err.Error(), "is not a loss log") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
