@@ -174,9 +174,12 @@ func runG2P(cmd *cobra.Command, args []string) error {
 		}
 	} else {
 		sc := bufio.NewScanner(cmd.InOrStdin())
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		const maxLine = 1 << 20
+		sc.Buffer(make([]byte, 64<<10), maxLine)
 		var words []string
+		lineNo := 0
 		for sc.Scan() {
+			lineNo++
 			words = append(words, g2pWords(sc.Text())...)
 			if len(words) >= g2pf.batchSize {
 				if err := pronounce(words); err != nil {
@@ -185,7 +188,15 @@ func runG2P(cmd *cobra.Command, args []string) error {
 				words = words[:0]
 			}
 		}
-		if err := sc.Err(); err != nil {
+		if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+			// The words read so far are pronounced, as if the input ended.
+			if len(words) > 0 {
+				if err := pronounce(words); err != nil {
+					return err
+				}
+			}
+			return fmt.Errorf("g2p: standard input: line %d is longer than %d MB: put the words on several lines", lineNo+1, maxLine>>20)
+		} else if err != nil {
 			return fmt.Errorf("g2p: reading standard input: %w", err)
 		}
 		if len(words) > 0 {

@@ -116,3 +116,16 @@ func TestG2PNamedModelIsChecked(t *testing.T) {
 		t.Errorf("qkv g2p hello: %v, %q, %q", err, stdout, stderr)
 	}
 }
+
+// TestG2PLongLine: a line over the 1 MB g2p reads is an error naming the
+// line and the limit, after the lines before it were pronounced; it read
+// "bufio.Scanner: token too long".
+func TestG2PLongLine(t *testing.T) {
+	stdout, stderr, err := qkv(t, "hello\n"+strings.Repeat("a ", 600_000)+"\n", "g2p")
+	if err == nil || !strings.Contains(stderr, "line 2 is longer than 1 MB") {
+		t.Errorf("err %v, stderr %q", err, stderr)
+	}
+	if stdout != "hello\tHH AH L OW\n" {
+		t.Errorf("stdout %q", stdout)
+	}
+}
