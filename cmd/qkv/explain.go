@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -71,6 +72,11 @@ func runExplain(cmd *cobra.Command, _ []string) error {
 	}
 	if xf.dims < 1 || xf.dims > 4096 {
 		return fmt.Errorf("explain: --dims %d is out of range: give 1 to 4096", xf.dims)
+	}
+	// An empty --target (an unset shell variable, say) would silently mean
+	// the model's own output, which the user did not ask for.
+	if cmd.Flags().Changed("target") && strings.TrimSpace(xf.target) == "" {
+		return errors.New("explain: --target is empty: give the output the decoder runs on, or leave --target out for the model's own greedy output")
 	}
 	if xf.target != "" && xf.kind == explain.EncSelf {
 		return errors.New("explain: --target sets the decoder's side, which enc-self does not use: drop it, or use --kind dec-self or cross")

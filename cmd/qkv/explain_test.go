@@ -112,3 +112,14 @@ func TestExplainErrors(t *testing.T) {
 		t.Errorf("blank --input: %v %s", err, stderr)
 	}
 }
+
+// TestExplainEmptyTarget: --target "" (an unset shell variable) is refused;
+// it ran on the model's own output as if --target were not given.
+func TestExplainEmptyTarget(t *testing.T) {
+	for _, target := range []string{"", " "} {
+		stdout, stderr, err := qkv(t, "", "explain", "--model", "builtin:g2p-en", "--input", "photo", "--target", target)
+		if err == nil || stdout != "" || !strings.Contains(stderr, "--target is empty") {
+			t.Errorf("--target %q: %v, stdout %.80q, stderr %q", target, err, stdout, stderr)
+		}
+	}
+}
