@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +39,9 @@ line breaks are skipped; a source string is kept once, in the first
 catalogue (by name) that has it; format directives and accelerators stay
 as they are. Whole catalogues go to train, valid or test, so no catalogue
 is in two of them. Writes OUT/LL/{train,valid,test}.tsv and
-OUT/LL/catalogues.json, and prints one JSON line of counts per language.`,
+OUT/LL/catalogues.json, and prints one JSON line of counts per language.
+An existing corpus there is kept (runs trained on it need it to --resume)
+unless --overwrite.`,
 	Args: cobra.NoArgs,
 	RunE: runGettext,
 }
@@ -65,7 +68,8 @@ Writes OUT/{train,valid,test}.tsv (code<TAB>sentence, for qkv train and qkv
 eval), OUT/{valid,test}.lead.txt (the lead baseline: each function's name
 split into words, for qkv score --metric rouge), OUT/{train,valid,test}.origin.tsv
 (package, file:line and name of each pair), OUT/packages.json and
-OUT/stats.json, replacing files of those names; prints one JSON line of counts.`,
+OUT/stats.json, and prints one JSON line of counts. An existing corpus in OUT
+is kept (runs trained on it need it to --resume) unless --overwrite.`,
 	Args: cobra.NoArgs,
 	RunE: runGodoc,
 }
@@ -95,6 +99,7 @@ func init() {
 	f.Float64("valid-frac", 0.05, "share of pairs for validation (whole catalogues)")
 	f.Float64("test-frac", 0.05, "share of pairs for test (whole catalogues)")
 	f.Uint64("seed", 1, "seed of the catalogue shuffle")
+	f.Bool("overwrite", false, "replace a corpus already in --out")
 	gettextCmd.MarkFlagRequired("lang")
 	gettextCmd.MarkFlagRequired("out")
 
@@ -107,6 +112,7 @@ func init() {
 	g.Int("max-doc-words", def.MaxDocWords, "skip functions whose first sentence has more words (0: no limit)")
 	g.Float64("valid-frac", def.ValidFrac, "share of packages for validation")
 	g.Float64("test-frac", def.TestFrac, "share of packages for test")
+	g.Bool("overwrite", false, "replace a corpus already in --out")
 	godocCmd.MarkFlagRequired("root")
 	godocCmd.MarkFlagRequired("out")
 
@@ -143,6 +149,16 @@ func runGettext(cmd *cobra.Command, _ []string) error {
 	validFrac, _ := fl.GetFloat64("valid-frac")
 	testFrac, _ := fl.GetFloat64("test-frac")
 	seed, _ := fl.GetUint64("seed")
+	overwrite, _ := fl.GetBool("overwrite")
+	var outputs []string
+	for _, lang := range langs {
+		for _, name := range gettextFiles {
+			outputs = append(outputs, filepath.Join(out, lang, name))
+		}
+	}
+	if err := refuseEarlierCorpus("data gettext", outputs, overwrite); err != nil {
+		return err
+	}
 	// Read every language before writing anything: a language that yields
 	// nothing stops the command with no half-written output.
 	type loaded struct {
@@ -221,6 +237,27 @@ func runGettext(cmd *cobra.Command, _ []string) error {
 	return nil
 }
 
+// gettextFiles are the files qkv data gettext writes for each language.
+var gettextFiles = []string{"train.tsv", "valid.tsv", "test.tsv", "catalogues.json"}
+
+// refuseEarlierCorpus stops a corpus build, before any work, when one of
+// the files it would write exists: a corpus is what earlier runs trained and
+// were scored on, and rebuilding it (another seed, other catalogues) would
+// change it under them. --overwrite says the user means it.
+func refuseEarlierCorpus(command string, paths []string, overwrite bool) error {
+	if overwrite {
+		return nil
+	}
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s: %s exists (a corpus built earlier, which runs trained on it need to --resume and to be scored again): choose another --out, or add --overwrite to replace it", command, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: --out: %w", command, err)
+		}
+	}
+	return nil
+}
+
 func runGodoc(cmd *cobra.Command, _ []string) error {
 	fl := cmd.Flags()
 	root, _ := fl.GetString("root")
@@ -233,6 +270,14 @@ func runGodoc(cmd *cobra.Command, _ []string) error {
 	opt.TestFrac, _ = fl.GetFloat64("test-frac")
 	if root == "" || out == "" {
 		return errors.New("data godoc: --root and --out are required")
+	}
+	overwrite, _ := fl.GetBool("overwrite")
+	var outputs []string
+	for _, name := range godoc.FileNames() {
+		outputs = append(outputs, filepath.Join(out, name))
+	}
+	if err := refuseEarlierCorpus("data godoc", outputs, overwrite); err != nil {
+		return err
 	}
 	// Everything is read before anything is written: a tree that yields
 	// nothing leaves --out as it was.

@@ -194,3 +194,50 @@ func TestDataGettextEmptySplitWarned(t *testing.T) {
 		t.Errorf("test split of %d pairs, stderr %q", c.Test, stderr)
 	}
 }
+
+// TestDataKeepsAnEarlierCorpus: building a corpus where one was built
+// before is refused, before any work and with the file named, so runs
+// trained on it can still --resume and be scored on the same splits;
+// --overwrite replaces it.
+func TestDataKeepsAnEarlierCorpus(t *testing.T) {
+	dir := t.TempDir()
+	locale := filepath.Join(dir, "locale")
+	writeMO(t, filepath.Join(locale, "de", "LC_MESSAGES", "a.mo"), [][2]string{{"Open", "Öffnen"}, {"Close", "Schließen"}})
+	out := filepath.Join(dir, "corpus")
+	args := []string{"data", "gettext", "--locale-dir", locale, "--lang", "de", "--out", out, "--valid-frac", "0", "--test-frac", "0"}
+	if _, err := runQKV(t, args...); err != nil {
+		t.Fatal(err)
+	}
+	train := filepath.Join(out, "de", "train.tsv")
+	before, err := os.ReadFile(train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The catalogues change; a second build must not replace the first.
+	writeMO(t, filepath.Join(locale, "de", "LC_MESSAGES", "b.mo"), [][2]string{{"Save", "Speichern"}})
+	_, err = runQKV(t, args...)
+	if err == nil || !strings.Contains(err.Error(), train) || !strings.Contains(err.Error(), "--overwrite") {
+		t.Errorf("second build into the same --out: %v", err)
+	}
+	if after, _ := os.ReadFile(train); string(after) != string(before) {
+		t.Errorf("train.tsv changed: %q → %q", before, after)
+	}
+	if _, err := runQKV(t, append(args, "--overwrite")...); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(train); !strings.Contains(string(after), "Speichern") {
+		t.Errorf("--overwrite did not rebuild: %q", after)
+	}
+
+	summ := filepath.Join(dir, "summ")
+	gargs := []string{"data", "godoc", "--root", "../../text/godoc/testdata/tree", "--out", summ, "--valid-frac", "0", "--test-frac", "0"}
+	if _, err := runQKV(t, gargs...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runQKV(t, gargs...); err == nil || !strings.Contains(err.Error(), filepath.Join(summ, "train.tsv")) {
+		t.Errorf("second godoc build into the same --out: %v", err)
+	}
+	if _, err := runQKV(t, append(gargs, "--overwrite")...); err != nil {
+		t.Errorf("godoc --overwrite: %v", err)
+	}
+}

@@ -20,6 +20,20 @@ const (
 	StatsFile    = "stats.json"    // Counts and Options
 )
 
+// FileNames lists the names of the files Write writes into its directory,
+// so that a command can refuse to replace an earlier corpus before the
+// (long) build.
+func FileNames() []string {
+	names := []string{}
+	for _, split := range []string{"train", "valid", "test"} {
+		names = append(names, split+".tsv", split+".origin.tsv")
+		if split != "train" {
+			names = append(names, split+".lead.txt")
+		}
+	}
+	return append(names, PackagesFile, StatsFile)
+}
+
 // Write writes the corpus into dir (created if needed). Every file is
 // written to a temporary file and renamed into place, as qkv data gettext
 // does, so a failure leaves the previous file of that name whole.
