@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"slices"
@@ -45,7 +46,7 @@ func init() {
 	f := scoreCmd.Flags()
 	f.String("metric", "bleu", "bleu, chrf, wer, per, rouge or sbleu")
 	f.Bool("rouge-stemmer", false, "rouge: Porter-stem tokens longer than 3 characters (rouge-score's use_stemmer)")
-	f.String("hyp", "", "system output, one segment a line (required)")
+	f.String("hyp", "", `system output, one segment a line (required; "-": standard input, as sacreBLEU reads it)`)
 	f.StringArray("ref", nil, "reference file, one segment a line (repeat for several references)")
 	scoreCmd.MarkFlagRequired("hyp")
 	scoreCmd.MarkFlagRequired("ref")
@@ -73,7 +74,14 @@ func runScore(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("--rouge-stemmer applies to --metric rouge only, not %s", metric)
 	}
 	refPaths, _ := cmd.Flags().GetStringArray("ref")
-	hyps, err := readSegments(hypPath)
+	var hyps []string
+	var err error
+	if hypPath == "-" {
+		hypPath = "standard input"
+		hyps, err = readSegmentsFrom(cmd.InOrStdin(), hypPath)
+	} else {
+		hyps, err = readSegments(hypPath)
+	}
 	if err != nil {
 		return err
 	}
@@ -184,9 +192,20 @@ func runScore(cmd *cobra.Command, _ []string) error {
 // readSegments reads a file as lines: no trailing line after the final
 // "\n", "\r\n" line ends accepted, valid UTF-8 required.
 func readSegments(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	return readSegmentsFrom(f, path)
+}
+
+// readSegmentsFrom is readSegments on a reader; name is what errors call it.
+func readSegmentsFrom(r io.Reader, name string) ([]string, error) {
+	path := name
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	s := strings.TrimPrefix(string(b), "\uFEFF") // a byte-order mark is not text
 	s = strings.TrimSuffix(s, "\n")

@@ -140,3 +140,20 @@ func TestScoreRougeAndSmoothBLEU(t *testing.T) {
 		t.Errorf("--rouge-stemmer with bleu: %v", err)
 	}
 }
+
+// TestScoreHypFromStdin: --hyp - reads the system output from standard
+// input (as sacreBLEU does, for qkv predict … | qkv score), with the same
+// score as from a file; a mismatch in lines names standard input.
+func TestScoreHypFromStdin(t *testing.T) {
+	dir := t.TempDir()
+	r1 := writeFile(t, dir, "r1", "The dog bit the man.\nIt was not unexpected.\nThe man bit him first.\n")
+	r2 := writeFile(t, dir, "r2", "The dog had bit the man.\nNo one was surprised.\nThe man had bitten the dog.\n")
+	out, stderr, err := qkv(t, "The dog bit the man.\nIt wasn't surprising.\nThe man had just bitten him.\n", "score", "--hyp", "-", "--ref", r1, "--ref", r2)
+	if err != nil || !strings.Contains(out, `"score":48.5308`) {
+		t.Errorf("--hyp -: %s %s %v", out, stderr, err)
+	}
+	_, stderr, err = qkv(t, "one line\n", "score", "--hyp", "-", "--ref", r1)
+	if err == nil || !strings.Contains(stderr, "standard input has 1") {
+		t.Errorf("short stdin: %s %v", stderr, err)
+	}
+}
