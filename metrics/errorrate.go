@@ -7,8 +7,9 @@ import (
 
 // ErrorRate is an error count over a total, with the rate in percent.
 type ErrorRate struct {
-	Errors, Total int
-	Rate          float64 // 100·Errors/Total (0 when Total is 0)
+	Errors int     `json:"errors"`
+	Total  int     `json:"total"`
+	Rate   float64 `json:"rate"` // 100·Errors/Total (0 when Total is 0)
 }
 
 func rate(e, t int) ErrorRate {
@@ -87,11 +88,15 @@ func EditDistance(a, b []string) int {
 }
 
 // LengthBucket is the error rate of the sequences whose source length lies
-// in [Lo, Hi] (Hi < 0: no upper bound).
+// in [Lo, Hi] (Hi < 0: no upper bound). Its JSON keys are snake_case like
+// the rest of qkv eval's line; encoding/json matches keys without regard to
+// case, so files written with the older "Lo", "WER", … still read.
 type LengthBucket struct {
-	Lo, Hi   int
-	Count    int
-	WER, PER ErrorRate
+	Lo    int       `json:"lo"`
+	Hi    int       `json:"hi"`
+	Count int       `json:"count"`
+	WER   ErrorRate `json:"wer"`
+	PER   ErrorRate `json:"per"`
 }
 
 // ByLength breaks WER and PER down by source length, for error-by-length

@@ -17,6 +17,7 @@ import (
 func fakeEval(t *testing.T, dir, name string, counts []int, wers []float64) string {
 	t.Helper()
 	edges := []int{4, 6, 8, 10, 12}
+	// The keys as qkv wrote them before they were snake_case: still read.
 	var b strings.Builder
 	b.WriteString(`{"model":"m","wer":20,"by_length":[`)
 	lo := 0
@@ -85,6 +86,12 @@ func TestPlotByLength(t *testing.T) {
 		out, stderr, err := qkv(t, "", "eval", "--model", m, "--test", corpusFile, "--by-length")
 		if err != nil {
 			t.Fatalf("eval: %v\n%s", err, stderr)
+		}
+		// Every key of the line is snake_case, the buckets' too.
+		for _, k := range []string{`"by_length":[{"lo":0,"hi":4,"count":`, `"wer":{"errors":`, `"per":{"errors":`, `"total":`, `"rate":`} {
+			if !strings.Contains(out, k) {
+				t.Errorf("eval --by-length: no %s in %s", k, out)
+			}
 		}
 		p := filepath.Join(dir, label+".json")
 		if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
