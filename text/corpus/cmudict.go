@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/qkv-dev/qkv/internal/excerpt"
@@ -68,6 +69,11 @@ func ReadCMUdict(r io.Reader, name string, opt CMUOptions) ([]Pronunciation, err
 		word = strings.TrimSpace(word)
 		if word == "" {
 			return fmt.Errorf("%s:%d: empty word", name, lineNo)
+		}
+		if strings.ContainsFunc(word, unicode.IsSpace) {
+			// A pronouncing dictionary has one word a line; "Open file<TAB>Datei öffnen"
+			// is a parallel corpus read with the wrong --format.
+			return fmt.Errorf("%s:%d: the word %s holds white space: a pronouncing dictionary has one word a line (a corpus of sentences is read with --format tsv)", name, lineNo, excerpt.Quote(word))
 		}
 		seq := strings.Fields(phones)
 		if len(seq) == 0 {

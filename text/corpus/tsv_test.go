@@ -82,6 +82,8 @@ func TestReadCMUdict(t *testing.T) {
 		{"a\tAH0\nbad\n", "d:2: missing tab"},
 		{"a\tAH0\nb\t  \n", `d:2: word "b" has no phones`},
 		{"\xff\tAH0\n", "d:1: invalid UTF-8"},
+		// a parallel corpus read as a dictionary: its sources are sentences
+		{"Open\tÖffnen\nOpen file\tDatei öffnen\n", `d:2: the word "Open file" holds white space`},
 	} {
 		_, err := ReadCMUdict(strings.NewReader(c.in), "d", CMUOptions{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
