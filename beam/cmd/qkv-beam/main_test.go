@@ -143,6 +143,15 @@ func TestCommands(t *testing.T) {
 	if _, stderr, err := testmodel.Run(qkv, "", "beam", "prepare", "gettext", "--locale-dir", dir, "--lang", "xx", "--out", dir+"/corpus"); err == nil || !strings.Contains(stderr, "matches no file") {
 		t.Errorf("prepare gettext without catalogues: %v\n%s", err, stderr)
 	}
+	// An earlier corpus in --out is kept, before any catalogue is read.
+	os.MkdirAll(dir+"/old/xx", 0o755)
+	os.WriteFile(dir+"/old/xx/train.tsv", []byte("a\tb\n"), 0o644)
+	if _, stderr, err := testmodel.Run(qkv, "", "beam", "prepare", "gettext", "--locale-dir", dir, "--lang", "xx", "--out", dir+"/old"); err == nil || !strings.Contains(stderr, dir+"/old/xx/train.tsv exists") {
+		t.Errorf("prepare gettext over an earlier corpus: %v\n%s", err, stderr)
+	}
+	if b, _ := os.ReadFile(dir + "/old/xx/train.tsv"); string(b) != "a\tb\n" {
+		t.Errorf("the earlier corpus changed: %q", b)
+	}
 
 	for _, c := range []string{"predict", "eval", "score", "prepare gettext", "prepare bpe"} {
 		out, _, err := testmodel.Run(qkv, "", append(append([]string{"beam"}, strings.Fields(c)...), "--help")...)

@@ -32,6 +32,7 @@ var gf struct {
 	langs               []string
 	validFrac, testFrac float64
 	seed                uint64
+	overwrite           bool
 }
 
 var gettextCmd = &cobra.Command{
@@ -42,7 +43,9 @@ entries that make clean pairs) and write OUT/LL/{train,valid,test}.tsv and
 OUT/LL/catalogues.json, exactly as "qkv data gettext" does: catalogues in name
 order, a msgid kept by the first catalogue that has it, whole catalogues
 assigned to the splits in an order shuffled by --seed. Catalogues that cannot
-be read are skipped and reported. Prints one JSON line per language.`,
+be read are skipped and reported. Prints one JSON line per language. An
+existing corpus in OUT is kept (runs trained on it need it to --resume)
+unless --overwrite, as qkv data gettext.`,
 	Args: cobra.ArbitraryArgs,
 	RunE: runGettext,
 }
@@ -77,6 +80,7 @@ func init() {
 	f.Float64Var(&gf.validFrac, "valid-frac", 0.05, "share of pairs for validation (whole catalogues)")
 	f.Float64Var(&gf.testFrac, "test-frac", 0.05, "share of pairs for test (whole catalogues)")
 	f.Uint64Var(&gf.seed, "seed", 1, "seed of the catalogue shuffle")
+	f.BoolVar(&gf.overwrite, "overwrite", false, "replace a corpus already in --out")
 
 	b := bpeCmd.Flags()
 	bf.run.register(bpeCmd)
@@ -100,6 +104,20 @@ func runGettext(cmd *cobra.Command, args []string) error {
 		return errors.New("prepare gettext: --lang and --out are required")
 	}
 	ctx := context.Background()
+	if !gf.overwrite {
+		// As qkv data gettext: an earlier corpus is what runs trained and
+		// were scored on; rebuilding it would change it under them.
+		for _, lang := range gf.langs {
+			for _, name := range []string{"train.tsv", "valid.tsv", "test.tsv", "catalogues.json"} {
+				p := files.Join(files.Join(gf.out, lang), name)
+				if ok, err := files.Exists(ctx, p); err != nil {
+					return fmt.Errorf("prepare gettext: --out: %w", err)
+				} else if ok {
+					return fmt.Errorf("prepare gettext: %s exists (a corpus built earlier, which runs trained on it need to --resume and to be scored again): choose another --out, or add --overwrite to replace it", p)
+				}
+			}
+		}
+	}
 	cats, err := prepare.CatalogueFiles(ctx, gf.localeDir, gf.langs)
 	if err != nil {
 		return fmt.Errorf("prepare gettext: %w", err)
