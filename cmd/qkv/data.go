@@ -152,7 +152,7 @@ func runGettext(cmd *cobra.Command, _ []string) error {
 	overwrite, _ := fl.GetBool("overwrite")
 	var outputs []string
 	for _, lang := range langs {
-		for _, name := range gettextFiles {
+		for _, name := range corpus.GettextFiles {
 			outputs = append(outputs, filepath.Join(out, lang, name))
 		}
 	}
@@ -236,9 +236,6 @@ func runGettext(cmd *cobra.Command, _ []string) error {
 	}
 	return nil
 }
-
-// gettextFiles are the files qkv data gettext writes for each language.
-var gettextFiles = []string{"train.tsv", "valid.tsv", "test.tsv", "catalogues.json"}
 
 // refuseEarlierCorpus stops a corpus build, before any work, when one of
 // the files it would write exists: a corpus is what earlier runs trained and

@@ -256,3 +256,8 @@ func Flatten(cats []Catalogue) []Pair {
 	}
 	return out
 }
+
+// GettextFiles are the files of one language's corpus directory, as qkv
+// data gettext and qkv beam prepare gettext write them: the three splits
+// and the catalogues of each (catalogues.json).
+var GettextFiles = []string{"train.tsv", "valid.tsv", "test.tsv", "catalogues.json"}

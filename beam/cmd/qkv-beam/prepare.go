@@ -13,6 +13,7 @@ import (
 	"github.com/qkv-dev/qkv/beam/files"
 	"github.com/qkv-dev/qkv/beam/prepare"
 	"github.com/qkv-dev/qkv/internal/excerpt"
+	"github.com/qkv-dev/qkv/text/corpus"
 )
 
 var prepareCmd = &cobra.Command{
@@ -108,7 +109,7 @@ func runGettext(cmd *cobra.Command, args []string) error {
 		// As qkv data gettext: an earlier corpus is what runs trained and
 		// were scored on; rebuilding it would change it under them.
 		for _, lang := range gf.langs {
-			for _, name := range []string{"train.tsv", "valid.tsv", "test.tsv", "catalogues.json"} {
+			for _, name := range corpus.GettextFiles {
 				p := files.Join(files.Join(gf.out, lang), name)
 				if ok, err := files.Exists(ctx, p); err != nil {
 					return fmt.Errorf("prepare gettext: --out: %w", err)
