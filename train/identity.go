@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/qkv-dev/qkv/internal/atomicfile"
+	"github.com/qkv-dev/qkv/internal/buildinfo"
 )
 
 // IdentityFile records what a run is (Identity), beside its checkpoints.
@@ -35,6 +36,7 @@ type Identity struct {
 	Valid          Fingerprint     `json:"valid"`
 	ValidHeldOut   bool            `json:"valid_held_out,omitempty"` // the validation pairs were held out of the training file
 	Created        time.Time       `json:"created"`
+	Program        string          `json:"program,omitempty"` // the qkv build that started the run (buildinfo), for the record: a resume may use another
 }
 
 // ResumableKeys are the training options a resume may change: they bound
@@ -69,7 +71,8 @@ func NewIdentity(arch string, settings any, trainFP, validFP Fingerprint, heldOu
 	}
 	sum := sha256.Sum256(raw)
 	return &Identity{Arch: arch, SettingsSHA256: hex.EncodeToString(sum[:]), Settings: raw,
-		Train: trainFP, Valid: validFP, ValidHeldOut: heldOut, Created: time.Now().UTC().Truncate(time.Second)}, nil
+		Train: trainFP, Valid: validFP, ValidHeldOut: heldOut, Created: time.Now().UTC().Truncate(time.Second),
+		Program: buildinfo.Read().String()}, nil
 }
 
 // Write writes the identity to dir/run.json, atomically.

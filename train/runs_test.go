@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -327,6 +328,9 @@ func TestIdentity(t *testing.T) {
 	back, err := ReadIdentity(dir)
 	if err != nil || back.SettingsSHA256 != id.SettingsSHA256 || back.Train != id.Train || !back.ValidHeldOut {
 		t.Fatalf("read back %+v, %v", back, err)
+	}
+	if !strings.HasPrefix(back.Program, "qkv ") || !strings.Contains(back.Program, runtime.Version()) {
+		t.Errorf("run.json records the program %q, want the qkv build and its Go version", back.Program)
 	}
 	b := a
 	b.Train.MaxSteps, b.Train.Epochs, b.Train.TimeBudget, b.Train.SaveEvery, b.Train.Patience = 99, 3, time.Hour, Every{Steps: 7}, 4

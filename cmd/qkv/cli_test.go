@@ -9,9 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qkv-dev/qkv/kernels"
 )
 
 // qkvBin is the qkv binary built once for the end-to-end tests, which run
@@ -432,5 +435,23 @@ func TestUnknownSubcommandFails(t *testing.T) {
 		if err != nil || !strings.Contains(stdout, "Available Commands") {
 			t.Errorf("qkv %s: err %v, stdout %q", group, err, stdout)
 		}
+	}
+}
+
+// TestVersion: --version prints the build in one line, `qkv version` adds
+// the kernels this machine runs.
+func TestVersion(t *testing.T) {
+	short, _, err := qkv(t, "", "--version")
+	if err != nil || strings.Count(short, "\n") != 1 || !strings.HasPrefix(short, "qkv ") || !strings.Contains(short, runtime.Version()) {
+		t.Fatalf("qkv --version: err %v, stdout %q", err, short)
+	}
+	long, _, err := qkv(t, "", "version")
+	lines := strings.Split(strings.TrimSuffix(long, "\n"), "\n")
+	if err != nil || len(lines) != 2 || lines[0]+"\n" != short ||
+		!strings.HasPrefix(lines[1], "kernels: fp32 "+kernels.Impl()+",") || !strings.Contains(lines[1], "generic") {
+		t.Errorf("qkv version: err %v, stdout %q", err, long)
+	}
+	if _, stderr, err := qkv(t, "", "version", "extra"); err == nil || !strings.Contains(stderr, `unknown command "extra"`) {
+		t.Errorf("qkv version extra: err %v, stderr %q", err, stderr)
 	}
 }
