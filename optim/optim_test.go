@@ -66,6 +66,36 @@ func TestInverseSqrtSchedule(t *testing.T) {
 	}
 }
 
+func TestCosineSchedule(t *testing.T) {
+	s := CosineSchedule{Peak: 2e-3, Warmup: 1000, Total: 11000, Min: 1e-5}
+	cases := []struct {
+		step int64
+		want float64
+	}{
+		{0, 0}, {500, 1e-3}, {1000, 2e-3}, // warm-up, then the peak
+		{6000, 1e-5 + (2e-3-1e-5)/2}, // half way down: the mean of Peak and Min
+		{11000, 1e-5}, {50000, 1e-5}, // Min at Total and after
+		{3500, 1e-5 + (2e-3-1e-5)*0.5*(1+math.Sqrt2/2)}, // a quarter of the way: cos(π/4)
+	}
+	for _, c := range cases {
+		if got := s.LR(c.step); math.Abs(got-c.want) > 1e-15 {
+			t.Errorf("LR(%d) = %g, want %g", c.step, got, c.want)
+		}
+	}
+	// It only falls after the peak, and never jumps.
+	prev := s.LR(1000)
+	for step := int64(1001); step <= 11001; step++ {
+		lr := s.LR(step)
+		if lr > prev || prev-lr > (2e-3-1e-5)*math.Pi/2/10000+1e-15 {
+			t.Fatalf("LR(%d) = %g after %g", step, lr, prev)
+		}
+		prev = lr
+	}
+	if got := (CosineSchedule{Peak: 1, Total: 4}).LR(2); math.Abs(got-0.5) > 1e-15 {
+		t.Errorf("no warm-up: LR(2) of 4 = %g, want 0.5", got)
+	}
+}
+
 // makeParams returns named parameters with values and gradients drawn
 // from a seeded generator.
 func makeParams(seed uint64) []*tensor.Tensor {

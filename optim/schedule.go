@@ -57,6 +57,40 @@ func (s InverseSqrtSchedule) LR(step int64) float64 {
 	return s.Peak * math.Sqrt(w/t)
 }
 
+// CosineSchedule is fairseq's cosine schedule without restarts (Loshchilov
+// & Hutter 2017, "SGDR"): the rate rises linearly from 0 to Peak over Warmup
+// steps, then follows half a cosine from Peak down to Min at step Total,
+// and stays at Min after it:
+//
+//	lr = Peak · step/Warmup                                    for step < Warmup
+//	lr = Min + (Peak − Min) · ½ · (1 + cos(π · (step − Warmup)/(Total − Warmup)))
+//	                                                           for Warmup ≤ step ≤ Total
+//	lr = Min                                                   for step > Total
+//
+// Unlike the inverse square root it ends near zero at a known step, which
+// anneals the weights by the end of a run of known length: what a
+// step-budgeted run (--max-steps) wants. Total ≤ Warmup decays at once.
+type CosineSchedule struct {
+	Peak   float64
+	Warmup int
+	Total  int64
+	Min    float64
+}
+
+// LR returns the rate of update number step.
+func (s CosineSchedule) LR(step int64) float64 {
+	t := max(step, 0)
+	w := int64(max(s.Warmup, 0))
+	if t < w {
+		return s.Peak * float64(t) / float64(w)
+	}
+	if t >= s.Total {
+		return s.Min
+	}
+	frac := float64(t-w) / float64(s.Total-w)
+	return s.Min + (s.Peak-s.Min)*0.5*(1+math.Cos(math.Pi*frac))
+}
+
 // ConstantSchedule is a fixed learning rate.
 type ConstantSchedule float64
 
@@ -66,6 +100,7 @@ func (s ConstantSchedule) LR(int64) float64 { return float64(s) }
 var (
 	_ Schedule  = NoamSchedule{}
 	_ Schedule  = InverseSqrtSchedule{}
+	_ Schedule  = CosineSchedule{}
 	_ Schedule  = ConstantSchedule(0)
 	_ Optimizer = (*Adam)(nil)
 	_ Optimizer = (*SGD)(nil)

@@ -37,8 +37,8 @@ type Options struct {
 	Epochs         int           `json:"epochs"`          // passes over the data at most
 	MaxSteps       int64         `json:"max_steps"`       // optimizer steps at most (0: no limit)
 	TimeBudget     time.Duration `json:"time_budget"`     // wall-clock limit for this invocation (0: none)
-	Schedule       string        `json:"schedule"`        // noam | inverse-sqrt | constant
-	LR             float64       `json:"lr"`              // noam: factor; inverse-sqrt: peak; constant: the rate
+	Schedule       string        `json:"schedule"`        // noam | inverse-sqrt | cosine | constant
+	LR             float64       `json:"lr"`              // noam: factor; inverse-sqrt and cosine: peak; constant: the rate
 	Warmup         int64         `json:"warmup"`          // warm-up steps (0: none)
 	Beta1          float64       `json:"beta1"`           // Adam
 	Beta2          float64       `json:"beta2"`           // Adam
@@ -58,6 +58,20 @@ type Options struct {
 	// decoding stay float32). WithDefaults writes fp32 as "", so that a run
 	// recorded before the option and one with --precision fp32 are the same.
 	Precision string `json:"precision,omitempty"`
+	// DecaySteps is where the cosine schedule reaches MinLR (0: at
+	// MaxSteps), and MinLR the rate it ends at; both only with "cosine".
+	// Omitted when zero, so runs recorded before them resume.
+	DecaySteps int64   `json:"decay_steps,omitempty"`
+	MinLR      float64 `json:"min_lr,omitempty"`
+}
+
+// CosineSteps is the step where the cosine schedule ends its decay:
+// DecaySteps, or MaxSteps when DecaySteps is 0 (0 when neither is set).
+func (o Options) CosineSteps() int64 {
+	if o.DecaySteps > 0 {
+		return o.DecaySteps
+	}
+	return o.MaxSteps
 }
 
 // Defaults are the paper's settings at the scale of a small model, with the
@@ -98,6 +112,9 @@ func (o Options) WithDefaults() Options {
 		o.Accum = d.Accum
 	}
 	o.Precision = NormalizePrecision(o.Precision)
+	if o.Schedule == "cosine" && o.DecaySteps == 0 {
+		o.DecaySteps = o.MaxSteps // fixed now: a resume with more steps keeps the decay's end
+	}
 	return o
 }
 
@@ -131,7 +148,7 @@ var optionFlags = map[string]string{
 	"schedule": "--schedule", "lr": "--lr", "warmup": "--warmup", "weight_decay": "--weight-decay",
 	"clip_norm": "--clip-norm", "label_smoothing": "--label-smoothing", "accum": "--accum",
 	"valid_every": "--valid-every", "patience": "--patience", "keep_snapshots": "--keep-snapshots",
-	"save_every": "--save-every", "precision": "--precision",
+	"save_every": "--save-every", "precision": "--precision", "decay_steps": "--decay-steps", "min_lr": "--min-lr",
 }
 
 // outOfRange is the error for an option outside its range: it names the
@@ -151,9 +168,9 @@ func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 // Errors name the flag and the config key.
 func (o Options) Validate() error {
 	switch o.Schedule {
-	case "noam", "inverse-sqrt", "constant":
+	case "noam", "inverse-sqrt", "cosine", "constant":
 	default:
-		return fmt.Errorf("train: --schedule %q is not a schedule: use noam, inverse-sqrt or constant (config key train.schedule)", o.Schedule)
+		return fmt.Errorf("train: --schedule %q is not a schedule: use noam, inverse-sqrt, cosine or constant (config key train.schedule)", o.Schedule)
 	}
 	checks := []struct {
 		ok   bool
@@ -178,11 +195,26 @@ func (o Options) Validate() error {
 		{o.Patience >= 0, "patience", o.Patience, "at least 0 (0: never stop early)"},
 		{o.KeepSnapshots >= 0, "keep_snapshots", o.KeepSnapshots, "at least 0 (0: none)"},
 		{o.SaveEvery.Steps >= 0 && o.SaveEvery.Time >= 0, "save_every", o.SaveEvery, "a number of steps or a duration, at least 0"},
+		{o.DecaySteps >= 0, "decay_steps", o.DecaySteps, "at least 0 (0: --max-steps)"},
+		{o.MinLR >= 0 && finite(o.MinLR) && (o.MinLR < o.LR || o.MinLR == 0), "min_lr", o.MinLR, fmt.Sprintf("at least 0 and below the peak rate --lr %g", o.LR)},
 	}
 	for _, c := range checks {
 		if !c.ok {
 			return outOfRange(c.key, c.v, c.want)
 		}
+	}
+	if o.Schedule == "cosine" {
+		// The decay needs its end: a time budget or an epoch count does
+		// not say at which step the run will stop.
+		end := o.CosineSteps()
+		if end == 0 {
+			return fmt.Errorf("train: --schedule cosine decays to --min-lr at a known step: give --max-steps or --decay-steps (config keys train.max_steps, train.decay_steps)")
+		}
+		if end <= o.Warmup {
+			return fmt.Errorf("train: --schedule cosine: the decay would end at step %d, within the warm-up (--warmup %d); use a shorter warm-up or a later end (--decay-steps, --max-steps)", end, o.Warmup)
+		}
+	} else if o.DecaySteps != 0 || o.MinLR != 0 {
+		return fmt.Errorf("train: --decay-steps and --min-lr belong to --schedule cosine, not %s (config keys train.decay_steps, train.min_lr)", o.Schedule)
 	}
 	_, err := o.GraphPrecision()
 	return err

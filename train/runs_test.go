@@ -28,7 +28,14 @@ func TestOptionsValidate(t *testing.T) {
 		set  func(*Options)
 		want string
 	}{
-		{func(o *Options) { o.Schedule = "cosine" }, "--schedule"},
+		{func(o *Options) { o.Schedule = "cosine-restarts" }, "--schedule"},
+		{func(o *Options) { o.Schedule = "cosine" }, "give --max-steps or --decay-steps"},
+		{func(o *Options) { o.Schedule, o.MaxSteps = "cosine", 4000 }, "within the warm-up (--warmup 4000)"},
+		{func(o *Options) { o.Schedule, o.MaxSteps, o.DecaySteps = "cosine", 9000, -1 }, "--decay-steps -1"},
+		{func(o *Options) { o.Schedule, o.MaxSteps, o.LR, o.MinLR = "cosine", 9000, 1e-3, 1e-3 }, "--min-lr 0.001"},
+		{func(o *Options) { o.Schedule, o.MaxSteps, o.MinLR = "cosine", 9000, nan }, "--min-lr NaN"},
+		{func(o *Options) { o.DecaySteps = 9000 }, "belong to --schedule cosine, not noam"},
+		{func(o *Options) { o.Schedule, o.MinLR = "inverse-sqrt", 1e-5 }, "belong to --schedule cosine, not inverse-sqrt"},
 		{func(o *Options) { o.MaxTokens = 1 }, "--max-tokens 1"},
 		{func(o *Options) { o.MaxTokens = MaxMaxTokens + 1 }, "--max-tokens"},
 		{func(o *Options) { o.Epochs = 0 }, "--epochs 0"},
@@ -71,6 +78,20 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if w := o.WithDefaults().Warmup; w != 0 {
 		t.Errorf("warmup 0 became %d", w)
+	}
+	// Cosine ends its decay at --max-steps unless told otherwise, and
+	// records the step, so that a resume with more steps keeps it.
+	o = Defaults()
+	o.Schedule, o.LR, o.MaxSteps, o.MinLR = "cosine", 2e-3, 9000, 1e-5
+	if err := o.Validate(); err != nil {
+		t.Errorf("cosine to --max-steps: %v", err)
+	}
+	if d := o.WithDefaults().DecaySteps; d != 9000 {
+		t.Errorf("cosine's decay ends at %d, want --max-steps 9000", d)
+	}
+	o.MaxSteps, o.DecaySteps = 0, 12000
+	if err := o.Validate(); err != nil || o.WithDefaults().DecaySteps != 12000 {
+		t.Errorf("cosine with --decay-steps and no --max-steps: %v, %d", err, o.WithDefaults().DecaySteps)
 	}
 }
 
@@ -237,7 +258,8 @@ func TestNaNValidationIsAnError(t *testing.T) {
 }
 
 // TestWarmupWarnings: a warm-up longer than the run, or than the steps a
-// time budget allows, is reported before it wastes the run.
+// time budget allows, is reported before it wastes the run; so is a cosine
+// decay that would not end by the run's end.
 func TestWarmupWarnings(t *testing.T) {
 	for _, c := range []struct {
 		opts Options
@@ -248,6 +270,10 @@ func TestWarmupWarnings(t *testing.T) {
 		{Options{MaxSteps: 10, Warmup: 100, Schedule: "constant"}, ""},
 		{Options{Epochs: 1, Warmup: 1000}, "--epochs 1"},
 		{Options{Epochs: 100000, TimeBudget: 300 * time.Millisecond, Warmup: 50000}, "--time-budget 300ms allows about"},
+		{Options{MaxSteps: 10, Warmup: 2, Schedule: "cosine", LR: 1e-3}, ""},
+		{Options{Epochs: 1, Warmup: 1, Schedule: "cosine", LR: 1e-3, DecaySteps: 100000}, "the cosine decay ends at step 100000"},
+		{Options{Epochs: 1000000, TimeBudget: 300 * time.Millisecond, Warmup: 1, Schedule: "cosine", LR: 1e-3, DecaySteps: 1e7},
+			"fewer than the cosine decay's 10000000"},
 	} {
 		c.opts.MaxTokens, c.opts.Seed, c.opts.ValidEvery = 120, 1, 1000
 		tr, err := New(newModel(t, model.ArchTransformer), copyTask(100, 1), nil, t.TempDir(), c.opts)

@@ -149,6 +149,8 @@ func New(m model.Model, trainSet, validSet []batch.Example, dir string, opts Opt
 		t.sched = optim.NoamSchedule{DModel: d, Warmup: int(opts.Warmup), Factor: opts.LR}
 	case "inverse-sqrt":
 		t.sched = optim.InverseSqrtSchedule{Peak: opts.LR, Warmup: int(opts.Warmup)}
+	case "cosine":
+		t.sched = optim.CosineSchedule{Peak: opts.LR, Warmup: int(opts.Warmup), Total: opts.CosineSteps(), Min: opts.MinLR}
 	default:
 		t.sched = optim.ConstantSchedule(opts.LR)
 	}
@@ -368,6 +370,11 @@ func (t *Trainer) warn(format string, args ...any) {
 // warnWarmup warns, before the first step, when the learning rate would
 // still be warming up at the run's last step, and reports whether it did.
 func (t *Trainer) warnWarmup(total int64) bool {
+	if t.opts.Schedule == "cosine" && t.opts.CosineSteps() > total && t.st.Step < total {
+		// The epochs end the run before the decay does.
+		t.warn("the cosine decay ends at step %d (--decay-steps, or --max-steps), after the run's last step, %d (--epochs %d): the rate will still be %.3g when the run stops; use --decay-steps %d",
+			t.opts.CosineSteps(), total, t.opts.Epochs, t.sched.LR(total), total)
+	}
 	if t.opts.Schedule == "constant" || t.opts.Warmup <= total || t.st.Step >= total {
 		return false
 	}
@@ -399,6 +406,10 @@ func (t *Trainer) warnBudget(elapsed time.Duration, steps int64) bool {
 		return true
 	}
 	est := t.st.Step + int64((t.opts.TimeBudget-elapsed)/perStep)
+	if end := t.opts.CosineSteps(); t.opts.Schedule == "cosine" && t.opts.Warmup <= est && est < end-end/20 {
+		t.warn("at %s a step, --time-budget %s allows about %d steps in all, fewer than the cosine decay's %d: the rate will still be about %.3g when the budget ends; a decay that ends with the run anneals it (--decay-steps %d)",
+			perStep.Round(time.Millisecond), t.opts.TimeBudget, est, end, t.sched.LR(est), est)
+	}
 	if t.opts.Warmup > est {
 		t.warn("at %s a step, --time-budget %s allows about %d steps in all, fewer than the warm-up (--warmup %d): the learning rate will still be rising when the budget ends; use --warmup %d or less",
 			perStep.Round(time.Millisecond), t.opts.TimeBudget, est, t.opts.Warmup, max(est/10, 1))

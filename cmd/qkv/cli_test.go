@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -453,5 +454,59 @@ func TestVersion(t *testing.T) {
 	}
 	if _, stderr, err := qkv(t, "", "version", "extra"); err == nil || !strings.Contains(stderr, `unknown command "extra"`) {
 		t.Errorf("qkv version extra: err %v, stderr %q", err, stderr)
+	}
+}
+
+// TestTrainCosineSchedule: --schedule cosine needs the step its decay ends
+// at, records it (--max-steps by default) in run.json, and a resume with
+// more steps keeps it: the rate reaches --min-lr there and stays.
+func TestTrainCosineSchedule(t *testing.T) {
+	dir := t.TempDir()
+	trainFile := g2pLike(t, dir, "train.tsv", 200, 3)
+	validFile := g2pLike(t, dir, "valid.tsv", 20, 4)
+	common := []string{"train", "--arch", "transformer", "--preset", "tiny-transformer", "--train", trainFile,
+		"--valid", validFile, "--max-tokens", "400", "--metric", "none", "--schedule", "cosine", "--lr", "2e-3", "--warmup", "2"}
+	_, stderr, err := qkv(t, "", append(common, "--out", filepath.Join(dir, "nosteps"), "--time-budget", "1m")...)
+	if err == nil || !strings.Contains(stderr, "give --max-steps or --decay-steps") {
+		t.Errorf("cosine without an end: err %v, stderr %q", err, stderr)
+	}
+	_, stderr, err = qkv(t, "", append(common, "--out", filepath.Join(dir, "minlr"), "--max-steps", "6", "--min-lr", "3e-3")...)
+	if err == nil || !strings.Contains(stderr, "--min-lr 0.003 is out of range") {
+		t.Errorf("--min-lr above --lr: err %v, stderr %q", err, stderr)
+	}
+	out, lossLog := filepath.Join(dir, "run"), filepath.Join(dir, "loss.tsv")
+	if _, stderr, err := qkv(t, "", append(common, "--out", out, "--max-steps", "6", "--min-lr", "1e-4", "--loss-log", lossLog)...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "run.json"))
+	if err != nil || !strings.Contains(string(raw), `"decay_steps": 6`) || !strings.Contains(string(raw), `"min_lr": 0.0001`) {
+		t.Fatalf("run.json does not record the decay (%v):\n%s", err, raw)
+	}
+	if _, stderr, err := qkv(t, "", "train", "--resume", "--out", out, "--train", trainFile, "--valid", validFile,
+		"--max-steps", "9", "--metric", "none", "--loss-log", lossLog); err != nil {
+		t.Fatalf("resume with more steps: %v\n%s", err, stderr)
+	}
+	logText, err := os.ReadFile(lossLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// step, loss, nll, lr, …: warm-up to 2e-3 at step 2, half a cosine down
+	// to 1e-4 at step 6, then 1e-4.
+	want := map[string]float64{"1": 1e-3, "2": 2e-3, "4": 1e-4 + (2e-3-1e-4)/2, "6": 1e-4, "7": 1e-4, "9": 1e-4}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(logText)), "\n") {
+		f := strings.Split(line, "\t")
+		w, ok := want[f[0]]
+		if !ok || len(f) < 4 {
+			continue
+		}
+		lr, err := strconv.ParseFloat(f[3], 64)
+		if err != nil || math.Abs(lr-w) > 1e-4*w {
+			t.Errorf("step %s: learning rate %q, want %g", f[0], f[3], w)
+		}
+		seen++
+	}
+	if seen != len(want) {
+		t.Errorf("the loss log has %d of the %d steps checked:\n%s", seen, len(want), logText)
 	}
 }

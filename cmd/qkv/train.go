@@ -121,9 +121,11 @@ func init() {
 	f.IntVar(&tf.bpeMerges, "bpe-merges", 8000, "BPE merges to learn (with --src-tok/--tgt-tok bpe)")
 	f.IntVar(&tf.opts.MaxTokens, "max-tokens", tf.opts.MaxTokens, "padded tokens per batch (source + target); must hold the longest pair")
 	f.IntVar(&tf.opts.Epochs, "epochs", tf.opts.Epochs, "passes over the training data at most")
-	f.StringVar(&tf.opts.Schedule, "schedule", tf.opts.Schedule, "learning-rate schedule: noam, inverse-sqrt or constant")
-	f.Float64Var(&tf.opts.LR, "lr", tf.opts.LR, "noam: factor; inverse-sqrt: peak rate; constant: the rate")
+	f.StringVar(&tf.opts.Schedule, "schedule", tf.opts.Schedule, "learning-rate schedule: noam (the paper's), inverse-sqrt (fairseq's), cosine (a linear warm-up, then half a cosine down to --min-lr at --decay-steps) or constant")
+	f.Float64Var(&tf.opts.LR, "lr", tf.opts.LR, "noam: factor; inverse-sqrt and cosine: peak rate; constant: the rate")
 	f.Int64Var(&tf.opts.Warmup, "warmup", tf.opts.Warmup, "warm-up steps (0: none)")
+	f.Int64Var(&tf.opts.DecaySteps, "decay-steps", 0, "cosine: the step where the rate reaches --min-lr, recorded with the run (0: --max-steps)")
+	f.Float64Var(&tf.opts.MinLR, "min-lr", 0, "cosine: the rate the decay ends at, and keeps after --decay-steps")
 	f.Float64Var(&tf.opts.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay")
 	f.Float64Var(&tf.opts.ClipNorm, "clip-norm", 0, "clip gradients to this global norm (0: off)")
 	f.Float32Var(&tf.opts.LabelSmoothing, "label-smoothing", tf.opts.LabelSmoothing, "label smoothing ε, in [0, 1)")
@@ -430,6 +432,13 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	override(changed, "save-every", &o.SaveEvery, t.SaveEvery)
 	override(changed, "precision", &o.Precision, t.Precision)
 	o.Precision = train.NormalizePrecision(o.Precision)
+	override(changed, "decay-steps", &o.DecaySteps, t.DecaySteps)
+	override(changed, "min-lr", &o.MinLR, t.MinLR)
+	if o.Schedule == "cosine" && o.DecaySteps == 0 {
+		// Recorded in run.json: a resume with a larger --max-steps keeps
+		// the end of the decay and trains on at --min-lr.
+		o.DecaySteps = o.MaxSteps
+	}
 	if changed("seed") || o.Seed == 0 {
 		o.Seed = tf.seed
 	}
@@ -536,7 +545,7 @@ var settingFlags = map[string]string{
 	"prepare.min_freq": "--min-freq", "prepare.bpe_merges": "--bpe-merges",
 	"train.max_tokens": "--max-tokens", "train.schedule": "--schedule", "train.lr": "--lr", "train.warmup": "--warmup",
 	"train.weight_decay": "--weight-decay", "train.clip_norm": "--clip-norm", "train.label_smoothing": "--label-smoothing",
-	"train.accum": "--accum", "train.precision": "--precision",
+	"train.accum": "--accum", "train.precision": "--precision", "train.decay_steps": "--decay-steps", "train.min_lr": "--min-lr",
 }
 
 func settingFlag(key string) string {
