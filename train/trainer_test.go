@@ -160,7 +160,7 @@ func TestEarlyStoppingAndTimeBudget(t *testing.T) {
 
 func TestBadOptions(t *testing.T) {
 	m := newModel(t, model.ArchTransformer)
-	for _, o := range []Options{{Schedule: "cosine"}, {LabelSmoothing: 1.5}, {MaxTokens: 1}} {
+	for _, o := range []Options{{Schedule: "linear"}, {LabelSmoothing: 1.5}, {MaxTokens: 1}} {
 		if _, err := New(m, copyTask(10, 1), nil, t.TempDir(), o); err == nil {
 			t.Errorf("options %+v accepted", o)
 		}

@@ -11,14 +11,37 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
+// serveLog is a qkv serve's standard error, read on in the background.
+type serveLog struct {
+	mu   sync.Mutex
+	b    strings.Builder
+	done chan struct{} // closed when the pipe is read to its end (the process has exited)
+}
+
+func (l *serveLog) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(line + "\n")
+}
+
+// String is what was read so far.
+func (l *serveLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // startServe runs qkv serve with args on a free port and returns its base
-// URL, the process, and its standard error so far (read on).
-func startServe(t *testing.T, args ...string) (string, *exec.Cmd, *strings.Builder) {
+// URL, the process, and its standard error so far (read on). Wait for the
+// log's done before cmd.Wait, which closes the pipe and could lose the
+// last lines.
+func startServe(t *testing.T, args ...string) (string, *exec.Cmd, *serveLog) {
 	t.Helper()
 	cmd := exec.Command(qkvBin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
@@ -29,13 +52,14 @@ func startServe(t *testing.T, args ...string) (string, *exec.Cmd, *strings.Build
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var log strings.Builder
+	log := &serveLog{done: make(chan struct{})}
 	urls := make(chan string, 1)
 	go func() {
+		defer close(log.done)
 		sc := bufio.NewScanner(stderr)
 		re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
+			log.add(sc.Text())
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				urls <- m[1]
 			}
@@ -47,7 +71,7 @@ func startServe(t *testing.T, args ...string) (string, *exec.Cmd, *strings.Build
 		if !ok {
 			t.Fatalf("qkv serve did not start:\n%s", log.String())
 		}
-		return url, cmd, &log
+		return url, cmd, log
 	case <-time.After(30 * time.Second):
 		t.Fatalf("qkv serve did not start in 30s:\n%s", log.String())
 	}
@@ -95,7 +119,10 @@ func TestServeCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() {
+		<-log.done // every line read: Wait closes the pipe
+		done <- cmd.Wait()
+	}()
 	select {
 	case err := <-done:
 		if err != nil {
