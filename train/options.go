@@ -112,8 +112,15 @@ func (o Options) WithDefaults() Options {
 		o.Accum = d.Accum
 	}
 	o.Precision = NormalizePrecision(o.Precision)
-	if o.Schedule == "cosine" && o.DecaySteps == 0 {
-		o.DecaySteps = o.MaxSteps // fixed now: a resume with more steps keeps the decay's end
+	return o.WithDecayEnd()
+}
+
+// WithDecayEnd fixes where a cosine decay ends (CosineSteps) in DecaySteps,
+// so that once recorded, a resume with more --max-steps keeps that end and
+// trains on at MinLR.
+func (o Options) WithDecayEnd() Options {
+	if o.Schedule == "cosine" {
+		o.DecaySteps = o.CosineSteps()
 	}
 	return o
 }

@@ -368,7 +368,8 @@ func (t *Trainer) warn(format string, args ...any) {
 }
 
 // warnWarmup warns, before the first step, when the learning rate would
-// still be warming up at the run's last step, and reports whether it did.
+// still be warming up at the run's last step, and reports whether it did;
+// it also warns when the run ends before a cosine decay does.
 func (t *Trainer) warnWarmup(total int64) bool {
 	if t.opts.Schedule == "cosine" && t.opts.CosineSteps() > total && t.st.Step < total {
 		// The epochs end the run before the decay does.

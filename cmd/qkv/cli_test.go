@@ -218,12 +218,20 @@ func TestTrainPredictEval(t *testing.T) {
 	}
 }
 
+// tinyTraining writes a small letters→phones training and validation file
+// into dir and returns them with the qkv train arguments of a tiny
+// Transformer on them (no --out).
+func tinyTraining(t *testing.T, dir string) (trainFile, validFile string, args []string) {
+	t.Helper()
+	trainFile = g2pLike(t, dir, "train.tsv", 200, 3)
+	validFile = g2pLike(t, dir, "valid.tsv", 20, 4)
+	return trainFile, validFile, []string{"train", "--arch", "transformer", "--preset", "tiny-transformer", "--train", trainFile,
+		"--valid", validFile, "--max-tokens", "400", "--metric", "none"}
+}
+
 func TestTrainResumeMatchesUninterrupted(t *testing.T) {
 	dir := t.TempDir()
-	trainFile := g2pLike(t, dir, "train.tsv", 200, 3)
-	validFile := g2pLike(t, dir, "valid.tsv", 20, 4)
-	common := []string{"train", "--arch", "transformer", "--preset", "tiny-transformer", "--train", trainFile,
-		"--valid", validFile, "--max-tokens", "400", "--metric", "none"}
+	trainFile, validFile, common := tinyTraining(t, dir)
 	whole := filepath.Join(dir, "whole")
 	if _, stderr, err := qkv(t, "", append(common, "--out", whole, "--max-steps", "12")...); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
@@ -462,10 +470,8 @@ func TestVersion(t *testing.T) {
 // more steps keeps it: the rate reaches --min-lr there and stays.
 func TestTrainCosineSchedule(t *testing.T) {
 	dir := t.TempDir()
-	trainFile := g2pLike(t, dir, "train.tsv", 200, 3)
-	validFile := g2pLike(t, dir, "valid.tsv", 20, 4)
-	common := []string{"train", "--arch", "transformer", "--preset", "tiny-transformer", "--train", trainFile,
-		"--valid", validFile, "--max-tokens", "400", "--metric", "none", "--schedule", "cosine", "--lr", "2e-3", "--warmup", "2"}
+	trainFile, validFile, common := tinyTraining(t, dir)
+	common = append(common, "--schedule", "cosine", "--lr", "2e-3", "--warmup", "2")
 	_, stderr, err := qkv(t, "", append(common, "--out", filepath.Join(dir, "nosteps"), "--time-budget", "1m")...)
 	if err == nil || !strings.Contains(stderr, "give --max-steps or --decay-steps") {
 		t.Errorf("cosine without an end: err %v, stderr %q", err, stderr)

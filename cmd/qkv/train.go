@@ -434,11 +434,7 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	o.Precision = train.NormalizePrecision(o.Precision)
 	override(changed, "decay-steps", &o.DecaySteps, t.DecaySteps)
 	override(changed, "min-lr", &o.MinLR, t.MinLR)
-	if o.Schedule == "cosine" && o.DecaySteps == 0 {
-		// Recorded in run.json: a resume with a larger --max-steps keeps
-		// the end of the decay and trains on at --min-lr.
-		o.DecaySteps = o.MaxSteps
-	}
+	*o = o.WithDecayEnd() // recorded in run.json
 	if changed("seed") || o.Seed == 0 {
 		o.Seed = tf.seed
 	}
