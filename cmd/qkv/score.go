@@ -202,7 +202,6 @@ func readSegments(path string) ([]string, error) {
 
 // readSegmentsFrom is readSegments on a reader; name is what errors call it.
 func readSegmentsFrom(r io.Reader, name string) ([]string, error) {
-	path := name
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -210,13 +209,13 @@ func readSegmentsFrom(r io.Reader, name string) ([]string, error) {
 	s := strings.TrimPrefix(string(b), "\uFEFF") // a byte-order mark is not text
 	s = strings.TrimSuffix(s, "\n")
 	if s == "" && len(b) <= 1 {
-		return nil, fmt.Errorf("%s: empty file: there is nothing to score", path)
+		return nil, fmt.Errorf("%s: empty file: there is nothing to score", name)
 	}
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
 		l = strings.TrimSuffix(l, "\r")
 		if !utf8.ValidString(l) {
-			return nil, fmt.Errorf("%s:%d: invalid UTF-8", path, i+1)
+			return nil, fmt.Errorf("%s:%d: invalid UTF-8", name, i+1)
 		}
 		lines[i] = l
 	}
