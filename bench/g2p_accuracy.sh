@@ -30,6 +30,8 @@
 #        VALID_PERCENT=words held out (3; fixed once OUT/split exists)   KEEP=snapshots kept (10)
 #        BEAMS="1 4 8"   ALPHAS="0 0.5 1"   RESUME=1: train an existing run for another BUDGET first
 #        TRAIN_FLAGS="--valid-every 500 --dropout 0.2 …": more qkv train flags over the recipe (a new run)
+#        TRAIN_ONLY=1: train (or resume) and stop, e.g. a run by steps that has not reached its --max-steps
+#        RECIPE=another qkv train config for ARCH (default recipes/g2p-ARCH.yaml; a new run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -150,7 +152,7 @@ table() {
 
 run_arch() {
 	local arch=$1 budget=${2:-2h}
-	local recipe=recipes/g2p-$arch.yaml
+	local recipe=${RECIPE:-recipes/g2p-$arch.yaml}
 	if [ ! -f "$recipe" ]; then
 		echo "no recipe $recipe: ARCH is transformer, rnnsearch or seq2seq" >&2
 		exit 2
@@ -162,12 +164,17 @@ run_arch() {
 	say "$(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg) run: $run"
 	local start=$SECONDS
 	if [ ! -f "$run/last.safetensors" ]; then
+		echo "$recipe" >"$dir/recipe"
 		q train --config "$recipe" --train "$OUT/split/train.tsv" --valid "$OUT/split/valid.tsv" --out "$run" \
 			--time-budget "$budget" --seed "$SEED" --keep-snapshots "$KEEP" ${TRAIN_FLAGS:-} 2> >(tee -a "$dir/train.log" >&2)
 		echo $((SECONDS - start)) >>"$dir/train-seconds"
 	elif [ "${RESUME:-}" = 1 ]; then
 		q train --resume --train "$OUT/split/train.tsv" --valid "$OUT/split/valid.tsv" --out "$run" --time-budget "$budget" 2> >(tee -a "$dir/train.log" >&2)
 		echo $((SECONDS - start)) >>"$dir/train-seconds"
+	fi
+	if [ "${TRAIN_ONLY:-}" = 1 ]; then
+		say "TRAIN_ONLY=1: trained $run; nothing chosen or scored"
+		return
 	fi
 	local trained
 	trained="$(awk '{s += $1} END {printf "%.0f min", s / 60}' "$dir/train-seconds" 2>/dev/null || echo "?")"
@@ -344,7 +351,7 @@ ship() {
 		echo "The G2P Transformer built into qkv (\`qkv g2p\`, \`--model builtin:g2p-en\`), made by"
 		echo "\`bench/g2p_accuracy.sh ship $name\` on $(date -u +%F)."
 		echo
-		echo "- Trained: recipes/g2p-$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["arch"])' "$run/config.json").yaml on the training file of the standard CMUdict split"
+		echo "- Trained: $(cat "$OUT/$name/recipe" 2>/dev/null || echo "recipes/g2p-$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["arch"])' "$run/config.json").yaml") on the training file of the standard CMUdict split"
 		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained on 2 cores."
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
