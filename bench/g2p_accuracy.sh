@@ -25,7 +25,8 @@
 #        bench/g2p_accuracy.sh ship RUN            make RUN's chosen system the built-in model
 #            (models/g2p-en: its weights in bf16 if that keeps validation WER and PER within
 #            0.1 point of fp32, else f16, else fp32; the shipped system is scored once on test)
-# Env:   OUT=work directory (default ../g2p-runs)   NAME=run name (default ARCH)   SEED=training seed (1)
+# Env:   DATA=the standard split's directory (default ../shared/data/g2p)
+#        OUT=work directory (default ../g2p-runs)   NAME=run name (default ARCH)   SEED=training seed (1)
 #        THREADS=cores for qkv (default all)        QKV=prebuilt qkv (default: go build ./cmd/qkv)
 #        VALID_PERCENT=words held out (3; fixed once OUT/split exists)   KEEP=snapshots kept (10)
 #        BEAMS="1 4 8"   ALPHAS="0 0.5 1"   RESUME=1: train an existing run for another BUDGET first
@@ -44,6 +45,11 @@ esac
 DATA=${DATA:-$(cd .. && pwd)/shared/data/g2p}
 TRAIN=$DATA/cmudict-g014b2b.train.tsv
 TEST=$DATA/cmudict-g014b2b.test.tsv
+if [ "$1" != table ]; then
+	for f in "$TRAIN" "$TEST"; do
+		[ -f "$f" ] || { echo "no $f: set DATA to the directory that holds the standard split (cmudict-g014b2b.*.tsv)" >&2; exit 2; }
+	done
+fi
 OUT=${OUT:-$(cd .. && pwd)/g2p-runs}
 VALID_PERCENT=${VALID_PERCENT:-3}
 KEEP=${KEEP:-10}
