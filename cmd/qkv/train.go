@@ -695,17 +695,36 @@ func legacyDefaults(o train.Options) train.Options {
 	return o
 }
 
-// spreadSample returns n of pairs taken at even steps through the file (all
-// of them when n is 0 or not less), in order: a validation file grouped by
-// catalogue or package, as qkv data writes them, is sampled from every
-// group, not from the first ones only.
+// spreadSample returns the pairs of n sources taken at even steps through
+// the file (all pairs when n is 0 or not less than the number of sources),
+// in order of first appearance: a validation file grouped by catalogue or
+// package, as qkv data writes them, is sampled from every group, not from
+// the first ones only. A chosen source keeps every pair it has, wherever
+// they are: its other targets are the metric's other references (a word's
+// second pronunciation), and scoring against one of them would count a
+// right answer as an error.
 func spreadSample(pairs []corpus.Pair, n int) []corpus.Pair {
-	if n <= 0 || len(pairs) <= n {
+	first := make(map[string]int) // source → index among distinct sources
+	var sources int
+	for _, p := range pairs {
+		if _, ok := first[p.Source]; !ok {
+			first[p.Source] = sources
+			sources++
+		}
+	}
+	if n <= 0 || sources <= n {
 		return pairs
 	}
-	out := make([]corpus.Pair, n)
-	for i := range out {
-		out[i] = pairs[i*len(pairs)/n]
+	// The k-th chosen source is the one of index ⌊k·sources/n⌋.
+	chosen := make([]bool, sources)
+	for k := range n {
+		chosen[k*sources/n] = true
+	}
+	var out []corpus.Pair
+	for _, p := range pairs {
+		if chosen[first[p.Source]] {
+			out = append(out, p)
+		}
 	}
 	return out
 }

@@ -80,3 +80,46 @@ func TestSpreadSample(t *testing.T) {
 		t.Errorf("10 pairs, n = 500: %d", len(got))
 	}
 }
+
+// TestSpreadSampleKeepsEveryReference: a source chosen for the sample brings
+// all its pairs (a word's other pronunciations are references too), even
+// when they are not next to each other; the sample counts sources, not pairs.
+func TestSpreadSampleKeepsEveryReference(t *testing.T) {
+	var pairs []corpus.Pair
+	for i := range 100 {
+		pairs = append(pairs, corpus.Pair{Source: fmt.Sprint("w", i), Target: "a"})
+		if i%2 == 0 {
+			pairs = append(pairs, corpus.Pair{Source: fmt.Sprint("w", i), Target: "b"})
+		}
+	}
+	pairs = append(pairs, corpus.Pair{Source: "w0", Target: "c"}) // far from w0's other pairs
+	s := spreadSample(pairs, 10)
+	targets := make(map[string][]string)
+	var order []string
+	for _, p := range s {
+		if _, ok := targets[p.Source]; !ok {
+			order = append(order, p.Source)
+		}
+		targets[p.Source] = append(targets[p.Source], p.Target)
+	}
+	if len(order) != 10 {
+		t.Fatalf("%d sources in the sample, want 10: %v", len(order), order)
+	}
+	for _, src := range order {
+		var i int
+		fmt.Sscan(strings.TrimPrefix(src, "w"), &i)
+		want := 1
+		if i%2 == 0 {
+			want = 2
+		}
+		if i == 0 {
+			want = 3
+		}
+		if len(targets[src]) != want {
+			t.Errorf("source %s has %d of its %d pairs in the sample: %v", src, len(targets[src]), want, targets[src])
+		}
+	}
+	if order[0] != "w0" || order[9] != "w90" {
+		t.Errorf("sources %v: want every tenth, w0 to w90", order)
+	}
+}
