@@ -70,6 +70,12 @@ func ReadCMUdict(r io.Reader, name string, opt CMUOptions) ([]Pronunciation, err
 		if word == "" {
 			return fmt.Errorf("%s:%d: empty word", name, lineNo)
 		}
+		if strings.Contains(word, BOM) {
+			// Only the file's first byte-order mark is dropped (ReadTSV keeps a
+			// second as text, so that WriteTSV round-trips it); in a word it is an
+			// invisible character no speaker pronounces.
+			return fmt.Errorf("%s:%d: the word %s holds U+FEFF, a byte-order mark (a file saved twice with one, or one pasted inside)", name, lineNo, excerpt.Quote(word))
+		}
 		if strings.ContainsFunc(word, unicode.IsSpace) {
 			// A pronouncing dictionary has one word a line; "Open file<TAB>Datei öffnen"
 			// is a parallel corpus read with the wrong --format.

@@ -104,3 +104,19 @@ func TestLongLineErrorsAreShort(t *testing.T) {
 	check("language code with a slash", err, "bad language code")
 	_ = binary.LittleEndian
 }
+
+// TestCMUdictRefusesByteOrderMarkInWord: the file's first BOM is dropped; a
+// second one (a file saved twice by an editor that adds one) would otherwise
+// become an invisible first letter, or a word of its own.
+func TestCMUdictRefusesByteOrderMarkInWord(t *testing.T) {
+	for _, in := range []string{BOM + BOM + "\tA\n", BOM + BOM + "abc\tA B K\n", "abc\tA B K\nx" + BOM + "y\tZ\n"} {
+		_, err := ReadCMUdict(strings.NewReader(in), "dict", CMUOptions{})
+		if err == nil || !strings.Contains(err.Error(), "U+FEFF") || !strings.HasPrefix(err.Error(), "dict:") {
+			t.Errorf("%q: err = %v, want one naming U+FEFF at its line", in, err)
+		}
+	}
+	prons, err := ReadCMUdict(strings.NewReader(BOM+"abc\tA B K\n"), "dict", CMUOptions{})
+	if err != nil || len(prons) != 1 || prons[0].Word != "abc" {
+		t.Errorf("one leading BOM: %+v, %v", prons, err)
+	}
+}
