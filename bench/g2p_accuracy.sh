@@ -75,25 +75,32 @@ jf() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(*[d.ge
 # hash of its spelling falls below VALID_PERCENT (of 100).
 split_data() {
 	local d=$OUT/split
+	mkdir -p "$d"
+	# Two runs started together in one OUT (one a core) would both write the
+	# split: the first to take the lock writes it, the other then finds it.
+	exec 9>"$d/.lock"
+	flock 9
 	if [ -s "$d/train.tsv" ] && [ -s "$d/valid.tsv" ]; then
+		flock -u 9
 		return
 	fi
-	mkdir -p "$d"
-	LC_ALL=C awk -F'\t' -v pct="$VALID_PERCENT" -v tr="$d/train.tsv.tmp" -v va="$d/valid.tsv.tmp" '
+	LC_ALL=C awk -F'\t' -v pct="$VALID_PERCENT" -v tr="$d/train.tsv.tmp$$" -v va="$d/valid.tsv.tmp$$" '
 		BEGIN { for (i = 1; i < 128; i++) ord[sprintf("%c", i)] = i }
 		{
 			h = 7
 			for (i = 1; i <= length($1); i++) h = (h * 31 + ord[substr($1, i, 1)]) % 1000003
 			if (h % 100 < pct) print > va; else print > tr
 		}' "$TRAIN"
-	mv "$d/train.tsv.tmp" "$d/train.tsv"
-	mv "$d/valid.tsv.tmp" "$d/valid.tsv"
+	mv "$d/train.tsv.tmp$$" "$d/train.tsv"
+	mv "$d/valid.tsv.tmp$$" "$d/valid.tsv"
 	{
 		echo "validation split of $(basename "$TRAIN"): $VALID_PERCENT% of the words by a fixed hash, all pronunciations of a word on one side"
 		for f in train valid; do
 			echo "$f.tsv: $(wc -l <"$d/$f.tsv") lines, $(cut -f1 "$d/$f.tsv" | sort -u | wc -l) words, sha256 $(sha256sum "$d/$f.tsv" | cut -c1-16)"
 		done
-	} >"$d/README"
+	} >"$d/README.tmp$$"
+	mv "$d/README.tmp$$" "$d/README"
+	flock -u 9
 	cat "$d/README" >&2
 }
 
