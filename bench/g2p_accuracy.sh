@@ -22,8 +22,8 @@
 # Usage: bench/g2p_accuracy.sh ARCH [BUDGET]       ARCH: transformer, rnnsearch or seq2seq (BUDGET default 2h)
 #        bench/g2p_accuracy.sh ensemble RUN RUN …  RUN: names of finished runs (NAME below)
 #        bench/g2p_accuracy.sh table               the table of every system scored so far
-#        bench/g2p_accuracy.sh ship RUN            make RUN's chosen system the built-in model
-#            (models/g2p-en: its weights in bf16 if that keeps validation WER and PER within
+#        bench/g2p_accuracy.sh ship RUN [MODEL]    make RUN's chosen system a built-in model
+#            (models/MODEL, default g2p-en: its weights in bf16 if that keeps validation WER and PER within
 #            0.1 point of fp32, else f16, else fp32; the shipped system is scored once on test)
 # Env:   DATA=the standard split's directory (default ../shared/data/g2p)
 #        OUT=work directory (default ../g2p-runs)   NAME=run name (default ARCH)   SEED=training seed (1)
@@ -176,6 +176,8 @@ run_arch() {
 	mkdir -p "$dir"
 	say "$(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg) run: $run"
 	local start=$SECONDS
+	# The cores this stretch of training had, for the shipped model's card.
+	echo "${THREADS:-$(nproc)}" >>"$dir/threads"
 	if [ ! -f "$run/last.safetensors" ]; then
 		echo "$recipe" >"$dir/recipe"
 		q train --config "$recipe" --train "$OUT/split/train.tsv" --valid "$OUT/split/valid.tsv" --out "$run" \
@@ -308,14 +310,19 @@ run_ensemble() {
 	table
 }
 
-# ship RUN: the run's chosen system (weights and decoding, chosen on
-# validation) becomes models/g2p-en, the model built into qkv
-# (builtin:g2p-en). Its weights are stored in the narrowest format that
+# ship RUN [MODEL]: the run's chosen system (weights and decoding, chosen on
+# validation) becomes models/MODEL (default g2p-en), a model built into qkv
+# (builtin:MODEL). Its weights are stored in the narrowest format that
 # keeps validation WER and PER (with the chosen decoding) within 0.1 point
 # of fp32's: bf16, else f16, else fp32. The shipped system is scored once
 # on the test file like any other.
 ship() {
 	local name=${1:?ship: give the run name}
+	local model=${2:-g2p-en}
+	if ! [[ $model =~ ^g2p-[a-z0-9-]+$ ]]; then
+		echo "ship: the model name $model must be g2p-… in lower-case letters, digits and dashes (it is embedded as models/$model)" >&2
+		exit 2
+	fi
 	local sel run=$OUT/$name/run
 	sel=$(latest_choice "$name")
 	local w b a vw vp
@@ -323,6 +330,10 @@ ship() {
 	local minutes trained
 	minutes=$(awk '{s += $1} END {print s / 60}' "$OUT/$name/train-seconds")
 	trained=$(printf '%.0f min' "$minutes")
+	local cores="? cores"
+	if [ -s "$OUT/$name/threads" ]; then
+		cores="$(sort -un "$OUT/$name/threads" | paste -sd/) core$([ "$(sort -un "$OUT/$name/threads")" = 1 ] || echo s)"
+	fi
 	case $w in /*) ;; *) w=$run/$w ;; esac
 	read -r vw vp b a <"$sel/decoding"
 	local dtype chosen=""
@@ -353,19 +364,20 @@ ship() {
 			"weights $(basename "$w" .safetensors) as $chosen, beam $b, alpha $a" $(if [ -s "$sel/valid-ship-$chosen.json" ]; then jf "$sel/valid-ship-$chosen.json" wer per; else echo "$vw $vp"; fi) \
 			$(jf "$tj" wer per) "$(date -u +%FT%TZ)" >>"$OUT/results.tsv"
 	fi
-	local dst=models/g2p-en tmp=models/.g2p-en.tmp
+	local dst=models/$model tmp=models/.$model.tmp arch
+	arch=$(python3 -c 'import json,sys; print({"transformer": "Transformer", "rnnsearch": "RNNsearch", "seq2seq": "seq2seq"}[json.load(open(sys.argv[1]))["model"]["arch"]])' "$run/config.json")
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
 	cp "$run/config.json" "$run/src.vocab" "$run/tgt.vocab" "$tmp/"
 	cp "$weights" "$tmp/best.safetensors"
 	{
-		echo "# builtin:g2p-en"
+		echo "# builtin:$model"
 		echo
-		echo "The G2P Transformer built into qkv (\`qkv g2p\`, \`--model builtin:g2p-en\`), made by"
-		echo "\`bench/g2p_accuracy.sh ship $name\` on $(date -u +%F)."
+		echo "The G2P $arch built into qkv (\`--model builtin:$model\`, \`qkv g2p --model builtin:$model\`), made by"
+		echo "\`bench/g2p_accuracy.sh ship $name $model\` on $(date -u +%F)."
 		echo
 		echo "- Trained: $(cat "$OUT/$name/recipe" 2>/dev/null || echo "recipes/g2p-$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["arch"])' "$run/config.json").yaml") on the training file of the standard CMUdict split"
-		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained on 2 cores."
+		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained on $cores of a $(nproc)-core machine."
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
 		echo "- Phones: ARPAbet without stress marks (39 phones); input letters are lowercased."

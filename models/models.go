@@ -12,17 +12,21 @@
 //     Transformer (Vaswani et al. 2017, "Attention Is All You Need") trained
 //     on the CMU Pronouncing Dictionary's standard G2P training split,
 //     weights stored in bfloat16.
+//   - g2p-en-rnnsearch, when shipped: the same task and data, an RNNsearch
+//     (Bahdanau et al. 2014, "Neural Machine Translation by Jointly Learning
+//     to Align and Translate"), which learns it faster on a CPU.
 package models
 
 import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"math"
 )
 
 // FS holds one directory per model, named as builtin:NAME names it.
 //
-//go:embed g2p-en
+//go:embed g2p-*
 var FS embed.FS
 
 // Card is a shipped model's card.json: how it was chosen and how accurate
@@ -49,4 +53,28 @@ func ReadCard(name string) (Card, error) {
 		return c, fmt.Errorf("builtin:%s/card.json: %w", name, err)
 	}
 	return c, nil
+}
+
+// Best returns the name of the built-in model with the lowest test WER on
+// its card: what qkv g2p uses unless told otherwise. Models without a
+// readable card are skipped; "g2p-en" is the answer when none has one.
+func Best() string {
+	best, bestWER := "g2p-en", math.Inf(1)
+	entries, err := FS.ReadDir(".")
+	if err != nil {
+		return best
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		c, err := ReadCard(e.Name())
+		if err != nil || c.TestWER <= 0 {
+			continue
+		}
+		if c.TestWER < bestWER {
+			best, bestWER = e.Name(), c.TestWER
+		}
+	}
+	return best
 }

@@ -2,8 +2,10 @@ package models_test
 
 import (
 	"bufio"
+	"io/fs"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,22 +16,42 @@ import (
 	"github.com/qkv-dev/qkv/search"
 )
 
-// TestG2PEnIsWhatItsCardSays: builtin:g2p-en loads with its weights in the
-// card's format, and on 301 words of the standard split's test set (every
-// 40th word, testdata/g2p-test-sample.tsv: words it never saw in training)
-// it is as accurate as the card says it is on all 12,000 of them, within
-// sampling error (2.4 standard errors of a 301-word WER). A bad conversion,
-// a vocabulary out of step with the weights or a broken embedded file fails
+// TestG2PEnIsWhatItsCardSays: every built-in model (builtin:g2p-en and any
+// other shipped beside it) loads with its weights in the card's format, and
+// on 301 words of the standard split's test set (every 40th word,
+// testdata/g2p-test-sample.tsv: words it never saw in training) it is as
+// accurate as the card says it is on all 12,000 of them, within sampling
+// error (2.4 standard errors of a 301-word WER). A bad conversion, a
+// vocabulary out of step with the weights or a broken embedded file fails
 // here.
 func TestG2PEnIsWhatItsCardSays(t *testing.T) {
-	card, err := models.ReadCard("g2p-en")
+	entries, err := fs.ReadDir(models.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	if !slices.Contains(names, "g2p-en") {
+		t.Fatalf("built-in models %v: g2p-en is missing", names)
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) { checkCard(t, name) })
+	}
+}
+
+func checkCard(t *testing.T, name string) {
+	card, err := models.ReadCard(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if card.Beam < 1 || card.TestWER <= 0 || card.TestWER >= 100 || card.TestWords != 12000 {
 		t.Fatalf("implausible card: %+v", card)
 	}
-	raw, err := models.FS.ReadFile("g2p-en/best.safetensors")
+	raw, err := models.FS.ReadFile(name + "/best.safetensors")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +69,7 @@ func TestG2PEnIsWhatItsCardSays(t *testing.T) {
 		}
 	}
 
-	p, err := pipeline.Load("builtin:g2p-en")
+	p, err := pipeline.Load(pipeline.BuiltinPrefix + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,5 +111,24 @@ func TestG2PEnIsWhatItsCardSays(t *testing.T) {
 	t.Logf("WER on %d sample words: %.2f%% (card: %.2f%% on %d words; ±%.2f)", len(words), wer.Rate, card.TestWER, card.TestWords, 2.4*se)
 	if wer.Rate > card.TestWER+2.4*se || wer.Rate < card.TestWER-2.4*se {
 		t.Errorf("WER on the sample %.2f%% is not within 2.4 standard errors (%.2f) of the card's %.2f%%", wer.Rate, 2.4*se, card.TestWER)
+	}
+}
+
+// TestBestIsTheLowestWER: qkv g2p's default is the built-in model whose card
+// has the lowest test WER, and it is a model this binary holds.
+func TestBestIsTheLowestWER(t *testing.T) {
+	best := models.Best()
+	bc, err := models.ReadCard(best)
+	if err != nil {
+		t.Fatalf("Best() = %q: %v", best, err)
+	}
+	for _, name := range pipeline.Builtins() {
+		c, err := models.ReadCard(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.TestWER < bc.TestWER {
+			t.Errorf("Best() = %s (WER %.2f), but %s has %.2f", best, bc.TestWER, name, c.TestWER)
+		}
 	}
 }

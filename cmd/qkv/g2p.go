@@ -19,7 +19,7 @@ import (
 
 // g2pCmd pronounces English words, as Python's g2p_en does: a word the
 // CMU Pronouncing Dictionary holds gets its pronunciation from there, any
-// other word the built-in Transformer's.
+// other word the most accurate built-in model's.
 var g2pCmd = &cobra.Command{
 	Use:   "g2p [WORD...]",
 	Short: "Pronounce English words (ARPAbet): the CMU dictionary's pronunciation, else the built-in model's",
@@ -30,8 +30,9 @@ a word is dropped).
 
 A word the CMU Pronouncing Dictionary holds (built into qkv) gets its first
 pronunciation from there, as Python's g2p_en does; any other word is
-pronounced by the model (default: builtin:g2p-en, the Transformer shipped in
-the binary; its accuracy on words it never saw is in the README). --dict=false
+pronounced by the model (default: the most accurate model built into the
+binary, by the test WER on its card; 'qkv g2p --help' shows which, and the
+README its accuracy on words it never saw). --dict=false
 asks the model for every word. Phones carry no stress marks (the 39-phone set
 of the G2P literature), from the dictionary too, so every line reads alike.
 
@@ -52,7 +53,7 @@ var g2pf struct {
 
 func init() {
 	f := g2pCmd.Flags()
-	f.StringVar(&g2pf.model, "model", pipeline.BuiltinPrefix+"g2p-en", "G2P model: builtin:NAME, or a model directory from qkv train (letters in, ARPAbet phones out)")
+	f.StringVar(&g2pf.model, "model", pipeline.BuiltinPrefix+models.Best(), "G2P model: builtin:NAME ("+strings.Join(pipeline.Builtins(), ", ")+"), or a model directory from qkv train (letters in, ARPAbet phones out)")
 	f.StringVar(&g2pf.weights, "weights", "", "weights file of the model (default: best.safetensors, else last.safetensors)")
 	f.BoolVar(&g2pf.dict, "dict", true, "pronounce words the CMU Pronouncing Dictionary holds from there; the model only pronounces the others")
 	f.BoolVar(&g2pf.source, "source", false, "add a third column saying where each pronunciation came from: dict or model")
