@@ -12,9 +12,12 @@
 //     Transformer (Vaswani et al. 2017, "Attention Is All You Need") trained
 //     on the CMU Pronouncing Dictionary's standard G2P training split,
 //     weights stored in bfloat16.
-//   - g2p-en-rnnsearch, when shipped: the same task and data, an RNNsearch
-//     (Bahdanau et al. 2014, "Neural Machine Translation by Jointly Learning
-//     to Align and Translate"), which learns it faster on a CPU.
+//   - g2p-en-rnnsearch: the same task and data, an RNNsearch (Bahdanau et
+//     al. 2014, "Neural Machine Translation by Jointly Learning to Align
+//     and Translate"), which learns it faster on a CPU and is the more
+//     accurate of the two (see each README.md), weights in bfloat16.
+//
+// qkv g2p uses the one of lowest test WER (Best) unless told otherwise.
 package models
 
 import (
