@@ -64,7 +64,7 @@ func TestG2P(t *testing.T) {
 
 // TestG2PBuiltin: on a fresh machine (no model directory, no training),
 // qkv g2p pronounces a dictionary word from the dictionary and a word the
-// dictionary lacks with builtin:g2p-en, in ARPAbet phones.
+// dictionary lacks with the default built-in model, in ARPAbet phones.
 func TestG2PBuiltin(t *testing.T) {
 	out, stderr, err := qkv(t, "qubit\n", "g2p", "--source")
 	if err != nil {
