@@ -16,6 +16,11 @@
 //     al. 2014, "Neural Machine Translation by Jointly Learning to Align
 //     and Translate"), which learns it faster on a CPU and is the more
 //     accurate of the two (see each README.md), weights in bfloat16.
+//   - g2p-en-seq2seq: the same task and data, the LSTM encoder-decoder of
+//     Sutskever et al. 2014 ("Sequence to Sequence Learning with Neural
+//     Networks"), weights in bfloat16. Decoding it together with
+//     g2p-en-rnnsearch as an ensemble (--model builtin:g2p-en-rnnsearch
+//     --model builtin:g2p-en-seq2seq) is more accurate than either.
 //
 // qkv g2p uses the one of lowest test WER (Best) unless told otherwise.
 package models
