@@ -37,13 +37,13 @@ asks the model for every word. Phones carry no stress marks (the 39-phone set
 of the G2P literature), from the dictionary too, so every line reads alike.
 
   echo qubit | qkv g2p
-  qkv g2p --model my-g2p-run hello world`,
+  qkv g2p --model my-g2p-run hello world
+  qkv g2p --model builtin:g2p-en-rnnsearch,builtin:g2p-en-seq2seq --beam 8 qubit   # an ensemble`,
 	RunE: runG2P,
 }
 
 var g2pf struct {
-	model     string
-	weights   string
+	models    modelFlags
 	dict      bool
 	source    bool
 	beam      int
@@ -53,8 +53,8 @@ var g2pf struct {
 
 func init() {
 	f := g2pCmd.Flags()
-	f.StringVar(&g2pf.model, "model", pipeline.BuiltinPrefix+models.Best(), "G2P model: builtin:NAME ("+strings.Join(pipeline.Builtins(), ", ")+"), or a model directory from qkv train (letters in, ARPAbet phones out)")
-	f.StringVar(&g2pf.weights, "weights", "", "weights file of the model (default: best.safetensors, else last.safetensors)")
+	f.StringSliceVar(&g2pf.models.models, "model", []string{pipeline.BuiltinPrefix + models.Best()}, "G2P model: builtin:NAME ("+strings.Join(pipeline.Builtins(), ", ")+"), or a model directory from qkv train (letters in, ARPAbet phones out); several (--model A --model B or --model A,B) decode as an ensemble")
+	f.StringSliceVar(&g2pf.models.weights, "weights", nil, "weights file of the model (default: best.safetensors, else last.safetensors); with an ensemble, one name for all or one per --model")
 	f.BoolVar(&g2pf.dict, "dict", true, "pronounce words the CMU Pronouncing Dictionary holds from there; the model only pronounces the others")
 	f.BoolVar(&g2pf.source, "source", false, "add a third column saying where each pronunciation came from: dict or model")
 	f.IntVar(&g2pf.beam, "beam", 4, fmt.Sprintf("beam size: 1 (greedy) to %d (default for a built-in model: the beam chosen for it on validation data)", search.MaxBeam))
@@ -67,7 +67,11 @@ func runG2P(cmd *cobra.Command, args []string) error {
 	// A shipped model decodes as chosen on validation data (its card),
 	// unless told otherwise.
 	beam, alpha := g2pf.beam, g2pf.alpha
-	if name, ok := strings.CutPrefix(g2pf.model, pipeline.BuiltinPrefix); ok {
+	members, err := g2pf.models.members()
+	if err != nil {
+		return fmt.Errorf("g2p: %w", err)
+	}
+	if name, ok := strings.CutPrefix(members[0].Dir, pipeline.BuiltinPrefix); ok && len(members) == 1 {
 		if card, err := models.ReadCard(name); err == nil {
 			if !cmd.Flags().Changed("beam") {
 				beam = card.Beam
@@ -99,7 +103,7 @@ func runG2P(cmd *cobra.Command, args []string) error {
 			return nil
 		}
 		var err error
-		if p, err = pipeline.LoadWeights(g2pf.model, g2pf.weights); err != nil {
+		if p, err = pipeline.LoadEnsemble(members); err != nil {
 			return fmt.Errorf("g2p: %w", err)
 		}
 		return nil

@@ -129,3 +129,30 @@ func TestG2PLongLine(t *testing.T) {
 		t.Errorf("stdout %q", stdout)
 	}
 }
+
+// TestG2PEnsemble: several --model decode as one ensemble, exactly as
+// qkv predict decodes the same models, and a bad member is named.
+func TestG2PEnsemble(t *testing.T) {
+	const pair = "builtin:g2p-en-rnnsearch,builtin:g2p-en-seq2seq"
+	words := "qubit\nbahdanau\nvaswani\n"
+	got, stderr, err := qkv(t, words, "g2p", "--dict=false", "--model", pair, "--beam", "4")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	want, stderr, err := qkv(t, words, "predict", "--model", "builtin:g2p-en-rnnsearch", "--model", "builtin:g2p-en-seq2seq", "--beam", "4")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	gl, wl := strings.Split(strings.TrimSpace(got), "\n"), strings.Split(strings.TrimSpace(want), "\n")
+	if len(gl) != 3 || len(wl) != 3 {
+		t.Fatalf("g2p printed %q, predict %q", got, want)
+	}
+	for i, w := range strings.Fields(words) {
+		if gl[i] != w+"\t"+wl[i] {
+			t.Errorf("%s: g2p %q, predict %q", w, gl[i], wl[i])
+		}
+	}
+	if _, stderr, err := qkv(t, "", "g2p", "--model", "builtin:g2p-en-rnnsearch,builtin:nope", "hello"); err == nil || !strings.Contains(stderr, "builtin:nope") {
+		t.Errorf("a bad member: err %v, stderr %q", err, stderr)
+	}
+}
