@@ -20,7 +20,7 @@
 #   then its beam and α, then scores the test file once.
 #
 # Usage: bench/g2p_accuracy.sh ARCH [BUDGET]       ARCH: transformer, rnnsearch or seq2seq (BUDGET default 2h)
-#        bench/g2p_accuracy.sh ensemble RUN RUN …  RUN: names of finished runs (NAME below)
+#        bench/g2p_accuracy.sh ensemble RUN RUN …  RUN: names of finished runs (NAME below), or builtin:NAME
 #        bench/g2p_accuracy.sh table               the table of every system scored so far
 #        bench/g2p_accuracy.sh ship RUN [MODEL]    make RUN's chosen system a built-in model
 #            (models/MODEL, default g2p-en: its weights in bf16 if that keeps validation WER and PER within
@@ -238,11 +238,17 @@ latest_choice() {
 	echo "$OUT/$1/choose-$(stat -c %Y "$run/last.safetensors")"
 }
 
-# member_args NAME...: --model/--weights flags for an ensemble of runs.
+# member_args NAME...: --model/--weights flags for an ensemble of runs
+# (or of models built into qkv, builtin:NAME, with their shipped weights).
 member_args() {
 	local models=() weights=()
 	for n in "$@"; do
 		local s w
+		if [[ $n == builtin:* ]]; then
+			models+=("$n")
+			weights+=(best.safetensors)
+			continue
+		fi
 		s=$(latest_choice "$n")
 		w=$(cat "$s/weights")
 		case $w in /*) ;; *) w=$OUT/$n/run/$w ;; esac
@@ -260,7 +266,12 @@ run_ensemble() {
 	fi
 	local names=("$@") key=""
 	for n in "${names[@]}"; do
-		key+="$n-$(basename "$(latest_choice "$n")")+"
+		if [[ $n == builtin:* ]]; then
+			# A built-in model is known by its name and the binary that holds it.
+			key+="$n-$(sha256sum <"$QKV" | cut -c1-12)+"
+		else
+			key+="$n-$(basename "$(latest_choice "$n")")+"
+		fi
 	done
 	local sel=$OUT/ensembles/$(echo "$key" | sha256sum | cut -c1-12)
 	mkdir -p "$sel"
@@ -269,6 +280,12 @@ run_ensemble() {
 	: >"$sel/singles"
 	for n in "${names[@]}"; do
 		local s
+		if [[ $n == builtin:* ]]; then
+			# Its weights were chosen when it was shipped; greedy, as the runs' are.
+			evalv "$sel/valid-$n.json" --model "$n" --beam 1
+			echo "$(jf "$sel/valid-$n.json" wer per) $n" >>"$sel/singles"
+			continue
+		fi
 		s=$(latest_choice "$n")
 		echo "$(jf "$s/valid-$(basename "$(cat "$s/weights")" .safetensors).json" wer per) $n" >>"$sel/singles"
 	done
