@@ -347,9 +347,10 @@ ship() {
 	local minutes trained
 	minutes=$(awk '{s += $1} END {print s / 60}' "$OUT/$name/train-seconds")
 	trained=$(printf '%.0f min' "$minutes")
-	local cores="? cores"
+	local cores="? cores" counts
 	if [ -s "$OUT/$name/threads" ]; then
-		cores="$(sort -un "$OUT/$name/threads" | paste -sd/) core$([ "$(sort -un "$OUT/$name/threads")" = 1 ] || echo s)"
+		counts=$(sort -un "$OUT/$name/threads" | paste -sd/)
+		cores="$counts core$([ "$counts" = 1 ] || echo s)"
 	fi
 	case $w in /*) ;; *) w=$run/$w ;; esac
 	read -r vw vp b a <"$sel/decoding"
@@ -381,8 +382,9 @@ ship() {
 			"weights $(basename "$w" .safetensors) as $chosen, beam $b, alpha $a" $(if [ -s "$sel/valid-ship-$chosen.json" ]; then jf "$sel/valid-ship-$chosen.json" wer per; else echo "$vw $vp"; fi) \
 			$(jf "$tj" wer per) "$(date -u +%FT%TZ)" >>"$OUT/results.tsv"
 	fi
-	local dst=models/$model tmp=models/.$model.tmp arch
-	arch=$(python3 -c 'import json,sys; print({"transformer": "Transformer", "rnnsearch": "RNNsearch", "seq2seq": "seq2seq"}[json.load(open(sys.argv[1]))["model"]["arch"]])' "$run/config.json")
+	local dst=models/$model tmp=models/.$model.tmp archkey arch
+	archkey=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["arch"])' "$run/config.json")
+	case $archkey in transformer) arch=Transformer ;; rnnsearch) arch=RNNsearch ;; *) arch=$archkey ;; esac
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
 	cp "$run/config.json" "$run/src.vocab" "$run/tgt.vocab" "$tmp/"
@@ -393,7 +395,7 @@ ship() {
 		echo "The G2P $arch built into qkv (\`--model builtin:$model\`, \`qkv g2p --model builtin:$model\`), made by"
 		echo "\`bench/g2p_accuracy.sh ship $name $model\` on $(date -u +%F)."
 		echo
-		echo "- Trained: $(cat "$OUT/$name/recipe" 2>/dev/null || echo "recipes/g2p-$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["arch"])' "$run/config.json").yaml") on the training file of the standard CMUdict split"
+		echo "- Trained: $(cat "$OUT/$name/recipe" 2>/dev/null || echo "recipes/g2p-$archkey.yaml") on the training file of the standard CMUdict split"
 		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained on $cores of a $(nproc)-core machine."
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
