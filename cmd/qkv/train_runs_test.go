@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -362,8 +363,19 @@ func TestDemoConfigSaysLowercase(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "demo")
-	if _, errOut, err := qkv(t, "", "demo", "--time", "3s", "--words", "5", "--out", out); err != nil {
+	_, errOut, err := qkv(t, "", "demo", "--time", "3s", "--words", "5", "--out", out)
+	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, errOut)
+	}
+	// The closing hint names recipes by their path in the repository.
+	recipes := regexp.MustCompile(`recipes/[\w.-]+\.yaml`).FindAllString(errOut, -1)
+	if len(recipes) == 0 {
+		t.Errorf("the demo's closing hint names no recipe:\n%s", errOut)
+	}
+	for _, r := range recipes {
+		if _, err := os.Stat(filepath.Join("..", "..", r)); err != nil {
+			t.Errorf("the demo's closing hint names %s: %v", r, err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(out, ".qkv.lock")); err != nil {
 		t.Errorf("the demo did not lock its directory: %v", err)
