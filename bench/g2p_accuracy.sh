@@ -25,6 +25,9 @@
 #        bench/g2p_accuracy.sh ship RUN [MODEL]    make RUN's chosen system a built-in model
 #            (models/MODEL, default g2p-en: its weights in bf16 if that keeps validation WER and PER within
 #            0.1 point of fp32, else f16, else fp32; the shipped system is scored once on test)
+#        bench/g2p_accuracy.sh ship-ensemble MODEL builtin:A builtin:B …
+#            the ensemble protocol over built-in models (ship each member first, rebuild QKV), then
+#            models/MODEL: a built-in ensemble of the members chosen, with the decoding chosen
 # Env:   DATA=the standard split's directory (default ../shared/data/g2p)
 #        OUT=work directory (default ../g2p-runs)   NAME=run name (default ARCH)   SEED=training seed (1)
 #        THREADS=cores for qkv (default all)        QKV=prebuilt qkv (default: go build ./cmd/qkv)
@@ -36,7 +39,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-transformer | rnnsearch | seq2seq | ensemble | table | ship) ;;
+transformer | rnnsearch | seq2seq | ensemble | table | ship | ship-ensemble) ;;
 *)
 	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
 	exit 2
@@ -312,6 +315,8 @@ run_ensemble() {
 		score=$w
 	done
 	say "members chosen on validation: ${chosen[*]}"
+	ENS_SEL=$sel
+	ENS_CHOSEN=("${chosen[@]}")
 	if [ ${#chosen[@]} = 1 ]; then
 		say "no ensemble of these runs beats the best of them, ${chosen[0]}, on validation: nothing new to score"
 		table
@@ -419,8 +424,76 @@ PY
 	table
 }
 
+# ship-ensemble MODEL builtin:A builtin:B …: the ensemble protocol over
+# built-in models (members by forward selection on validation, then the
+# beam and α, then the test file once), and the ensemble it chose becomes
+# models/MODEL: a card.json listing its members and its decoding, no
+# weights of its own (builtin:MODEL decodes with its members' weights).
+ship_ensemble() {
+	local model=${1:?ship-ensemble: give the model name, then the built-in members}
+	shift
+	if ! [[ $model =~ ^g2p-[a-z0-9-]+$ ]]; then
+		echo "ship-ensemble: the model name $model must be g2p-… in lower-case letters, digits and dashes (it is embedded as models/$model)" >&2
+		exit 2
+	fi
+	for n in "$@"; do
+		if [[ $n != builtin:* ]] || [ ! -s "models/${n#builtin:}/config.json" ]; then
+			echo "ship-ensemble: $n is not a built-in single model in models/: ship each member first (ship RUN MODEL) and rebuild QKV" >&2
+			exit 2
+		fi
+	done
+	ENS_CHOSEN=()
+	run_ensemble "$@"
+	if [ ${#ENS_CHOSEN[@]} -lt 2 ]; then
+		echo "ship-ensemble: no ensemble of these models beats the best of them on validation: nothing to ship" >&2
+		exit 1
+	fi
+	local sel=$ENS_SEL b a
+	read -r _ _ b a <"$sel/decoding"
+	local dst=models/$model tmp=models/.$model.tmp members=()
+	for n in "${ENS_CHOSEN[@]}"; do members+=("${n#builtin:}"); done
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	python3 - "$sel/test.json" "$b" "$a" "${members[@]}" >"$tmp/card.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+members = sys.argv[4:]
+cards = [json.load(open("models/%s/card.json" % m)) for m in members]
+dtypes = sorted({c["dtype"] for c in cards})
+print(json.dumps({"beam": int(sys.argv[2]), "alpha": float(sys.argv[3]),
+                  "dtype": dtypes[0] if len(dtypes) == 1 else "mixed",
+                  "test_wer": t["wer"], "test_per": t["per"], "test_words": t["sentences"],
+                  "trained_min": round(sum(c["trained_min"] for c in cards), 1),
+                  "weights": "the members' shipped weights", "members": members}, indent=2))
+PY
+	{
+		echo "# builtin:$model"
+		echo
+		echo "A G2P ensemble built into qkv (\`--model builtin:$model\`, \`qkv g2p --model builtin:$model\`): it has no"
+		echo "weights of its own but decodes with ${#members[@]} built-in models at once, averaging their next-phone"
+		echo "probabilities at every step. Made by \`bench/g2p_accuracy.sh ship-ensemble $model $*\` on $(date -u +%F)."
+		echo
+		echo "- Members, chosen on the validation split by forward selection among $*:"
+		for m in "${members[@]}"; do
+			echo "  - [builtin:$m](../$m/README.md) ($(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("test WER %.2f %%, PER %.2f %% alone" % (c["test_wer"], c["test_per"]))' "models/$m/card.json"))"
+		done
+		echo "- Chosen on the validation split: beam $b, alpha $a."
+		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$sel/test.json" wer) %, PER $(jf "$sel/test.json" per) %."
+		echo "- Phones: ARPAbet without stress marks (39 phones); input letters are lowercased."
+	} >"$tmp/README.md"
+	rm -rf "$dst.old"
+	[ ! -d "$dst" ] || mv "$dst" "$dst.old"
+	mv "$tmp" "$dst"
+	rm -rf "$dst.old"
+	say "shipped: $dst, an ensemble of ${members[*]}; rebuild qkv to embed it"
+}
+
 case "${1:-}" in
 transformer | rnnsearch | seq2seq) run_arch "$@" ;;
+ship-ensemble)
+	shift
+	ship_ensemble "$@"
+	;;
 ship)
 	shift
 	ship "$@"

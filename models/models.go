@@ -21,6 +21,10 @@
 //     Networks"), weights in bfloat16. Decoding it together with
 //     g2p-en-rnnsearch as an ensemble (--model builtin:g2p-en-rnnsearch
 //     --model builtin:g2p-en-seq2seq) is more accurate than either.
+//   - g2p-en-ensemble: a built-in ensemble. It holds no weights, only a
+//     card.json listing its members (built-in models above, chosen on
+//     validation data by bench/g2p_accuracy.sh ship-ensemble) and its
+//     decoding; builtin:g2p-en-ensemble decodes with all of them at once.
 //
 // qkv g2p uses the one of lowest test WER (Best) unless told otherwise.
 package models
@@ -29,6 +33,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math"
 )
 
@@ -48,12 +53,19 @@ type Card struct {
 	TestWords  int     `json:"test_words"`  // words in the test set
 	TrainedMin float64 `json:"trained_min"` // minutes of training on 2 cores
 	Weights    string  `json:"weights"`     // which weights were chosen (best, an average, …)
+	// Members makes the directory a built-in ensemble: no weights of its
+	// own, it decodes with these built-in models at once (their
+	// probabilities averaged at every step). Empty for a single model.
+	Members []string `json:"members,omitempty"`
 }
 
 // ReadCard returns the card of the model builtin:name.
-func ReadCard(name string) (Card, error) {
+func ReadCard(name string) (Card, error) { return ReadCardFS(FS, name) }
+
+// ReadCardFS reads the card of the model name in fsys, laid out as FS.
+func ReadCardFS(fsys fs.FS, name string) (Card, error) {
 	var c Card
-	b, err := FS.ReadFile(name + "/card.json")
+	b, err := fs.ReadFile(fsys, name+"/card.json")
 	if err != nil {
 		return c, fmt.Errorf("builtin:%s: %w", name, err)
 	}
@@ -63,9 +75,10 @@ func ReadCard(name string) (Card, error) {
 	return c, nil
 }
 
-// Best returns the name of the built-in model with the lowest test WER on
-// its card: what qkv g2p uses unless told otherwise. Models without a
-// readable card are skipped; "g2p-en" is the answer when none has one.
+// Best returns the name of the built-in model (or built-in ensemble) with
+// the lowest test WER on its card: what qkv g2p uses unless told
+// otherwise. Models without a readable card are skipped; "g2p-en" is the
+// answer when none has one.
 func Best() string {
 	best, bestWER := "g2p-en", math.Inf(1)
 	entries, err := FS.ReadDir(".")

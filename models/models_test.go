@@ -51,6 +51,19 @@ func checkCard(t *testing.T, name string) {
 	if card.Beam < 1 || card.TestWER <= 0 || card.TestWER >= 100 || card.TestWords != 12000 {
 		t.Fatalf("implausible card: %+v", card)
 	}
+	if len(card.Members) > 0 {
+		// A built-in ensemble: its members are checked on their own; here,
+		// that they decode together as accurately as its card says.
+		p, err := pipeline.LoadEnsemble([]pipeline.Member{{Dir: pipeline.BuiltinPrefix + name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.EnsembleSize() != len(card.Members) {
+			t.Fatalf("decodes with %d models, the card lists %d", p.EnsembleSize(), len(card.Members))
+		}
+		checkSample(t, p, card)
+		return
+	}
 	raw, err := models.FS.ReadFile(name + "/best.safetensors")
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +86,12 @@ func checkCard(t *testing.T, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkSample(t, p, card)
+}
+
+// checkSample decodes the 301 sample words as the card says and checks
+// the WER against the card's.
+func checkSample(t *testing.T, p *pipeline.Pipeline, card models.Card) {
 	f, err := os.Open("testdata/g2p-test-sample.tsv")
 	if err != nil {
 		t.Fatal(err)

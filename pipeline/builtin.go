@@ -56,6 +56,12 @@ func LoadBuiltin(name, weights string) (*Pipeline, error) {
 		}
 		return nil, fmt.Errorf("model %s: no such built-in model (this binary holds: %s)", excerpt.Quote(BuiltinPrefix+name), list)
 	}
+	if members, err := BuiltinMembers(name); err != nil {
+		return nil, err
+	} else if len(members) > 0 {
+		return nil, fmt.Errorf("model %s is a built-in ensemble of %s: predict, eval, g2p and translate-po decode with it, "+
+			"but this takes a single model (e.g. %s)", BuiltinPrefix+name, BuiltinPrefix+strings.Join(members, ", "+BuiltinPrefix), BuiltinPrefix+members[0])
+	}
 	files := embeddedFiles{fsys: builtins, name: name}
 	p, err := loadFiles(files)
 	if err != nil {
@@ -84,6 +90,39 @@ func LoadBuiltin(name, weights string) (*Pipeline, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// BuiltinMembers returns the built-in models that builtin:NAME decodes
+// with when it is a built-in ensemble (its card.json lists members), or
+// nil when it is a single model. An ensemble's members must be built-in
+// single models.
+func BuiltinMembers(name string) ([]string, error) {
+	if _, err := fs.Stat(builtins, path.Join(name, "card.json")); err != nil {
+		return nil, nil // a model without a card is a single model
+	}
+	card, err := models.ReadCardFS(builtins, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(card.Members) == 0 {
+		return nil, nil
+	}
+	if _, err := fs.Stat(builtins, path.Join(name, "config.json")); err == nil {
+		return nil, fmt.Errorf("%s%s: card.json lists ensemble members but the directory holds a model of its own (config.json): it must be one or the other", BuiltinPrefix, name)
+	}
+	known := Builtins()
+	for _, m := range card.Members {
+		if m == name {
+			return nil, fmt.Errorf("%s%s/card.json: the ensemble lists itself as a member", BuiltinPrefix, name)
+		}
+		if !slices.Contains(known, m) {
+			return nil, fmt.Errorf("%s%s/card.json: member %s is not a built-in model of this binary", BuiltinPrefix, name, excerpt.Quote(m))
+		}
+		if _, err := fs.Stat(builtins, path.Join(m, "config.json")); err != nil {
+			return nil, fmt.Errorf("%s%s/card.json: member %s is not a single model (it has no config.json)", BuiltinPrefix, name, excerpt.Quote(m))
+		}
+	}
+	return card.Members, nil
 }
 
 // modelFiles reads the files of one model directory, wherever it is.

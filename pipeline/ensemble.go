@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/model"
 )
 
@@ -27,7 +29,14 @@ type Member struct {
 // accepts, the decoding limit (data.max_tgt_len) the longest any member
 // was trained for, and model.max_len the smallest positive one. One member
 // is LoadWeights itself.
+//
+// A member builtin:NAME that is a built-in ensemble (BuiltinMembers)
+// stands for its members, each with its shipped weights.
 func LoadEnsemble(members []Member) (*Pipeline, error) {
+	members, err := expandBuiltinEnsembles(members)
+	if err != nil {
+		return nil, err
+	}
 	if len(members) == 0 {
 		return nil, errors.New("pipeline: an ensemble needs at least one model")
 	}
@@ -64,6 +73,34 @@ func LoadEnsemble(members []Member) (*Pipeline, error) {
 		out.Config.Data.MaxTgtLen = max(out.Config.Data.MaxTgtLen, d.MaxTgtLen)
 	}
 	return &out, nil
+}
+
+// expandBuiltinEnsembles replaces each built-in ensemble among members by
+// its members.
+func expandBuiltinEnsembles(members []Member) ([]Member, error) {
+	var out []Member
+	for _, m := range members {
+		name, ok := strings.CutPrefix(m.Dir, BuiltinPrefix)
+		if !ok {
+			out = append(out, m)
+			continue
+		}
+		names, err := BuiltinMembers(name)
+		if err != nil {
+			return nil, err
+		}
+		if len(names) == 0 {
+			out = append(out, m)
+			continue
+		}
+		if m.Weights != "" {
+			return nil, fmt.Errorf("model %s is a built-in ensemble: its members decode with their shipped weights, so --weights %s does not apply", m.Dir, excerpt.Quote(m.Weights))
+		}
+		for _, n := range names {
+			out = append(out, Member{Dir: BuiltinPrefix + n})
+		}
+	}
+	return out, nil
 }
 
 // EnsembleSize is the number of models the pipeline decodes with: 1, or

@@ -32,13 +32,16 @@ A word the CMU Pronouncing Dictionary holds (built into qkv) gets its first
 pronunciation from there, as Python's g2p_en does; any other word is
 pronounced by the model (default: the most accurate model built into the
 binary, by the test WER on its card; 'qkv g2p --help' shows which, and the
-README its accuracy on words it never saw). --dict=false
+README its accuracy on words it never saw). A built-in ensemble
+(builtin:g2p-en-ensemble) decodes with several built-in models at once: the
+most accurate, and as many times slower as it has members. --dict=false
 asks the model for every word. Phones carry no stress marks (the 39-phone set
 of the G2P literature), from the dictionary too, so every line reads alike.
 
   echo qubit | qkv g2p
   qkv g2p --model my-g2p-run hello world
-  qkv g2p --model builtin:g2p-en-rnnsearch,builtin:g2p-en-seq2seq --beam 8 qubit   # an ensemble`,
+  qkv g2p --model builtin:g2p-en-rnnsearch qubit    # one model: faster, a little less accurate
+  qkv g2p --model builtin:g2p-en-rnnsearch,builtin:g2p-en-seq2seq --beam 8 qubit   # an ensemble of your choosing`,
 	RunE: runG2P,
 }
 

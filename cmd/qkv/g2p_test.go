@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/qkv-dev/qkv/models"
+	"github.com/qkv-dev/qkv/pipeline"
 )
 
 // TestG2P: words the CMU dictionary holds are pronounced from it (no
@@ -107,7 +111,9 @@ func TestG2PNamedModelIsChecked(t *testing.T) {
 		{"g2p", "--weights", "no-such.safetensors", "hello"},
 	} {
 		stdout, stderr, err := qkv(t, "", args...)
-		if err == nil || stdout != "" || !strings.Contains(stderr, "no such") {
+		// The error names what is wrong: no such model or file, or (the
+		// default model being a built-in ensemble) weights that do not apply.
+		if err == nil || stdout != "" || !strings.Contains(stderr, "no such") && !strings.Contains(stderr, `"no-such.safetensors" does not apply`) {
 			t.Errorf("qkv %v: err %v, stdout %q, stderr %q", args, err, stdout, stderr)
 		}
 	}
@@ -154,5 +160,49 @@ func TestG2PEnsemble(t *testing.T) {
 	}
 	if _, stderr, err := qkv(t, "", "g2p", "--model", "builtin:g2p-en-rnnsearch,builtin:nope", "hello"); err == nil || !strings.Contains(stderr, "builtin:nope") {
 		t.Errorf("a bad member: err %v, stderr %q", err, stderr)
+	}
+}
+
+// TestG2PBuiltinEnsemble: a built-in ensemble (builtin:g2p-en-ensemble)
+// pronounces exactly as qkv predict does with the members its card lists,
+// decoding as its card says (beam, α) unless told otherwise; and a command
+// that takes one model says it is an ensemble.
+func TestG2PBuiltinEnsemble(t *testing.T) {
+	var name string
+	var card models.Card
+	for _, n := range pipeline.Builtins() {
+		if c, err := models.ReadCard(n); err == nil && len(c.Members) > 0 {
+			name, card = n, c
+			break
+		}
+	}
+	if name == "" {
+		t.Fatalf("no built-in ensemble among %v", pipeline.Builtins())
+	}
+	words := "qubit\nbahdanau\nvaswani\n"
+	got, stderr, err := qkv(t, words, "g2p", "--dict=false", "--model", "builtin:"+name)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	args := []string{"predict", "--beam", fmt.Sprint(card.Beam), "--alpha", fmt.Sprint(card.Alpha)}
+	for _, m := range card.Members {
+		args = append(args, "--model", "builtin:"+m)
+	}
+	want, stderr, err := qkv(t, words, args...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	gl, wl := strings.Split(strings.TrimSpace(got), "\n"), strings.Split(strings.TrimSpace(want), "\n")
+	if len(gl) != 3 || len(wl) != 3 {
+		t.Fatalf("g2p printed %q, predict %q", got, want)
+	}
+	for i, w := range strings.Fields(words) {
+		if gl[i] != w+"\t"+wl[i] {
+			t.Errorf("%s: g2p with builtin:%s %q, predict with its members %q", w, name, gl[i], wl[i])
+		}
+	}
+	if _, stderr, err := qkv(t, "", "attention", "--model", "builtin:"+name, "--input", "qubit", "--out", t.TempDir()+"/a"); err == nil ||
+		!strings.Contains(stderr, "built-in ensemble of builtin:"+card.Members[0]) {
+		t.Errorf("attention with an ensemble: err %v, stderr %q", err, stderr)
 	}
 }
