@@ -401,7 +401,7 @@ ship() {
 		echo "\`bench/g2p_accuracy.sh ship $name $model\` on $(date -u +%F)."
 		echo
 		echo "- Trained: $(cat "$OUT/$name/recipe" 2>/dev/null || echo "recipes/g2p-$archkey.yaml") on the training file of the standard CMUdict split"
-		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained on $cores of a $(nproc)-core machine."
+		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained on $cores of a $(nproc --all)-core machine."
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
 		echo "- Phones: ARPAbet without stress marks (39 phones); input letters are lowercased."

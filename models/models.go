@@ -16,6 +16,8 @@
 //     al. 2014, "Neural Machine Translation by Jointly Learning to Align
 //     and Translate"), which learns it faster on a CPU and is the more
 //     accurate of the two (see each README.md), weights in bfloat16.
+//   - g2p-en-rnnsearch-3: another RNNsearch of the same recipe, trained
+//     with another seed, as an ensemble member.
 //   - g2p-en-seq2seq: the same task and data, the LSTM encoder-decoder of
 //     Sutskever et al. 2014 ("Sequence to Sequence Learning with Neural
 //     Networks"), weights in bfloat16. Decoding it together with
