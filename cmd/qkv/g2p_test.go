@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -204,5 +205,63 @@ func TestG2PBuiltinEnsemble(t *testing.T) {
 	if _, stderr, err := qkv(t, "", "attention", "--model", "builtin:"+name, "--input", "qubit", "--out", t.TempDir()+"/a"); err == nil ||
 		!strings.Contains(stderr, "built-in ensemble of builtin:"+card.Members[0]) {
 		t.Errorf("attention with an ensemble: err %v, stderr %q", err, stderr)
+	}
+}
+
+// TestModelsListsEveryBuiltin: qkv models has a line for every built-in
+// model with its card's accuracy, says which are ensembles and of what,
+// and marks qkv g2p's default; --json says the same, one object a line.
+func TestModelsListsEveryBuiltin(t *testing.T) {
+	out, stderr, err := qkv(t, "", "models")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	names := pipeline.Builtins()
+	if len(lines) != len(names)+2 {
+		t.Fatalf("%d built-in models, %d lines:\n%s", len(names), len(lines), out)
+	}
+	for i, name := range names {
+		card, err := models.ReadCard(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(lines[i+1])
+		if f[0] != "builtin:"+name {
+			t.Errorf("line %d names %s, want builtin:%s", i+2, f[0], name)
+		}
+		if marked := f[1] == "*"; marked != (name == models.Best()) {
+			t.Errorf("builtin:%s marked as g2p's default: %v, models.Best() = %s", name, marked, models.Best())
+		}
+		if want := fmt.Sprintf("%.2f %.2f", card.TestWER, card.TestPER); strings.Join(f[len(f)-2:], " ") != want {
+			t.Errorf("builtin:%s: line %q does not end with its card's WER and PER %s", name, lines[i+1], want)
+		}
+		if isEns := strings.Contains(lines[i+1], "ensemble: "+strings.Join(card.Members, " + ")); isEns != (len(card.Members) > 0) {
+			t.Errorf("builtin:%s: line %q, members %v", name, lines[i+1], card.Members)
+		}
+	}
+
+	js, stderr, err := qkv(t, "", "models", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	dec := json.NewDecoder(strings.NewReader(js))
+	for _, name := range names {
+		var got struct {
+			Name    string      `json:"name"`
+			Kind    string      `json:"kind"`
+			Members []string    `json:"members"`
+			Bytes   int64       `json:"bytes"`
+			Default bool        `json:"g2p_default"`
+			Card    models.Card `json:"card"`
+		}
+		if err := dec.Decode(&got); err != nil {
+			t.Fatalf("--json: %v\n%s", err, js)
+		}
+		card, _ := models.ReadCard(name)
+		if got.Name != "builtin:"+name || !reflect.DeepEqual(got.Card, card) || got.Bytes <= 0 || got.Default != (name == models.Best()) ||
+			(got.Kind == "ensemble") != (len(card.Members) > 0) || len(got.Members) != len(card.Members) {
+			t.Errorf("--json for builtin:%s: %+v (card %+v)", name, got, card)
+		}
 	}
 }
