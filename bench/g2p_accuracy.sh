@@ -387,8 +387,8 @@ ship() {
 			"weights $(basename "$w" .safetensors) as $chosen, beam $b, alpha $a" $(if [ -s "$sel/valid-ship-$chosen.json" ]; then jf "$sel/valid-ship-$chosen.json" wer per; else echo "$vw $vp"; fi) \
 			$(jf "$tj" wer per) "$(date -u +%FT%TZ)" >>"$OUT/results.tsv"
 	fi
-	local dst=models/$model tmp=models/.$model.tmp archkey arch
-	archkey=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["arch"])' "$run/config.json")
+	local dst=models/$model tmp=models/.$model.tmp archkey arch seed
+	read -r archkey seed < <(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["model"]; print(m["arch"], m.get("seed", "?"))' "$run/config.json")
 	case $archkey in transformer) arch=Transformer ;; rnnsearch) arch=RNNsearch ;; *) arch=$archkey ;; esac
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
@@ -400,7 +400,7 @@ ship() {
 		echo "The G2P $arch built into qkv (\`--model builtin:$model\`, \`qkv g2p --model builtin:$model\`), made by"
 		echo "\`bench/g2p_accuracy.sh ship $name $model\` on $(date -u +%F)."
 		echo
-		echo "- Trained: $(cat "$OUT/$name/recipe" 2>/dev/null || echo "recipes/g2p-$archkey.yaml") on the training file of the standard CMUdict split"
+		echo "- Trained: $(cat "$OUT/$name/recipe" 2>/dev/null || echo "recipes/g2p-$archkey.yaml") (seed $seed) on the training file of the standard CMUdict split"
 		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained on $cores of a $(nproc --all)-core machine."
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
