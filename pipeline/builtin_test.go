@@ -31,17 +31,7 @@ func TestBuiltinLoadsAsTheDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	fsys := fstest.MapFS{}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fsys["toy/"+e.Name()] = &fstest.MapFile{Data: b}
-	}
+	embedDir(t, fsys, dir, "toy")
 	withBuiltins(t, fsys)
 	if got := Builtins(); !reflect.DeepEqual(got, []string{"toy"}) {
 		t.Fatalf("Builtins() = %q, want [toy]", got)

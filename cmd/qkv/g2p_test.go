@@ -150,15 +150,7 @@ func TestG2PEnsemble(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	gl, wl := strings.Split(strings.TrimSpace(got), "\n"), strings.Split(strings.TrimSpace(want), "\n")
-	if len(gl) != 3 || len(wl) != 3 {
-		t.Fatalf("g2p printed %q, predict %q", got, want)
-	}
-	for i, w := range strings.Fields(words) {
-		if gl[i] != w+"\t"+wl[i] {
-			t.Errorf("%s: g2p %q, predict %q", w, gl[i], wl[i])
-		}
-	}
+	samePronunciations(t, words, got, want, pair)
 	if _, stderr, err := qkv(t, "", "g2p", "--model", "builtin:g2p-en-rnnsearch,builtin:nope", "hello"); err == nil || !strings.Contains(stderr, "builtin:nope") {
 		t.Errorf("a bad member: err %v, stderr %q", err, stderr)
 	}
@@ -193,15 +185,7 @@ func TestG2PBuiltinEnsemble(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	gl, wl := strings.Split(strings.TrimSpace(got), "\n"), strings.Split(strings.TrimSpace(want), "\n")
-	if len(gl) != 3 || len(wl) != 3 {
-		t.Fatalf("g2p printed %q, predict %q", got, want)
-	}
-	for i, w := range strings.Fields(words) {
-		if gl[i] != w+"\t"+wl[i] {
-			t.Errorf("%s: g2p with builtin:%s %q, predict with its members %q", w, name, gl[i], wl[i])
-		}
-	}
+	samePronunciations(t, words, got, want, "builtin:"+name)
 	if _, stderr, err := qkv(t, "", "attention", "--model", "builtin:"+name, "--input", "qubit", "--out", t.TempDir()+"/a"); err == nil ||
 		!strings.Contains(stderr, "built-in ensemble of builtin:"+card.Members[0]) {
 		t.Errorf("attention with an ensemble: err %v, stderr %q", err, stderr)
@@ -262,6 +246,22 @@ func TestModelsListsEveryBuiltin(t *testing.T) {
 		if got.Name != "builtin:"+name || !reflect.DeepEqual(got.Card, card) || got.Bytes <= 0 || got.Default != (name == models.Best()) ||
 			(got.Kind == "ensemble") != (len(card.Members) > 0) || len(got.Members) != len(card.Members) {
 			t.Errorf("--json for builtin:%s: %+v (card %+v)", name, got, card)
+		}
+	}
+}
+
+// samePronunciations checks that qkv g2p's output (word<TAB>phones) gives
+// each of words the line qkv predict gave it, with the model named in errors.
+func samePronunciations(t *testing.T, words, got, want, model string) {
+	t.Helper()
+	n := len(strings.Fields(words))
+	gl, wl := strings.Split(strings.TrimSpace(got), "\n"), strings.Split(strings.TrimSpace(want), "\n")
+	if len(gl) != n || len(wl) != n {
+		t.Fatalf("g2p printed %q, predict %q", got, want)
+	}
+	for i, w := range strings.Fields(words) {
+		if gl[i] != w+"\t"+wl[i] {
+			t.Errorf("%s with %s: g2p %q, predict %q", w, model, gl[i], wl[i])
 		}
 	}
 }
