@@ -99,7 +99,17 @@ type ModelInfo struct {
 	Lowercase    bool            `json:"lowercase"`
 	MaxSrcLen    int             `json:"max_src_len"` // longest input, in tokens
 	MaxTgtLen    int             `json:"max_tgt_len"`
-	Attention    []string        `json:"attention"` // what attention it can return: "encoder", "decoder", "cross" (none for seq2seq)
+	Attention    []string        `json:"attention"` // what attention it can return: "encoder", "decoder", "cross" (none for seq2seq and ensembles)
+	// Members, for an ensemble (Arch "ensemble"; Config null): its models,
+	// in order. Parameters is then the sum of theirs.
+	Members []MemberInfo `json:"members,omitempty"`
+}
+
+// MemberInfo describes one model of an ensemble.
+type MemberInfo struct {
+	Arch       string          `json:"arch"`
+	Parameters uint64          `json:"parameters"`
+	Config     json.RawMessage `json:"config"` // its config.json's model section
 }
 
 // ErrorResponse is the body of every 4xx and 5xx answer.

@@ -104,6 +104,11 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) int {
 // walkQuery checks the request against the model and returns the query.
 func (s *Server) walkQuery(m *served, req *ExplainRequest) (explain.Query, *httpError) {
 	cfg := m.Pipeline.Config.Model
+	if e, ok := m.Pipeline.Model.(*model.Ensemble); ok {
+		return explain.Query{}, refuse(http.StatusBadRequest, CodeUnsupported, "model",
+			"the Q·K·V walk-through follows one Transformer's attention; model %s is an ensemble of %d models, whose attentions are not averaged: serve one of its members on its own (--model NAME=DIR) to walk through it",
+			m.Name, len(e.Members()))
+	}
 	if cfg.Arch != model.ArchTransformer {
 		what := "no attention at all: its encoder hands the decoder one vector"
 		if cfg.Arch == model.ArchRNNSearch {

@@ -139,6 +139,10 @@ func (c Config) Check() error {
 	return pipeline.Options{Search: search.Options{Beam: 1}, BatchSize: 1, MaxLenA: c.MaxLenA, MaxLenB: c.MaxLenB}.Check()
 }
 
+// ArchEnsemble is the architecture GET /v1/models gives an ensemble
+// (pipeline.LoadEnsemble): several models decoding as one.
+const ArchEnsemble = "ensemble"
+
 // Model is a model to serve under a name.
 type Model struct {
 	Name     string
@@ -378,6 +382,18 @@ func describe(m Model, isDefault bool) ModelInfo {
 	info := ModelInfo{Name: m.Name, Default: isDefault, Arch: mc.Arch, Parameters: mc.ParamCount(), Config: raw,
 		SrcVocab: p.Src.Len(), TgtVocab: p.Tgt.Len(), SrcTokenizer: p.Config.Data.SrcTokenizer, TgtTokenizer: p.Config.Data.TgtTokenizer,
 		Lowercase: p.Config.Data.Lowercase, MaxSrcLen: p.Config.Data.MaxSrcLen, MaxTgtLen: p.Config.Data.MaxTgtLen, Attention: []string{}}
+	if e, ok := p.Model.(*model.Ensemble); ok {
+		// Its members' attentions differ in shape and are not averaged:
+		// it decodes with no attention to show.
+		info.Arch, info.Config, info.Parameters = ArchEnsemble, json.RawMessage("null"), 0
+		for _, mm := range e.Members() {
+			c := mm.Config()
+			raw, _ := json.Marshal(c)
+			info.Members = append(info.Members, MemberInfo{Arch: c.Arch, Parameters: c.ParamCount(), Config: raw})
+			info.Parameters += c.ParamCount()
+		}
+		return info
+	}
 	switch mc.Arch {
 	case model.ArchTransformer:
 		info.Attention = []string{"encoder", "decoder", "cross"}

@@ -453,7 +453,9 @@ func result(input string, r pipeline.Result, attention bool) Result {
 		if o.Tokens == nil {
 			o.Tokens = []string{}
 		}
-		if attention {
+		// A model with no attention (seq2seq, an ensemble) leaves it out
+		// rather than giving an empty map per token.
+		if attention && slices.ContainsFunc(h.Attention, func(step []search.Map) bool { return len(step) > 0 }) {
 			for _, step := range h.Attention {
 				mods := make(map[string][][]float32, len(step))
 				for _, m := range step {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qkv-dev/qkv/kernels"
+	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/serve"
 )
@@ -45,6 +46,10 @@ var serveCmd = &cobra.Command{
 
 --model DIR serves DIR under its base name; --model NAME=DIR under NAME.
 Repeat it for more models; the first is used when a request names none.
+--model NAME=DIR1,DIR2,… serves an ensemble (as qkv predict --model A,B):
+the models decode together, averaging their predictions at every step; a
+built-in ensemble (builtin:g2p-en-ensemble, see qkv models) is one too.
+An ensemble shows no attention: its members' maps differ in shape.
 
 Requests from different clients with the same decoding options are decoded
 together: an input waits at most --max-wait for others to join it, up to
@@ -62,7 +67,7 @@ The API is described in docs/serving.md.`,
 func init() {
 	f := serveCmd.Flags()
 	d := serve.DefaultConfig()
-	f.StringArrayVar(&sf.models, "model", nil, "model directory to serve, as DIR (named by its base name) or NAME=DIR; repeat for more")
+	f.StringArrayVar(&sf.models, "model", nil, "model directory to serve, as DIR (named by its base name) or NAME=DIR, or builtin:NAME; NAME=DIR1,DIR2 serves an ensemble; repeat for more")
 	f.StringVar(&sf.weights, "weights", "", "weights file in each model directory or a path (default: best.safetensors, else last.safetensors)")
 	f.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one; 0.0.0.0:PORT for every interface)")
 	f.DurationVar(&sf.drain, "drain-timeout", 30*time.Second, "on Ctrl-C or SIGTERM, how long to finish the requests in flight")
@@ -138,6 +143,9 @@ func parseModelFlag(v string) (name, dir string, err error) {
 	} else {
 		dir = v
 	}
+	if name == "" && len(ensembleDirs(dir)) > 1 {
+		return "", "", fmt.Errorf("--model %s: several models decode as an ensemble under one name: give it one, --model NAME=%s", v, dir)
+	}
 	if name == "" && pipeline.IsBuiltin(dir) {
 		name = strings.TrimPrefix(dir, pipeline.BuiltinPrefix) // builtin:g2p-en serves as g2p-en
 	} else if name == "" {
@@ -149,6 +157,47 @@ func parseModelFlag(v string) (name, dir string, err error) {
 		return "", "", fmt.Errorf("--model %s: %v", v, err)
 	}
 	return name, dir, nil
+}
+
+// ensembleDirs splits a --model directory into the models it names: DIR
+// (or an existing directory whose name holds ','), or DIR1,DIR2,… that
+// decode as an ensemble. builtin:NAME of a built-in ensemble is one value
+// here; pipeline.LoadEnsemble expands it.
+func ensembleDirs(dir string) []string {
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return []string{dir}
+	}
+	return strings.Split(dir, ",")
+}
+
+// loadServed loads what one --model names: a model, or an ensemble
+// (several directories, or a built-in ensemble), each member with weights.
+func loadServed(dir, weights string) (*pipeline.Pipeline, error) {
+	var members []pipeline.Member
+	for _, d := range ensembleDirs(dir) {
+		if d == "" {
+			return nil, fmt.Errorf("an empty directory name in %q: separate the models of an ensemble with single commas", dir)
+		}
+		members = append(members, pipeline.Member{Dir: d, Weights: weights})
+	}
+	return pipeline.LoadEnsemble(members)
+}
+
+// describeServed is the line qkv serve prints for a model it serves.
+func describeServed(name, from string, p *pipeline.Pipeline) string {
+	e, ok := p.Model.(*model.Ensemble)
+	if !ok {
+		mc := p.Config.Model
+		return fmt.Sprintf("model %s: %s, %d parameters, from %s", name, mc.Arch, mc.ParamCount(), p.Dir)
+	}
+	var archs []string
+	var params uint64
+	for _, m := range e.Members() {
+		archs = append(archs, m.Config().Arch)
+		params += m.Config().ParamCount()
+	}
+	return fmt.Sprintf("model %s: an ensemble of %d models (%s), %d parameters, from %s; it shows no attention (serve a member for that)",
+		name, len(archs), strings.Join(archs, ", "), params, from)
 }
 
 func runServe(cmd *cobra.Command, _ []string) error {
@@ -172,6 +221,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("serve: --addr %s: %v: give HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks a free one)", sf.addr, err)
 	}
 	var models []serve.Model
+	var froms []string // what each --model named
 	seen := map[string]string{}
 	for _, v := range sf.models {
 		name, dir, err := parseModelFlag(v)
@@ -182,11 +232,12 @@ func runServe(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("serve: --model %s and --model %s are both named %q: name them apart with --model NAME=DIR", prev, v, name)
 		}
 		seen[name] = v
-		p, err := pipeline.LoadWeights(dir, sf.weights)
+		p, err := loadServed(dir, sf.weights)
 		if err != nil {
 			return fmt.Errorf("serve: --model %s: %w", v, err)
 		}
 		models = append(models, serve.Model{Name: name, Pipeline: p})
+		froms = append(froms, dir)
 	}
 	s, err := serve.New(models, sf.cfg)
 	if err != nil {
@@ -201,9 +252,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("serve: --addr %s: %w", sf.addr, err)
 	}
 	stderr := cmd.ErrOrStderr()
-	for _, m := range models {
-		mc := m.Pipeline.Config.Model
-		fmt.Fprintf(stderr, "qkv serve: model %s: %s, %d parameters, from %s\n", m.Name, mc.Arch, mc.ParamCount(), m.Pipeline.Dir)
+	for i, m := range models {
+		fmt.Fprintf(stderr, "qkv serve: %s\n", describeServed(m.Name, froms[i], m.Pipeline))
 	}
 	if host, _, err := net.SplitHostPort(l.Addr().String()); err == nil {
 		if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() {

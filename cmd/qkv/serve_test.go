@@ -136,6 +136,60 @@ func TestServeCommand(t *testing.T) {
 	}
 }
 
+// TestServeEnsembles: a built-in ensemble and an ensemble of directories
+// (NAME=DIR1,DIR2) are served as such: described with their members,
+// decoding what qkv predict decodes with the same models.
+func TestServeEnsembles(t *testing.T) {
+	model, _ := trainedModel(t)
+	url, _, log := startServe(t, "--model", "builtin:g2p-en-ensemble", "--model", "mine="+model+","+model)
+	if !strings.Contains(log.String(), "model g2p-en-ensemble: an ensemble of 3 models (rnnsearch, seq2seq, rnnsearch)") ||
+		!strings.Contains(log.String(), "model mine: an ensemble of 2 models (transformer, transformer)") {
+		t.Errorf("stderr:\n%s", log.String())
+	}
+	resp, err := http.Get(url + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var models struct {
+		Models []struct {
+			Name, Arch string
+			Members    []struct{ Arch string }
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&models)
+	resp.Body.Close()
+	if len(models.Models) != 2 || models.Models[0].Arch != "ensemble" || len(models.Models[0].Members) != 3 ||
+		models.Models[1].Arch != "ensemble" || len(models.Models[1].Members) != 2 {
+		t.Errorf("models: %+v", models)
+	}
+	for _, tc := range []struct{ name, predict string }{
+		{"g2p-en-ensemble", "builtin:g2p-en-ensemble"}, {"mine", model + "," + model},
+	} {
+		resp, err := http.Post(url+"/v1/translate", "application/json", strings.NewReader(`{"model": "`+tc.name+`", "inputs": ["qubit", "cromulent"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tr struct {
+			Results []struct{ Outputs []struct{ Text string } }
+		}
+		json.NewDecoder(resp.Body).Decode(&tr)
+		resp.Body.Close()
+		want, stderr, err := qkv(t, "qubit\ncromulent\n", "predict", "--model", tc.predict)
+		if err != nil {
+			t.Fatalf("predict: %v\n%s", err, stderr)
+		}
+		var got []string
+		for _, r := range tr.Results {
+			for _, o := range r.Outputs {
+				got = append(got, o.Text)
+			}
+		}
+		if strings.Join(got, "\n")+"\n" != want || len(got) != 2 {
+			t.Errorf("%s: served %q, qkv predict --model %s says %q", tc.name, got, tc.predict, want)
+		}
+	}
+}
+
 // TestServeRefusals: bad flags are refused before anything listens, with
 // the flag named.
 func TestServeRefusals(t *testing.T) {
@@ -168,6 +222,9 @@ func TestServeRefusals(t *testing.T) {
 		{[]string{"--model", model, "--threads", "1", "--decode-threads", "2"}, "--decode-threads 2 is out of range: this process has 1 core "},
 		{[]string{"--model", model, "--addr", busy.Addr().String()}, "--addr " + busy.Addr().String()},
 		{[]string{"--model", model, "--weights", "nope.safetensors"}, "nope.safetensors"},
+		{[]string{"--model", "x=" + model + ",," + model}, "an empty directory name"},
+		{[]string{"--model", "x=" + model + "," + notModel}, "--model x=" + model + "," + notModel + ": "},
+		{[]string{"--model", "builtin:g2p-en-ensemble", "--weights", "last.safetensors"}, "is a built-in ensemble"},
 	} {
 		args := append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...)
 		_, stderr, err := qkvTimeout(t, 30*time.Second, args...)
@@ -209,6 +266,9 @@ func TestParseModelFlag(t *testing.T) {
 		{"=runs/x", "", "", "no model name"},
 		{"a b=runs/x", "", "", "model name"},
 		{".", "", "", "cannot name the model"},
+		{"builtin:g2p-en-ensemble", "g2p-en-ensemble", "builtin:g2p-en-ensemble", ""},
+		{"ens=runs/a,runs/b", "ens", "runs/a,runs/b", ""},
+		{"runs/a,runs/b", "", "", "give it one, --model NAME=runs/a,runs/b"},
 	} {
 		name, d, err := parseModelFlag(tc.in)
 		if tc.err != "" {

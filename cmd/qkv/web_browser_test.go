@@ -208,7 +208,7 @@ func TestWebPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	base, _, serveLog := startServe(t, "--model", model, "--model", "rnn="+recurrent["rnnsearch"], "--model", "s2s="+recurrent["seq2seq"],
-		"--max-input-chars", "20")
+		"--model", "ens="+recurrent["rnnsearch"]+","+recurrent["seq2seq"], "--max-input-chars", "20")
 	name := filepath.Base(model)
 	ctx, pageErrs := browserContext(t, bin)
 	downloads := t.TempDir()
@@ -233,8 +233,8 @@ func TestWebPage(t *testing.T) {
 	do(t, ctx, "opening the page", chromedp.Navigate(base+"/"))
 	waitFor(t, ctx, "the models", `document.getElementById("model-info").textContent.includes("transformer")`)
 	models := eval[[]string](t, ctx, `[...document.querySelectorAll("#model option")].map(o => o.value)`)
-	if strings.Join(models, " ") != name+" rnn s2s" {
-		t.Fatalf("model choices %v, want [%s rnn s2s]", models, name)
+	if strings.Join(models, " ") != name+" rnn s2s ens" {
+		t.Fatalf("model choices %v, want [%s rnn s2s ens]", models, name)
 	}
 
 	// Translate, as the API does.
@@ -431,6 +431,13 @@ func TestWebPage(t *testing.T) {
 	click(t, ctx, "#go")
 	waitFor(t, ctx, "the note on seq2seq", `!document.getElementById("no-attention").hidden && document.getElementById("no-attention").textContent.includes("no attention") &&
 		document.getElementById("controls").hidden`)
+	// An ensemble: an output, no attention, and the page says why.
+	do(t, ctx, "choosing the ensemble", chromedp.SetValue(chromedp.ID("model"), "ens"))
+	eval[chromedp.Void](t, ctx, `document.getElementById("model").dispatchEvent(new Event("change"))`)
+	waitFor(t, ctx, "the ensemble's description", `document.getElementById("model-info").textContent.includes("2 models decoding together: rnnsearch + seq2seq")`)
+	click(t, ctx, "#go")
+	waitFor(t, ctx, "the note on ensembles", `!document.getElementById("no-attention").hidden &&
+		document.getElementById("no-attention").textContent.includes("ensemble of 2 models (rnnsearch, seq2seq)") && document.getElementById("controls").hidden`)
 
 	// A phone: one column, nothing wider than the screen but the views'
 	// own scrolling boxes.

@@ -136,7 +136,8 @@ function describeModel() {
   if (!m) return;
   const c = m.config || {};
   let sizes;
-  if (m.arch === "transformer") sizes = `${c.enc_layers} encoder + ${c.dec_layers} decoder layers × ${c.heads} heads, d_model ${c.d_model}`;
+  if (m.arch === "ensemble") sizes = `${m.members.length} models decoding together: ${m.members.map((x) => x.arch).join(" + ")}`;
+  else if (m.arch === "transformer") sizes = `${c.enc_layers} encoder + ${c.dec_layers} decoder layers × ${c.heads} heads, d_model ${c.d_model}`;
   else sizes = `${c.layers} LSTM layer${c.layers === 1 ? "" : "s"} of ${c.hidden}` + (m.arch === "rnnsearch" ? ", additive attention" : ", no attention");
   const params = m.parameters >= 1e6 ? (m.parameters / 1e6).toFixed(1) + " M" : (m.parameters / 1e3).toFixed(1) + " k";
   $("model-info").textContent = `${m.arch} · ${params} parameters · ${sizes} · vocabularies ${m.src_vocab} → ${m.tgt_vocab} (${m.src_tokenizer} → ${m.tgt_tokenizer}), inputs up to ${m.max_src_len} tokens`;
@@ -229,6 +230,15 @@ function buildMaps(r, o, info) {
 
 // ---------- controls ----------
 
+// noAttentionNote says why a model's output comes with no attention map.
+function noAttentionNote(m) {
+  if (m && m.arch === "seq2seq")
+    return "This model is a seq2seq LSTM: it has no attention. Its encoder hands the decoder one vector for the whole input, so there is no map of where each output token looks.";
+  if (m && m.arch === "ensemble")
+    return `This model is an ensemble of ${m.members.length} models (${m.members.map((x) => x.arch).join(", ")}): they decode together, averaging their predictions at every step. Their attentions differ in shape and are not averaged, so there is no one map to show: serve a member on its own to see its attention.`;
+  return "The server returned no attention for this output.";
+}
+
 function setupAttention() {
   const sec = $("attention");
   sec.hidden = false;
@@ -237,9 +247,7 @@ function setupAttention() {
   const views = [$("controls"), sec.querySelector(".views"), $("modelview-card"), sec.querySelector(".hint")];
   if (!avail.length) {
     none.hidden = false;
-    none.textContent = state.model && state.model.arch === "seq2seq"
-      ? "This model is a seq2seq LSTM: it has no attention. Its encoder hands the decoder one vector for the whole input, so there is no map of where each output token looks."
-      : "The server returned no attention for this output.";
+    none.textContent = noAttentionNote(state.model);
     views.forEach((v) => { v.hidden = true; });
     return;
   }
