@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qkv-dev/qkv/internal/excerpt"
+	"github.com/qkv-dev/qkv/models"
 	"github.com/qkv-dev/qkv/pipeline"
 )
 
@@ -72,6 +73,20 @@ func (m *modelFlags) members() ([]pipeline.Member, error) {
 		return nil, fmt.Errorf("%d --weights for %d --model: give one weights file for all (a name in each directory) or one per --model, in order", n, len(m.models))
 	}
 	return out, nil
+}
+
+// builtinCard returns the card of a lone built-in model (or built-in
+// ensemble) among members: what it was chosen to decode with and scored.
+func builtinCard(members []pipeline.Member) (models.Card, bool) {
+	if len(members) != 1 {
+		return models.Card{}, false
+	}
+	name, ok := strings.CutPrefix(members[0].Dir, pipeline.BuiltinPrefix)
+	if !ok {
+		return models.Card{}, false
+	}
+	card, err := models.ReadCard(name)
+	return card, err == nil && card.Beam > 0
 }
 
 // files are the files of every model directory that qkv reads: no output

@@ -65,6 +65,7 @@ undecodable source gives an empty line), as predict prints them.
 		if err != nil {
 			return fmt.Errorf("eval: %w", err)
 		}
+		ef.decode.takeCard(members)
 		opt, err := ef.decode.options()
 		if err != nil {
 			return fmt.Errorf("eval: %w", err)

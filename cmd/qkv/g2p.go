@@ -74,14 +74,12 @@ func runG2P(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return fmt.Errorf("g2p: %w", err)
 	}
-	if name, ok := strings.CutPrefix(members[0].Dir, pipeline.BuiltinPrefix); ok && len(members) == 1 {
-		if card, err := models.ReadCard(name); err == nil {
-			if !cmd.Flags().Changed("beam") {
-				beam = card.Beam
-			}
-			if !cmd.Flags().Changed("alpha") {
-				alpha = card.Alpha
-			}
+	if card, ok := builtinCard(members); ok {
+		if !cmd.Flags().Changed("beam") {
+			beam = card.Beam
+		}
+		if !cmd.Flags().Changed("alpha") {
+			alpha = card.Alpha
 		}
 	}
 	opt := pipeline.Options{BatchSize: g2pf.batchSize, Strict: true,

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -263,5 +264,51 @@ func samePronunciations(t *testing.T, words, got, want, model string) {
 		if gl[i] != w+"\t"+wl[i] {
 			t.Errorf("%s with %s: g2p %q, predict %q", w, model, gl[i], wl[i])
 		}
+	}
+}
+
+// TestBuiltinDecodesAsItsCard: predict and eval decode a built-in model
+// with the beam and length penalty its card was chosen and scored with
+// (g2p-en-rnnsearch: beam 8, α 0.5), unless told otherwise; greedy takes
+// no α; sampling keeps its own settings.
+func TestBuiltinDecodesAsItsCard(t *testing.T) {
+	const name = "g2p-en-rnnsearch"
+	card, err := models.ReadCard(name)
+	if err != nil || card.Beam < 3 || card.Alpha == 0 {
+		t.Fatalf("the test needs a card with a beam of 3 or more and a length penalty: %+v %v", card, err)
+	}
+	test := filepath.Join(t.TempDir(), "test.tsv")
+	if err := os.WriteFile(test, []byte("qubit\tK Y UW B IH T\nzyzzyva\tZ IH Z IH V AH\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		flags []string
+		beam  int
+		alpha float64
+	}{
+		{nil, card.Beam, card.Alpha},
+		{[]string{"--beam", "1"}, 1, 0},
+		{[]string{"--beam", "2"}, 2, card.Alpha},
+		{[]string{"--alpha", "0"}, card.Beam, 0},
+	} {
+		out, stderr, err := qkv(t, "", append([]string{"eval", "--model", "builtin:" + name, "--test", test}, tc.flags...)...)
+		var got struct {
+			Beam  int
+			Alpha float64
+		}
+		if err != nil || json.Unmarshal([]byte(out), &got) != nil {
+			t.Fatalf("eval %v: %v %q\n%s", tc.flags, err, out, stderr)
+		}
+		if got.Beam != tc.beam || got.Alpha != tc.alpha {
+			t.Errorf("eval %v: beam %d α %v, want beam %d α %v", tc.flags, got.Beam, got.Alpha, tc.beam, tc.alpha)
+		}
+	}
+	// --nbest 3 needs a beam of 3: the card's.
+	out, stderr, err := qkv(t, "qubit\n", "predict", "--model", "builtin:"+name, "--nbest", "3")
+	if err != nil || strings.Count(out, "\n") != 3 {
+		t.Errorf("predict --nbest 3: %v %q\n%s", err, out, stderr)
+	}
+	if _, stderr, err := qkv(t, "qubit\n", "predict", "--model", "builtin:"+name, "--sample"); err != nil {
+		t.Errorf("predict --sample: %v\n%s", err, stderr)
 	}
 }

@@ -36,7 +36,8 @@ var predictCmd = &cobra.Command{
 	Use:   "predict --model DIR [--model DIR …] [--input FILE]",
 	Short: "Decode lines of text with a trained model (stdin to stdout by default)",
 	Long: `Read one source a line and write one output a line, in the same order.
-Greedy by default; --beam K searches with a beam (length penalty --alpha);
+Greedy by default (a built-in model decodes as chosen for it on validation
+data: see qkv models); --beam K searches with a beam (length penalty --alpha);
 --nbest N writes N lines per input, each "score<TAB>output"; --sample draws
 outputs (--temperature, --top-k). Each input line samples from its own
 random stream, derived from --seed and the line's number, so the samples do
@@ -88,6 +89,7 @@ type decodeFlags struct {
 	sample, strict, allowUnk             bool
 	seed                                 uint64
 	lenFlags                             lengthFlags
+	flags                                *pflag.FlagSet
 }
 
 // lengthFlags are --max-len-a and --max-len-b: given, they override the
@@ -123,8 +125,9 @@ func (l *lengthFlags) set(opt *pipeline.Options) {
 // register adds the flags; sampling ones (--nbest, --sample, …) only when
 // sampling is true.
 func (d *decodeFlags) register(f *pflag.FlagSet, sampling bool, batchSize int) {
-	f.IntVar(&d.beam, "beam", 1, fmt.Sprintf("beam size: 1 (greedy) to %d (each beam entry holds a copy of the decoder state, so memory grows with it)", search.MaxBeam))
-	f.Float64Var(&d.alpha, "alpha", 0, "length penalty α (GNMT): score = log P / ((5+|y|)/6)^α")
+	d.flags = f
+	f.IntVar(&d.beam, "beam", 1, fmt.Sprintf("beam size: 1 (greedy) to %d (each beam entry holds a copy of the decoder state, so memory grows with it) (default for a built-in model: the beam chosen for it on validation data, see qkv models)", search.MaxBeam))
+	f.Float64Var(&d.alpha, "alpha", 0, "length penalty α (GNMT): score = log P / ((5+|y|)/6)^α (default for a built-in model: the one chosen for it)")
 	f.IntVar(&d.maxLen, "max-len", 0, fmt.Sprintf("decoding steps at most, up to %d, for every input (default: the longest training target + 1; never more than the model's positions); --max-len-a/-b limit each by its source", search.MaxOutputSteps))
 	f.IntVar(&d.batchSize, "batch-size", batchSize, fmt.Sprintf("inputs decoded together, 1 to %d", pipeline.MaxBatchSize))
 	f.BoolVar(&d.strict, "strict", false, "refuse input lines holding symbols the model never saw (default: read them as <unk>)")
@@ -138,6 +141,26 @@ func (d *decodeFlags) register(f *pflag.FlagSet, sampling bool, batchSize int) {
 	f.Float64Var(&d.temperature, "temperature", 1, "sampling temperature, ≥ 0 (0: always the most likely token, i.e. greedy)")
 	f.IntVar(&d.topK, "top-k", 0, "sample among the k most likely tokens (0: all)")
 	f.Uint64Var(&d.seed, "seed", 1, "sampling seed")
+}
+
+// takeCard makes a built-in model decode as its card says (the beam and
+// length penalty chosen for it on validation data, as Marian's decoder.yml
+// does for its models) where the command line does not: --beam and
+// --alpha, when not given, come from the card of a lone builtin:NAME
+// (a built-in ensemble too). Sampling keeps the flags' own defaults, and
+// greedy decoding (--beam 1) takes no length penalty from the card: it
+// would not change the output, only what eval reports.
+func (d *decodeFlags) takeCard(members []pipeline.Member) {
+	card, ok := builtinCard(members)
+	if !ok || d.sample {
+		return
+	}
+	if !d.flags.Changed("beam") {
+		d.beam = card.Beam
+	}
+	if !d.flags.Changed("alpha") && d.beam > 1 {
+		d.alpha = card.Alpha
+	}
 }
 
 // options returns the pipeline options the flags ask for, or an error that
@@ -313,6 +336,7 @@ func runPredict(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
+	pf.decode.takeCard(members)
 	opt, err := pf.decode.options()
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
