@@ -28,6 +28,10 @@
 #        bench/g2p_accuracy.sh ship-ensemble MODEL builtin:A builtin:B …
 #            the ensemble protocol over built-in models (ship each member first, rebuild QKV), then
 #            models/MODEL: a built-in ensemble of the members chosen, with the decoding chosen
+#        bench/g2p_accuracy.sh distill-data TEACHER WORDLIST…
+#            words of the lists (e.g. /usr/share/dict/american-english-large, Debian's wamerican-large)
+#            that neither file of the split holds, pronounced by TEACHER (builtin:NAME or a model
+#            directory; qkv predict's decoding, a built-in model's card): OUT/distill/TAG.tsv, for EXTRA
 # Env:   DATA=the standard split's directory (default ../shared/data/g2p)
 #        OUT=work directory (default ../g2p-runs)   NAME=run name (default ARCH)   SEED=training seed (1)
 #        THREADS=cores for qkv (default all)        QKV=prebuilt qkv (default: go build ./cmd/qkv)
@@ -36,10 +40,12 @@
 #        TRAIN_FLAGS="--valid-every 500 --dropout 0.2 …": more qkv train flags over the recipe (a new run)
 #        TRAIN_ONLY=1: train (or resume) and stop, e.g. a run by steps that has not reached its --max-steps
 #        RECIPE=another qkv train config for ARCH (default recipes/g2p-ARCH.yaml; a new run)
+#        EXTRA=pairs added to the training split (distill-data's output: sequence-level distillation,
+#            Kim & Rush 2016, on extra words as Sun et al. 2019); refused if it holds a validation or test word
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-transformer | rnnsearch | seq2seq | ensemble | table | ship | ship-ensemble) ;;
+transformer | rnnsearch | seq2seq | ensemble | table | ship | ship-ensemble | distill-data) ;;
 *)
 	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
 	exit 2
@@ -179,15 +185,25 @@ run_arch() {
 	mkdir -p "$dir"
 	say "$(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg) run: $run"
 	local start=$SECONDS
+	# The training data: the split's, and EXTRA's pairs for a new run that
+	# has them (kept in the run's directory, so a resumed run reads the same).
+	local trainfile=$OUT/split/train.tsv
+	if [ ! -f "$run/last.safetensors" ] && [ -n "${EXTRA:-}" ]; then
+		check_extra "$EXTRA"
+		cat "$OUT/split/train.tsv" "$EXTRA" >"$dir/train.tsv.tmp"
+		mv "$dir/train.tsv.tmp" "$dir/train.tsv"
+		echo "$EXTRA: $(wc -l <"$EXTRA") pairs, sha256 $(sha256sum "$EXTRA" | cut -c1-16)" >"$dir/extra"
+	fi
+	[ ! -s "$dir/train.tsv" ] || trainfile=$dir/train.tsv
 	# The cores this stretch of training had, for the shipped model's card.
 	echo "${THREADS:-$(nproc)}" >>"$dir/threads"
 	if [ ! -f "$run/last.safetensors" ]; then
 		echo "$recipe" >"$dir/recipe"
-		q train --config "$recipe" --train "$OUT/split/train.tsv" --valid "$OUT/split/valid.tsv" --out "$run" \
+		q train --config "$recipe" --train "$trainfile" --valid "$OUT/split/valid.tsv" --out "$run" \
 			--time-budget "$budget" --seed "$SEED" --keep-snapshots "$KEEP" ${TRAIN_FLAGS:-} 2> >(tee -a "$dir/train.log" >&2)
 		echo $((SECONDS - start)) >>"$dir/train-seconds"
 	elif [ "${RESUME:-}" = 1 ]; then
-		q train --resume --train "$OUT/split/train.tsv" --valid "$OUT/split/valid.tsv" --out "$run" --time-budget "$budget" 2> >(tee -a "$dir/train.log" >&2)
+		q train --resume --train "$trainfile" --valid "$OUT/split/valid.tsv" --out "$run" --time-budget "$budget" 2> >(tee -a "$dir/train.log" >&2)
 		echo $((SECONDS - start)) >>"$dir/train-seconds"
 	fi
 	if [ "${TRAIN_ONLY:-}" = 1 ]; then
@@ -227,8 +243,60 @@ run_arch() {
 	say "chosen on validation: $choices"
 	local system=$name
 	[ "$name" = "$arch" ] || system="$name ($arch)"
+	[ ! -s "$dir/extra" ] || system="$system + $(($(wc -l <"$dir/train.tsv") - $(wc -l <"$OUT/split/train.tsv"))) teacher-labelled pairs"
 	score_test "$sel" "$system" "$trained" "$choices" --model "$run" --weights "$w" --beam "$b" --alpha "$a"
 	table
+}
+
+# check_extra FILE: refuse added training pairs that are not word<TAB>phones
+# or whose word is in the validation split or the test file (it would leak
+# into what chooses and what is scored).
+check_extra() {
+	local f=$1
+	[ -s "$f" ] || { echo "EXTRA=$f: no such file, or empty" >&2; exit 2; }
+	local bad
+	bad=$(awk -F'\t' 'NF != 2 || $1 == "" || $2 == "" { print FILENAME ":" FNR ": want word<TAB>phones, got: " $0; exit }' "$f")
+	[ -z "$bad" ] || { echo "EXTRA=$bad" >&2; exit 2; }
+	local leak
+	leak=$(awk -F'\t' 'FNR == NR { held[tolower($1)] = 1; next } tolower($1) in held { n++; if (!w) w = $1 } END { if (n) print n " pairs, e.g. " w }' \
+		<(cut -f1 "$OUT/split/valid.tsv" "$TEST") "$f")
+	if [ -n "$leak" ]; then
+		echo "EXTRA=$f holds words of the validation split or the test file ($leak): training on them would leak into the choices and the score" >&2
+		exit 2
+	fi
+}
+
+# distill_data TEACHER WORDLIST...: the words of the lists (one a line;
+# letters and apostrophes only, possessives left out) that neither file of
+# the standard split holds, with TEACHER's pronunciations, in
+# OUT/distill/TAG.tsv; prints its path.
+distill_data() {
+	if [ $# -lt 2 ]; then
+		echo "distill-data: give a teacher (builtin:NAME or a model directory) and at least one word list" >&2
+		exit 2
+	fi
+	local teacher=$1 d=$OUT/distill tag
+	shift
+	for f in "$@"; do
+		[ -s "$f" ] || { echo "distill-data: no word list $f (Debian: apt-get install wamerican-large)" >&2; exit 2; }
+	done
+	tag=$(printf '%s' "$teacher" | tr -c 'A-Za-z0-9._-' '_')
+	mkdir -p "$d"
+	cat "$@" | LC_ALL=C tr 'A-Z' 'a-z' | LC_ALL=C grep -E "^[a-z][a-z']{1,29}$" | grep -v "'s$" | LC_ALL=C sort -u >"$d/listed.tmp$$"
+	cut -f1 "$TRAIN" "$TEST" | LC_ALL=C tr 'A-Z' 'a-z' | LC_ALL=C sort -u >"$d/known.tmp$$"
+	# Upper case, as the split's words.
+	LC_ALL=C comm -23 "$d/listed.tmp$$" "$d/known.tmp$$" | LC_ALL=C tr 'a-z' 'A-Z' >"$d/words-$tag.txt"
+	rm -f "$d/listed.tmp$$" "$d/known.tmp$$"
+	say "$(wc -l <"$d/words-$tag.txt") words of $* are in neither file of the split; $teacher pronounces them"
+	q predict --model "$teacher" --input "$d/words-$tag.txt" --output "$d/phones-$tag.tmp"
+	paste "$d/words-$tag.txt" "$d/phones-$tag.tmp" | awk -F'\t' '$2 != ""' >"$d/$tag.tsv.tmp"
+	rm -f "$d/phones-$tag.tmp"
+	mv "$d/$tag.tsv.tmp" "$d/$tag.tsv"
+	{
+		echo "$tag.tsv: $(wc -l <"$d/$tag.tsv") words of $* in neither $(basename "$TRAIN") nor $(basename "$TEST"),"
+		echo "pronounced by $teacher ($("$QKV" version 2>/dev/null | head -1)), $(date -u +%FT%TZ); sha256 $(sha256sum "$d/$tag.tsv" | cut -c1-16)"
+	} >"$d/$tag.README"
+	echo "$d/$tag.tsv"
 }
 
 # latest_choice NAME: the selection directory of a run's newest weights.
@@ -501,6 +569,10 @@ ship)
 ensemble)
 	shift
 	run_ensemble "$@"
+	;;
+distill-data)
+	shift
+	distill_data "$@"
 	;;
 table) table ;;
 esac
