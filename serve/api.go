@@ -15,9 +15,9 @@ type TranslateRequest struct {
 	Model  string   `json:"model"`  // a name from GET /v1/models; may be left out when one model is served
 	Inputs []string `json:"inputs"` // one source text each, at least one
 
-	Beam        *int     `json:"beam"`        // beam size, default 1 (greedy)
+	Beam        *int     `json:"beam"`        // beam size, default the model's decoding (GET /v1/models: 1, greedy, unless served with another)
 	NBest       int      `json:"nbest"`       // outputs per input (0: 1); ≤ beam, or samples drawn with sample
-	Alpha       float64  `json:"alpha"`       // GNMT length penalty α
+	Alpha       *float64 `json:"alpha"`       // GNMT length penalty α, default the model's (0) when the beam is over 1
 	MaxLen      int      `json:"max_len"`     // output tokens at most, EOS included (0: the model's default)
 	MaxLenA     *float64 `json:"max_len_a"`   // outputs stop at ⌊max_len_a·|input tokens|⌋ + max_len_b tokens, EOS included (fairseq's --max-len-a); default: the server's --max-len-a, else the model's
 	MaxLenB     *int     `json:"max_len_b"`   // b of that limit; default as max_len_a
@@ -100,9 +100,17 @@ type ModelInfo struct {
 	MaxSrcLen    int             `json:"max_src_len"` // longest input, in tokens
 	MaxTgtLen    int             `json:"max_tgt_len"`
 	Attention    []string        `json:"attention"` // what attention it can return: "encoder", "decoder", "cross" (none for seq2seq and ensembles)
+	Decoding     Decoding        `json:"decoding"`  // what a request that gives no beam or alpha decodes with
 	// Members, for an ensemble (Arch "ensemble"; Config null): its models,
 	// in order. Parameters is then the sum of theirs.
 	Members []MemberInfo `json:"members,omitempty"`
+}
+
+// Decoding is a model's default search: a built-in model's is the one
+// chosen for it on validation data (its card), any other's greedy.
+type Decoding struct {
+	Beam  int     `json:"beam"`
+	Alpha float64 `json:"alpha"`
 }
 
 // MemberInfo describes one model of an ensemble.

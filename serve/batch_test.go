@@ -33,7 +33,7 @@ func TestConcurrentClientsEqualOneByOne(t *testing.T) {
 		case 0:
 			reqs[c] = TranslateRequest{Inputs: in[2*c : 2*c+1]}
 		case 1:
-			reqs[c] = TranslateRequest{Inputs: in[2*c : 2*c+2], Beam: ptr(3), NBest: 2, Alpha: 0.6}
+			reqs[c] = TranslateRequest{Inputs: in[2*c : 2*c+2], Beam: ptr(3), NBest: 2, Alpha: ptr(0.6)}
 		case 2:
 			reqs[c] = TranslateRequest{Inputs: in[2*c : 2*c+2], Sample: true, NBest: 2, Temperature: ptr(2.0), Seed: ptr(uint64(c % 2))}
 		}
@@ -50,7 +50,7 @@ func TestConcurrentClientsEqualOneByOne(t *testing.T) {
 	close(start)
 	wg.Wait()
 	for c, req := range reqs {
-		opt, herr := s.options(&req)
+		opt, herr := s.options(&req, s.models["g2p"].Decoding)
 		if herr != nil {
 			t.Fatal(herr)
 		}

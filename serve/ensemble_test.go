@@ -81,3 +81,57 @@ func TestServesAnEnsemble(t *testing.T) {
 		t.Errorf("explain on an ensemble: %d %s", code, body)
 	}
 }
+
+// TestDefaultDecoding: a model served with a default decoding (a built-in
+// model's card) decodes a request that gives no beam with it, and its α
+// with a beam over 1; a request's own beam and alpha win, greedy takes no
+// α, sampling keeps its own; GET /v1/models says it; New refuses one out
+// of range.
+func TestDefaultDecoding(t *testing.T) {
+	p := tiny(t)
+	def := Decoding{Beam: 3, Alpha: 0.6}
+	_, hs := newTestServer(t, Config{}, Model{Name: "carded", Pipeline: p, Decoding: def})
+	_, _, body := get(t, hs.URL+"/v1/models")
+	var models ModelsResponse
+	if err := json.Unmarshal(body, &models); err != nil {
+		t.Fatal(err)
+	}
+	if models.Models[0].Decoding != (Decoding{Beam: 1}) || models.Models[1].Decoding != def {
+		t.Errorf("decodings: %s", body)
+	}
+	in := []string{"fedcba"}
+	score := func(o search.Options) float64 {
+		r := p.Translate(in, pipeline.Options{Search: o, BatchSize: 1})
+		if r[0].Err != nil {
+			t.Fatal(r[0].Err)
+		}
+		return r[0].Hyps[0].Score
+	}
+	withCard, greedy, beam3 := score(search.Options{Beam: 3, LengthPenalty: 0.6}), score(search.Options{Beam: 1}), score(search.Options{Beam: 3})
+	if withCard == greedy || withCard == beam3 {
+		t.Fatalf("the test needs scores that differ: card %v, greedy %v, beam 3 α 0 %v", withCard, greedy, beam3)
+	}
+	for _, tc := range []struct {
+		what string
+		req  TranslateRequest
+		want float64
+	}{
+		{"no beam", TranslateRequest{Model: "carded"}, withCard},
+		{"beam 1", TranslateRequest{Model: "carded", Beam: ptr(1)}, greedy},
+		{"alpha 0", TranslateRequest{Model: "carded", Alpha: ptr(0.0)}, beam3},
+		{"beam 3, no alpha", TranslateRequest{Model: "carded", Beam: ptr(3)}, withCard},
+		{"another model", TranslateRequest{Model: "g2p"}, greedy},
+	} {
+		tc.req.Inputs = in
+		r := translate(t, hs.URL, tc.req)
+		if got := r.Results[0].Outputs[0].Score; got != jsonFloat(tc.want) {
+			t.Errorf("%s: score %v, want %v", tc.what, got, tc.want)
+		}
+	}
+	if r := translate(t, hs.URL, TranslateRequest{Model: "carded", Inputs: in, Sample: true, NBest: 2}); len(r.Results[0].Outputs) != 2 {
+		t.Errorf("sampling: %+v", r.Results[0])
+	}
+	if _, err := New([]Model{{Name: "x", Pipeline: p, Decoding: Decoding{Beam: 99}}}, Config{}); err == nil {
+		t.Error("New took a default beam of 99 with --max-beam 16")
+	}
+}

@@ -147,6 +147,9 @@ const ArchEnsemble = "ensemble"
 type Model struct {
 	Name     string
 	Pipeline *pipeline.Pipeline
+	// Decoding is what a request that gives no beam (or no alpha, with a
+	// beam over 1) decodes with; the zero value is greedy.
+	Decoding Decoding
 }
 
 // namePattern is what a model name may hold: it appears in URLs, JSON and
@@ -202,6 +205,13 @@ func New(models []Model, cfg Config) (*Server, error) {
 		}
 		if m.Pipeline == nil {
 			return nil, fmt.Errorf("model %q has no pipeline", m.Name)
+		}
+		if m.Decoding.Beam == 0 {
+			m.Decoding.Beam = 1
+		}
+		if m.Decoding.Beam < 1 || m.Decoding.Beam > cfg.MaxBeam || m.Decoding.Alpha < 0 {
+			return nil, fmt.Errorf("model %q: its default decoding, beam %d and α %v, is out of range: beams of 1 to %d (--max-beam), α ≥ 0",
+				m.Name, m.Decoding.Beam, m.Decoding.Alpha, cfg.MaxBeam)
 		}
 		s.models[m.Name] = &served{Model: m, info: describe(m, len(s.order) == 0)}
 		s.order = append(s.order, m.Name)
@@ -381,7 +391,8 @@ func describe(m Model, isDefault bool) ModelInfo {
 	raw, _ := json.Marshal(mc)
 	info := ModelInfo{Name: m.Name, Default: isDefault, Arch: mc.Arch, Parameters: mc.ParamCount(), Config: raw,
 		SrcVocab: p.Src.Len(), TgtVocab: p.Tgt.Len(), SrcTokenizer: p.Config.Data.SrcTokenizer, TgtTokenizer: p.Config.Data.TgtTokenizer,
-		Lowercase: p.Config.Data.Lowercase, MaxSrcLen: p.Config.Data.MaxSrcLen, MaxTgtLen: p.Config.Data.MaxTgtLen, Attention: []string{}}
+		Lowercase: p.Config.Data.Lowercase, MaxSrcLen: p.Config.Data.MaxSrcLen, MaxTgtLen: p.Config.Data.MaxTgtLen, Attention: []string{},
+		Decoding: m.Decoding}
 	if e, ok := p.Model.(*model.Ensemble); ok {
 		// Its members' attentions differ in shape and are not averaged:
 		// it decodes with no attention to show.

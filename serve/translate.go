@@ -253,11 +253,22 @@ func locateInvalidUTF8(body []byte) (field string, at int) {
 
 // options turns the request's decoding fields into pipeline options,
 // checked by pipeline.Options.Check (the ranges of qkv predict) and by the
-// server's own bound on the beam.
-func (s *Server) options(req *TranslateRequest) (pipeline.Options, *httpError) {
-	beam, temp, seed := 1, 1.0, uint64(1)
+// server's own bound on the beam. A search that gives no beam takes the
+// model's default decoding (def), and a beam over 1 with no alpha the
+// model's α, as qkv predict does for a built-in model.
+func (s *Server) options(req *TranslateRequest, def Decoding) (pipeline.Options, *httpError) {
+	beam, alpha, temp, seed := 1, 0.0, 1.0, uint64(1)
+	if !req.Sample && def.Beam > 0 {
+		beam = def.Beam
+	}
 	if req.Beam != nil {
 		beam = *req.Beam
+	}
+	if !req.Sample && beam > 1 {
+		alpha = def.Alpha
+	}
+	if req.Alpha != nil {
+		alpha = *req.Alpha
 	}
 	if req.Temperature != nil {
 		temp = *req.Temperature
@@ -266,7 +277,7 @@ func (s *Server) options(req *TranslateRequest) (pipeline.Options, *httpError) {
 		seed = *req.Seed
 	}
 	opt := pipeline.Options{BatchSize: 1, Strict: req.Strict, Search: search.Options{
-		Beam: beam, NBest: req.NBest, LengthPenalty: req.Alpha, MaxLen: req.MaxLen, Sample: req.Sample,
+		Beam: beam, NBest: req.NBest, LengthPenalty: alpha, MaxLen: req.MaxLen, Sample: req.Sample,
 		Temperature: temp, TopK: req.TopK, Seed: seed, AllowUnk: req.AllowUnk, Attention: req.Attention,
 	}, MaxLenA: s.cfg.MaxLenA, MaxLenB: s.cfg.MaxLenB}
 	if req.MaxLenA != nil {
@@ -348,7 +359,7 @@ func (s *Server) handleTranslate(w http.ResponseWriter, r *http.Request) int {
 		return fail(refuse(http.StatusBadRequest, CodeOutOfRange, "inputs",
 			"%d inputs: this server takes at most %d a request (--max-inputs); send them in several requests", len(req.Inputs), s.cfg.MaxInputs))
 	}
-	opt, herr := s.options(req)
+	opt, herr := s.options(req, m.Decoding)
 	if herr != nil {
 		return fail(herr)
 	}

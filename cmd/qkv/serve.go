@@ -184,11 +184,15 @@ func loadServed(dir, weights string) (*pipeline.Pipeline, error) {
 }
 
 // describeServed is the line qkv serve prints for a model it serves.
-func describeServed(name, from string, p *pipeline.Pipeline) string {
+func describeServed(name, from string, p *pipeline.Pipeline, dec serve.Decoding) string {
+	decoding := ""
+	if dec.Beam > 1 {
+		decoding = fmt.Sprintf("; requests decode with beam %d, α %v unless they say otherwise (its card)", dec.Beam, dec.Alpha)
+	}
 	e, ok := p.Model.(*model.Ensemble)
 	if !ok {
 		mc := p.Config.Model
-		return fmt.Sprintf("model %s: %s, %d parameters, from %s", name, mc.Arch, mc.ParamCount(), p.Dir)
+		return fmt.Sprintf("model %s: %s, %d parameters, from %s%s", name, mc.Arch, mc.ParamCount(), p.Dir, decoding)
 	}
 	var archs []string
 	var params uint64
@@ -196,8 +200,8 @@ func describeServed(name, from string, p *pipeline.Pipeline) string {
 		archs = append(archs, m.Config().Arch)
 		params += m.Config().ParamCount()
 	}
-	return fmt.Sprintf("model %s: an ensemble of %d models (%s), %d parameters, from %s; it shows no attention (serve a member for that)",
-		name, len(archs), strings.Join(archs, ", "), params, from)
+	return fmt.Sprintf("model %s: an ensemble of %d models (%s), %d parameters, from %s; it shows no attention (serve a member for that)%s",
+		name, len(archs), strings.Join(archs, ", "), params, from, decoding)
 }
 
 func runServe(cmd *cobra.Command, _ []string) error {
@@ -236,7 +240,15 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		if err != nil {
 			return fmt.Errorf("serve: --model %s: %w", v, err)
 		}
-		models = append(models, serve.Model{Name: name, Pipeline: p})
+		m := serve.Model{Name: name, Pipeline: p}
+		// A built-in model decodes as chosen for it (its card), as in qkv predict.
+		if card, ok := builtinCard([]pipeline.Member{{Dir: dir}}); ok && sf.weights == "" {
+			m.Decoding = serve.Decoding{Beam: min(card.Beam, sf.cfg.MaxBeam), Alpha: card.Alpha}
+			if card.Beam == 1 {
+				m.Decoding.Alpha = 0
+			}
+		}
+		models = append(models, m)
 		froms = append(froms, dir)
 	}
 	s, err := serve.New(models, sf.cfg)
@@ -253,7 +265,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	for i, m := range models {
-		fmt.Fprintf(stderr, "qkv serve: %s\n", describeServed(m.Name, froms[i], m.Pipeline))
+		fmt.Fprintf(stderr, "qkv serve: %s\n", describeServed(m.Name, froms[i], m.Pipeline, m.Decoding))
 	}
 	if host, _, err := net.SplitHostPort(l.Addr().String()); err == nil {
 		if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() {

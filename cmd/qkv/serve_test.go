@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/qkv-dev/qkv/models"
 )
 
 // serveLog is a qkv serve's standard error, read on in the background.
@@ -138,10 +141,18 @@ func TestServeCommand(t *testing.T) {
 
 // TestServeEnsembles: a built-in ensemble and an ensemble of directories
 // (NAME=DIR1,DIR2) are served as such: described with their members,
-// decoding what qkv predict decodes with the same models.
+// decoding what qkv predict decodes with the same models. A built-in
+// model decodes as its card says, as in qkv predict.
 func TestServeEnsembles(t *testing.T) {
 	model, _ := trainedModel(t)
-	url, _, log := startServe(t, "--model", "builtin:g2p-en-ensemble", "--model", "mine="+model+","+model)
+	card, err := models.ReadCard("g2p-en-rnnsearch")
+	if err != nil || card.Beam < 2 {
+		t.Fatalf("the test needs a built-in model decoding with a beam: %+v %v", card, err)
+	}
+	url, _, log := startServe(t, "--model", "builtin:g2p-en-ensemble", "--model", "mine="+model+","+model, "--model", "builtin:g2p-en-rnnsearch")
+	if want := fmt.Sprintf("requests decode with beam %d, α %v unless they say otherwise", card.Beam, card.Alpha); !strings.Contains(log.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, log.String())
+	}
 	if !strings.Contains(log.String(), "model g2p-en-ensemble: an ensemble of 3 models (rnnsearch, seq2seq, rnnsearch)") ||
 		!strings.Contains(log.String(), "model mine: an ensemble of 2 models (transformer, transformer)") {
 		t.Errorf("stderr:\n%s", log.String())
@@ -150,20 +161,25 @@ func TestServeEnsembles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var models struct {
+	var served struct {
 		Models []struct {
 			Name, Arch string
 			Members    []struct{ Arch string }
+			Decoding   struct {
+				Beam  int
+				Alpha float64
+			}
 		}
 	}
-	json.NewDecoder(resp.Body).Decode(&models)
+	json.NewDecoder(resp.Body).Decode(&served)
 	resp.Body.Close()
-	if len(models.Models) != 2 || models.Models[0].Arch != "ensemble" || len(models.Models[0].Members) != 3 ||
-		models.Models[1].Arch != "ensemble" || len(models.Models[1].Members) != 2 {
-		t.Errorf("models: %+v", models)
+	if m := served.Models; len(m) != 3 || m[0].Arch != "ensemble" || len(m[0].Members) != 3 ||
+		m[1].Arch != "ensemble" || len(m[1].Members) != 2 || m[1].Decoding.Beam != 1 ||
+		m[2].Decoding.Beam != card.Beam || m[2].Decoding.Alpha != card.Alpha {
+		t.Errorf("models: %+v", served)
 	}
 	for _, tc := range []struct{ name, predict string }{
-		{"g2p-en-ensemble", "builtin:g2p-en-ensemble"}, {"mine", model + "," + model},
+		{"g2p-en-ensemble", "builtin:g2p-en-ensemble"}, {"mine", model + "," + model}, {"g2p-en-rnnsearch", "builtin:g2p-en-rnnsearch"},
 	} {
 		resp, err := http.Post(url+"/v1/translate", "application/json", strings.NewReader(`{"model": "`+tc.name+`", "inputs": ["qubit", "cromulent"]}`))
 		if err != nil {

@@ -140,7 +140,10 @@ function describeModel() {
   else if (m.arch === "transformer") sizes = `${c.enc_layers} encoder + ${c.dec_layers} decoder layers × ${c.heads} heads, d_model ${c.d_model}`;
   else sizes = `${c.layers} LSTM layer${c.layers === 1 ? "" : "s"} of ${c.hidden}` + (m.arch === "rnnsearch" ? ", additive attention" : ", no attention");
   const params = m.parameters >= 1e6 ? (m.parameters / 1e6).toFixed(1) + " M" : (m.parameters / 1e3).toFixed(1) + " k";
-  $("model-info").textContent = `${m.arch} · ${params} parameters · ${sizes} · vocabularies ${m.src_vocab} → ${m.tgt_vocab} (${m.src_tokenizer} → ${m.tgt_tokenizer}), inputs up to ${m.max_src_len} tokens`;
+  const dec = m.decoding && m.decoding.beam > 1 ? ` · decodes with beam ${m.decoding.beam}, α ${m.decoding.alpha} (chosen for it)` : "";
+  $("model-info").textContent = `${m.arch} · ${params} parameters · ${sizes} · vocabularies ${m.src_vocab} → ${m.tgt_vocab} (${m.src_tokenizer} → ${m.tgt_tokenizer}), inputs up to ${m.max_src_len} tokens${dec}`;
+  // The beam starts at the model's own (its default decoding).
+  if (m.decoding && m.decoding.beam) $("beam").value = m.decoding.beam;
 }
 
 // ---------- translate ----------
