@@ -41,7 +41,7 @@ scores (WER and PER for G2P data, BLEU and chrF for text).`,
 				return fmt.Errorf("bench decode: %w", err)
 			}
 		}
-		p, err := pipeline.LoadWeights(bdf.model, bdf.weights)
+		p, err := loadModelOrEnsemble(bdf.model, bdf.weights)
 		if err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ scores (WER and PER for G2P data, BLEU and chrF for text).`,
 
 func init() {
 	f := benchDecodeCmd.Flags()
-	f.StringVar(&bdf.model, "model", "", "model directory")
+	f.StringVar(&bdf.model, "model", "", "model directory, builtin:NAME, or DIR1,DIR2,… for an ensemble")
 	f.StringVar(&bdf.weights, "weights", "", "weights file in the model directory or a path (default: best.safetensors, else last.safetensors)")
 	f.StringVar(&bdf.test, "test", "", "test corpus")
 	f.StringVar(&bdf.format, "format", "tsv", "corpus format: tsv or cmudict")

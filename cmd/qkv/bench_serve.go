@@ -53,7 +53,7 @@ in a fixed order.`,
 
 func init() {
 	f := benchServeCmd.Flags()
-	f.StringVar(&bsf.model, "model", "", "model directory")
+	f.StringVar(&bsf.model, "model", "", "model directory, builtin:NAME, or DIR1,DIR2,… for an ensemble")
 	f.StringVar(&bsf.weights, "weights", "", "weights file in the model directory or a path")
 	f.StringVar(&bsf.input, "input", "", "inputs, one a line (a TSV's first column); default: held-out CMUdict words")
 	f.IntSliceVar(&bsf.clients, "clients", []int{1, 8, 50}, "concurrent clients of each run")
@@ -124,7 +124,7 @@ func runBenchServe(cmd *cobra.Command, _ []string) error {
 	if err := setDecodeThreads(bsf.kernelThreads); err != nil {
 		return fmt.Errorf("bench serve: %w", err)
 	}
-	p, err := pipeline.LoadWeights(bsf.model, bsf.weights)
+	p, err := loadModelOrEnsemble(bsf.model, bsf.weights)
 	if err != nil {
 		return err
 	}

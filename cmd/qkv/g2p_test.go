@@ -312,3 +312,26 @@ func TestBuiltinDecodesAsItsCard(t *testing.T) {
 		t.Errorf("predict --sample: %v\n%s", err, stderr)
 	}
 }
+
+// TestBenchDecodeEnsemble: qkv bench decode takes a built-in ensemble (and
+// DIR1,DIR2) and scores what qkv eval scores with the same models.
+func TestBenchDecodeEnsemble(t *testing.T) {
+	test := filepath.Join(t.TempDir(), "test.tsv")
+	if err := os.WriteFile(test, []byte("qubit\tK Y UW B IH T\nzyzzyva\tZ IH Z IH V AH\nphotograph\tF OW T AH G R AE F\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, model := range []string{"builtin:g2p-en-ensemble", "builtin:g2p-en-rnnsearch,builtin:g2p-en-seq2seq"} {
+		bench, stderr, err := qkv(t, "", "bench", "decode", "--model", model, "--test", test, "--beam", "1")
+		if err != nil {
+			t.Fatalf("bench decode --model %s: %v\n%s", model, err, stderr)
+		}
+		eval, stderr, err := qkv(t, "", "eval", "--model", model, "--test", test, "--beam", "1")
+		if err != nil {
+			t.Fatalf("eval --model %s: %v\n%s", model, err, stderr)
+		}
+		var b, e struct{ WER, PER float64 }
+		if json.Unmarshal([]byte(bench), &b) != nil || json.Unmarshal([]byte(eval), &e) != nil || b != e {
+			t.Errorf("%s: bench decode %s, eval %s", model, bench, eval)
+		}
+	}
+}

@@ -170,9 +170,9 @@ func ensembleDirs(dir string) []string {
 	return strings.Split(dir, ",")
 }
 
-// loadServed loads what one --model names: a model, or an ensemble
+// loadModelOrEnsemble loads what one --model of serve and the benches names: a model, or an ensemble
 // (several directories, or a built-in ensemble), each member with weights.
-func loadServed(dir, weights string) (*pipeline.Pipeline, error) {
+func loadModelOrEnsemble(dir, weights string) (*pipeline.Pipeline, error) {
 	var members []pipeline.Member
 	for _, d := range ensembleDirs(dir) {
 		if d == "" {
@@ -236,7 +236,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("serve: --model %s and --model %s are both named %q: name them apart with --model NAME=DIR", prev, v, name)
 		}
 		seen[name] = v
-		p, err := loadServed(dir, sf.weights)
+		p, err := loadModelOrEnsemble(dir, sf.weights)
 		if err != nil {
 			return fmt.Errorf("serve: --model %s: %w", v, err)
 		}
