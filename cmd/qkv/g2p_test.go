@@ -335,3 +335,71 @@ func TestBenchDecodeEnsemble(t *testing.T) {
 		}
 	}
 }
+
+// TestWordParts: what qkv g2p pronounces for one word of text: the word
+// the dictionary knows as it is; else without accents; numbers spelled out
+// as g2p_en reads them; compounds and letter-digit mixes by their parts.
+func TestWordParts(t *testing.T) {
+	dict := map[string]bool{"don't": true, "naive": true, "u.s.": true, "self": true, "driving": true}
+	known := func(w string) bool { return dict[w] }
+	for _, tc := range []struct{ in, want string }{
+		{"Hello", "hello"}, // plain letters go to the model whole, even unknown
+		{"DON'T", "don't"},
+		{"don’t", "don't"}, // a typographic apostrophe
+		{"naïve", "naive"},
+		{"Café", "cafe"},
+		{"straße", "strasse"},
+		{"U.S.", "u.s."},
+		{"self-driving", "self driving"},
+		{"R2D2", "r two d two"},
+		{"1984", "nineteen eighty four"},
+		{"22nd", "twenty second"},
+		{"the22nd", "the twenty second"},
+		{"mp3s", "mp three s"},
+		{"3.14", "three point one four"},
+		{"1,000", "one thousand"},
+		{"v1.2", "v one point two"},
+		{"rock'n'roll", "rock'n'roll"},
+		{"x--y", "x y"},
+	} {
+		if got := strings.Join(wordParts(tc.in, known), " "); got != tc.want {
+			t.Errorf("wordParts(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestG2PWords(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`Hello, "world"!`, "Hello world"},
+		{"The U.S. and a.m. end.", "The U.S. and a.m. end"},
+		{"(e.g., this) -- ... ½", "e.g. this"},
+		{"$5 or 5%", "5 or 5"},
+	} {
+		if got := strings.Join(g2pWords(tc.in), " "); got != tc.want {
+			t.Errorf("g2pWords(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestG2PReadsText: numbers, compounds, accents and abbreviations in text
+// are pronounced from the dictionary's words, as g2p_en does, and the
+// source column says where the parts came from.
+func TestG2PReadsText(t *testing.T) {
+	out, stderr, err := qkv(t, "I have 2 self-driving cars, naïve R2D2 in the U.S. since 1984.\n", "g2p", "--source")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	want := strings.Join([]string{
+		"I\tAY\tdict", "have\tHH AE V\tdict", "2\tT UW\tdict", "self-driving\tS EH L F D R AY V IH NG\tdict",
+		"cars\tK AA R Z\tdict", "naïve\tN AY IY V\tdict", "R2D2\tAA R T UW D IY T UW\tdict", "in\tIH N\tdict",
+		"the\tDH AH\tdict", "U.S.\tY UW EH S\tdict", "since\tS IH N S\tdict", "1984\tN AY N T IY N EY T IY F AO R\tdict",
+	}, "\n") + "\n"
+	if out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	// A part the model pronounces makes the source dict+model.
+	out, stderr, err = qkv(t, "", "g2p", "--source", "zorblax-2")
+	if f := strings.Split(strings.TrimSpace(out), "\t"); err != nil || len(f) != 3 || f[2] != "model+dict" || !strings.HasSuffix(f[1], " T UW") {
+		t.Errorf("zorblax-2: %q %v\n%s", out, err, stderr)
+	}
+}
