@@ -322,7 +322,7 @@ func (p *Prepared) Pipeline(dir string, m model.Model) *Pipeline {
 // by default) writes in a run directory.
 func isRunName(name string) bool {
 	switch name {
-	case ConfigFile, SrcVocabFile, TgtVocabFile, SrcBPEFile, TgtBPEFile, BestFile, LastFile, AverageFile, RunFile:
+	case ConfigFile, SrcVocabFile, TgtVocabFile, SrcBPEFile, TgtBPEFile, BestFile, LastFile, AverageFile, RunFile, train.ValidationsFile:
 		return true
 	}
 	_, ok := train.SnapshotStep(name)

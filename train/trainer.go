@@ -18,6 +18,7 @@ import (
 
 	"github.com/qkv-dev/qkv/batch"
 	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/optim"
 	"github.com/qkv-dev/qkv/tensor"
@@ -47,13 +48,13 @@ type Progress struct {
 
 // Validation is reported after every validation.
 type Validation struct {
-	Step    int64
-	Epoch   int     // the epoch (from 0) it happened in, or at the end of
-	Loss    float64 // cross-entropy per target token, without label smoothing
-	Metric  string  // name of the extra metric, if any
-	Value   float64
-	Best    bool // the loss is the best so far: best.safetensors was written
-	Patient int  // validations in a row without improvement
+	Step    int64   `json:"step"`
+	Epoch   int     `json:"epoch"`            // the epoch (from 0) it happened in, or at the end of
+	Loss    float64 `json:"loss"`             // cross-entropy per target token, without label smoothing
+	Metric  string  `json:"metric,omitempty"` // name of the extra metric, if any
+	Value   float64 `json:"value,omitempty"`
+	Best    bool    `json:"best,omitempty"` // the loss is the best so far: best.safetensors was written
+	Patient int     `json:"patient,omitempty"`
 }
 
 // Result summarizes a Run.
@@ -104,6 +105,10 @@ type runState struct {
 	RNG       []byte  `json:"rng"`
 	LastLoss  float64 `json:"last_loss"`
 	Options   Options `json:"options"`
+	// History is every validation of the run so far, in order: saved with
+	// the rest of the state, so a resumed run's history is exactly its
+	// saved past (ValidationsFile is written from it).
+	History []Validation `json:"history,omitempty"`
 }
 
 // New prepares training of m on trainSet, validated on validSet (which may
@@ -580,10 +585,63 @@ func (t *Trainer) validate(ctx context.Context, epoch int) (stop bool, err error
 		}
 	}
 	v.Patient = t.st.BadValids
+	t.st.History = append(t.st.History, v)
+	if err := t.writeValidations(); err != nil {
+		return false, err
+	}
 	if t.OnValid != nil {
 		t.OnValid(v)
 	}
 	return t.opts.Patience > 0 && t.st.BadValids >= t.opts.Patience, nil
+}
+
+// ValidationsFile is the run directory's table of every validation so
+// far (as joeynmt's validations.txt): one line each, tab-separated, under a
+// header naming the columns — step, epoch (from 1), loss (validation
+// cross-entropy per target token, no label smoothing), the metric's value
+// under its name (e.g. wer, in percent) when there is one, and best (1
+// when best.safetensors was written). qkv plot --kind loss draws a column
+// of it: "valid WER=run/validations.tsv#wer".
+const ValidationsFile = "validations.tsv"
+
+// writeValidations rewrites ValidationsFile from the run's history,
+// atomically: whole, or as it was.
+func (t *Trainer) writeValidations() error {
+	return WriteValidations(filepath.Join(t.dir, ValidationsFile), t.st.History)
+}
+
+// WriteValidations writes history as ValidationsFile's table to path,
+// atomically.
+func WriteValidations(path string, history []Validation) error {
+	var b strings.Builder
+	metric := ""
+	for _, v := range history {
+		if v.Metric != "" {
+			metric = v.Metric
+			break
+		}
+	}
+	b.WriteString("step\tepoch\tloss")
+	if metric != "" {
+		b.WriteString("\t" + metric)
+	}
+	b.WriteString("\tbest\n")
+	for _, v := range history {
+		fmt.Fprintf(&b, "%d\t%d\t%.6f", v.Step, v.Epoch+1, v.Loss)
+		if metric != "" {
+			if v.Metric == metric {
+				fmt.Fprintf(&b, "\t%.4f", v.Value)
+			} else {
+				b.WriteString("\t") // a validation made without the metric
+			}
+		}
+		best := 0
+		if v.Best {
+			best = 1
+		}
+		fmt.Fprintf(&b, "\t%d\n", best)
+	}
+	return atomicfile.WriteFile(path, []byte(b.String()))
 }
 
 // optimPrefix names optimizer tensors inside the last checkpoint.
@@ -662,6 +720,13 @@ func (t *Trainer) Resume() error {
 	st.Options = t.opts
 	t.st = st
 	t.opt.SetLR(t.sched.LR(t.st.Step))
+	// The table holds the saved history only: validations the interrupted
+	// run made after its last save are made again.
+	if len(t.st.History) > 0 {
+		if err := t.writeValidations(); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+	}
 	snaps, err := Snapshots(t.dir)
 	if err != nil {
 		return err

@@ -2,11 +2,13 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/qkv-dev/qkv/batch"
@@ -94,6 +96,69 @@ func TestResumeReproducesTheUninterruptedRun(t *testing.T) {
 				t.Fatalf("%s: tensor %s differs after resuming", arch, name)
 			}
 		}
+		// The validation table too: every 4 steps, at 4, 8 and 12.
+		va, errA := os.ReadFile(filepath.Join(whole, ValidationsFile))
+		vb, errB := os.ReadFile(filepath.Join(split, ValidationsFile))
+		if errA != nil || errB != nil || string(va) != string(vb) || strings.Count(string(va), "\n") != 4 ||
+			!strings.HasPrefix(string(va), "step\tepoch\tloss\tbest\n4\t") {
+			t.Errorf("%s: %s\n%s\nwith a resume:\n%s\n%v %v", arch, ValidationsFile, va, vb, errA, errB)
+		}
+	}
+}
+
+// TestValidationsTable: validations.tsv holds every validation of the run
+// with its metric under its name; a resumed run's table is its saved
+// history, without what the interrupted run wrote after its last save.
+func TestValidationsTable(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{MaxTokens: 120, Schedule: "constant", LR: 1e-3, ValidEvery: 3, MaxSteps: 7, Seed: 2}
+	tr, err := New(newModel(t, model.ArchTransformer), copyTask(300, 1), copyTask(40, 2), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	tr.Metric = func(context.Context, model.Model) (string, float64, error) {
+		calls++
+		return "wer", float64(50 + calls), nil
+	}
+	var seen []Validation
+	tr.OnValid = func(v Validation) { seen = append(seen, v) }
+	if _, err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, ValidationsFile)
+	table, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(table), "\n"), "\n")
+	if len(seen) != 2 || len(lines) != 3 || lines[0] != "step\tepoch\tloss\twer\tbest" {
+		t.Fatalf("%d validations, table:\n%s", len(seen), table)
+	}
+	for i, v := range seen {
+		best := "0"
+		if v.Best {
+			best = "1"
+		}
+		want := fmt.Sprintf("%d\t%d\t%.6f\t%.4f\t%s", v.Step, v.Epoch+1, v.Loss, v.Value, best)
+		if lines[i+1] != want {
+			t.Errorf("line %d: %q, want %q", i+1, lines[i+1], want)
+		}
+	}
+	// A validation the interrupted run wrote after its last save is not
+	// in the resumed run's table.
+	if err := os.WriteFile(path, append(table, "9\t1\t0.5\t40.0000\t1\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr, err = New(newModel(t, model.ArchTransformer), copyTask(300, 1), copyTask(40, 2), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := os.ReadFile(path); err != nil || string(again) != string(table) {
+		t.Errorf("after Resume:\n%s\nwant\n%s", again, table)
 	}
 }
 

@@ -205,9 +205,24 @@ func Curves(curves []Curve, opt CurveOptions) (*Figure, error) {
 	}
 	margin := max((hi-lo)*0.05, 1e-6)
 	p.Y.Min, p.Y.Max = lo-margin, hi+margin
+	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
 	f := &Figure{Rows: len(curves), Cols: 1, w: vg.Points(560), h: vg.Points(360)}
 	f.draw = func(c draw.Canvas) { p.Draw(c) }
 	return f, nil
 }
 
 func finiteValue(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// plainTicks are gonum's default ticks labelled with as few digits as they
+// need: 2500, not 2500.00.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
+}

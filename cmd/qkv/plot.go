@@ -16,6 +16,7 @@ import (
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/metrics"
+	"github.com/qkv-dev/qkv/train"
 	"github.com/qkv-dev/qkv/viz"
 )
 
@@ -269,14 +270,43 @@ func lossFigure(ins []plotInput) (*viz.Figure, error) {
 		}
 		curves = append(curves, c)
 	}
-	title := plf.title
-	if title == "" {
-		title = "Training loss by step"
-		if plf.smooth > 1 {
-			title += fmt.Sprintf(" (mean of the last %d steps)", plf.smooth)
+	// The axis says what the columns drawn are, when they are all one.
+	what, ylabel := "Training loss", "loss per target token"
+	cols := map[string]bool{}
+	validations := true // every file is a run's validations.tsv
+	for _, in := range ins {
+		file, col, _ := strings.Cut(in.file, "#")
+		cols[col] = true
+		validations = validations && filepath.Base(file) == train.ValidationsFile
+	}
+	if validations {
+		what = "Validation loss"
+	}
+	if len(cols) == 1 {
+		for col := range cols {
+			switch col {
+			case "", "loss", "2":
+			case "nll":
+				what = "Training NLL"
+			case "lr":
+				what, ylabel = "Learning rate", "learning rate"
+			case "grad_norm":
+				what, ylabel = "Gradient norm", "gradient norm before clipping"
+			case "tokens":
+				what, ylabel = "Tokens a step", "source and target tokens"
+			default: // a metric of a run's validations.tsv: wer, per, bleu…
+				what, ylabel = "Validation "+strings.ToUpper(col), strings.ToUpper(col)+" %"
+			}
 		}
 	}
-	return viz.Curves(curves, viz.CurveOptions{Title: title, XLabel: "optimizer step", YLabel: "loss per target token"})
+	title := plf.title
+	if title == "" {
+		title = what + " by step"
+		if plf.smooth > 1 {
+			title += fmt.Sprintf(" (mean of the last %d points)", plf.smooth)
+		}
+	}
+	return viz.Curves(curves, viz.CurveOptions{Title: title, XLabel: "optimizer step", YLabel: ylabel})
 }
 
 // lengthFigure draws the error rates by source length of --kind length.

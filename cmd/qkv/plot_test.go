@@ -8,8 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/qkv-dev/qkv/train"
 )
 
 // fakeEval writes an eval JSON line with by_length buckets of the given
@@ -225,5 +228,37 @@ func TestPlotLossNotALog(t *testing.T) {
 		if _, err := lossCurve(plotInput{"x", path}, 1); err == nil || !strings.Contains(err.Error(), "is not a loss log") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestPlotValidations: a run's validations.tsv (every validation, with its
+// metric) draws as a validation curve, its axis and title named after the
+// metric; a loss log's default column keeps the loss's.
+func TestPlotValidations(t *testing.T) {
+	dir := t.TempDir()
+	table := filepath.Join(dir, train.ValidationsFile)
+	hist := []train.Validation{{Step: 100, Loss: 1.2, Metric: "wer", Value: 60, Best: true}, {Step: 200, Epoch: 1, Loss: 0.9, Metric: "wer", Value: 41.5, Best: true}}
+	if err := train.WriteValidations(table, hist); err != nil {
+		t.Fatal(err)
+	}
+	c, err := lossCurve(plotInput{"x", table + "#wer"}, 1)
+	if err != nil || !slices.Equal(c.X, []float64{100, 200}) || !slices.Equal(c.Y, []float64{60, 41.5}) {
+		t.Fatalf("curve %v %v, err %v", c.X, c.Y, err)
+	}
+	fig := filepath.Join(dir, "wer.svg")
+	if _, stderr, err := qkv(t, "", "plot", "--kind", "loss", "--out", fig, "run="+table+"#wer"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	svg, _ := os.ReadFile(fig)
+	for _, want := range []string{"Validation WER by step", "WER %"} {
+		if !strings.Contains(string(svg), want) {
+			t.Errorf("the SVG lacks %q", want)
+		}
+	}
+	if _, stderr, err := qkv(t, "", "plot", "--kind", "loss", "--out", fig, "run="+table); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if svg, _ := os.ReadFile(fig); !strings.Contains(string(svg), "Validation loss by step") {
+		t.Error("the validation loss is not titled as one")
 	}
 }

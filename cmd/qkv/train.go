@@ -82,7 +82,9 @@ sections arch, preset, model, data, prepare, train), then flags.
 
 The run directory --out receives config.json, run.json (what the run is: its
 settings and a fingerprint of its data), the vocabularies, best.safetensors
-(best validation loss) and last.safetensors (everything needed to resume).
+(best validation loss), last.safetensors (everything needed to resume) and
+validations.tsv (every validation: step, epoch, loss, the metric, best; draw
+it with qkv plot --kind loss "valid=RUN/validations.tsv#wer").
 last.safetensors is written at every validation, every --save-every (steps or
 a duration), at the end and on Ctrl-C, so even a run killed with kill -9
 continues with --resume from its latest save. --resume refuses other
