@@ -17,7 +17,10 @@
 #      again reuses every score; training more (RESUME=1) makes a new system.
 #   An ensemble chooses its members among finished runs on split/valid.tsv
 #   (forward selection: add the run that lowers greedy WER most, up to 5),
-#   then its beam and α, then scores the test file once.
+#   then its beam and α, then scores the test file once: a system is its
+#   members (runs by their chosen weights, built-in models by their weights'
+#   SHA-256) and its decoding, so choosing it again, from other candidates or
+#   with a rebuilt binary, reuses its score (OUT/ensembles/systems).
 #
 # Usage: bench/g2p_accuracy.sh ARCH [BUDGET]       ARCH: transformer, rnnsearch or seq2seq (BUDGET default 2h)
 #        bench/g2p_accuracy.sh ensemble RUN RUN …  RUN: names of finished runs (NAME below), or builtin:NAME
@@ -330,6 +333,32 @@ member_args() {
 	echo "--model ${models[*]} --weights ${weights[*]}"
 }
 
+# member_id NAME: what a candidate is, for the keys of cached scores: a run
+# by its name and its chosen system (choose-<time of last.safetensors>), a
+# built-in model by its name and its weights (qkv models --json), not by the
+# binary that holds it: a rebuilt binary with the same models reuses every
+# score, and no system is scored twice.
+member_id() {
+	if [[ $1 == builtin:* ]]; then
+		echo "$1-$(builtin_digest "$1")"
+	else
+		echo "$1-$(basename "$(latest_choice "$1")")"
+	fi
+}
+
+# builtin_digest builtin:NAME: the SHA-256 of the model's embedded weights
+# (for an ensemble, its members'), from qkv models --json.
+builtin_digest() {
+	local d
+	d=$("$QKV" models --json | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m["name"] == sys.argv[1]:
+        print(m["weights_sha256"][:16])' "$1")
+	[ -n "$d" ] || { echo "$1: not a model built into $QKV (qkv models lists them)" >&2; exit 2; }
+	echo "$d"
+}
+
 run_ensemble() {
 	if [ $# -lt 2 ]; then
 		echo "ensemble: give at least two run names" >&2
@@ -337,12 +366,7 @@ run_ensemble() {
 	fi
 	local names=("$@") key=""
 	for n in "${names[@]}"; do
-		if [[ $n == builtin:* ]]; then
-			# A built-in model is known by its name and the binary that holds it.
-			key+="$n-$(sha256sum <"$QKV" | cut -c1-12)+"
-		else
-			key+="$n-$(basename "$(latest_choice "$n")")+"
-		fi
+		key+="$(member_id "$n")+"
 	done
 	local sel=$OUT/ensembles/$(echo "$key" | sha256sum | cut -c1-12)
 	mkdir -p "$sel"
@@ -395,8 +419,23 @@ run_ensemble() {
 	local b a
 	read -r _ _ b a <"$sel/decoding"
 	local choices="members ${chosen[*]}, beam $b, alpha $a"
+	# The system is its members (as a set: the mean of their probabilities
+	# does not depend on the order) and its decoding, whatever the candidates
+	# were: a selection among other candidates that picks the same system
+	# reuses its test score instead of scoring the test file again.
+	local sys
+	sys=$OUT/ensembles/systems/$( (for n in "${chosen[@]}"; do member_id "$n"; done | sort; echo "beam $b alpha $a") | sha256sum | cut -c1-12)
+	mkdir -p "$sys"
+	if [ -s "$sys/test.json" ] && [ ! -s "$sel/test.json" ]; then
+		say "this system ($choices) was scored on the test file before ($(cat "$sys/scored-by")): its score stands, not scored again"
+		cp "$sys/test.json" "$sel/test.json"
+	fi
 	# shellcheck disable=SC2046
 	score_test "$sel" "ensemble of ${#chosen[@]}" "(members')" "$choices" $(member_args "${chosen[@]}") --beam "$b" --alpha "$a"
+	if [ ! -s "$sys/test.json" ]; then
+		cp "$sel/test.json" "$sys/test.json.tmp" && mv "$sys/test.json.tmp" "$sys/test.json"
+		echo "$sel" >"$sys/scored-by"
+	fi
 	table
 }
 

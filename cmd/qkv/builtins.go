@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -31,18 +33,23 @@ marked. --json prints one JSON object a line instead.`,
 var modelsJSON bool
 
 func init() {
-	modelsCmd.Flags().BoolVar(&modelsJSON, "json", false, "one JSON object a line: name, kind, members, bytes, and the card's fields")
+	modelsCmd.Flags().BoolVar(&modelsJSON, "json", false, "one JSON object a line: name, kind, members, bytes, weights_sha256, and the card's fields")
 	rootCmd.AddCommand(modelsCmd)
 }
 
 // builtinInfo is one line of qkv models.
 type builtinInfo struct {
-	Name    string      `json:"name"`              // builtin:NAME
-	Kind    string      `json:"kind"`              // transformer, rnnsearch, seq2seq or ensemble
-	Members []string    `json:"members,omitempty"` // an ensemble's members, as builtin:NAME
-	Bytes   int64       `json:"bytes"`             // the weights embedded for it (its members' for an ensemble)
-	Default bool        `json:"g2p_default"`
-	Card    models.Card `json:"card"`
+	Name    string   `json:"name"`              // builtin:NAME
+	Kind    string   `json:"kind"`              // transformer, rnnsearch, seq2seq or ensemble
+	Members []string `json:"members,omitempty"` // an ensemble's members, as builtin:NAME
+	Bytes   int64    `json:"bytes"`             // the weights embedded for it (its members' for an ensemble)
+	// WeightsSHA256 is the SHA-256 of those weights (an ensemble's: of its
+	// members' files one after the other, in order): what a script keys
+	// its cached scores by, so a rebuilt binary with the same model is
+	// known as the same system.
+	WeightsSHA256 string      `json:"weights_sha256"`
+	Default       bool        `json:"g2p_default"`
+	Card          models.Card `json:"card"`
 }
 
 func builtinInfos() ([]builtinInfo, error) {
@@ -80,13 +87,16 @@ func builtinInfos() ([]builtinInfo, error) {
 			}
 			info.Kind = cfg.Model.Arch
 		}
+		h := sha256.New()
 		for _, m := range weightsOf {
-			st, err := fs.Stat(models.FS, m+"/"+pipeline.BestFile)
+			b, err := fs.ReadFile(models.FS, m+"/"+pipeline.BestFile)
 			if err != nil {
 				return nil, fmt.Errorf("%s%s: %w", pipeline.BuiltinPrefix, m, err)
 			}
-			info.Bytes += st.Size()
+			info.Bytes += int64(len(b))
+			h.Write(b)
 		}
+		info.WeightsSHA256 = hex.EncodeToString(h.Sum(nil))
 		out = append(out, info)
 	}
 	return out, nil

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -237,6 +239,7 @@ func TestModelsListsEveryBuiltin(t *testing.T) {
 			Kind    string      `json:"kind"`
 			Members []string    `json:"members"`
 			Bytes   int64       `json:"bytes"`
+			SHA256  string      `json:"weights_sha256"`
 			Default bool        `json:"g2p_default"`
 			Card    models.Card `json:"card"`
 		}
@@ -247,6 +250,22 @@ func TestModelsListsEveryBuiltin(t *testing.T) {
 		if got.Name != "builtin:"+name || !reflect.DeepEqual(got.Card, card) || got.Bytes <= 0 || got.Default != (name == models.Best()) ||
 			(got.Kind == "ensemble") != (len(card.Members) > 0) || len(got.Members) != len(card.Members) {
 			t.Errorf("--json for builtin:%s: %+v (card %+v)", name, got, card)
+		}
+		// The digest is of the weights files themselves, members in order.
+		h := sha256.New()
+		files := card.Members
+		if len(files) == 0 {
+			files = []string{name}
+		}
+		for _, m := range files {
+			b, err := os.ReadFile(filepath.Join("..", "..", "models", m, "best.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Write(b)
+		}
+		if want := hex.EncodeToString(h.Sum(nil)); got.SHA256 != want {
+			t.Errorf("builtin:%s: weights_sha256 %s, the files' %s", name, got.SHA256, want)
 		}
 	}
 }
