@@ -53,6 +53,16 @@ func (e *Ensemble) Members() []Model { return e.members }
 // Config is the first member's configuration, with the smallest MaxLen.
 func (e *Ensemble) Config() Config { return e.cfg }
 
+// ParamCount is the number of parameters of all the members together, as
+// Config.ParamCount counts one model's.
+func (e *Ensemble) ParamCount() uint64 {
+	var n uint64
+	for _, m := range e.members {
+		n += m.Config().ParamCount()
+	}
+	return n
+}
+
 // Params are every member's parameters, member after member. Names repeat
 // when members share an architecture: they are for counting, not for
 // saving.

@@ -161,3 +161,24 @@ func TestEnsembleRefusesOtherVocabularies(t *testing.T) {
 		t.Errorf("config: MaxLen %d, arch %s; want the transformer's 40", e.Config().MaxLen, e.Config().Arch)
 	}
 }
+
+// TestEnsembleParamCount: an ensemble's parameter count is the number of
+// weights its members hold, counted from the tensors themselves.
+func TestEnsembleParamCount(t *testing.T) {
+	ms := ensembleMembers(t)
+	e, err := NewEnsemble(ms...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want uint64
+	for _, p := range e.Params() {
+		want += uint64(len(p.Data))
+	}
+	if got := e.ParamCount(); got != want || want == 0 {
+		t.Errorf("ParamCount %d, the members' tensors hold %d", got, want)
+	}
+	one, _ := NewEnsemble(ms[1])
+	if got, want := one.ParamCount(), ms[1].Config().ParamCount(); got != want {
+		t.Errorf("an ensemble of one: %d parameters, its model %d", got, want)
+	}
+}

@@ -396,12 +396,11 @@ func describe(m Model, isDefault bool) ModelInfo {
 	if e, ok := p.Model.(*model.Ensemble); ok {
 		// Its members' attentions differ in shape and are not averaged:
 		// it decodes with no attention to show.
-		info.Arch, info.Config, info.Parameters = ArchEnsemble, json.RawMessage("null"), 0
+		info.Arch, info.Config, info.Parameters = ArchEnsemble, json.RawMessage("null"), e.ParamCount()
 		for _, mm := range e.Members() {
 			c := mm.Config()
 			raw, _ := json.Marshal(c)
 			info.Members = append(info.Members, MemberInfo{Arch: c.Arch, Parameters: c.ParamCount(), Config: raw})
-			info.Parameters += c.ParamCount()
 		}
 		return info
 	}

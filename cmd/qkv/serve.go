@@ -195,13 +195,11 @@ func describeServed(name, from string, p *pipeline.Pipeline, dec serve.Decoding)
 		return fmt.Sprintf("model %s: %s, %d parameters, from %s%s", name, mc.Arch, mc.ParamCount(), p.Dir, decoding)
 	}
 	var archs []string
-	var params uint64
 	for _, m := range e.Members() {
 		archs = append(archs, m.Config().Arch)
-		params += m.Config().ParamCount()
 	}
 	return fmt.Sprintf("model %s: an ensemble of %d models (%s), %d parameters, from %s; it shows no attention (serve a member for that)%s",
-		name, len(archs), strings.Join(archs, ", "), params, from, decoding)
+		name, len(archs), strings.Join(archs, ", "), e.ParamCount(), from, decoding)
 }
 
 func runServe(cmd *cobra.Command, _ []string) error {
