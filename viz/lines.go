@@ -213,16 +213,48 @@ func Curves(curves []Curve, opt CurveOptions) (*Figure, error) {
 
 func finiteValue(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
-// plainTicks are gonum's default ticks labelled with as few digits as they
-// need: 2500, not 2500.00.
+// plainTicks label a "nice" step (1, 2, 2.5 or 5 times a power of ten)
+// chosen so that an axis gets 3 to 9 labels, with unlabelled minor ticks
+// between them, each label with as few digits as it needs: 2500, not
+// 2500.00. gonum's default ticks give about three labels, too few to read a
+// curve's values from.
 type plainTicks struct{}
 
 func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
-	for i := range ts {
-		if ts[i].Label != "" {
-			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+	if !(hi > lo) || !finiteValue(lo) || !finiteValue(hi) {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	step, minor := niceStep(hi - lo)
+	var ts []plot.Tick
+	// Integer multiples, so that no rounding error accumulates along the axis.
+	for k := math.Ceil(lo / minor); k*minor <= hi*(1+1e-12); k++ {
+		v := k * minor
+		label := ""
+		if r := math.Remainder(v, step); math.Abs(r) < minor/1e6 {
+			label = strconv.FormatFloat(roundTo(v, minor), 'f', -1, 64)
 		}
+		ts = append(ts, plot.Tick{Value: v, Label: label})
 	}
 	return ts
+}
+
+// niceStep is the labelled step for a span, the smallest of 1, 2, 2.5 and 5
+// times a power of ten that is at least an eighth of the span,
+// and the minor step between labels: 3 to 9 labels on an axis.
+func niceStep(span float64) (step, minor float64) {
+	pow := math.Pow(10, math.Floor(math.Log10(span/10)))
+	for _, m := range []struct{ step, minor float64 }{{1, 0.5}, {2, 1}, {2.5, 0.5}, {5, 1}, {10, 5}, {20, 10}, {25, 5}, {50, 10}} {
+		if span/(m.step*pow) <= 8 {
+			return m.step * pow, m.minor * pow
+		}
+	}
+	return 100 * pow, 50 * pow // not reached: span/pow < 100
+}
+
+// roundTo rounds v to the decimal places of unit, so 0.30000000000000004
+// is labelled 0.3.
+func roundTo(v, unit float64) float64 {
+	d := math.Max(0, -math.Floor(math.Log10(unit))+1)
+	p := math.Pow(10, d)
+	return math.Round(v*p) / p
 }

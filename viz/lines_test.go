@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"image/png"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -80,6 +82,44 @@ func TestCurves(t *testing.T) {
 	} {
 		if _, err := Curves(c.c, CurveOptions{}); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err = %v, want %q", c.c, err, c.want)
+		}
+	}
+}
+
+// TestPlainTicks: every axis gets 3 to 9 labels at multiples of one nice
+// step (1, 2, 2.5 or 5 times a power of ten) inside the range, written
+// plainly, with unlabelled ticks between them.
+func TestPlainTicks(t *testing.T) {
+	for _, r := range [][2]float64{{0, 100}, {20, 100}, {17.3, 27.9}, {0, 19866}, {462, 19866}, {0.21, 0.29}, {0.5, 0.9}, {1e-5, 1e-3}, {-3, 3}, {0, 1}} {
+		ts := plainTicks{}.Ticks(r[0], r[1])
+		var labels []float64
+		for _, tk := range ts {
+			if tk.Value < r[0]-1e-9 || tk.Value > r[1]+1e-9 {
+				t.Errorf("%v: tick %v outside the range", r, tk.Value)
+			}
+			if tk.Label == "" {
+				continue
+			}
+			v, err := strconv.ParseFloat(tk.Label, 64)
+			if err != nil || math.Abs(v-tk.Value) > 1e-9*math.Max(1, math.Abs(v)) || strings.Contains(tk.Label, "e") || len(tk.Label) > 8 {
+				t.Errorf("%v: tick %v labelled %q", r, tk.Value, tk.Label)
+			}
+			labels = append(labels, v)
+		}
+		if len(labels) < 3 || len(labels) > 9 || len(ts) <= len(labels) {
+			t.Errorf("%v: %d labels %v among %d ticks", r, len(labels), labels, len(ts))
+			continue
+		}
+		step := labels[1] - labels[0]
+		mant := step / math.Pow(10, math.Floor(math.Log10(step)))
+		if !slices.ContainsFunc([]float64{1, 2, 2.5, 5}, func(m float64) bool { return math.Abs(m-mant) < 1e-9 }) {
+			t.Errorf("%v: step %v is not 1, 2, 2.5 or 5 times a power of ten", r, step)
+		}
+		for i := 1; i < len(labels); i++ {
+			if math.Abs(labels[i]-labels[i-1]-step) > 1e-9*step*10 {
+				t.Errorf("%v: labels %v are not evenly spaced", r, labels)
+				break
+			}
 		}
 	}
 }
