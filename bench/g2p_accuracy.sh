@@ -459,11 +459,16 @@ ship() {
 	local minutes trained
 	minutes=$(awk '{s += $1} END {print s / 60}' "$OUT/$name/train-seconds")
 	trained=$(printf '%.0f min' "$minutes")
-	local cores="? cores" counts
-	if [ -s "$OUT/$name/threads" ]; then
-		counts=$(sort -un "$OUT/$name/threads" | paste -sd/)
-		cores="$counts core$([ "$counts" = 1 ] || echo s)"
+	# Where the legs of a resumed run differ in cores: "140 min on 1 core, then 64 min on 2 cores".
+	local cores="? cores" trained_on
+	if [ -s "$OUT/$name/threads" ] && [ "$(wc -l <"$OUT/$name/threads")" = "$(wc -l <"$OUT/$name/train-seconds")" ]; then
+		cores=$(paste "$OUT/$name/train-seconds" "$OUT/$name/threads" | awk -F'\t' '
+			{ if (NR > 1 && $2 == c[n]) { m[n] += $1 } else { n++; c[n] = $2; m[n] = $1 } }
+			END { for (i = 1; i <= n; i++) { if (i > 1) printf ", then "; if (n > 1) printf "%.0f min on ", m[i] / 60
+				printf "%s core%s", c[i], (c[i] == 1 ? "" : "s") } }')
 	fi
+	trained_on="$trained on $cores"
+	case $cores in *then*) trained_on="$trained: $cores" ;; esac
 	case $w in /*) ;; *) w=$run/$w ;; esac
 	read -r vw vp b a <"$sel/decoding"
 	local dtype chosen=""
@@ -508,7 +513,7 @@ ship() {
 		echo "\`bench/g2p_accuracy.sh ship $name $model\` on $(date -u +%F)."
 		echo
 		echo "- Trained: $(cat "$OUT/$name/recipe" 2>/dev/null || echo "recipes/g2p-$archkey.yaml") (seed $seed) on the training file of the standard CMUdict split"
-		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained on $cores of a $(nproc --all)-core machine."
+		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained_on of a $(nproc --all)-core machine."
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
 		echo "- Phones: ARPAbet without stress marks (39 phones); input letters are lowercased."
