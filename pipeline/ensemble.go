@@ -8,6 +8,7 @@ import (
 
 	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/model"
+	"github.com/qkv-dev/qkv/text/vocab"
 )
 
 // Member names one model of an ensemble: a model directory and the
@@ -50,15 +51,21 @@ func LoadEnsemble(members []Member) (*Pipeline, error) {
 		if err != nil {
 			return nil, err
 		}
+		models[i] = p.Model
 		if i > 0 {
-			if err := sameText(ps[0], p); err != nil {
+			src, tgt, err := sameText(ps[0], p)
+			if err != nil {
 				return nil, fmt.Errorf("ensemble: the models in %s and %s cannot decode together: %w; "+
-					"an ensemble averages the models' predictions symbol by symbol, so every model must be trained with the same vocabularies "+
-					"(the same --train data, --src-tok, --tgt-tok, --lowercase, --min-freq and BPE merges)", ps[0].Dir, p.Dir, err)
+					"an ensemble averages the models' predictions symbol by symbol, so every model must know the same symbols (in any order: "+
+					"the same vocabularies) and read text the same way (the same --src-tok, --tgt-tok, --lowercase and BPE merges)", ps[0].Dir, p.Dir, err)
+			}
+			if src != nil || tgt != nil {
+				if models[i], err = model.NewReordered(p.Model, orIdentity(src, p.Src.Len()), orIdentity(tgt, p.Tgt.Len())); err != nil {
+					return nil, err
+				}
 			}
 		}
 		ps = append(ps, p)
-		models[i] = p.Model
 	}
 	ens, err := model.NewEnsemble(models...)
 	if err != nil {
@@ -113,14 +120,79 @@ func (p *Pipeline) EnsembleSize() int {
 }
 
 // sameText reports the first way b reads or writes text differently from
-// a: vocabularies, tokenizers, BPE merges, lowercasing.
-func sameText(a, b *Pipeline) error {
-	if err := sameVocab(a.Src, b.Src); err != nil {
-		return fmt.Errorf("their source vocabularies (%s) differ: %w", SrcVocabFile, err)
+// a: vocabularies, tokenizers, BPE merges, lowercasing. When b's
+// vocabularies hold a's symbols in another order, src and tgt map a's ids
+// to b's (nil where the order is a's too).
+func sameText(a, b *Pipeline) (src, tgt []int32, err error) {
+	if src, err = vocabOrder(a.Src, b.Src); err != nil {
+		return nil, nil, fmt.Errorf("their source vocabularies (%s) differ: %w", SrcVocabFile, err)
 	}
-	if err := sameVocab(a.Tgt, b.Tgt); err != nil {
-		return fmt.Errorf("their target vocabularies (%s) differ: %w", TgtVocabFile, err)
+	if tgt, err = vocabOrder(a.Tgt, b.Tgt); err != nil {
+		return nil, nil, fmt.Errorf("their target vocabularies (%s) differ: %w", TgtVocabFile, err)
 	}
+	return src, tgt, sameReading(a, b)
+}
+
+// vocabOrder maps a's ids to b's when b holds a's symbols in another order;
+// it is nil when the order is the same. When the symbols differ, the error
+// counts those only one holds and names the first of each side.
+func vocabOrder(a, b *vocab.Vocab) ([]int32, error) {
+	if sameVocab(a, b) == nil {
+		return nil, nil
+	}
+	order := make([]int32, a.Len())
+	onlyA, onlyB := only(a, b), only(b, a)
+	for id, s := range a.Symbols() {
+		if j, ok := b.ID(s); ok {
+			order[id] = int32(j)
+		}
+	}
+	if len(onlyA) == 0 && len(onlyB) == 0 {
+		return order, nil
+	}
+	var sides []string
+	for _, o := range []struct {
+		ids  []int
+		v    *vocab.Vocab
+		side string
+	}{{onlyA, a, "first"}, {onlyB, b, "second"}} {
+		if len(o.ids) > 0 {
+			what := fmt.Sprintf("%d symbols only in the %s, such as", len(o.ids), o.side)
+			if len(o.ids) == 1 {
+				what = "one symbol only in the " + o.side + ":"
+			}
+			sides = append(sides, fmt.Sprintf("%s %s (id %d)", what, excerpt.Quote(o.v.Symbol(o.ids[0])), o.ids[0]))
+		}
+	}
+	return nil, errors.New(strings.Join(sides, ", "))
+}
+
+// only returns the ids of a's symbols that b does not hold.
+func only(a, b *vocab.Vocab) []int {
+	var ids []int
+	for id, s := range a.Symbols() {
+		if !b.Has(s) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// orIdentity is order, or the identity on n ids when order is nil.
+func orIdentity(order []int32, n int) []int32 {
+	if order != nil {
+		return order
+	}
+	id := make([]int32, n)
+	for i := range id {
+		id[i] = int32(i)
+	}
+	return id
+}
+
+// sameReading reports the first way b tokenizes text differently from a:
+// tokenizers, BPE merges, lowercasing.
+func sameReading(a, b *Pipeline) error {
 	da, db := a.Config.Data, b.Config.Data
 	if da.SrcTokenizer != db.SrcTokenizer || da.TgtTokenizer != db.TgtTokenizer {
 		return fmt.Errorf("their tokenizers differ: %s→%s and %s→%s (data.src_tokenizer→data.tgt_tokenizer)", da.SrcTokenizer, da.TgtTokenizer, db.SrcTokenizer, db.TgtTokenizer)

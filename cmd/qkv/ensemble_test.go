@@ -86,37 +86,21 @@ func TestEnsemblePredictEval(t *testing.T) {
 func TestEnsembleRefusals(t *testing.T) {
 	tr, _ := trainedModel(t)
 	rs := trainedRNNSearch(t)
-	// A copy of the RNNsearch whose target vocabulary has two symbols
-	// swapped: the same sizes, so only the symbols tell.
-	other := filepath.Join(t.TempDir(), "other")
-	if err := os.MkdirAll(other, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{pipeline.ConfigFile, pipeline.SrcVocabFile, pipeline.BestFile} {
-		raw, err := os.ReadFile(filepath.Join(rs, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(other, f), raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, err := os.ReadFile(filepath.Join(rs, pipeline.TgtVocabFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(raw), "\n")
-	n := len(lines) - 2 // the last symbol (the file ends with a newline)
-	lines[n-1], lines[n] = lines[n], lines[n-1]
-	if err := os.WriteFile(filepath.Join(other, pipeline.TgtVocabFile), []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		t.Fatal(err)
+	// Copies of the RNNsearch whose target vocabulary has its last symbol
+	// replaced by one the others do not know (the same sizes, so only the
+	// symbols tell), and has its last two symbols swapped (the same
+	// symbols in another order: it decodes with the others, reordered).
+	other := copyWithTgtVocab(t, rs, func(lines []string, n int) { lines[n] = "not-a-symbol" })
+	swapped := copyWithTgtVocab(t, rs, func(lines []string, n int) { lines[n-1], lines[n] = lines[n], lines[n-1] })
+	if _, stderr, err := qkv(t, "abc\n", "predict", "--model", tr, "--model", swapped); err != nil {
+		t.Errorf("the same symbols in another order: %v\n%s", err, stderr)
 	}
 	for _, c := range []struct {
 		name  string
 		args  []string
 		words []string
 	}{
-		{"other vocabulary", []string{"predict", "--model", tr, "--model", other}, []string{tr, other, "target vocabularies (tgt.vocab) differ", "same vocabularies"}},
+		{"other vocabulary", []string{"predict", "--model", tr, "--model", other}, []string{tr, other, "target vocabularies (tgt.vocab) differ", `one symbol only in the second: "not-a-symbol"`, "same vocabularies"}},
 		{"eval, other vocabulary", []string{"eval", "--model", tr + "," + other, "--test", "x.tsv"}, []string{"cannot decode together"}},
 		{"attention", []string{"predict", "--model", tr, "--model", rs, "--attention", filepath.Join(t.TempDir(), "a.jsonl")}, []string{"--attention needs one model, and 2 are given"}},
 		{"alignment", []string{"predict", "--model", tr, "--model", rs, "--print-alignment"}, []string{"--print-alignment needs one model"}},
@@ -201,4 +185,33 @@ func TestConvertHalf(t *testing.T) {
 			t.Errorf("convert %v: %v, stderr %q, want %q", c.args, err, stderr, c.want)
 		}
 	}
+}
+
+// copyWithTgtVocab copies model directory dir with its target vocabulary's
+// lines changed by edit (n is the index of the last symbol's line).
+func copyWithTgtVocab(t *testing.T, dir string, edit func(lines []string, n int)) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "copy")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{pipeline.ConfigFile, pipeline.SrcVocabFile, pipeline.BestFile} {
+		raw, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, f), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, pipeline.TgtVocabFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	edit(lines, len(lines)-2) // the file ends with a newline
+	if err := os.WriteFile(filepath.Join(out, pipeline.TgtVocabFile), []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
