@@ -202,6 +202,7 @@ run_arch() {
 	echo "${THREADS:-$(nproc)}" >>"$dir/threads"
 	if [ ! -f "$run/last.safetensors" ]; then
 		echo "$recipe" >"$dir/recipe"
+		[ -z "${TRAIN_FLAGS:-}" ] || echo "$TRAIN_FLAGS" >"$dir/train-flags"
 		q train --config "$recipe" --train "$trainfile" --valid "$OUT/split/valid.tsv" --out "$run" \
 			--time-budget "$budget" --seed "$SEED" --keep-snapshots "$KEEP" ${TRAIN_FLAGS:-} 2> >(tee -a "$dir/train.log" >&2)
 		echo $((SECONDS - start)) >>"$dir/train-seconds"
@@ -514,6 +515,13 @@ ship() {
 		echo
 		echo "- Trained: $(cat "$OUT/$name/recipe" 2>/dev/null || echo "recipes/g2p-$archkey.yaml") (seed $seed) on the training file of the standard CMUdict split"
 		echo "  (cmudict-g014b2b.train.tsv) less a 3% validation split, for $trained_on of a $(nproc --all)-core machine."
+		if [ -s "$OUT/$name/extra" ]; then
+			echo "  Its training data also held $(cut -d' ' -f2 "$OUT/$name/extra") words in neither file of the split, pronounced by a teacher"
+			echo "  (sequence-level distillation, \`bench/g2p_accuracy.sh distill-data\`): $(cut -d: -f1 "$OUT/$name/extra" | xargs basename)."
+		fi
+		if [ -s "$OUT/$name/train-flags" ]; then
+			echo "  Training flags over the recipe: \`$(cat "$OUT/$name/train-flags")\`."
+		fi
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
 		echo "- Phones: ARPAbet without stress marks (39 phones); input letters are lowercased."
@@ -600,23 +608,30 @@ PY
 	say "shipped: $dst, an ensemble of ${members[*]}; rebuild qkv to embed it"
 }
 
-case "${1:-}" in
-transformer | rnnsearch | seq2seq) run_arch "$@" ;;
-ship-ensemble)
-	shift
-	ship_ensemble "$@"
-	;;
-ship)
-	shift
-	ship "$@"
-	;;
-ensemble)
-	shift
-	run_ensemble "$@"
-	;;
-distill-data)
-	shift
-	distill_data "$@"
-	;;
-table) table ;;
-esac
+# The dispatch is a function called on the script's last line, with exit on
+# that line too: bash reads a script as it runs it, so a run that lasts hours
+# must not read on into a file edited meanwhile (git pull, a new version).
+main() {
+	case "${1:-}" in
+	transformer | rnnsearch | seq2seq) run_arch "$@" ;;
+	ship-ensemble)
+		shift
+		ship_ensemble "$@"
+		;;
+	ship)
+		shift
+		ship "$@"
+		;;
+	ensemble)
+		shift
+		run_ensemble "$@"
+		;;
+	distill-data)
+		shift
+		distill_data "$@"
+		;;
+	table) table ;;
+	esac
+}
+
+main "$@"; exit

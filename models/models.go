@@ -9,15 +9,18 @@
 // set once.
 //
 //   - g2p-en: English letters to ARPAbet phones (no stress marks), a
-//     Transformer (Vaswani et al. 2017, "Attention Is All You Need") trained
+//     pre-norm Transformer (Vaswani et al. 2017, "Attention Is All You Need") trained
 //     on the CMU Pronouncing Dictionary's standard G2P training split,
 //     weights stored in bfloat16.
 //   - g2p-en-rnnsearch: the same task and data, an RNNsearch (Bahdanau et
 //     al. 2014, "Neural Machine Translation by Jointly Learning to Align
 //     and Translate"), which learns it faster on a CPU and is the more
 //     accurate of the two (see each README.md), weights in bfloat16.
-//   - g2p-en-rnnsearch-3: another RNNsearch of the same recipe, trained
-//     with another seed, as an ensemble member.
+//   - g2p-en-rnnsearch-2, g2p-en-rnnsearch-3: RNNsearch models of the same
+//     recipe, trained with other seeds, as ensemble members.
+//   - g2p-en-rnnsearch-kd: the same recipe trained on the training split
+//     and 80,093 more words pronounced by an ensemble (sequence-level
+//     distillation, Kim & Rush 2016), as an ensemble member.
 //   - g2p-en-seq2seq: the same task and data, the LSTM encoder-decoder of
 //     Sutskever et al. 2014 ("Sequence to Sequence Learning with Neural
 //     Networks"), weights in bfloat16. Decoding it together with
