@@ -2,6 +2,7 @@ package tensor_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/qkv-dev/qkv/internal/golden"
@@ -132,4 +133,146 @@ func TestCrossEntropyNLL(t *testing.T) {
 			t.Errorf("ε=%v: the smoothed loss %v equals the NLL %v", eps, smoothed, want)
 		}
 	}
+}
+
+func TestCrossEntropyDistillGolden(t *testing.T) {
+	const name = "cross_entropy_distill"
+	c := golden.Load(t, name)
+	targets := c.In(t, "targets").Int32()
+	soft := tensor.Soft{K: int(c.Attrs["k"]), IDs: c.In(t, "soft_ids").Int32(), P: c.In(t, "soft_p").Float32()}
+	ignore, eps, w := int32(c.Attrs["ignore"]), float32(c.Attrs["smoothing"]), float32(c.Attrs["weight"])
+	checkGolden(t, name, []string{"logits"}, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
+		out, _ := g.CrossEntropyDistillNLL(p[0], targets, ignore, eps, soft, w)
+		return out
+	})
+}
+
+// distillCase is a small batch with soft targets: row 1 is padding, and
+// row 2 names symbol 2 twice (the probabilities of a repeated symbol add).
+func distillCase() (targets []int32, soft tensor.Soft) {
+	targets = []int32{2, 0, 5, 1, 3}
+	soft = tensor.Soft{K: 3,
+		IDs: []int32{2, 4, 0, 1, 1, 1, 2, 2, 5, 1, 3, 0, 3, 4, 5},
+		P:   []float32{0.5, 0.3, 0.2, 1, 0, 0, 0.25, 0.25, 0.5, 0.6, 0.4, 0, 0.1, 0.1, 0.8},
+	}
+	return targets, soft
+}
+
+func TestCrossEntropyDistillGradients(t *testing.T) {
+	logits := gradcheck.Param("logits", 4, -3, 3, 5, 6)
+	targets, soft := distillCase()
+	for _, c := range []struct{ eps, w float32 }{{0, 0.5}, {0.1, 0.3}, {0.1, 1}} {
+		gradcheck.Check(t, "cross_entropy_distill", []*tensor.Tensor{logits}, func(g *tensor.Graph, p []*tensor.Tensor) *tensor.Tensor {
+			out, _ := g.CrossEntropyDistillNLL(p[0], targets, 0, c.eps, soft, c.w)
+			return out
+		}, gradcheck.Options{})
+	}
+}
+
+// The distillation loss is the cross-entropy against the explicit mixture
+// (1 − λ)·[(1 − ε)·onehot + ε/V] + λ·q, and its NLL is the plain one's.
+func TestCrossEntropyDistillDefinition(t *testing.T) {
+	const n, v, eps, w = 5, 6, 0.1, 0.4
+	logits := gradcheck.Param("logits", 5, -2, 2, n, v)
+	targets, soft := distillCase()
+	var want float64
+	for i, tg := range targets {
+		if tg == 0 {
+			continue
+		}
+		q := make([]float64, v)
+		for j := range q {
+			q[j] = (1 - w) * eps / v
+		}
+		q[tg] += (1 - w) * (1 - eps)
+		for k := i * soft.K; k < (i+1)*soft.K; k++ {
+			q[soft.IDs[k]] += w * float64(soft.P[k])
+		}
+		row := logits.Data[i*v : (i+1)*v]
+		var z float64
+		for _, x := range row {
+			z += math.Exp(float64(x))
+		}
+		for j, x := range row {
+			want -= q[j] * (float64(x) - math.Log(z))
+		}
+	}
+	want /= 4
+	g := tensor.NewGraph(1)
+	loss, nll := g.CrossEntropyDistillNLL(logits, targets, 0, eps, soft, w)
+	if got := float64(loss.Item()); math.Abs(got-want) > 1e-5*math.Abs(want) {
+		t.Errorf("loss %v, want %v", got, want)
+	}
+	_, plainNLL := g.CrossEntropyNLL(logits, targets, 0, eps)
+	if nll != plainNLL {
+		t.Errorf("nll %v, CrossEntropyNLL gives %v", nll, plainNLL)
+	}
+}
+
+// With weight 0 the teacher is ignored: the same loss and gradient, bit for
+// bit, as the plain loss; and the backward pass reads its own copy of the
+// soft targets, so a caller may reuse its slices after the forward pass.
+func TestCrossEntropyDistillWeightZeroAndCopies(t *testing.T) {
+	targets, soft := distillCase()
+	grad := func(distill bool, w float32) ([]float32, float32) {
+		logits := gradcheck.Param("logits", 6, -3, 3, 5, 6)
+		g := tensor.NewGraph(1)
+		var loss *tensor.Tensor
+		if distill {
+			s := tensor.Soft{K: soft.K, IDs: slices.Clone(soft.IDs), P: slices.Clone(soft.P)}
+			loss, _ = g.CrossEntropyDistillNLL(logits, targets, 0, 0.1, s, w)
+			clear(s.IDs) // reused by the caller before the backward pass
+			clear(s.P)
+		} else {
+			loss, _ = g.CrossEntropyNLL(logits, targets, 0, 0.1)
+		}
+		g.Backward(loss)
+		return logits.Grad, loss.Item()
+	}
+	plain, plainLoss := grad(false, 0)
+	zero, zeroLoss := grad(true, 0)
+	if zeroLoss != plainLoss || !slices.Equal(zero, plain) {
+		t.Errorf("weight 0: loss %v and gradient %v, the plain loss gives %v and %v", zeroLoss, zero, plainLoss, plain)
+	}
+	// Against a pass whose slices were left alone: the same gradient.
+	kept := func() []float32 {
+		logits := gradcheck.Param("logits", 6, -3, 3, 5, 6)
+		g := tensor.NewGraph(1)
+		loss, _ := g.CrossEntropyDistillNLL(logits, targets, 0, 0.1, soft, 0.7)
+		g.Backward(loss)
+		return logits.Grad
+	}()
+	if reused, _ := grad(true, 0.7); !slices.Equal(reused, kept) {
+		t.Errorf("the gradient changed when the caller reused its soft-target slices: %v, want %v", reused, kept)
+	}
+	if slices.Equal(kept, plain) {
+		t.Error("weight 0.7 gives the plain loss's gradient: the teacher was not used")
+	}
+}
+
+func TestCrossEntropyDistillRefusesBadSoftTargets(t *testing.T) {
+	targets, soft := distillCase()
+	bad := map[string]tensor.Soft{
+		"a row sums to 0.9":  {K: 3, IDs: soft.IDs, P: append([]float32{0.4}, soft.P[1:]...)},
+		"an id out of range": {K: 3, IDs: append([]int32{6}, soft.IDs[1:]...), P: soft.P},
+		"a negative p":       {K: 3, IDs: soft.IDs, P: append([]float32{-0.1, 0.9, 0.2}, soft.P[3:]...)},
+		"too few":            {K: 3, IDs: soft.IDs[:12], P: soft.P[:12]},
+		"K = 0":              {K: 0},
+	}
+	for what, s := range bad {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", what)
+				}
+			}()
+			logits := gradcheck.Param("logits", 1, -1, 1, 5, 6)
+			tensor.NewGraph(1).CrossEntropyDistillNLL(logits, targets, 0, 0.1, s, 0.5)
+		}()
+	}
+	// Row 1 is padding: its soft targets are not read, whatever they hold.
+	odd := tensor.Soft{K: 3, IDs: slices.Clone(soft.IDs), P: slices.Clone(soft.P)}
+	odd.IDs[3], odd.P[3] = 99, -5
+	logits := gradcheck.Param("logits", 1, -1, 1, 5, 6)
+	tensor.NewGraph(1).CrossEntropyDistillNLL(logits, targets, 0, 0.1, odd, 0.5)
 }

@@ -98,3 +98,27 @@ case("mean", torch.mean, {"x": rand(g, 3, 4)})
 # mask * up / (1-p)) that this reference exhibits.
 torch.manual_seed(5)
 case("dropout", lambda x: F.dropout(x, 0.25, training=True), {"x": rand(g, 8, 16, lo=0.5, hi=1.5)}, attrs={"p": 0.25})
+
+# Token-level distillation: (1 − λ)·label-smoothed cross-entropy + λ·cross-entropy
+# against a teacher's sparse distribution q (K ids and probabilities a row; an id
+# may repeat), the mean over the rows whose target is not ignored.
+dg = torch.Generator().manual_seed(7)
+d_targets = torch.tensor([3, 0, 6, 1, 5, 2])
+d_ids = torch.tensor([[3, 1, 4], [0, 0, 0], [6, 2, 2], [1, 0, 5], [5, 6, 3], [2, 4, 1]])
+d_raw = torch.rand((6, 3), generator=dg, dtype=torch.float64)
+d_q = d_raw / d_raw.sum(-1, keepdim=True)
+
+
+def distill(logits, targets):
+    lam, eps = 0.3, 0.1
+    hard = F.cross_entropy(logits, targets, ignore_index=0, label_smoothing=eps)
+    dense = torch.zeros_like(logits).scatter_add(1, d_ids, d_q)
+    keep = targets != 0
+    soft = -(dense * F.log_softmax(logits, -1)).sum(-1)[keep].mean()
+    return (1 - lam) * hard + lam * soft
+
+
+case("cross_entropy_distill", distill,
+     {"logits": rand(g, 6, 7, lo=-3, hi=3), "targets": d_targets},
+     attrs={"ignore": 0, "smoothing": 0.1, "weight": 0.3, "k": 3},
+     extra={"soft_ids": d_ids.to(torch.float64), "soft_p": d_q})
