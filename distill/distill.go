@@ -44,6 +44,40 @@ type Targets struct {
 	start []int     // (examples + 1): the first row of each example
 }
 
+// NewTargets makes Targets from distributions computed elsewhere: for
+// each example, (len(Tgt)+1, K) ids and probabilities, each position's
+// probabilities non-negative and summing to 1.
+func NewTargets(k int, ids [][]int32, p [][]float32) (*Targets, error) {
+	if k < 1 {
+		return nil, fmt.Errorf("distill: K = %d symbols a position, want at least 1", k)
+	}
+	if len(ids) != len(p) {
+		return nil, fmt.Errorf("distill: ids for %d examples, probabilities for %d", len(ids), len(p))
+	}
+	t := &Targets{K: k, start: make([]int, len(ids)+1)}
+	for i := range ids {
+		if len(ids[i]) != len(p[i]) || len(ids[i]) == 0 || len(ids[i])%k != 0 {
+			return nil, fmt.Errorf("distill: example %d has %d ids and %d probabilities, want the same positive multiple of K = %d", i, len(ids[i]), len(p[i]), k)
+		}
+		for j := 0; j < len(p[i]); j += k {
+			var sum float64
+			for _, q := range p[i][j : j+k] {
+				if !(q >= 0) {
+					return nil, fmt.Errorf("distill: example %d position %d has probability %v", i, j/k, q)
+				}
+				sum += float64(q)
+			}
+			if math.Abs(sum-1) > 1e-3 {
+				return nil, fmt.Errorf("distill: example %d position %d: the probabilities sum to %v, not 1", i, j/k, sum)
+			}
+		}
+		t.start[i+1] = t.start[i] + len(ids[i])/k
+		t.ids = append(t.ids, ids[i]...)
+		t.p = append(t.p, p[i]...)
+	}
+	return t, nil
+}
+
 // Example returns the rows of example i: (len(Tgt)+1, K) ids and
 // probabilities.
 func (t *Targets) Example(i int) (ids []int32, p []float32) {

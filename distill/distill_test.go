@@ -277,3 +277,30 @@ func TestComputeRefusals(t *testing.T) {
 		}
 	}
 }
+
+func TestNewTargets(t *testing.T) {
+	tg, err := distill.NewTargets(2, [][]int32{{4, 5, 6, 7}, {5, 4}}, [][]float32{{0.5, 0.5, 1, 0}, {0.9, 0.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, p := tg.Example(1); tg.Len() != 2 || !slices.Equal(ids, []int32{5, 4}) || !slices.Equal(p, []float32{0.9, 0.1}) {
+		t.Errorf("example 1: %v %v of %d", ids, p, tg.Len())
+	}
+	for what, c := range map[string]struct {
+		k    int
+		ids  [][]int32
+		p    [][]float32
+		want string
+	}{
+		"K = 0":        {0, nil, nil, "K = 0"},
+		"counts":       {2, [][]int32{{4, 5}}, nil, "1 examples, probabilities for 0"},
+		"not K-wide":   {2, [][]int32{{4, 5, 6}}, [][]float32{{0.5, 0.5, 1}}, "example 0 has 3 ids"},
+		"sum":          {2, [][]int32{{4, 5, 6, 7}}, [][]float32{{0.5, 0.5, 0.5, 0}}, "position 1: the probabilities sum to 0.5"},
+		"negative":     {2, [][]int32{{4, 5}}, [][]float32{{1.5, -0.5}}, "probability -0.5"},
+		"no positions": {2, [][]int32{{}}, [][]float32{{}}, "example 0 has 0 ids"},
+	} {
+		if _, err := distill.NewTargets(c.k, c.ids, c.p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", what, err, c.want)
+		}
+	}
+}

@@ -63,7 +63,24 @@ type Options struct {
 	// Omitted when zero, so runs recorded before them resume.
 	DecaySteps int64   `json:"decay_steps,omitempty"`
 	MinLR      float64 `json:"min_lr,omitempty"`
+	// Teacher names the models whose next-token distributions the run
+	// learns from besides the references (token-level distillation,
+	// package distill): model directories or builtin:NAME, an ensemble when
+	// several. TeacherWeight is λ, the teacher's share of the loss, and
+	// TeacherTopK the symbols of its distribution kept at each position.
+	// The trainer reads the teacher's distributions through SetTeacher;
+	// all three are omitted without a teacher.
+	Teacher       []string `json:"teacher,omitempty"`
+	TeacherWeight float32  `json:"teacher_weight,omitempty"`
+	TeacherTopK   int      `json:"teacher_top_k,omitempty"`
 }
+
+// Teacher defaults: half the loss from the teacher (Kim & Rush 2016's
+// word-level distillation mixes the two equally), its 8 likeliest symbols.
+const (
+	DefaultTeacherWeight = 0.5
+	DefaultTeacherTopK   = 8
+)
 
 // CosineSteps is the step where the cosine schedule ends its decay:
 // DecaySteps, or MaxSteps when DecaySteps is 0 (0 when neither is set).
@@ -156,6 +173,7 @@ var optionFlags = map[string]string{
 	"clip_norm": "--clip-norm", "label_smoothing": "--label-smoothing", "accum": "--accum",
 	"valid_every": "--valid-every", "patience": "--patience", "keep_snapshots": "--keep-snapshots",
 	"save_every": "--save-every", "precision": "--precision", "decay_steps": "--decay-steps", "min_lr": "--min-lr",
+	"teacher": "--teacher", "teacher_weight": "--teacher-weight", "teacher_top_k": "--teacher-top-k",
 }
 
 // outOfRange is the error for an option outside its range: it names the
@@ -222,6 +240,21 @@ func (o Options) Validate() error {
 		}
 	} else if o.DecaySteps != 0 || o.MinLR != 0 {
 		return fmt.Errorf("train: --decay-steps and --min-lr belong to --schedule cosine, not %s (config keys train.decay_steps, train.min_lr)", o.Schedule)
+	}
+	if len(o.Teacher) > 0 {
+		if !(o.TeacherWeight > 0 && o.TeacherWeight <= 1) {
+			return outOfRange("teacher_weight", o.TeacherWeight, "in (0, 1] with a teacher")
+		}
+		if o.TeacherTopK < 1 {
+			return outOfRange("teacher_top_k", o.TeacherTopK, "at least 1 with a teacher")
+		}
+		for _, t := range o.Teacher {
+			if strings.TrimSpace(t) == "" {
+				return fmt.Errorf("train: --teacher has an empty model name (config key train.teacher)")
+			}
+		}
+	} else if o.TeacherWeight != 0 || o.TeacherTopK != 0 {
+		return fmt.Errorf("train: --teacher-weight and --teacher-top-k need a --teacher to learn from (config keys train.teacher_weight, train.teacher_top_k)")
 	}
 	_, err := o.GraphPrecision()
 	return err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/qkv-dev/qkv/batch"
 	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/distill"
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/optim"
@@ -85,6 +86,7 @@ type Trainer struct {
 	opts    Options
 	dir     string
 	batches []*batch.Batch // the training plan's batches, built once
+	soft    []tensor.Soft  // the teacher's targets of each batch (SetTeacher), or nil
 	valid   []*batch.Batch
 	st      runState
 
@@ -192,6 +194,28 @@ func CheckMaxTokens(examples []batch.Example, maxTokens int, what string) error 
 		maxTokens, what, at+1, len(e.Src), len(e.Tgt), len(e.Tgt)+2, worst, worst)
 }
 
+// SetTeacher gives a run with Options.Teacher its teacher's distributions
+// over the training examples New was given (distill.Compute on the same
+// examples, in the same order, with Options.TeacherTopK symbols a
+// position); the loss then mixes them in with weight Options.TeacherWeight.
+func (t *Trainer) SetTeacher(targets *distill.Targets) error {
+	if len(t.opts.Teacher) == 0 {
+		return errors.New("train: SetTeacher on a run without a teacher (Options.Teacher)")
+	}
+	if targets.K != t.opts.TeacherTopK {
+		return fmt.Errorf("train: the teacher's targets keep %d symbols a position, the run's options %d (--teacher-top-k)", targets.K, t.opts.TeacherTopK)
+	}
+	soft := make([]tensor.Soft, len(t.batches))
+	for i, b := range t.batches {
+		var err error
+		if soft[i], err = targets.Batch(b); err != nil {
+			return fmt.Errorf("train: the teacher's targets are not for this run's training data: %w", err)
+		}
+	}
+	t.soft = soft
+	return nil
+}
+
 func makeBatches(examples []batch.Example, maxTokens int) ([]*batch.Batch, error) {
 	plan := batch.Plan(examples, maxTokens)
 	out := make([]*batch.Batch, len(plan))
@@ -272,6 +296,9 @@ func (t *Trainer) rollBackStep() {
 }
 
 func (t *Trainer) run(ctx context.Context) (Result, error) {
+	if len(t.opts.Teacher) > 0 && t.soft == nil {
+		return Result{}, fmt.Errorf("train: the run learns from a teacher (%s), whose distributions were not given (SetTeacher)", strings.Join(t.opts.Teacher, ", "))
+	}
 	start := time.Now()
 	lastSave := start
 	var tokens int64
@@ -428,10 +455,17 @@ func (t *Trainer) warnBudget(elapsed time.Duration, steps int64) bool {
 func (t *Trainer) trainStep(order []int) (loss, nll float64, tokens int64, norm float64) {
 	n := 0
 	for a := 0; a < t.opts.Accum && t.st.Pos < len(order); a++ {
-		b := t.batches[order[t.st.Pos]]
+		i := order[t.st.Pos]
+		b := t.batches[i]
 		t.st.Pos++
 		logits := t.m.Forward(t.g, b)
-		ce, bnll := t.g.CrossEntropyNLL(logits, b.TgtOut, batch.PAD, t.opts.LabelSmoothing)
+		var ce *tensor.Tensor
+		var bnll float64
+		if t.soft != nil {
+			ce, bnll = t.g.CrossEntropyDistillNLL(logits, b.TgtOut, batch.PAD, t.opts.LabelSmoothing, t.soft[i], t.opts.TeacherWeight)
+		} else {
+			ce, bnll = t.g.CrossEntropyNLL(logits, b.TgtOut, batch.PAD, t.opts.LabelSmoothing)
+		}
 		loss += float64(ce.Item())
 		nll += bnll
 		t.g.Backward(t.g.Scale(ce, 1/float32(t.opts.Accum)))
