@@ -15,6 +15,7 @@
 package distill
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -112,7 +113,7 @@ func (t *Targets) Batch(b *batch.Batch) (tensor.Soft, error) {
 
 // Options control Compute.
 type Options struct {
-	K         int // symbols kept at each position (1 to the vocabulary)
+	K         int // symbols kept at each position (at least 1; at most the vocabulary's are)
 	MaxTokens int // padded tokens a teacher batch holds (batch.Plan)
 	// Progress, if not nil, is called after each batch with the examples
 	// read so far and in all.
@@ -123,13 +124,15 @@ type Options struct {
 // student's target vocabulary size) and keeps its distributions. The
 // members read the same batches; an ensemble's distribution is the mean of
 // its members' probabilities, as ensembles decode (model.Ensemble).
-func Compute(members []Member, tgtVocab int, examples []batch.Example, o Options) (*Targets, error) {
+// It stops with ctx's error when ctx is done.
+func Compute(ctx context.Context, members []Member, tgtVocab int, examples []batch.Example, o Options) (*Targets, error) {
 	if len(members) == 0 {
 		return nil, errors.New("distill: a teacher needs at least one model")
 	}
-	if o.K < 1 || o.K > tgtVocab {
-		return nil, fmt.Errorf("distill: keep 1 to %d symbols a position (the target vocabulary), not %d", tgtVocab, o.K)
+	if o.K < 1 {
+		return nil, fmt.Errorf("distill: keep at least 1 symbol a position, not %d", o.K)
 	}
+	o.K = min(o.K, tgtVocab)              // a vocabulary smaller than K: all of it
 	back := make([][]int32, len(members)) // member target id → student id (-1: none)
 	for m, mem := range members {
 		c := mem.Model.Config()
@@ -163,6 +166,9 @@ func Compute(members []Member, tgtVocab int, examples []batch.Example, o Options
 	var mean []float64 // (B·T, V) the members' mean probabilities
 	done := 0
 	for _, idx := range batch.Plan(examples, max(o.MaxTokens, 1)) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		var bt, width int // the batch's B·T and T
 		for m, mem := range members {
 			for _, i := range idx {

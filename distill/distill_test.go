@@ -2,6 +2,7 @@ package distill_test
 
 import (
 	"cmp"
+	"context"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -135,9 +136,13 @@ func TestComputeIsTheMeanDistributionsTopK(t *testing.T) {
 		{Model: ms[2], Src: shuffled(srcV, r), Tgt: identity(tgtV)},
 	}
 	ex := examples(40)
+	big, err := distill.Compute(context.Background(), members[:1], tgtV, examples(3), distill.Options{K: 40, MaxTokens: 64})
+	if err != nil || big.K != tgtV {
+		t.Fatalf("K = 40 over %d symbols: K %v, %v; want all %d", tgtV, big, err, tgtV)
+	}
 	for _, k := range []int{1, 4, tgtV} {
 		for _, team := range [][]distill.Member{members[:1], members[1:2], members} {
-			got, err := distill.Compute(team, tgtV, ex, distill.Options{K: k, MaxTokens: 64})
+			got, err := distill.Compute(context.Background(), team, tgtV, ex, distill.Options{K: k, MaxTokens: 64})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,7 +178,7 @@ func TestComputeUsesTheMaps(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	m := models(t)[1]
 	ex := examples(10)
-	plain, err := distill.Compute([]distill.Member{{Model: m, Src: identity(srcV), Tgt: identity(tgtV)}}, tgtV, ex, distill.Options{K: 3, MaxTokens: 64})
+	plain, err := distill.Compute(context.Background(), []distill.Member{{Model: m, Src: identity(srcV), Tgt: identity(tgtV)}}, tgtV, ex, distill.Options{K: 3, MaxTokens: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +189,7 @@ func TestComputeUsesTheMaps(t *testing.T) {
 		} else {
 			mem.Tgt = shuffled(tgtV, r)
 		}
-		got, err := distill.Compute([]distill.Member{mem}, tgtV, ex, distill.Options{K: 3, MaxTokens: 64})
+		got, err := distill.Compute(context.Background(), []distill.Member{mem}, tgtV, ex, distill.Options{K: 3, MaxTokens: 64})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +210,7 @@ func TestComputeUsesTheMaps(t *testing.T) {
 func TestTargetsBatchLayout(t *testing.T) {
 	m := models(t)[0]
 	ex := examples(12)
-	tg, err := distill.Compute([]distill.Member{{Model: m, Src: identity(srcV), Tgt: identity(tgtV)}}, tgtV, ex, distill.Options{K: 2, MaxTokens: 1 << 20})
+	tg, err := distill.Compute(context.Background(), []distill.Member{{Model: m, Src: identity(srcV), Tgt: identity(tgtV)}}, tgtV, ex, distill.Options{K: 2, MaxTokens: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,13 +270,12 @@ func TestComputeRefusals(t *testing.T) {
 		want    string
 	}{
 		"no teacher":        {nil, 2, "at least one model"},
-		"K = 0":             {[]distill.Member{good}, 0, "1 to 13 symbols"},
-		"K over the vocab":  {[]distill.Member{good}, 14, "not 14"},
+		"K = 0":             {[]distill.Member{good}, 0, "at least 1 symbol"},
 		"short target map":  {[]distill.Member{{Model: m, Src: identity(srcV), Tgt: identity(5)}}, 2, "5 target ids"},
 		"map out of range":  {[]distill.Member{{Model: m, Src: identity(srcV), Tgt: append(identity(tgtV-1), 40)}}, 2, "outside its 13"},
 		"source map beyond": {[]distill.Member{{Model: m, Src: append(identity(srcV-1), 11), Tgt: identity(tgtV)}}, 2, "outside its 11"},
 	} {
-		_, err := distill.Compute(c.members, tgtV, ex, distill.Options{K: c.k, MaxTokens: 64})
+		_, err := distill.Compute(context.Background(), c.members, tgtV, ex, distill.Options{K: c.k, MaxTokens: 64})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", what, err, c.want)
 		}
@@ -302,5 +306,15 @@ func TestNewTargets(t *testing.T) {
 		if _, err := distill.NewTargets(c.k, c.ids, c.p); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", what, err, c.want)
 		}
+	}
+}
+
+func TestComputeStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m := models(t)[0]
+	_, err := distill.Compute(ctx, []distill.Member{{Model: m, Src: identity(srcV), Tgt: identity(tgtV)}}, tgtV, examples(5), distill.Options{K: 2, MaxTokens: 64})
+	if err != context.Canceled {
+		t.Errorf("a cancelled context: %v", err)
 	}
 }

@@ -202,8 +202,8 @@ func (t *Trainer) SetTeacher(targets *distill.Targets) error {
 	if len(t.opts.Teacher) == 0 {
 		return errors.New("train: SetTeacher on a run without a teacher (Options.Teacher)")
 	}
-	if targets.K != t.opts.TeacherTopK {
-		return fmt.Errorf("train: the teacher's targets keep %d symbols a position, the run's options %d (--teacher-top-k)", targets.K, t.opts.TeacherTopK)
+	if want := min(t.opts.TeacherTopK, t.m.Config().TgtVocab); targets.K != want {
+		return fmt.Errorf("train: the teacher's targets keep %d symbols a position, the run's options %d (--teacher-top-k, at most the target vocabulary)", targets.K, want)
 	}
 	soft := make([]tensor.Soft, len(t.batches))
 	for i, b := range t.batches {

@@ -22,6 +22,8 @@ import (
 	"golang.org/x/term"
 	"sigs.k8s.io/yaml"
 
+	"github.com/qkv-dev/qkv/batch"
+	"github.com/qkv-dev/qkv/distill"
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/pipeline"
@@ -137,6 +139,9 @@ func init() {
 	f.IntVar(&tf.opts.KeepSnapshots, "keep-snapshots", 0, "keep the weights of the last N validation points as step-*.safetensors, for qkv average (0: none)")
 	f.StringVar(&tf.opts.Precision, "precision", "fp32", "precision of the matrix products: fp32, or bf16 (bfloat16 operands, float32 accumulation; weights, optimizer and checkpoints stay fp32)")
 	f.Var(&tf.opts.SaveEvery, "save-every", "also write last.safetensors every N steps (500) or every duration (10m); 0: only at validations")
+	f.StringSliceVar(&tf.opts.Teacher, "teacher", nil, "learn from a teacher's next-token distributions besides the references (token-level distillation): a model directory or builtin:NAME, several (--teacher A,B) as an ensemble; it must share the run's symbols and tokenizers, and reads the training data once before the first step")
+	f.Float32Var(&tf.opts.TeacherWeight, "teacher-weight", 0, fmt.Sprintf("λ, the teacher's share of the loss, in (0, 1]: (1 − λ)·(label-smoothed loss) + λ·(cross-entropy against the teacher) (default with --teacher: %g)", train.DefaultTeacherWeight))
+	f.IntVar(&tf.opts.TeacherTopK, "teacher-top-k", 0, fmt.Sprintf("keep the teacher's K likeliest symbols at each position, renormalized (default with --teacher: %d)", train.DefaultTeacherTopK))
 	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate, in [0, 1)")
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
 	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, rouge, sbleu, none, or auto (wer for char→word data, else bleu); a named one is recorded in config.json (data.metric) as the metric eval reports")
@@ -244,7 +249,16 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters; %d training and %d validation pairs%s; vocabularies %d/%d; %d batches an epoch\n",
 		s.Model.Arch, humanCount(countParams(m)), len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
-	return runTrainer(ctx, tr, pr.Pipeline(tf.out, m), validPairs, s.Data, log)
+	p := pr.Pipeline(tf.out, m)
+	if err := teach(ctx, tr, p, pr.Train, s.Train); err != nil {
+		// Nothing was trained: remove what this run wrote, so that the
+		// same command can start it again.
+		if _, _, cerr := pipeline.ClearRun(tf.out); cerr != nil {
+			return fmt.Errorf("%w; and removing the run's files from %s failed: %v", err, tf.out, cerr)
+		}
+		return err
+	}
+	return runTrainer(ctx, tr, p, validPairs, s.Data, log)
 }
 
 // startLossLog opens --loss-log (if given) for a new run (resumeStep < 0)
@@ -436,6 +450,17 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	o.Precision = train.NormalizePrecision(o.Precision)
 	override(changed, "decay-steps", &o.DecaySteps, t.DecaySteps)
 	override(changed, "min-lr", &o.MinLR, t.MinLR)
+	override(changed, "teacher", &o.Teacher, t.Teacher)
+	override(changed, "teacher-weight", &o.TeacherWeight, t.TeacherWeight)
+	override(changed, "teacher-top-k", &o.TeacherTopK, t.TeacherTopK)
+	if base == nil && len(o.Teacher) > 0 { // a resumed run keeps what it recorded
+		if !changed("teacher-weight") && !hasKey(rc.Train, "teacher_weight") {
+			o.TeacherWeight = train.DefaultTeacherWeight
+		}
+		if !changed("teacher-top-k") && !hasKey(rc.Train, "teacher_top_k") {
+			o.TeacherTopK = train.DefaultTeacherTopK
+		}
+	}
 	*o = o.WithDecayEnd() // recorded in run.json
 	if changed("seed") || o.Seed == 0 {
 		o.Seed = tf.seed
@@ -544,6 +569,7 @@ var settingFlags = map[string]string{
 	"train.max_tokens": "--max-tokens", "train.schedule": "--schedule", "train.lr": "--lr", "train.warmup": "--warmup",
 	"train.weight_decay": "--weight-decay", "train.clip_norm": "--clip-norm", "train.label_smoothing": "--label-smoothing",
 	"train.accum": "--accum", "train.precision": "--precision", "train.decay_steps": "--decay-steps", "train.min_lr": "--min-lr",
+	"train.teacher": "--teacher", "train.teacher_weight": "--teacher-weight", "train.teacher_top_k": "--teacher-top-k",
 }
 
 func settingFlag(key string) string {
@@ -662,7 +688,47 @@ func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "qkv: resuming %s at step %d\n", tf.out, tr.Step())
+	if err := teach(ctx, tr, p, trainEx, req.Train); err != nil {
+		return err
+	}
 	return runTrainer(ctx, tr, p, validPairs, p.Config.Data, log)
+}
+
+// teach gives a run with a teacher (--teacher) the teacher's distributions
+// over the student's training examples; a resumed run computes them again,
+// from the same models.
+func teach(ctx context.Context, tr *train.Trainer, student *pipeline.Pipeline, examples []batch.Example, o train.Options) error {
+	if len(o.Teacher) == 0 {
+		return nil
+	}
+	members, err := pipeline.LoadTeacher(o.Teacher, student)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	what := "the teacher"
+	if len(members) > 1 {
+		what = fmt.Sprintf("the teacher (an ensemble of %d)", len(members))
+	}
+	fmt.Fprintf(os.Stderr, "qkv: %s, %s, reads the %d training pairs (λ = %g, its %d likeliest symbols a position)\n",
+		what, strings.Join(o.Teacher, ","), len(examples), o.TeacherWeight, o.TeacherTopK)
+	start, last := time.Now(), time.Now()
+	targets, err := distill.Compute(ctx, members, student.Tgt.Len(), examples, distill.Options{
+		K: o.TeacherTopK, MaxTokens: o.MaxTokens,
+		Progress: func(done, total int) {
+			if time.Since(last) >= 30*time.Second {
+				last = time.Now()
+				fmt.Fprintf(os.Stderr, "qkv: the teacher has read %d of %d pairs (%s)\n", done, total, time.Since(start).Round(time.Second))
+			}
+		},
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("train: interrupted while the teacher read the training data: %w (nothing was trained since the last save; the same command starts the run again, or resumes it)", err)
+		}
+		return fmt.Errorf("train: the teacher: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "qkv: the teacher read them in %s\n", time.Since(start).Round(time.Second))
+	return tr.SetTeacher(targets)
 }
 
 // checkSame compares settings with a record (SettingsJSON) and returns an
