@@ -93,7 +93,18 @@ continues with --resume from its latest save. --resume refuses other
 settings or other data (only --max-steps, --time-budget, --epochs,
 --save-every, --valid-every, --patience and --keep-snapshots may change).
 A new run refuses a directory that already holds files unless --overwrite
-is given. One qkv train at a time holds a directory: a second is refused.`,
+is given. One qkv train at a time holds a directory: a second is refused.
+
+--teacher MODEL[,MODEL…] distills a teacher into the run (token-level
+knowledge distillation; Sun et al. 2019 for G2P): before the first step
+the teacher (a model directory or builtin:NAME; several average their
+probabilities, as an ensemble decodes) reads every training pair as
+training does, and the loss at each target position becomes
+(1 − λ)·(the label-smoothed loss on the reference) + λ·(the cross-entropy
+against the teacher's --teacher-top-k likeliest symbols), λ =
+--teacher-weight. The teacher must know every symbol of the run's
+vocabularies and read text the same way. Its distributions are kept in
+memory (8 bytes a symbol kept a target token) and read again on --resume.`,
 	Args: cobra.NoArgs,
 	RunE: runTrain,
 }
