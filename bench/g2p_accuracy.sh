@@ -34,7 +34,8 @@
 #        bench/g2p_accuracy.sh distill-data TEACHER WORDLIST…
 #            words of the lists (e.g. /usr/share/dict/american-english-large, Debian's wamerican-large)
 #            that neither file of the split holds, pronounced by TEACHER (builtin:NAME or a model
-#            directory; qkv predict's decoding, a built-in model's card): OUT/distill/TAG.tsv, for EXTRA
+#            directory; qkv predict's decoding, a built-in model's card, or DISTILL_FLAGS="--beam 1"):
+#            OUT/distill/TAG.tsv, for EXTRA
 # Env:   DATA=the standard split's directory (default ../shared/data/g2p)
 #        OUT=work directory (default ../g2p-runs)   NAME=run name (default ARCH)   SEED=training seed (1)
 #        THREADS=cores for qkv (default all)        QKV=prebuilt qkv (default: go build ./cmd/qkv)
@@ -45,6 +46,7 @@
 #        RECIPE=another qkv train config for ARCH (default recipes/g2p-ARCH.yaml; a new run)
 #        EXTRA=pairs added to the training split (distill-data's output: sequence-level distillation,
 #            Kim & Rush 2016, on extra words as Sun et al. 2019); refused if it holds a validation or test word
+#        TRAIN_FLAGS="--teacher builtin:g2p-en-ensemble": token-level distillation (qkv train --teacher)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -292,13 +294,14 @@ distill_data() {
 	LC_ALL=C comm -23 "$d/listed.tmp$$" "$d/known.tmp$$" | LC_ALL=C tr 'a-z' 'A-Z' >"$d/words-$tag.txt"
 	rm -f "$d/listed.tmp$$" "$d/known.tmp$$"
 	say "$(wc -l <"$d/words-$tag.txt") words of $* are in neither file of the split; $teacher pronounces them"
-	q predict --model "$teacher" --input "$d/words-$tag.txt" --output "$d/phones-$tag.tmp"
+	# shellcheck disable=SC2086 # DISTILL_FLAGS is a list of flags
+	q predict --model "$teacher" ${DISTILL_FLAGS:-} --input "$d/words-$tag.txt" --output "$d/phones-$tag.tmp"
 	paste "$d/words-$tag.txt" "$d/phones-$tag.tmp" | awk -F'\t' '$2 != ""' >"$d/$tag.tsv.tmp"
 	rm -f "$d/phones-$tag.tmp"
 	mv "$d/$tag.tsv.tmp" "$d/$tag.tsv"
 	{
 		echo "$tag.tsv: $(wc -l <"$d/$tag.tsv") words of $* in neither $(basename "$TRAIN") nor $(basename "$TEST"),"
-		echo "pronounced by $teacher ($("$QKV" version 2>/dev/null | head -1)), $(date -u +%FT%TZ); sha256 $(sha256sum "$d/$tag.tsv" | cut -c1-16)"
+		echo "pronounced by $teacher${DISTILL_FLAGS:+ with $DISTILL_FLAGS} ($("$QKV" version 2>/dev/null | head -1)), $(date -u +%FT%TZ); sha256 $(sha256sum "$d/$tag.tsv" | cut -c1-16)"
 	} >"$d/$tag.README"
 	echo "$d/$tag.tsv"
 }
