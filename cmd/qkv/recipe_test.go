@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qkv-dev/qkv/data/cmudict"
+	"github.com/qkv-dev/qkv/text/corpus"
 	"github.com/qkv-dev/qkv/text/tokenize"
 	"github.com/qkv-dev/qkv/text/vocab"
 )
@@ -136,6 +138,8 @@ func TestEveryRecipeStarts(t *testing.T) {
 	dir := t.TempDir()
 	trainFile := filepath.Join(dir, "train.tsv")
 	recipeCorpus(t, trainFile, 200, 4)
+	g2pFile := filepath.Join(dir, "g2p.tsv") // for recipes whose teacher is a built-in G2P model
+	cmudictSample(t, g2pFile, 200)
 	for _, r := range recipes {
 		name := strings.TrimSuffix(filepath.Base(r), ".yaml")
 		t.Run(name, func(t *testing.T) {
@@ -144,7 +148,11 @@ func TestEveryRecipeStarts(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := filepath.Join(dir, name)
-			_, stderr, err := qkv(t, "", "train", "--config", r, "--train", trainFile, "--out", out,
+			corpusFile := trainFile
+			if strings.Contains(string(raw), "\n  teacher: [builtin:g2p-en") {
+				corpusFile = g2pFile
+			}
+			_, stderr, err := qkv(t, "", "train", "--config", r, "--train", corpusFile, "--out", out,
 				"--max-steps", "2", "--metric", "none", "--bpe-merges", "50", "--threads", "1")
 			if err != nil {
 				t.Fatalf("train: %v\n%s", err, stderr)
@@ -155,12 +163,18 @@ func TestEveryRecipeStarts(t *testing.T) {
 					Arch string `json:"arch"`
 					Copy bool   `json:"copy"`
 				} `json:"model"`
+				Train struct {
+					Teacher []string `json:"teacher"`
+				} `json:"train"`
 			}
 			if err := json.Unmarshal([]byte(cfg), &c); err != nil {
 				t.Fatal(err)
 			}
 			if want := "arch: " + c.Model.Arch + "\n"; !strings.Contains(string(raw), want) {
 				t.Errorf("config.json's arch %q is not the recipe's", c.Model.Arch)
+			}
+			if taught := strings.Contains(string(raw), "\n  teacher: "); taught != (len(c.Train.Teacher) > 0) {
+				t.Errorf("config.json's teacher is %q, the recipe names one: %v", c.Train.Teacher, taught)
 			}
 			if wantCopy := strings.Contains(string(raw), "\n  copy: true\n"); c.Model.Copy != wantCopy {
 				t.Errorf("config.json's copy is %v, the recipe asks for %v", c.Model.Copy, wantCopy)
@@ -169,5 +183,28 @@ func TestEveryRecipeStarts(t *testing.T) {
 				t.Errorf("no checkpoint after two steps: %v", err)
 			}
 		})
+	}
+}
+
+// cmudictSample writes n words of the embedded dictionary, spread over it,
+// with their first pronunciation (stress removed): a G2P corpus whose
+// symbols the built-in G2P models know.
+func cmudictSample(t *testing.T, path string, n int) {
+	t.Helper()
+	entries, err := cmudict.Entries(corpus.CMUOptions{StripStress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := 0; i < len(entries) && n > 0; i += len(entries) / 400 {
+		e := entries[i]
+		if strings.Trim(e.Word, "abcdefghijklmnopqrstuvwxyz") != "" {
+			continue
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", e.Word, strings.Join(e.Phones[0], " "))
+		n--
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
