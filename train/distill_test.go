@@ -47,32 +47,6 @@ func teacherTargets(t *testing.T, ex []batch.Example, k int, random *rand.Rand) 
 	return tg
 }
 
-// distillRun trains like run, with a teacher.
-func distillRun(t *testing.T, arch, dir string, maxSteps int64, resume bool, opts Options, teacher *distill.Targets) []float64 {
-	t.Helper()
-	opts.MaxSteps = maxSteps
-	tr, err := New(newModel(t, arch), copyTask(300, 1), copyTask(40, 2), dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resume {
-		if err := tr.Resume(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if teacher != nil {
-		if err := tr.SetTeacher(teacher); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var losses []float64
-	tr.OnStep = func(p Progress) { losses = append(losses, p.Loss) }
-	if _, err := tr.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return losses
-}
-
 // A teacher that puts all its mass on the references turns the mixture
 // (1 − λ)·[(1 − ε)·onehot + ε/V] + λ·onehot into label smoothing with
 // ε' = (1 − λ)·ε: the run's losses are a plain run's with ε', step for step.
@@ -82,10 +56,10 @@ func TestTeacherOfTheReferencesIsLabelSmoothing(t *testing.T) {
 		base := Options{MaxTokens: 120, Epochs: 3, Schedule: "noam", Warmup: 10, ValidEvery: 5, Seed: 4}
 		plain := base
 		plain.LabelSmoothing = 0.1
-		want := distillRun(t, arch, t.TempDir(), 12, false, plain, nil)
+		want, _ := runTaught(t, arch, t.TempDir(), 12, false, plain, nil)
 		taught := base
 		taught.LabelSmoothing, taught.Teacher, taught.TeacherWeight, taught.TeacherTopK = 0.2, []string{"the references"}, 0.5, 3
-		got := distillRun(t, arch, t.TempDir(), 12, false, taught, teacherTargets(t, copyTask(300, 1), 3, nil))
+		got, _ := runTaught(t, arch, t.TempDir(), 12, false, taught, teacherTargets(t, copyTask(300, 1), 3, nil))
 		if len(got) != len(want) {
 			t.Fatalf("%s: %d steps, want %d", arch, len(got), len(want))
 		}
@@ -95,7 +69,7 @@ func TestTeacherOfTheReferencesIsLabelSmoothing(t *testing.T) {
 			}
 		}
 		// A teacher of other symbols changes the run.
-		other := distillRun(t, arch, t.TempDir(), 12, false, taught, teacherTargets(t, copyTask(300, 1), 3, rand.New(rand.NewPCG(1, 1))))
+		other, _ := runTaught(t, arch, t.TempDir(), 12, false, taught, teacherTargets(t, copyTask(300, 1), 3, rand.New(rand.NewPCG(1, 1))))
 		if math.Abs(other[len(other)-1]-want[len(want)-1]) < 1e-3 {
 			t.Errorf("%s: a random teacher's run ends at the loss of the references' (%v)", arch, other[len(other)-1])
 		}
@@ -108,10 +82,10 @@ func TestResumeWithATeacher(t *testing.T) {
 	opts := Options{MaxTokens: 120, Epochs: 5, Schedule: "noam", Warmup: 10, ValidEvery: 4, LabelSmoothing: 0.1, Seed: 2,
 		Teacher: []string{"random"}, TeacherWeight: 0.7, TeacherTopK: 3}
 	teacher := teacherTargets(t, copyTask(300, 1), 3, rand.New(rand.NewPCG(5, 5)))
-	all := distillRun(t, model.ArchTransformer, t.TempDir(), 10, false, opts, teacher)
+	all, _ := runTaught(t, model.ArchTransformer, t.TempDir(), 10, false, opts, teacher)
 	split := t.TempDir()
-	first := distillRun(t, model.ArchTransformer, split, 4, false, opts, teacher)
-	rest := distillRun(t, model.ArchTransformer, split, 10, true, opts, teacher)
+	first, _ := runTaught(t, model.ArchTransformer, split, 4, false, opts, teacher)
+	rest, _ := runTaught(t, model.ArchTransformer, split, 10, true, opts, teacher)
 	if got := append(first, rest...); !slices.Equal(got, all) {
 		t.Fatalf("losses with a resume\n%v\nwithout\n%v", got, all)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/qkv-dev/qkv/batch"
 	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/distill"
 	"github.com/qkv-dev/qkv/model"
 )
 
@@ -44,6 +45,11 @@ func newModel(t *testing.T, arch string) model.Model {
 // run trains a fresh model in dir for maxSteps (resuming when asked) and
 // returns the loss of every step it took.
 func run(t *testing.T, arch, dir string, maxSteps int64, resume bool, opts Options) ([]float64, Result) {
+	return runTaught(t, arch, dir, maxSteps, resume, opts, nil)
+}
+
+// runTaught is run with a teacher's targets (nil: none).
+func runTaught(t *testing.T, arch, dir string, maxSteps int64, resume bool, opts Options, teacher *distill.Targets) ([]float64, Result) {
 	t.Helper()
 	opts.MaxSteps = maxSteps
 	tr, err := New(newModel(t, arch), copyTask(300, 1), copyTask(40, 2), dir, opts)
@@ -52,6 +58,11 @@ func run(t *testing.T, arch, dir string, maxSteps int64, resume bool, opts Optio
 	}
 	if resume {
 		if err := tr.Resume(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if teacher != nil {
+		if err := tr.SetTeacher(teacher); err != nil {
 			t.Fatal(err)
 		}
 	}
