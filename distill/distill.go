@@ -164,6 +164,7 @@ func Compute(ctx context.Context, members []Member, tgtVocab int, examples []bat
 	g.SetNoGrad(true)
 	mapped := make([]batch.Example, len(examples))
 	var mean []float64 // (B·T, V) the members' mean probabilities
+	var probs []float32 // one row of one member's, (V_m)
 	done := 0
 	for _, idx := range batch.Plan(examples, max(o.MaxTokens, 1)) {
 		if err := ctx.Err(); err != nil {
@@ -185,7 +186,7 @@ func Compute(ctx context.Context, members []Member, tgtVocab int, examples []bat
 				mean = slices.Grow(mean[:0], bt*tgtVocab)[:bt*tgtVocab]
 				clear(mean)
 			}
-			probs := make([]float32, v)
+			probs = slices.Grow(probs[:0], v)[:v]
 			for r := range bt {
 				if b.TgtOut[r] == batch.PAD {
 					continue
