@@ -163,7 +163,7 @@ func Compute(ctx context.Context, members []Member, tgtVocab int, examples []bat
 	g.SetTraining(false)
 	g.SetNoGrad(true)
 	mapped := make([]batch.Example, len(examples))
-	var mean []float64 // (B·T, V) the members' mean probabilities
+	var mean []float64  // (B·T, V) the members' mean probabilities
 	var probs []float32 // one row of one member's, (V_m)
 	done := 0
 	for _, idx := range batch.Plan(examples, max(o.MaxTokens, 1)) {
