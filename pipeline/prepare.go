@@ -12,6 +12,7 @@ import (
 
 	"github.com/qkv-dev/qkv/batch"
 	"github.com/qkv-dev/qkv/checkpoint"
+	"github.com/qkv-dev/qkv/distill"
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/search"
@@ -322,7 +323,7 @@ func (p *Prepared) Pipeline(dir string, m model.Model) *Pipeline {
 // by default) writes in a run directory.
 func isRunName(name string) bool {
 	switch name {
-	case ConfigFile, SrcVocabFile, TgtVocabFile, SrcBPEFile, TgtBPEFile, BestFile, LastFile, AverageFile, RunFile, train.ValidationsFile:
+	case ConfigFile, SrcVocabFile, TgtVocabFile, SrcBPEFile, TgtBPEFile, BestFile, LastFile, AverageFile, RunFile, train.ValidationsFile, distill.File:
 		return true
 	}
 	_, ok := train.SnapshotStep(name)

@@ -37,6 +37,10 @@ type Identity struct {
 	ValidHeldOut   bool            `json:"valid_held_out,omitempty"` // the validation pairs were held out of the training file
 	Created        time.Time       `json:"created"`
 	Program        string          `json:"program,omitempty"` // the qkv build that started the run (buildinfo), for the record: a resume may use another
+	// TeacherSHA256 is the fingerprint of the run's teacher
+	// (distill.Fingerprint), recorded when it first reads the data, so a
+	// resume can tell whether the teacher it is given is still the same.
+	TeacherSHA256 string `json:"teacher_sha256,omitempty"`
 }
 
 // ResumableKeys are the training options a resume may change: they bound

@@ -10,13 +10,24 @@ import (
 
 // TestTrainWithATeacher: qkv train --teacher A,B learns from an ensemble of
 // a Transformer and an RNNsearch trained on the same symbols, records the
-// teacher with its defaults in config.json, and resumes (reading the
-// teacher again); a resume with another teacher, and a teacher that lacks
-// one of the student's symbols, are refused by name.
+// teacher with its defaults in config.json and its fingerprint in run.json,
+// keeps what it taught in the run directory, and resumes from that copy,
+// even after the teacher's weights changed. Without the copy a resume runs
+// the teacher again, unless its weights changed; a damaged copy is
+// replaced. A resume with another teacher, and a teacher that lacks one of
+// the student's symbols, are refused by name.
 func TestTrainWithATeacher(t *testing.T) {
-	tr, corpusFile := trainedModel(t)
+	trained, corpusFile := trainedModel(t)
 	rs := trainedRNNSearch(t)
 	dir := t.TempDir()
+	// A copy of the Transformer to teach with, whose weights change below.
+	tr := filepath.Join(dir, "teacher")
+	if err := os.Mkdir(tr, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config.json", "src.vocab", "tgt.vocab", "best.safetensors"} {
+		copyFile(t, filepath.Join(trained, f), filepath.Join(tr, f))
+	}
 	out := filepath.Join(dir, "student")
 	args := []string{"train", "--arch", "transformer", "--preset", "tiny-transformer", "--train", corpusFile,
 		"--out", out, "--max-tokens", "400", "--metric", "none", "--schedule", "inverse-sqrt", "--lr", "3e-3",
@@ -45,9 +56,54 @@ func TestTrainWithATeacher(t *testing.T) {
 	if c := cfg.Train; len(c.Teacher) != 2 || c.Teacher[0] != tr || c.Teacher[1] != rs || c.Weight != 0.5 || c.TopK != 8 {
 		t.Errorf("config.json records the teacher as %+v", c)
 	}
-	_, stderr, err = qkv(t, "", "train", "--train", corpusFile, "--out", out, "--resume", "--max-steps", "10")
-	if err != nil || !strings.Contains(stderr, "resuming") || !strings.Contains(stderr, "the teacher read them") {
+	kept := filepath.Join(out, "teacher.targets")
+	var id struct {
+		Teacher string `json:"teacher_sha256"`
+	}
+	if raw, err := os.ReadFile(filepath.Join(out, "run.json")); err != nil || json.Unmarshal(raw, &id) != nil || len(id.Teacher) != 64 {
+		t.Errorf("run.json records the teacher's fingerprint as %q (%v)", id.Teacher, err)
+	}
+	resume := func(steps string) (string, error) {
+		_, stderr, err := qkv(t, "", "train", "--train", corpusFile, "--out", out, "--resume", "--max-steps", steps)
+		return stderr, err
+	}
+	const fromCopy, reads = "as it gave them when the run started", "the teacher read them"
+	stderr, err = resume("8")
+	if err != nil || !strings.Contains(stderr, "resuming") || !strings.Contains(stderr, fromCopy) || strings.Contains(stderr, reads) {
 		t.Fatalf("resume: %v\n%s", err, stderr)
+	}
+	// A damaged copy: a warning, and the teacher reads the data again.
+	raw, err = os.ReadFile(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kept, raw[:len(raw)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stderr, err = resume("10")
+	if err != nil || !strings.Contains(stderr, "warning") || !strings.Contains(stderr, "cut short") || !strings.Contains(stderr, reads) {
+		t.Fatalf("resume with the copy cut short: %v\n%s", err, stderr)
+	}
+	// The teacher's weights change: the run keeps learning from its copy,
+	// and without the copy it is refused rather than taught otherwise.
+	best := filepath.Join(tr, "best.safetensors")
+	copyFile(t, best, filepath.Join(dir, "best.orig"))
+	copyFile(t, filepath.Join(trained, "step-00000020.safetensors"), best)
+	if stderr, err = resume("12"); err != nil || !strings.Contains(stderr, fromCopy) {
+		t.Fatalf("resume after the teacher's weights changed: %v\n%s", err, stderr)
+	}
+	if err := os.Remove(kept); err != nil {
+		t.Fatal(err)
+	}
+	if stderr, err = resume("14"); err == nil || !strings.Contains(stderr, "is not the one this run learned from") || !strings.Contains(stderr, "restore the teacher's files") {
+		t.Errorf("resume without the copy, the teacher's weights changed: %v\n%s", err, stderr)
+	}
+	copyFile(t, filepath.Join(dir, "best.orig"), best)
+	if stderr, err = resume("14"); err != nil || !strings.Contains(stderr, reads) {
+		t.Fatalf("resume without the copy, the teacher restored: %v\n%s", err, stderr)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("the copy was not written again: %v", err)
 	}
 	_, stderr, err = qkv(t, "", "train", "--train", corpusFile, "--out", out, "--resume", "--max-steps", "12", "--teacher", tr)
 	if err == nil || !strings.Contains(stderr, "train.teacher") || !strings.Contains(stderr, "(--teacher)") {
@@ -79,5 +135,16 @@ func TestTrainWithATeacher(t *testing.T) {
 	}
 	if _, stderr, err := qkv(t, "", append(other, "--max-steps", "2", "--teacher", wide)...); err != nil {
 		t.Errorf("the refused run again, with a teacher that knows z: %v\n%s", err, stderr)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, raw, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

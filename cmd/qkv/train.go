@@ -261,7 +261,7 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters; %d training and %d validation pairs%s; vocabularies %d/%d; %d batches an epoch\n",
 		s.Model.Arch, humanCount(countParams(m)), len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
 	p := pr.Pipeline(tf.out, m)
-	if err := teach(ctx, tr, p, pr.Train, s.Train); err != nil {
+	if err := teach(ctx, tr, p, pr.Train, s.Train, id); err != nil {
 		// Nothing was trained: remove what this run wrote, so that the
 		// same command can start it again.
 		if _, _, cerr := pipeline.ClearRun(tf.out); cerr != nil {
@@ -699,22 +699,45 @@ func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "qkv: resuming %s at step %d\n", tf.out, tr.Step())
-	if err := teach(ctx, tr, p, trainEx, req.Train); err != nil {
+	if err := teach(ctx, tr, p, trainEx, req.Train, id); err != nil {
 		return err
 	}
 	return runTrainer(ctx, tr, p, validPairs, p.Config.Data, log)
 }
 
 // teach gives a run with a teacher (--teacher) the teacher's distributions
-// over the student's training examples; a resumed run computes them again,
-// from the same models.
-func teach(ctx context.Context, tr *train.Trainer, student *pipeline.Pipeline, examples []batch.Example, o train.Options) error {
+// over the student's training examples. They are kept in the run directory
+// (distill.File) under a key of the teacher's fingerprint, the examples and
+// K, and the fingerprint is recorded in id (run.json): a resume reads them
+// back instead of running the teacher again, and a resume that must run it
+// again (the file is gone) refuses a teacher whose weights have changed.
+func teach(ctx context.Context, tr *train.Trainer, student *pipeline.Pipeline, examples []batch.Example, o train.Options, id *train.Identity) error {
 	if len(o.Teacher) == 0 {
 		return nil
+	}
+	k, vocab := min(o.TeacherTopK, student.Tgt.Len()), student.Tgt.Len()
+	path := filepath.Join(student.Dir, distill.File)
+	if id != nil && id.TeacherSHA256 != "" {
+		targets, err := distill.ReadFile(path, distill.Key(id.TeacherSHA256, examples, k), vocab)
+		switch {
+		case err == nil:
+			fmt.Fprintf(os.Stderr, "qkv: the teacher's distributions over the %d training pairs, as it gave them when the run started, from %s\n", len(examples), path)
+			return tr.SetTeacher(targets)
+		case !errors.Is(err, fs.ErrNotExist):
+			fmt.Fprintf(os.Stderr, "qkv: warning: %v; the teacher reads the training data again\n", err)
+		}
 	}
 	members, err := pipeline.LoadTeacher(o.Teacher, student)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
+	}
+	fp, err := distill.Fingerprint(members)
+	if err != nil {
+		return fmt.Errorf("train: the teacher: %w", err)
+	}
+	if id != nil && id.TeacherSHA256 != "" && id.TeacherSHA256 != fp {
+		return fmt.Errorf("train: the teacher %s is not the one this run learned from: its weights or symbols have changed since the run started (fingerprint %s now, %s in %s), and the run's copy of what it taught (%s) is gone; restore the teacher's files, or start a new run",
+			strings.Join(o.Teacher, ","), fp[:12], id.TeacherSHA256[:min(12, len(id.TeacherSHA256))], train.IdentityFile, distill.File)
 	}
 	what := "the teacher"
 	if len(members) > 1 {
@@ -723,7 +746,7 @@ func teach(ctx context.Context, tr *train.Trainer, student *pipeline.Pipeline, e
 	fmt.Fprintf(os.Stderr, "qkv: %s, %s, reads the %d training pairs (λ = %g, its %d likeliest symbols a position)\n",
 		what, strings.Join(o.Teacher, ","), len(examples), o.TeacherWeight, o.TeacherTopK)
 	start, last := time.Now(), time.Now()
-	targets, err := distill.Compute(ctx, members, student.Tgt.Len(), examples, distill.Options{
+	targets, err := distill.Compute(ctx, members, vocab, examples, distill.Options{
 		K: o.TeacherTopK, MaxTokens: o.MaxTokens,
 		Progress: func(done, total int) {
 			if time.Since(last) >= 30*time.Second {
@@ -739,7 +762,23 @@ func teach(ctx context.Context, tr *train.Trainer, student *pipeline.Pipeline, e
 		return fmt.Errorf("train: the teacher: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "qkv: the teacher read them in %s\n", time.Since(start).Round(time.Second))
-	return tr.SetTeacher(targets)
+	if err := tr.SetTeacher(targets); err != nil {
+		return err
+	}
+	if id == nil { // a run from before run.json: nothing to key the copy to
+		return nil
+	}
+	if id.TeacherSHA256 != fp {
+		id.TeacherSHA256 = fp
+		if err := id.Write(student.Dir); err != nil {
+			return fmt.Errorf("train: recording the teacher's fingerprint: %w", err)
+		}
+	}
+	// The copy only saves time: a run that cannot write it still trains.
+	if err := targets.WriteFile(path, distill.Key(fp, examples, targets.K)); err != nil {
+		fmt.Fprintf(os.Stderr, "qkv: warning: keeping the teacher's distributions for a resume: %v (a resume will run the teacher again)\n", err)
+	}
+	return nil
 }
 
 // checkSame compares settings with a record (SettingsJSON) and returns an
