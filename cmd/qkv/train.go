@@ -104,7 +104,10 @@ training does, and the loss at each target position becomes
 against the teacher's --teacher-top-k likeliest symbols), λ =
 --teacher-weight. The teacher must know every symbol of the run's
 vocabularies and read text the same way. Its distributions are kept in
-memory (8 bytes a symbol kept a target token) and read again on --resume.`,
+memory and in the run directory (teacher.targets, 8 bytes a symbol kept a
+target token), from which --resume reads them back; run.json records the
+teacher's fingerprint, so a resume without that file runs the teacher
+again only if its weights are unchanged.`,
 	Args: cobra.NoArgs,
 	RunE: runTrain,
 }
