@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTrainWithATeacher: qkv train --teacher A,B learns from an ensemble of
@@ -146,5 +151,65 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, raw, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTrainInterruptedWhileTheTeacherReads: Ctrl-C while the teacher reads
+// the training data stops a new run at once, with an error that says so,
+// and leaves its directory empty, so that the same command starts it again.
+func TestTrainInterruptedWhileTheTeacherReads(t *testing.T) {
+	tr, _ := trainedModel(t)
+	rs := trainedRNNSearch(t)
+	dir := t.TempDir()
+	big := g2pLike(t, dir, "big.tsv", 60000, 21) // minutes for the teacher to read on one core
+	out := filepath.Join(dir, "student")
+	cmd := exec.Command(qkvBin, "train", "--arch", "transformer", "--preset", "tiny-transformer", "--train", big,
+		"--out", out, "--max-tokens", "400", "--metric", "none", "--max-src-len", "12", "--threads", "1", "--max-steps", "1", "--teacher", tr+","+rs)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	var stderr strings.Builder
+	reading := make(chan bool, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			stderr.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "training pairs (λ = 0.5") {
+				reading <- true
+			}
+		}
+	}()
+	select {
+	case <-reading:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("the teacher never started reading:\n%s", stderr.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	<-done
+	if err == nil || !strings.Contains(stderr.String(), "interrupted while the teacher read the training data") {
+		t.Fatalf("Ctrl-C while the teacher reads: %v\n%s", err, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "the teacher read them") {
+		t.Fatalf("the teacher finished before Ctrl-C: make the data larger\n%s", stderr.String())
+	}
+	entries, err := os.ReadDir(out) // the directory qkv made may be gone too
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("the interrupted run left %s in its directory", e.Name())
 	}
 }
