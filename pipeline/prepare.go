@@ -103,6 +103,7 @@ type Prepared struct {
 	Train, Valid   []batch.Example
 	Skipped        int // training pairs longer than MaxSrcLen/MaxTgtLen, left out
 	SkippedValid   int // validation pairs longer than the limits, left out
+	Unknown        int // training tokens the vocabularies lack, read as <unk> (PrepareFrom; Prepare's vocabularies hold every training token that --min-freq keeps)
 }
 
 // Prepare learns tokenizers (BPE) and vocabularies from the training pairs

@@ -73,6 +73,11 @@ type Options struct {
 	Teacher       []string `json:"teacher,omitempty"`
 	TeacherWeight float32  `json:"teacher_weight,omitempty"`
 	TeacherTopK   int      `json:"teacher_top_k,omitempty"`
+	// InitFrom names the trained model (a directory or builtin:NAME) whose
+	// weights, shape, vocabularies and tokenizers a new run starts from;
+	// the optimizer and the schedule start afresh (the caller sets the
+	// weights). Recorded; omitted when the run started from scratch.
+	InitFrom string `json:"init_from,omitempty"`
 }
 
 // Teacher defaults: half the loss from the teacher (Kim & Rush 2016's

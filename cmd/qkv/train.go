@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -156,6 +157,7 @@ func init() {
 	f.StringSliceVar(&tf.opts.Teacher, "teacher", nil, "learn from a teacher's next-token distributions besides the references (token-level distillation): a model directory or builtin:NAME, several (--teacher A,B) as an ensemble; it must share the run's symbols and tokenizers, and reads the training data once before the first step")
 	f.Float32Var(&tf.opts.TeacherWeight, "teacher-weight", 0, fmt.Sprintf("λ, the teacher's share of the loss, in (0, 1]: (1 − λ)·(label-smoothed loss) + λ·(cross-entropy against the teacher) (default with --teacher: %g)", train.DefaultTeacherWeight))
 	f.IntVar(&tf.opts.TeacherTopK, "teacher-top-k", 0, fmt.Sprintf("keep the teacher's K likeliest symbols at each position, renormalized (default with --teacher: %d)", train.DefaultTeacherTopK))
+	f.StringVar(&tf.opts.InitFrom, "init-from", "", "start from a trained model (a model directory or builtin:NAME): its architecture, sizes, vocabularies, tokenizers and weights; the optimizer and the learning-rate schedule start afresh (fine-tuning, or training on past a schedule's end); only --dropout, --seed and the length limits may differ from the model's")
 	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate, in [0, 1)")
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
 	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, rouge, sbleu, none, or auto (wer for char→word data, else bleu); a named one is recorded in config.json (data.metric) as the metric eval reports")
@@ -198,13 +200,17 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if tf.resume {
 		return resumeTrain(ctx, cmd)
 	}
-	if tf.arch == "" && tf.config == "" && tf.preset == "" {
-		return errors.New("train: --arch is required (seq2seq, rnnsearch or transformer)")
+	if tf.arch == "" && tf.config == "" && tf.preset == "" && tf.opts.InitFrom == "" {
+		return errors.New("train: --arch is required (seq2seq, rnnsearch or transformer), or --init-from a trained model")
 	}
 	if tf.trainFile == "" {
 		return errors.New("train: --train is required")
 	}
-	s, err := resolveSettings(cmd, nil)
+	initP, init, err := loadInit(cmd)
+	if err != nil {
+		return err
+	}
+	s, err := resolveSettings(cmd, nil, init)
 	if err != nil {
 		return err
 	}
@@ -228,13 +234,21 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	prep := s.Prepare
-	prep.Data = s.Data
-	pr, err := pipeline.Prepare(trainPairs, validPairs, prep)
+	var pr *pipeline.Prepared
+	if initP != nil {
+		pr, err = initP.PrepareFrom(trainPairs, validPairs, s.Data)
+	} else {
+		prep := s.Prepare
+		prep.Data = s.Data
+		pr, err = pipeline.Prepare(trainPairs, validPairs, prep)
+	}
 	if err != nil {
 		return err
 	}
 	noteSkipped(pr.Skipped, pr.SkippedValid, s.Data)
+	if pr.Unknown > 0 {
+		fmt.Fprintf(os.Stderr, "qkv: warning: %d tokens of the training pairs are not in the vocabularies of %s and read as <unk>\n", pr.Unknown, s.Train.InitFrom)
+	}
 	s.Model.SrcVocab, s.Model.TgtVocab = pr.Src.Len(), pr.Tgt.Len()
 	if err := s.Model.CheckMemory(model.TrainBytesPerParam); err != nil {
 		return err
@@ -242,6 +256,11 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	m, err := model.New(s.Model)
 	if err != nil {
 		return err
+	}
+	if initP != nil {
+		if err := model.CopyParams(m, initP.Model); err != nil {
+			return fmt.Errorf("train: --init-from %s: %w", s.Train.InitFrom, err)
+		}
 	}
 	tr, err := train.New(m, pr.Train, pr.Valid, tf.out, s.Train)
 	if err != nil {
@@ -261,8 +280,12 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if heldOut {
 		held = " (held out of --train)"
 	}
-	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters; %d training and %d validation pairs%s; vocabularies %d/%d; %d batches an epoch\n",
-		s.Model.Arch, humanCount(countParams(m)), len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
+	from := ""
+	if initP != nil {
+		from = ", starting from the weights of " + s.Train.InitFrom
+	}
+	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters%s; %d training and %d validation pairs%s; vocabularies %d/%d; %d batches an epoch\n",
+		s.Model.Arch, humanCount(countParams(m)), from, len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
 	p := pr.Pipeline(tf.out, m)
 	if err := teach(ctx, tr, p, pr.Train, s.Train, id); err != nil {
 		// Nothing was trained: remove what this run wrote, so that the
@@ -343,16 +366,14 @@ func fingerprint(pairs []corpus.Pair) train.Fingerprint {
 // run being resumed (base), or for a new run the preset (or the
 // architecture's default) and the flags' defaults. Then every value is
 // checked against its range.
-func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
-	var rc runConfig
-	if tf.config != "" {
-		raw, err := os.ReadFile(tf.config)
-		if err != nil {
-			return settings{}, fmt.Errorf("train: --config: %w", err)
-		}
-		if err := yaml.UnmarshalStrict(raw, &rc); err != nil {
-			return settings{}, fmt.Errorf("%s: %w", tf.config, err)
-		}
+//
+// A new run that starts from a trained model (init, --init-from) takes its
+// model and how it reads text from init; settings that would change them
+// are refused by name.
+func resolveSettings(cmd *cobra.Command, base, init *settings) (settings, error) {
+	rc, err := readRunConfig()
+	if err != nil {
+		return settings{}, err
 	}
 	changed := cmd.Flags().Changed
 	arch := rc.Arch
@@ -377,8 +398,11 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 		if base != nil {
 			s.Model.SrcVocab, s.Model.TgtVocab, s.Model.Seed = base.Model.SrcVocab, base.Model.TgtVocab, base.Model.Seed
 		}
-	case base != nil:
-		s.Model = base.Model
+		if init != nil {
+			s.Model.SrcVocab, s.Model.TgtVocab = init.Model.SrcVocab, init.Model.TgtVocab
+		}
+	case base != nil || init != nil:
+		s.Model = cmp.Or(base, init).Model
 		if arch != "" {
 			s.Model.Arch = arch // a different one shows as a difference
 		}
@@ -395,6 +419,12 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 			MaxSrcLen: tf.maxSrcLen, MaxTgtLen: tf.maxTgtLen, JointVocab: tf.joint, MaxLenA: tf.maxLenA, MaxLenB: tf.maxLenB}
 		s.Prepare = pipeline.PrepareOptions{MinFreq: tf.minFreq, BPEMerges: tf.bpeMerges}
 		s.Train = tf.opts
+		if init != nil {
+			s.Data = init.Data
+			if changed("min-freq") || changed("bpe-merges") || len(rc.Prepare) > 0 && string(rc.Prepare) != "null" {
+				return s, fmt.Errorf("train: --init-from %s: the run takes the model's vocabularies and BPE merges, so --min-freq, --bpe-merges and a prepare section have nothing to do: drop them", init.Train.InitFrom)
+			}
+		}
 	}
 	for _, sec := range []struct {
 		name string
@@ -431,7 +461,7 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 		s.Data.Metric = tf.metric // the task's metric, for eval (a resumed run keeps its own)
 	}
 	override(changed, "placeholders", &s.Data.Placeholders, tf.placeholders)
-	if base == nil && !changed("placeholders") && !hasKey(rc.Data, "placeholders") {
+	if base == nil && init == nil && !changed("placeholders") && !hasKey(rc.Data, "placeholders") {
 		// A new run protects placeholders unless a side reads characters
 		// (G2P) or it summarizes (ROUGE): a summary need not repeat every
 		// %s or {name} of its source, which protection would force.
@@ -467,6 +497,7 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	override(changed, "teacher", &o.Teacher, t.Teacher)
 	override(changed, "teacher-weight", &o.TeacherWeight, t.TeacherWeight)
 	override(changed, "teacher-top-k", &o.TeacherTopK, t.TeacherTopK)
+	override(changed, "init-from", &o.InitFrom, t.InitFrom)
 	if base == nil && len(o.Teacher) > 0 { // a resumed run keeps what it recorded
 		if !changed("teacher-weight") && !hasKey(rc.Train, "teacher_weight") {
 			o.TeacherWeight = train.DefaultTeacherWeight
@@ -482,7 +513,87 @@ func resolveSettings(cmd *cobra.Command, base *settings) (settings, error) {
 	if s.Model.Arch == model.ArchTransformer && s.Model.MaxLen < max(s.Data.MaxSrcLen, s.Data.MaxTgtLen)+2 {
 		s.Model.MaxLen = max(s.Data.MaxSrcLen, s.Data.MaxTgtLen) + 2
 	}
+	if init != nil {
+		if err := sameAsInit(s, *init); err != nil {
+			return s, err
+		}
+	}
 	return s, s.validate()
+}
+
+// readRunConfig reads the --config file, if any.
+func readRunConfig() (runConfig, error) {
+	var rc runConfig
+	if tf.config == "" {
+		return rc, nil
+	}
+	raw, err := os.ReadFile(tf.config)
+	if err != nil {
+		return rc, fmt.Errorf("train: --config: %w", err)
+	}
+	if err := yaml.UnmarshalStrict(raw, &rc); err != nil {
+		return rc, fmt.Errorf("%s: %w", tf.config, err)
+	}
+	return rc, nil
+}
+
+// loadInit loads the model a new run starts from (--init-from, or the
+// config's train.init_from), or returns nil when it starts from scratch.
+// The settings it returns are the model's (Train.InitFrom names it).
+func loadInit(cmd *cobra.Command) (*pipeline.Pipeline, *settings, error) {
+	name := tf.opts.InitFrom
+	if !cmd.Flags().Changed("init-from") {
+		rc, err := readRunConfig()
+		if err != nil {
+			return nil, nil, err
+		}
+		var t struct {
+			InitFrom string `json:"init_from"`
+		}
+		if len(rc.Train) > 0 {
+			if err := yaml.Unmarshal(rc.Train, &t); err != nil {
+				return nil, nil, fmt.Errorf("%s: train: %w", tf.config, err)
+			}
+		}
+		name = t.InitFrom
+	}
+	if name == "" {
+		return nil, nil, nil
+	}
+	p, err := pipeline.Load(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("train: --init-from %s: %w", name, err)
+	}
+	if p.Config.Quantized != "" {
+		return nil, nil, fmt.Errorf("train: --init-from %s: the model is quantized (%s) for decoding; a run starts from float weights: give the model it was quantized from", name, p.Config.Quantized)
+	}
+	return p, &settings{Model: p.Config.Model, Data: p.Config.Data, Train: train.Options{InitFrom: name}}, nil
+}
+
+// sameAsInit refuses settings that would change the model a run starts
+// from, or how it reads text: only dropout, the seed and the length limits
+// (with the positional table's length) may differ.
+func sameAsInit(s, init settings) error {
+	want := init.Model
+	want.Dropout, want.AttnDropout, want.Seed, want.MaxLen = s.Model.Dropout, s.Model.AttnDropout, s.Model.Seed, s.Model.MaxLen
+	reading := func(d pipeline.DataConfig) pipeline.DataConfig {
+		return pipeline.DataConfig{SrcTokenizer: d.SrcTokenizer, TgtTokenizer: d.TgtTokenizer, Lowercase: d.Lowercase,
+			JointVocab: d.JointVocab, Placeholders: d.Placeholders}
+	}
+	was, err := json.Marshal(settings{Model: want, Data: reading(init.Data)})
+	if err != nil {
+		return err
+	}
+	now, err := json.Marshal(settings{Model: s.Model, Data: reading(s.Data)})
+	if err != nil {
+		return err
+	}
+	diffs, err := train.DiffSettings(was, now)
+	if err != nil || len(diffs) == 0 {
+		return err
+	}
+	return fmt.Errorf("train: --init-from %s: a run that starts from a model keeps its architecture, sizes and way of reading text, but this one asks for %s; drop those settings (only --dropout, --seed and the length limits may change)",
+		init.Train.InitFrom, train.DescribeDiffs(diffs, settingFlag))
 }
 
 // checkModelEarly checks a new run's model sizes before the corpus is read
@@ -584,6 +695,7 @@ var settingFlags = map[string]string{
 	"train.weight_decay": "--weight-decay", "train.clip_norm": "--clip-norm", "train.label_smoothing": "--label-smoothing",
 	"train.accum": "--accum", "train.precision": "--precision", "train.decay_steps": "--decay-steps", "train.min_lr": "--min-lr",
 	"train.teacher": "--teacher", "train.teacher_weight": "--teacher-weight", "train.teacher_top_k": "--teacher-top-k",
+	"train.init_from": "--init-from",
 }
 
 func settingFlag(key string) string {
@@ -651,7 +763,7 @@ func resumeTrain(ctx context.Context, cmd *cobra.Command) error {
 			return err
 		}
 	}
-	req, err := resolveSettings(cmd, &base)
+	req, err := resolveSettings(cmd, &base, nil)
 	if err != nil {
 		return err
 	}

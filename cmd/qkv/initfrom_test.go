@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// firstLoss is the training loss of step 1 in a --loss-log file.
+func firstLoss(t *testing.T, path string) float64 {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("%s holds no step:\n%s", path, raw)
+	}
+	f := strings.Split(lines[1], "\t")
+	if f[0] != "1" {
+		t.Fatalf("%s: the first step is %s", path, f[0])
+	}
+	v, err := strconv.ParseFloat(f[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestTrainInitFrom: qkv train --init-from MODEL starts a new run from a
+// trained model: its shape, vocabularies and tokenizers (the files are the
+// model's) and its weights (the first step's loss is the trained model's,
+// not a fresh one's), with a fresh schedule; the run records where it
+// started, resumes, and refuses a resume from another model. Settings that
+// would change the model or how it reads text are refused by name and
+// leave nothing behind; symbols the model lacks are counted as <unk>.
+func TestTrainInitFrom(t *testing.T) {
+	tr, corpusFile := trainedModel(t)
+	dir := t.TempDir()
+	valid := filepath.Join(filepath.Dir(tr), "valid.tsv")
+	common := []string{"train", "--train", corpusFile, "--valid", valid, "--max-tokens", "400", "--metric", "none",
+		"--schedule", "constant", "--lr", "1e-3", "--max-steps", "3"}
+	run := func(out string, extra ...string) (string, error) {
+		_, stderr, err := qkv(t, "", append(append(append([]string{}, common...), "--out", out, "--loss-log", out+".tsv"), extra...)...)
+		return stderr, err
+	}
+	from := filepath.Join(dir, "from")
+	stderr, err := run(from, "--init-from", tr, "--dropout", "0")
+	if err != nil {
+		t.Fatalf("train --init-from: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "starting from the weights of "+tr) {
+		t.Errorf("stderr does not say where the run starts:\n%s", stderr)
+	}
+	scratch := filepath.Join(dir, "scratch")
+	if stderr, err := run(scratch, "--arch", "transformer", "--preset", "tiny-transformer", "--max-src-len", "12", "--dropout", "0"); err != nil {
+		t.Fatalf("train from scratch: %v\n%s", err, stderr)
+	}
+	// The trained model has learned the toy task; a fresh one has not.
+	if a, b := firstLoss(t, from+".tsv"), firstLoss(t, scratch+".tsv"); !(a < b/2) {
+		t.Errorf("first-step loss %.4f from the trained model, %.4f from scratch: the weights were not carried over", a, b)
+	}
+	for _, f := range []string{"src.vocab", "tgt.vocab"} {
+		a, errA := os.ReadFile(filepath.Join(tr, f))
+		b, errB := os.ReadFile(filepath.Join(from, f))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs from the model's (%v, %v)", f, errA, errB)
+		}
+	}
+	var cfg, model struct {
+		Model map[string]any `json:"model"`
+		Data  map[string]any `json:"data"`
+		Train struct {
+			InitFrom string `json:"init_from"`
+			Steps    int    `json:"max_steps"`
+		} `json:"train"`
+	}
+	for path, dst := range map[string]any{filepath.Join(from, "config.json"): &cfg, filepath.Join(tr, "config.json"): &model} {
+		raw, err := os.ReadFile(path)
+		if err != nil || json.Unmarshal(raw, dst) != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	if cfg.Train.InitFrom != tr {
+		t.Errorf("config.json records train.init_from %q", cfg.Train.InitFrom)
+	}
+	for k, v := range model.Model {
+		if k != "dropout" && k != "attn_dropout" && cfg.Model[k] != v {
+			t.Errorf("model.%s is %v, the model's %v", k, cfg.Model[k], v)
+		}
+	}
+	if cfg.Model["dropout"] != 0.0 {
+		t.Errorf("model.dropout %v, want the 0 asked for", cfg.Model["dropout"])
+	}
+	for _, k := range []string{"src_tokenizer", "tgt_tokenizer", "lowercase", "max_src_len"} {
+		if cfg.Data[k] != model.Data[k] {
+			t.Errorf("data.%s is %v, the model's %v", k, cfg.Data[k], model.Data[k])
+		}
+	}
+
+	// Resume: the run's own checkpoint, not the model; another model refused.
+	_, stderr, err = qkv(t, "", "train", "--resume", "--train", corpusFile, "--valid", valid, "--out", from, "--max-steps", "5")
+	if err != nil || !strings.Contains(stderr, "resuming") {
+		t.Fatalf("resume: %v\n%s", err, stderr)
+	}
+	_, stderr, err = qkv(t, "", "train", "--resume", "--train", corpusFile, "--valid", valid, "--out", from, "--max-steps", "6", "--init-from", scratch)
+	if err == nil || !strings.Contains(stderr, "train.init_from") || !strings.Contains(stderr, "--init-from") {
+		t.Errorf("a resume from another model: %v\n%s", err, stderr)
+	}
+
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"another shape", []string{"--preset", "transformer-base"}, []string{"model.d_model 64 → 512", "keeps its architecture"}},
+		{"another architecture", []string{"--arch", "rnnsearch"}, []string{"model.arch", "--arch"}},
+		{"another tokenizer", []string{"--src-tok", "word"}, []string{"data.src_tokenizer", "--src-tok"}},
+		{"a vocabulary setting", []string{"--min-freq", "2"}, []string{"--min-freq", "vocabularies"}},
+		{"no such model", []string{"--init-from", filepath.Join(dir, "nothing")}, []string{"--init-from " + filepath.Join(dir, "nothing")}},
+	} {
+		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+		args := c.args
+		if c.name != "no such model" {
+			args = append([]string{"--init-from", tr}, args...)
+		}
+		stderr, err := run(out, args...)
+		if err == nil {
+			t.Errorf("%s: trained\n%s", c.name, stderr)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%s: the error does not say %q:\n%s", c.name, w, stderr)
+			}
+		}
+		if entries, _ := os.ReadDir(out); len(entries) > 0 {
+			t.Errorf("%s: the refused run left %d files in %s", c.name, len(entries), out)
+		}
+	}
+
+	// Letters the model never saw read as <unk>, counted.
+	raw, err := os.ReadFile(corpusFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wider := filepath.Join(dir, "wider.tsv")
+	if err := os.WriteFile(wider, append(raw, "abzz\tAH BH ZH ZH\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err = qkv(t, "", "train", "--train", wider, "--valid", valid, "--out", filepath.Join(dir, "wider"), "--max-tokens", "400",
+		"--metric", "none", "--max-steps", "1", "--init-from", tr)
+	if err != nil || !strings.Contains(stderr, "warning: 4 tokens of the training pairs are not in the vocabularies of "+tr) {
+		t.Errorf("training pairs with symbols the model lacks: %v\n%s", err, stderr)
+	}
+}
