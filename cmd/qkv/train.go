@@ -108,7 +108,14 @@ vocabularies and read text the same way. Its distributions are kept in
 memory and in the run directory (teacher.targets, 8 bytes a symbol kept a
 target token), from which --resume reads them back; run.json records the
 teacher's fingerprint, so a resume without that file runs the teacher
-again only if its weights are unchanged.`,
+again only if its weights are unchanged.
+
+--init-from MODEL starts a new run from a trained model (a directory or
+builtin:NAME): its architecture, sizes, vocabularies, tokenizers and
+weights, with a fresh optimizer and learning-rate schedule (fine-tuning on
+new data, or training on past a schedule's end). Only --dropout, --seed
+and the length limits may differ from the model's; symbols the model lacks
+read as <unk>.`,
 	Args: cobra.NoArgs,
 	RunE: runTrain,
 }
