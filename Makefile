@@ -48,6 +48,7 @@ fmt:
 FUZZTIME ?= 30000x
 FUZZ_TARGETS = \
 	./checkpoint:FuzzReadSafetensors \
+	./distill:FuzzReadTargets \
 	./pipeline:FuzzConfigJSON \
 	./model:FuzzConfig \
 	./cmd/qkv:FuzzRunConfigYAML \

@@ -17,7 +17,7 @@ import (
 
 const srcV, tgtV = 11, 13
 
-func models(t *testing.T) []model.Model {
+func models(t testing.TB) []model.Model {
 	t.Helper()
 	var ms []model.Model
 	for _, cfg := range []model.Config{

@@ -14,7 +14,7 @@ import (
 )
 
 // teacher is the three test models as an ensemble over the identity maps.
-func teacher(t *testing.T) []distill.Member {
+func teacher(t testing.TB) []distill.Member {
 	var members []distill.Member
 	for _, m := range models(t) {
 		members = append(members, distill.Member{Model: m, Src: identity(srcV), Tgt: identity(tgtV)})
