@@ -149,11 +149,15 @@ func TestEveryRecipeStarts(t *testing.T) {
 			}
 			out := filepath.Join(dir, name)
 			corpusFile := trainFile
-			if strings.Contains(string(raw), "\n  teacher: [builtin:g2p-en") {
+			initFrom := strings.Contains(string(raw), "\n  init_from: ")
+			if strings.Contains(string(raw), "\n  teacher: [builtin:g2p-en") || strings.Contains(string(raw), "\n  init_from: builtin:g2p-en") {
 				corpusFile = g2pFile
 			}
-			_, stderr, err := qkv(t, "", "train", "--config", r, "--train", corpusFile, "--out", out,
-				"--max-steps", "2", "--metric", "none", "--bpe-merges", "50", "--threads", "1")
+			args := []string{"train", "--config", r, "--train", corpusFile, "--out", out, "--max-steps", "2", "--metric", "none", "--threads", "1"}
+			if !initFrom { // a run that starts from a model takes its BPE merges
+				args = append(args, "--bpe-merges", "50")
+			}
+			_, stderr, err := qkv(t, "", args...)
 			if err != nil {
 				t.Fatalf("train: %v\n%s", err, stderr)
 			}
@@ -164,7 +168,8 @@ func TestEveryRecipeStarts(t *testing.T) {
 					Copy bool   `json:"copy"`
 				} `json:"model"`
 				Train struct {
-					Teacher []string `json:"teacher"`
+					Teacher  []string `json:"teacher"`
+					InitFrom string   `json:"init_from"`
 				} `json:"train"`
 			}
 			if err := json.Unmarshal([]byte(cfg), &c); err != nil {
@@ -175,6 +180,9 @@ func TestEveryRecipeStarts(t *testing.T) {
 			}
 			if taught := strings.Contains(string(raw), "\n  teacher: "); taught != (len(c.Train.Teacher) > 0) {
 				t.Errorf("config.json's teacher is %q, the recipe names one: %v", c.Train.Teacher, taught)
+			}
+			if initFrom != (c.Train.InitFrom != "") {
+				t.Errorf("config.json's init_from is %q, the recipe names one: %v", c.Train.InitFrom, initFrom)
 			}
 			if wantCopy := strings.Contains(string(raw), "\n  copy: true\n"); c.Model.Copy != wantCopy {
 				t.Errorf("config.json's copy is %v, the recipe asks for %v", c.Model.Copy, wantCopy)
