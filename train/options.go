@@ -78,6 +78,10 @@ type Options struct {
 	// the optimizer and the schedule start afresh (the caller sets the
 	// weights). Recorded; omitted when the run started from scratch.
 	InitFrom string `json:"init_from,omitempty"`
+	// VocabFrom names the trained model whose vocabularies and tokenizers
+	// a new run takes instead of building its own; recorded, omitted when
+	// the run built them.
+	VocabFrom string `json:"vocab_from,omitempty"`
 }
 
 // Teacher defaults: half the loss from the teacher (Kim & Rush 2016's

@@ -159,3 +159,76 @@ func TestTrainInitFrom(t *testing.T) {
 		t.Errorf("training pairs with symbols the model lacks: %v\n%s", err, stderr)
 	}
 }
+
+// TestTrainVocabFrom: qkv train --vocab-from MODEL trains a new model of
+// another architecture with MODEL's vocabularies and tokenizers, even on
+// data with symbols MODEL lacks (read as <unk>, counted), so the two decode
+// as one ensemble, which a model that built its own vocabularies from the
+// same data cannot. Settings that would read text otherwise, and
+// --vocab-from with --init-from, are refused by name.
+func TestTrainVocabFrom(t *testing.T) {
+	tr, corpusFile := trainedModel(t)
+	dir := t.TempDir()
+	raw, err := os.ReadFile(corpusFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wider := filepath.Join(dir, "wider.tsv")
+	if err := os.WriteFile(wider, append(raw, "abz\tAH BH ZH\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := func(out string, extra ...string) []string {
+		return append([]string{"train", "--arch", "rnnsearch", "--train", wider, "--out", out, "--max-tokens", "400",
+			"--metric", "none", "--max-steps", "2", "--max-src-len", "12"}, extra...)
+	}
+	shared := filepath.Join(dir, "shared")
+	_, stderr, err := qkv(t, "", args(shared, "--vocab-from", tr)...)
+	if err != nil || !strings.Contains(stderr, "with the vocabularies of "+tr) || !strings.Contains(stderr, "warning: 2 tokens of the training pairs are not in the vocabularies") {
+		t.Fatalf("train --vocab-from: %v\n%s", err, stderr)
+	}
+	for _, f := range []string{"src.vocab", "tgt.vocab"} {
+		a, errA := os.ReadFile(filepath.Join(tr, f))
+		b, errB := os.ReadFile(filepath.Join(shared, f))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs from the model's (%v, %v)", f, errA, errB)
+		}
+	}
+	if cfg := readOrFail(t, filepath.Join(shared, "config.json")); !strings.Contains(cfg, `"vocab_from": "`+tr+`"`) || !strings.Contains(cfg, `"arch": "rnnsearch"`) {
+		t.Errorf("config.json does not record the run:\n%s", cfg)
+	}
+	if out, stderr, err := qkv(t, "abc\n", "predict", "--model", tr+","+shared); err != nil || strings.TrimSpace(out) == "" {
+		t.Errorf("the two as an ensemble: %v\n%s", err, stderr)
+	}
+	own := filepath.Join(dir, "own")
+	if _, stderr, err := qkv(t, "", args(own)...); err != nil {
+		t.Fatalf("train with its own vocabularies: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := qkv(t, "abc\n", "predict", "--model", tr+","+own); err == nil || !strings.Contains(stderr, "vocabularies") {
+		t.Errorf("an ensemble with a model of other vocabularies: %v\n%s", err, stderr)
+	}
+
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"another tokenizer", []string{"--vocab-from", tr, "--tgt-tok", "char"}, []string{"data.tgt_tokenizer", "--tgt-tok", "way of reading text"}},
+		{"a vocabulary setting", []string{"--vocab-from", tr, "--bpe-merges", "9"}, []string{"--bpe-merges", "vocabularies"}},
+		{"both", []string{"--vocab-from", tr, "--init-from", tr}, []string{"drop --vocab-from"}},
+	} {
+		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+		_, stderr, err := qkv(t, "", args(out, c.args...)...)
+		if err == nil {
+			t.Errorf("%s: trained\n%s", c.name, stderr)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%s: the error does not say %q:\n%s", c.name, w, stderr)
+			}
+		}
+		if entries, _ := os.ReadDir(out); len(entries) > 0 {
+			t.Errorf("%s: the refused run left %d files in %s", c.name, len(entries), out)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,7 +114,9 @@ builtin:NAME): its architecture, sizes, vocabularies, tokenizers and
 weights, with a fresh optimizer and learning-rate schedule (fine-tuning on
 new data, or training on past a schedule's end). Only --dropout, --seed
 and the length limits may differ from the model's; symbols the model lacks
-read as <unk>.`,
+read as <unk>. --vocab-from MODEL takes only the model's vocabularies,
+BPE merges and tokenizers, for fresh weights of any architecture and size:
+models that share them decode as one ensemble and can teach each other.`,
 	Args: cobra.NoArgs,
 	RunE: runTrain,
 }
@@ -165,6 +166,7 @@ func init() {
 	f.Float32Var(&tf.opts.TeacherWeight, "teacher-weight", 0, fmt.Sprintf("λ, the teacher's share of the loss, in (0, 1]: (1 − λ)·(label-smoothed loss) + λ·(cross-entropy against the teacher) (default with --teacher: %g)", train.DefaultTeacherWeight))
 	f.IntVar(&tf.opts.TeacherTopK, "teacher-top-k", 0, fmt.Sprintf("keep the teacher's K likeliest symbols at each position, renormalized (default with --teacher: %d)", train.DefaultTeacherTopK))
 	f.StringVar(&tf.opts.InitFrom, "init-from", "", "start from a trained model (a model directory or builtin:NAME): its architecture, sizes, vocabularies, tokenizers and weights; the optimizer and the learning-rate schedule start afresh (fine-tuning, or training on past a schedule's end); only --dropout, --seed and the length limits may differ from the model's")
+	f.StringVar(&tf.opts.VocabFrom, "vocab-from", "", "take the vocabularies, BPE merges and tokenizers of a trained model (a model directory or builtin:NAME) instead of building them from --train, with fresh weights of any architecture and size: models that share them can decode as one ensemble or teach each other (fairseq's --srcdict/--tgtdict); symbols the model lacks read as <unk>")
 	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate, in [0, 1)")
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
 	f.StringVar(&tf.metric, "metric", "auto", "validation metric: wer, per, bleu, chrf, rouge, sbleu, none, or auto (wer for char→word data, else bleu); a named one is recorded in config.json (data.metric) as the metric eval reports")
@@ -213,11 +215,11 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if tf.trainFile == "" {
 		return errors.New("train: --train is required")
 	}
-	initP, init, err := loadInit(cmd)
+	from, err := loadOrigin(cmd)
 	if err != nil {
 		return err
 	}
-	s, err := resolveSettings(cmd, nil, init)
+	s, err := resolveSettings(cmd, nil, from)
 	if err != nil {
 		return err
 	}
@@ -242,8 +244,8 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	var pr *pipeline.Prepared
-	if initP != nil {
-		pr, err = initP.PrepareFrom(trainPairs, validPairs, s.Data)
+	if from != nil {
+		pr, err = from.p.PrepareFrom(trainPairs, validPairs, s.Data)
 	} else {
 		prep := s.Prepare
 		prep.Data = s.Data
@@ -254,7 +256,7 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	}
 	noteSkipped(pr.Skipped, pr.SkippedValid, s.Data)
 	if pr.Unknown > 0 {
-		fmt.Fprintf(os.Stderr, "qkv: warning: %d tokens of the training pairs are not in the vocabularies of %s and read as <unk>\n", pr.Unknown, s.Train.InitFrom)
+		fmt.Fprintf(os.Stderr, "qkv: warning: %d tokens of the training pairs are not in the vocabularies of %s and read as <unk>\n", pr.Unknown, from.name)
 	}
 	s.Model.SrcVocab, s.Model.TgtVocab = pr.Src.Len(), pr.Tgt.Len()
 	if err := s.Model.CheckMemory(model.TrainBytesPerParam); err != nil {
@@ -264,9 +266,9 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if initP != nil {
-		if err := model.CopyParams(m, initP.Model); err != nil {
-			return fmt.Errorf("train: --init-from %s: %w", s.Train.InitFrom, err)
+	if from != nil && from.weights {
+		if err := model.CopyParams(m, from.p.Model); err != nil {
+			return fmt.Errorf("train: --init-from %s: %w", from.name, err)
 		}
 	}
 	tr, err := train.New(m, pr.Train, pr.Valid, tf.out, s.Train)
@@ -287,12 +289,15 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if heldOut {
 		held = " (held out of --train)"
 	}
-	from := ""
-	if initP != nil {
-		from = ", starting from the weights of " + s.Train.InitFrom
+	origin := ""
+	switch {
+	case from != nil && from.weights:
+		origin = ", starting from the weights of " + from.name
+	case from != nil:
+		origin = ", with the vocabularies of " + from.name
 	}
 	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters%s; %d training and %d validation pairs%s; vocabularies %d/%d; %d batches an epoch\n",
-		s.Model.Arch, humanCount(countParams(m)), from, len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
+		s.Model.Arch, humanCount(countParams(m)), origin, len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
 	p := pr.Pipeline(tf.out, m)
 	if err := teach(ctx, tr, p, pr.Train, s.Train, id); err != nil {
 		// Nothing was trained: remove what this run wrote, so that the
@@ -374,10 +379,11 @@ func fingerprint(pairs []corpus.Pair) train.Fingerprint {
 // architecture's default) and the flags' defaults. Then every value is
 // checked against its range.
 //
-// A new run that starts from a trained model (init, --init-from) takes its
-// model and how it reads text from init; settings that would change them
-// are refused by name.
-func resolveSettings(cmd *cobra.Command, base, init *settings) (settings, error) {
+// A new run that starts from a trained model (from: --init-from) takes its
+// model and how it reads text from it, one with a model's vocabularies
+// (--vocab-from) how it reads text; settings that would change them are
+// refused by name.
+func resolveSettings(cmd *cobra.Command, base *settings, from *origin) (settings, error) {
 	rc, err := readRunConfig()
 	if err != nil {
 		return settings{}, err
@@ -405,11 +411,16 @@ func resolveSettings(cmd *cobra.Command, base, init *settings) (settings, error)
 		if base != nil {
 			s.Model.SrcVocab, s.Model.TgtVocab, s.Model.Seed = base.Model.SrcVocab, base.Model.TgtVocab, base.Model.Seed
 		}
-		if init != nil {
-			s.Model.SrcVocab, s.Model.TgtVocab = init.Model.SrcVocab, init.Model.TgtVocab
+		if from != nil {
+			s.Model.SrcVocab, s.Model.TgtVocab = from.s.Model.SrcVocab, from.s.Model.TgtVocab
 		}
-	case base != nil || init != nil:
-		s.Model = cmp.Or(base, init).Model
+	case base != nil:
+		s.Model = base.Model
+		if arch != "" {
+			s.Model.Arch = arch // a different one shows as a difference
+		}
+	case from != nil && from.weights:
+		s.Model = from.s.Model
 		if arch != "" {
 			s.Model.Arch = arch // a different one shows as a difference
 		}
@@ -426,10 +437,10 @@ func resolveSettings(cmd *cobra.Command, base, init *settings) (settings, error)
 			MaxSrcLen: tf.maxSrcLen, MaxTgtLen: tf.maxTgtLen, JointVocab: tf.joint, MaxLenA: tf.maxLenA, MaxLenB: tf.maxLenB}
 		s.Prepare = pipeline.PrepareOptions{MinFreq: tf.minFreq, BPEMerges: tf.bpeMerges}
 		s.Train = tf.opts
-		if init != nil {
-			s.Data = init.Data
+		if from != nil {
+			s.Data = from.s.Data
 			if changed("min-freq") || changed("bpe-merges") || len(rc.Prepare) > 0 && string(rc.Prepare) != "null" {
-				return s, fmt.Errorf("train: --init-from %s: the run takes the model's vocabularies and BPE merges, so --min-freq, --bpe-merges and a prepare section have nothing to do: drop them", init.Train.InitFrom)
+				return s, fmt.Errorf("train: %s %s: the run takes the model's vocabularies and BPE merges, so --min-freq, --bpe-merges and a prepare section have nothing to do: drop them", from.flag, from.name)
 			}
 		}
 	}
@@ -468,7 +479,7 @@ func resolveSettings(cmd *cobra.Command, base, init *settings) (settings, error)
 		s.Data.Metric = tf.metric // the task's metric, for eval (a resumed run keeps its own)
 	}
 	override(changed, "placeholders", &s.Data.Placeholders, tf.placeholders)
-	if base == nil && init == nil && !changed("placeholders") && !hasKey(rc.Data, "placeholders") {
+	if base == nil && from == nil && !changed("placeholders") && !hasKey(rc.Data, "placeholders") {
 		// A new run protects placeholders unless a side reads characters
 		// (G2P) or it summarizes (ROUGE): a summary need not repeat every
 		// %s or {name} of its source, which protection would force.
@@ -505,6 +516,7 @@ func resolveSettings(cmd *cobra.Command, base, init *settings) (settings, error)
 	override(changed, "teacher-weight", &o.TeacherWeight, t.TeacherWeight)
 	override(changed, "teacher-top-k", &o.TeacherTopK, t.TeacherTopK)
 	override(changed, "init-from", &o.InitFrom, t.InitFrom)
+	override(changed, "vocab-from", &o.VocabFrom, t.VocabFrom)
 	if base == nil && len(o.Teacher) > 0 { // a resumed run keeps what it recorded
 		if !changed("teacher-weight") && !hasKey(rc.Train, "teacher_weight") {
 			o.TeacherWeight = train.DefaultTeacherWeight
@@ -520,8 +532,8 @@ func resolveSettings(cmd *cobra.Command, base, init *settings) (settings, error)
 	if s.Model.Arch == model.ArchTransformer && s.Model.MaxLen < max(s.Data.MaxSrcLen, s.Data.MaxTgtLen)+2 {
 		s.Model.MaxLen = max(s.Data.MaxSrcLen, s.Data.MaxTgtLen) + 2
 	}
-	if init != nil {
-		if err := sameAsInit(s, *init); err != nil {
+	if from != nil {
+		if err := from.check(s); err != nil {
 			return s, err
 		}
 	}
@@ -544,63 +556,85 @@ func readRunConfig() (runConfig, error) {
 	return rc, nil
 }
 
-// loadInit loads the model a new run starts from (--init-from, or the
-// config's train.init_from), or returns nil when it starts from scratch.
-// The settings it returns are the model's (Train.InitFrom names it).
-func loadInit(cmd *cobra.Command) (*pipeline.Pipeline, *settings, error) {
-	name := tf.opts.InitFrom
-	if !cmd.Flags().Changed("init-from") {
-		rc, err := readRunConfig()
-		if err != nil {
-			return nil, nil, err
-		}
-		var t struct {
-			InitFrom string `json:"init_from"`
-		}
-		if len(rc.Train) > 0 {
-			if err := yaml.Unmarshal(rc.Train, &t); err != nil {
-				return nil, nil, fmt.Errorf("%s: train: %w", tf.config, err)
-			}
-		}
-		name = t.InitFrom
-	}
-	if name == "" {
-		return nil, nil, nil
-	}
-	p, err := pipeline.Load(name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("train: --init-from %s: %w", name, err)
-	}
-	if p.Config.Quantized != "" {
-		return nil, nil, fmt.Errorf("train: --init-from %s: the model is quantized (%s) for decoding; a run starts from float weights: give the model it was quantized from", name, p.Config.Quantized)
-	}
-	return p, &settings{Model: p.Config.Model, Data: p.Config.Data, Train: train.Options{InitFrom: name}}, nil
+// origin is the trained model a new run starts from: its weights, shape,
+// vocabularies and tokenizers (--init-from), or its vocabularies and
+// tokenizers alone (--vocab-from).
+type origin struct {
+	p       *pipeline.Pipeline
+	s       settings // the model's model and data settings
+	flag    string   // --init-from or --vocab-from
+	name    string   // a model directory or builtin:NAME
+	weights bool     // --init-from
 }
 
-// sameAsInit refuses settings that would change the model a run starts
-// from, or how it reads text: only dropout, the seed and the length limits
-// (with the positional table's length) may differ.
-func sameAsInit(s, init settings) error {
-	want := init.Model
-	want.Dropout, want.AttnDropout, want.Seed, want.MaxLen = s.Model.Dropout, s.Model.AttnDropout, s.Model.Seed, s.Model.MaxLen
+// loadOrigin loads the model a new run starts from (--init-from or
+// --vocab-from, or the config's train.init_from or train.vocab_from), or
+// returns nil when it starts from scratch.
+func loadOrigin(cmd *cobra.Command) (*origin, error) {
+	rc, err := readRunConfig()
+	if err != nil {
+		return nil, err
+	}
+	var t struct {
+		InitFrom  string `json:"init_from"`
+		VocabFrom string `json:"vocab_from"`
+	}
+	if len(rc.Train) > 0 {
+		if err := yaml.Unmarshal(rc.Train, &t); err != nil {
+			return nil, fmt.Errorf("%s: train: %w", tf.config, err)
+		}
+	}
+	changed := cmd.Flags().Changed
+	override(changed, "init-from", &t.InitFrom, tf.opts.InitFrom)
+	override(changed, "vocab-from", &t.VocabFrom, tf.opts.VocabFrom)
+	o := &origin{flag: "--init-from", name: t.InitFrom, weights: true}
+	switch {
+	case t.InitFrom != "" && t.VocabFrom != "":
+		return nil, fmt.Errorf("train: --init-from %s already takes the model's vocabularies: drop --vocab-from %s (config keys train.init_from, train.vocab_from)", t.InitFrom, t.VocabFrom)
+	case t.VocabFrom != "":
+		o = &origin{flag: "--vocab-from", name: t.VocabFrom}
+	case t.InitFrom == "":
+		return nil, nil
+	}
+	if o.p, err = pipeline.Load(o.name); err != nil {
+		return nil, fmt.Errorf("train: %s %s: %w", o.flag, o.name, err)
+	}
+	if q := o.p.Config.Quantized; q != "" && o.weights {
+		return nil, fmt.Errorf("train: --init-from %s: the model is quantized (%s) for decoding; a run starts from float weights: give the model it was quantized from", o.name, q)
+	}
+	o.s = settings{Model: o.p.Config.Model, Data: o.p.Config.Data}
+	return o, nil
+}
+
+// check refuses settings that would change how the model reads text, or
+// with --init-from the model itself: of the model, only dropout, the seed
+// and the length of the positional table may differ.
+func (o *origin) check(s settings) error {
 	reading := func(d pipeline.DataConfig) pipeline.DataConfig {
 		return pipeline.DataConfig{SrcTokenizer: d.SrcTokenizer, TgtTokenizer: d.TgtTokenizer, Lowercase: d.Lowercase,
 			JointVocab: d.JointVocab, Placeholders: d.Placeholders}
 	}
-	was, err := json.Marshal(settings{Model: want, Data: reading(init.Data)})
+	was, now := settings{Data: reading(o.s.Data)}, settings{Data: reading(s.Data)}
+	what, may := "way of reading text", "only the model's settings and the length limits"
+	if o.weights {
+		was.Model, now.Model = o.s.Model, s.Model
+		was.Model.Dropout, was.Model.AttnDropout, was.Model.Seed, was.Model.MaxLen = s.Model.Dropout, s.Model.AttnDropout, s.Model.Seed, s.Model.MaxLen
+		what, may = "architecture, sizes and way of reading text", "only --dropout, --seed and the length limits"
+	}
+	a, err := json.Marshal(was)
 	if err != nil {
 		return err
 	}
-	now, err := json.Marshal(settings{Model: s.Model, Data: reading(s.Data)})
+	b, err := json.Marshal(now)
 	if err != nil {
 		return err
 	}
-	diffs, err := train.DiffSettings(was, now)
+	diffs, err := train.DiffSettings(a, b)
 	if err != nil || len(diffs) == 0 {
 		return err
 	}
-	return fmt.Errorf("train: --init-from %s: a run that starts from a model keeps its architecture, sizes and way of reading text, but this one asks for %s; drop those settings (only --dropout, --seed and the length limits may change)",
-		init.Train.InitFrom, train.DescribeDiffs(diffs, settingFlag))
+	return fmt.Errorf("train: %s %s: a run that starts from a model keeps its %s, but this one asks for %s; drop those settings (%s may change)",
+		o.flag, o.name, what, train.DescribeDiffs(diffs, settingFlag), may)
 }
 
 // checkModelEarly checks a new run's model sizes before the corpus is read
@@ -702,7 +736,7 @@ var settingFlags = map[string]string{
 	"train.weight_decay": "--weight-decay", "train.clip_norm": "--clip-norm", "train.label_smoothing": "--label-smoothing",
 	"train.accum": "--accum", "train.precision": "--precision", "train.decay_steps": "--decay-steps", "train.min_lr": "--min-lr",
 	"train.teacher": "--teacher", "train.teacher_weight": "--teacher-weight", "train.teacher_top_k": "--teacher-top-k",
-	"train.init_from": "--init-from",
+	"train.init_from": "--init-from", "train.vocab_from": "--vocab-from",
 }
 
 func settingFlag(key string) string {
