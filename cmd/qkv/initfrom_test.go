@@ -212,7 +212,7 @@ func TestTrainVocabFrom(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"another tokenizer", []string{"--vocab-from", tr, "--tgt-tok", "char"}, []string{"data.tgt_tokenizer", "--tgt-tok", "way of reading text"}},
+		{"another tokenizer", []string{"--vocab-from", tr, "--tgt-tok", "char"}, []string{"data.tgt_tokenizer", "--tgt-tok", "reads text as the model does"}},
 		{"a vocabulary setting", []string{"--vocab-from", tr, "--bpe-merges", "9"}, []string{"--bpe-merges", "vocabularies"}},
 		{"both", []string{"--vocab-from", tr, "--init-from", tr}, []string{"drop --vocab-from"}},
 	} {

@@ -615,11 +615,11 @@ func (o *origin) check(s settings) error {
 			JointVocab: d.JointVocab, Placeholders: d.Placeholders}
 	}
 	was, now := settings{Data: reading(o.s.Data)}, settings{Data: reading(s.Data)}
-	what, may := "way of reading text", "only the model's settings and the length limits"
+	rule := "a run that takes a model's vocabularies reads text as the model does"
 	if o.weights {
 		was.Model, now.Model = o.s.Model, s.Model
 		was.Model.Dropout, was.Model.AttnDropout, was.Model.Seed, was.Model.MaxLen = s.Model.Dropout, s.Model.AttnDropout, s.Model.Seed, s.Model.MaxLen
-		what, may = "architecture, sizes and way of reading text", "only --dropout, --seed and the length limits"
+		rule = "a run that starts from a model keeps its architecture, sizes and way of reading text (only --dropout, --seed and the length limits may change)"
 	}
 	a, err := json.Marshal(was)
 	if err != nil {
@@ -633,8 +633,8 @@ func (o *origin) check(s settings) error {
 	if err != nil || len(diffs) == 0 {
 		return err
 	}
-	return fmt.Errorf("train: %s %s: a run that starts from a model keeps its %s, but this one asks for %s; drop those settings (%s may change)",
-		o.flag, o.name, what, train.DescribeDiffs(diffs, settingFlag), may)
+	return fmt.Errorf("train: %s %s: %s, but this one asks for %s; drop those settings",
+		o.flag, o.name, rule, train.DescribeDiffs(diffs, settingFlag))
 }
 
 // checkModelEarly checks a new run's model sizes before the corpus is read
@@ -871,10 +871,11 @@ func teach(ctx context.Context, tr *train.Trainer, student *pipeline.Pipeline, e
 	if len(o.Teacher) == 0 {
 		return nil
 	}
-	k, vocab := min(o.TeacherTopK, student.Tgt.Len()), student.Tgt.Len()
+	tgtV := student.Tgt.Len()
+	k := min(o.TeacherTopK, tgtV)
 	path := filepath.Join(student.Dir, distill.File)
 	if id != nil && id.TeacherSHA256 != "" {
-		targets, err := distill.ReadFile(path, distill.Key(id.TeacherSHA256, examples, k), vocab)
+		targets, err := distill.ReadFile(path, distill.Key(id.TeacherSHA256, examples, k), tgtV)
 		switch {
 		case err == nil:
 			fmt.Fprintf(os.Stderr, "qkv: the teacher's distributions over the %d training pairs, as it gave them when the run started, from %s\n", len(examples), path)
@@ -902,7 +903,7 @@ func teach(ctx context.Context, tr *train.Trainer, student *pipeline.Pipeline, e
 	fmt.Fprintf(os.Stderr, "qkv: %s, %s, reads the %d training pairs (λ = %g, its %d likeliest symbols a position)\n",
 		what, strings.Join(o.Teacher, ","), len(examples), o.TeacherWeight, o.TeacherTopK)
 	start, last := time.Now(), time.Now()
-	targets, err := distill.Compute(ctx, members, vocab, examples, distill.Options{
+	targets, err := distill.Compute(ctx, members, tgtV, examples, distill.Options{
 		K: o.TeacherTopK, MaxTokens: o.MaxTokens,
 		Progress: func(done, total int) {
 			if time.Since(last) >= 30*time.Second {
