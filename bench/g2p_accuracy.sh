@@ -525,6 +525,12 @@ ship() {
 		if [ -s "$OUT/$name/train-flags" ]; then
 			echo "  Training flags over the recipe: \`$(cat "$OUT/$name/train-flags")\`."
 		fi
+		local init
+		init=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("train", {}).get("init_from", ""))' "$run/config.json")
+		if [ -n "$init" ]; then
+			echo "  It started from the weights of \`$init\` as that model was on $(date -u +%F) (\`qkv train --init-from\`), with a fresh"
+			echo "  optimizer and schedule: the time above is this run's alone, on top of that model's own."
+		fi
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
 		echo "- Phones: ARPAbet without stress marks (39 phones); input letters are lowercased."
