@@ -103,6 +103,17 @@ func TestTrainInitFrom(t *testing.T) {
 		}
 	}
 
+	// A weights file of a model directory: those weights, that directory's
+	// vocabularies. The snapshot of step 20 is worse than the best weights.
+	snap := filepath.Join(dir, "snapshot")
+	stderr, err = run(snap, "--init-from", filepath.Join(tr, "step-00000020.safetensors"), "--dropout", "0")
+	if err != nil || !strings.Contains(stderr, "starting from the weights of "+filepath.Join(tr, "step-00000020.safetensors")) {
+		t.Fatalf("train --init-from a snapshot: %v\n%s", err, stderr)
+	}
+	if a, b := firstLoss(t, snap+".tsv"), firstLoss(t, from+".tsv"); a == b {
+		t.Errorf("first-step loss %.4f from the snapshot and from the best weights alike: the file was not read", a)
+	}
+
 	// Resume: the run's own checkpoint, not the model; another model refused.
 	_, stderr, err = qkv(t, "", "train", "--resume", "--train", corpusFile, "--valid", valid, "--out", from, "--max-steps", "5")
 	if err != nil || !strings.Contains(stderr, "resuming") {

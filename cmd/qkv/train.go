@@ -165,7 +165,7 @@ func init() {
 	f.StringSliceVar(&tf.opts.Teacher, "teacher", nil, "learn from a teacher's next-token distributions besides the references (token-level distillation): a model directory or builtin:NAME, several (--teacher A,B) as an ensemble; it must share the run's symbols and tokenizers, and reads the training data once before the first step")
 	f.Float32Var(&tf.opts.TeacherWeight, "teacher-weight", 0, fmt.Sprintf("λ, the teacher's share of the loss, in (0, 1]: (1 − λ)·(label-smoothed loss) + λ·(cross-entropy against the teacher) (default with --teacher: %g)", train.DefaultTeacherWeight))
 	f.IntVar(&tf.opts.TeacherTopK, "teacher-top-k", 0, fmt.Sprintf("keep the teacher's K likeliest symbols at each position, renormalized (default with --teacher: %d)", train.DefaultTeacherTopK))
-	f.StringVar(&tf.opts.InitFrom, "init-from", "", "start from a trained model (a model directory or builtin:NAME): its architecture, sizes, vocabularies, tokenizers and weights; the optimizer and the learning-rate schedule start afresh (fine-tuning, or training on past a schedule's end); only --dropout, --seed and the length limits may differ from the model's")
+	f.StringVar(&tf.opts.InitFrom, "init-from", "", "start from a trained model (a model directory, one of its weights files such as DIR/average.safetensors, or builtin:NAME): its architecture, sizes, vocabularies, tokenizers and weights; the optimizer and the learning-rate schedule start afresh (fine-tuning, or training on past a schedule's end); only --dropout, --seed and the length limits may differ from the model's")
 	f.StringVar(&tf.opts.VocabFrom, "vocab-from", "", "take the vocabularies, BPE merges and tokenizers of a trained model (a model directory or builtin:NAME) instead of building them from --train, with fresh weights of any architecture and size: models that share them can decode as one ensemble or teach each other (fairseq's --srcdict/--tgtdict); symbols the model lacks read as <unk>")
 	f.Float64Var(&tf.dropout, "dropout", 0.1, "dropout rate, in [0, 1)")
 	f.Uint64Var(&tf.seed, "seed", 1, "seed for initialization, data order and dropout")
@@ -596,7 +596,11 @@ func loadOrigin(cmd *cobra.Command) (*origin, error) {
 	case t.InitFrom == "":
 		return nil, nil
 	}
-	if o.p, err = pipeline.Load(o.name); err != nil {
+	dir, weights := o.name, ""
+	if st, err := os.Stat(o.name); err == nil && st.Mode().IsRegular() {
+		dir, weights = filepath.Dir(o.name), o.name // a weights file of a model directory: an average, a snapshot
+	}
+	if o.p, err = pipeline.LoadWeights(dir, weights); err != nil {
 		return nil, fmt.Errorf("train: %s %s: %w", o.flag, o.name, err)
 	}
 	if q := o.p.Config.Quantized; q != "" && o.weights {
