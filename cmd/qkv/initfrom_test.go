@@ -32,6 +32,24 @@ func firstLoss(t *testing.T, path string) float64 {
 	return v
 }
 
+// refusedCleanly checks that a qkv train was refused with an error that
+// says every one of want, and left nothing in its --out.
+func refusedCleanly(t *testing.T, name, out, stderr string, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: trained\n%s", name, stderr)
+		return
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("%s: the error does not say %q:\n%s", name, w, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(out); len(entries) > 0 {
+		t.Errorf("%s: the refused run left %d files in %s", name, len(entries), out)
+	}
+}
+
 // TestTrainInitFrom: qkv train --init-from MODEL starts a new run from a
 // trained model: its shape, vocabularies and tokenizers (the files are the
 // model's) and its weights (the first step's loss is the trained model's,
@@ -141,18 +159,7 @@ func TestTrainInitFrom(t *testing.T) {
 			args = append([]string{"--init-from", tr}, args...)
 		}
 		stderr, err := run(out, args...)
-		if err == nil {
-			t.Errorf("%s: trained\n%s", c.name, stderr)
-			continue
-		}
-		for _, w := range c.want {
-			if !strings.Contains(stderr, w) {
-				t.Errorf("%s: the error does not say %q:\n%s", c.name, w, stderr)
-			}
-		}
-		if entries, _ := os.ReadDir(out); len(entries) > 0 {
-			t.Errorf("%s: the refused run left %d files in %s", c.name, len(entries), out)
-		}
+		refusedCleanly(t, c.name, out, stderr, err, c.want)
 	}
 
 	// Letters the model never saw read as <unk>, counted.
@@ -229,17 +236,6 @@ func TestTrainVocabFrom(t *testing.T) {
 	} {
 		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
 		_, stderr, err := qkv(t, "", args(out, c.args...)...)
-		if err == nil {
-			t.Errorf("%s: trained\n%s", c.name, stderr)
-			continue
-		}
-		for _, w := range c.want {
-			if !strings.Contains(stderr, w) {
-				t.Errorf("%s: the error does not say %q:\n%s", c.name, w, stderr)
-			}
-		}
-		if entries, _ := os.ReadDir(out); len(entries) > 0 {
-			t.Errorf("%s: the refused run left %d files in %s", c.name, len(entries), out)
-		}
+		refusedCleanly(t, c.name, out, stderr, err, c.want)
 	}
 }
