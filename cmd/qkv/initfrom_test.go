@@ -32,6 +32,18 @@ func firstLoss(t *testing.T, path string) float64 {
 	return v
 }
 
+// sameVocabFiles checks that run's vocabularies are model's, byte for byte.
+func sameVocabFiles(t *testing.T, model, run string) {
+	t.Helper()
+	for _, f := range []string{"src.vocab", "tgt.vocab"} {
+		a, errA := os.ReadFile(filepath.Join(model, f))
+		b, errB := os.ReadFile(filepath.Join(run, f))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs from the model's (%v, %v)", f, errA, errB)
+		}
+	}
+}
+
 // refusedCleanly checks that a qkv train was refused with an error that
 // says every one of want, and left nothing in its --out.
 func refusedCleanly(t *testing.T, name, out, stderr string, err error, want []string) {
@@ -83,13 +95,7 @@ func TestTrainInitFrom(t *testing.T) {
 	if a, b := firstLoss(t, from+".tsv"), firstLoss(t, scratch+".tsv"); !(a < b/2) {
 		t.Errorf("first-step loss %.4f from the trained model, %.4f from scratch: the weights were not carried over", a, b)
 	}
-	for _, f := range []string{"src.vocab", "tgt.vocab"} {
-		a, errA := os.ReadFile(filepath.Join(tr, f))
-		b, errB := os.ReadFile(filepath.Join(from, f))
-		if errA != nil || errB != nil || !bytes.Equal(a, b) {
-			t.Errorf("%s differs from the model's (%v, %v)", f, errA, errB)
-		}
-	}
+	sameVocabFiles(t, tr, from)
 	var cfg, model struct {
 		Model map[string]any `json:"model"`
 		Data  map[string]any `json:"data"`
@@ -204,13 +210,7 @@ func TestTrainVocabFrom(t *testing.T) {
 	if err != nil || !strings.Contains(stderr, "with the vocabularies of "+tr) || !strings.Contains(stderr, "warning: 2 tokens of the training pairs are not in the vocabularies") {
 		t.Fatalf("train --vocab-from: %v\n%s", err, stderr)
 	}
-	for _, f := range []string{"src.vocab", "tgt.vocab"} {
-		a, errA := os.ReadFile(filepath.Join(tr, f))
-		b, errB := os.ReadFile(filepath.Join(shared, f))
-		if errA != nil || errB != nil || !bytes.Equal(a, b) {
-			t.Errorf("%s differs from the model's (%v, %v)", f, errA, errB)
-		}
-	}
+	sameVocabFiles(t, tr, shared)
 	if cfg := readOrFail(t, filepath.Join(shared, "config.json")); !strings.Contains(cfg, `"vocab_from": "`+tr+`"`) || !strings.Contains(cfg, `"arch": "rnnsearch"`) {
 		t.Errorf("config.json does not record the run:\n%s", cfg)
 	}
