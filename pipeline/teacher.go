@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/qkv-dev/qkv/distill"
@@ -9,9 +11,22 @@ import (
 	"github.com/qkv-dev/qkv/text/vocab"
 )
 
+// MemberNamed reads one model named on the command line of qkv train
+// (--teacher, --init-from, --vocab-from): a model directory (its best
+// weights, else last), builtin:NAME, or one weights file of a model
+// directory (DIR/average.safetensors, a snapshot), which stands for that
+// directory with those weights.
+func MemberNamed(name string) Member {
+	if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() {
+		return Member{Dir: filepath.Dir(name), Weights: name}
+	}
+	return Member{Dir: name}
+}
+
 // LoadTeacher loads the models a student run learns from (qkv train
-// --teacher): model directories (their best weights, else last) or
-// builtin:NAME, a built-in ensemble standing for its members. Each must
+// --teacher), each named as MemberNamed reads it: model directories,
+// weights files of model directories, or builtin:NAME, a built-in
+// ensemble standing for its members. Each must
 // read and write text as the student does: know every symbol of the
 // student's vocabularies (in any order: the members' maps say which of
 // their ids is the student's; a symbol only the teacher knows is left out
@@ -20,7 +35,7 @@ import (
 func LoadTeacher(names []string, student *Pipeline) ([]distill.Member, error) {
 	var members []Member
 	for _, n := range names {
-		members = append(members, Member{Dir: strings.TrimSpace(n)})
+		members = append(members, MemberNamed(strings.TrimSpace(n)))
 	}
 	members, err := expandBuiltinEnsembles(members)
 	if err != nil {

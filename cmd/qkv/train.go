@@ -97,7 +97,8 @@ is given. One qkv train at a time holds a directory: a second is refused.
 
 --teacher MODEL[,MODEL…] distills a teacher into the run (token-level
 knowledge distillation; Sun et al. 2019 for G2P): before the first step
-the teacher (a model directory or builtin:NAME; several average their
+the teacher (a model directory, one of its weights files such as
+DIR/average.safetensors, or builtin:NAME; several average their
 probabilities, as an ensemble decodes) reads every training pair as
 training does, and the loss at each target position becomes
 (1 − λ)·(the label-smoothed loss on the reference) + λ·(the cross-entropy
@@ -162,7 +163,7 @@ func init() {
 	f.IntVar(&tf.opts.KeepSnapshots, "keep-snapshots", 0, "keep the weights of the last N validation points as step-*.safetensors, for qkv average (0: none)")
 	f.StringVar(&tf.opts.Precision, "precision", "fp32", "precision of the matrix products: fp32, or bf16 (bfloat16 operands, float32 accumulation; weights, optimizer and checkpoints stay fp32)")
 	f.Var(&tf.opts.SaveEvery, "save-every", "also write last.safetensors every N steps (500) or every duration (10m); 0: only at validations")
-	f.StringSliceVar(&tf.opts.Teacher, "teacher", nil, "learn from a teacher's next-token distributions besides the references (token-level distillation): a model directory or builtin:NAME, several (--teacher A,B) as an ensemble; it must share the run's symbols and tokenizers, and reads the training data once before the first step")
+	f.StringSliceVar(&tf.opts.Teacher, "teacher", nil, "learn from a teacher's next-token distributions besides the references (token-level distillation): a model directory, one of its weights files (DIR/average.safetensors) or builtin:NAME, several (--teacher A,B) as an ensemble; it must share the run's symbols and tokenizers, and reads the training data once before the first step")
 	f.Float32Var(&tf.opts.TeacherWeight, "teacher-weight", 0, fmt.Sprintf("λ, the teacher's share of the loss, in (0, 1]: (1 − λ)·(label-smoothed loss) + λ·(cross-entropy against the teacher) (default with --teacher: %g)", train.DefaultTeacherWeight))
 	f.IntVar(&tf.opts.TeacherTopK, "teacher-top-k", 0, fmt.Sprintf("keep the teacher's K likeliest symbols at each position, renormalized (default with --teacher: %d)", train.DefaultTeacherTopK))
 	f.StringVar(&tf.opts.InitFrom, "init-from", "", "start from a trained model (a model directory, one of its weights files such as DIR/average.safetensors, or builtin:NAME): its architecture, sizes, vocabularies, tokenizers and weights; the optimizer and the learning-rate schedule start afresh (fine-tuning, or training on past a schedule's end); only --dropout, --seed and the length limits may differ from the model's")
@@ -596,11 +597,8 @@ func loadOrigin(cmd *cobra.Command) (*origin, error) {
 	case t.InitFrom == "":
 		return nil, nil
 	}
-	dir, weights := o.name, ""
-	if st, err := os.Stat(o.name); err == nil && st.Mode().IsRegular() {
-		dir, weights = filepath.Dir(o.name), o.name // a weights file of a model directory: an average, a snapshot
-	}
-	if o.p, err = pipeline.LoadWeights(dir, weights); err != nil {
+	m := pipeline.MemberNamed(o.name)
+	if o.p, err = pipeline.LoadWeights(m.Dir, m.Weights); err != nil {
 		return nil, fmt.Errorf("train: %s %s: %w", o.flag, o.name, err)
 	}
 	if q := o.p.Config.Quantized; q != "" && o.weights {
