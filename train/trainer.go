@@ -393,6 +393,26 @@ func (t *Trainer) TotalSteps() int64 {
 	return total
 }
 
+// DescribeSchedule says in words what learning rate the run's schedule
+// gives and when: its peak and the step it reaches it, and what follows.
+// Noam's --lr is a factor, not a rate (Vaswani et al. 2017, §5.3), so the
+// rate it makes is spelled out, for a run whose model size sets it.
+func (t *Trainer) DescribeSchedule() string {
+	o := t.opts
+	peakAt := int64(max(o.Warmup, 1))
+	peak := t.sched.LR(peakAt)
+	switch o.Schedule {
+	case "noam":
+		return fmt.Sprintf("noam: rising to %.3g at step %d (--lr %g is the schedule's factor: %g·d_model^−0.5·warmup^−0.5), then falling as 1/√step",
+			peak, peakAt, o.LR, o.LR)
+	case "inverse-sqrt":
+		return fmt.Sprintf("inverse-sqrt: rising to %.3g at step %d, then falling as 1/√step", peak, peakAt)
+	case "cosine":
+		return fmt.Sprintf("cosine: rising to %.3g at step %d, then down to %.3g at step %d", peak, peakAt, o.MinLR, o.CosineSteps())
+	}
+	return fmt.Sprintf("constant: %.3g", o.LR)
+}
+
 func (t *Trainer) warn(format string, args ...any) {
 	if t.OnWarn != nil {
 		t.OnWarn(fmt.Sprintf(format, args...))

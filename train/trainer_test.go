@@ -310,3 +310,30 @@ func TestSnapshots(t *testing.T) {
 		t.Error("no error for keep_snapshots -1")
 	}
 }
+
+// TestDescribeSchedule: the schedule's description gives the rate it
+// peaks at, and when: for noam, whose --lr is a factor, the rate its
+// formula makes of the model's width.
+func TestDescribeSchedule(t *testing.T) {
+	for _, c := range []struct {
+		opts Options
+		want []string
+	}{
+		// 2 · 32^−0.5 · 100^−0.5 = 0.0354: d_model 32 (newModel).
+		{Options{Schedule: "noam", LR: 2, Warmup: 100}, []string{"noam", "0.0354 at step 100", "--lr 2 is the schedule's factor"}},
+		{Options{Schedule: "inverse-sqrt", LR: 5e-4, Warmup: 40}, []string{"0.0005 at step 40", "1/√step"}},
+		{Options{Schedule: "cosine", LR: 1e-3, Warmup: 80, MaxSteps: 900, MinLR: 1e-5}, []string{"0.001 at step 80", "down to 1e-05 at step 900"}},
+		{Options{Schedule: "constant", LR: 3e-4}, []string{"constant: 0.0003"}},
+	} {
+		tr, err := New(newModel(t, "transformer"), copyTask(30, 1), copyTask(5, 2), t.TempDir(), c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := tr.DescribeSchedule()
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: %q lacks %q", c.opts.Schedule, got, w)
+			}
+		}
+	}
+}

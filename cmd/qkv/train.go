@@ -299,6 +299,7 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "qkv: %s with %s parameters%s; %d training and %d validation pairs%s; vocabularies %d/%d; %d batches an epoch\n",
 		s.Model.Arch, humanCount(countParams(m)), origin, len(pr.Train), len(pr.Valid), held, pr.Src.Len(), pr.Tgt.Len(), tr.BatchesPerEpoch())
+	fmt.Fprintf(os.Stderr, "qkv: learning rate %s\n", tr.DescribeSchedule())
 	p := pr.Pipeline(tf.out, m)
 	if err := teach(ctx, tr, p, pr.Train, s.Train, id); err != nil {
 		// Nothing was trained: remove what this run wrote, so that the
