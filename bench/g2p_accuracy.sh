@@ -177,6 +177,29 @@ table() {
 	} | column -t -s $'\t'
 }
 
+# record_origin DIR: for a run that started from a built-in model
+# (train.init_from builtin:NAME in its config.json), that model's line of
+# `qkv models --json` as the binary that trains it has it, kept once in
+# DIR/origin.json: the shipped card adds that model's training time to the
+# run's own.
+record_origin() {
+	local dir=$1 init
+	[ ! -s "$dir/origin.json" ] && [ -s "$dir/run/config.json" ] || return 0
+	init=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("train", {}).get("init_from", ""))' "$dir/run/config.json")
+	case $init in builtin:*) ;; *) return 0 ;; esac
+	q models --json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    if json.loads(line)["name"] == sys.argv[1]:
+        print(line, end="")' "$init" >"$dir/origin.json.tmp"
+	if [ -s "$dir/origin.json.tmp" ]; then
+		mv "$dir/origin.json.tmp" "$dir/origin.json"
+	else
+		rm -f "$dir/origin.json.tmp"
+		say "warning: $QKV has no $init (the model $dir/run started from): its training time is left out of the card"
+	fi
+}
+
 run_arch() {
 	local arch=$1 budget=${2:-2h}
 	local recipe=${RECIPE:-recipes/g2p-$arch.yaml}
@@ -208,9 +231,11 @@ run_arch() {
 		q train --config "$recipe" --train "$trainfile" --valid "$OUT/split/valid.tsv" --out "$run" \
 			--time-budget "$budget" --seed "$SEED" --keep-snapshots "$KEEP" ${TRAIN_FLAGS:-} 2> >(tee -a "$dir/train.log" >&2)
 		echo $((SECONDS - start)) >>"$dir/train-seconds"
+		record_origin "$dir"
 	elif [ "${RESUME:-}" = 1 ]; then
 		q train --resume --train "$trainfile" --valid "$OUT/split/valid.tsv" --out "$run" --time-budget "$budget" 2> >(tee -a "$dir/train.log" >&2)
 		echo $((SECONDS - start)) >>"$dir/train-seconds"
+		record_origin "$dir"
 	fi
 	if [ "${TRAIN_ONLY:-}" = 1 ]; then
 		say "TRAIN_ONLY=1: trained $run; nothing chosen or scored"
@@ -463,6 +488,13 @@ ship() {
 	local minutes trained
 	minutes=$(awk '{s += $1} END {print s / 60}' "$OUT/$name/train-seconds")
 	trained=$(printf '%.0f min' "$minutes")
+	# A run that started from a built-in model: that model's own time too.
+	local origin="" origin_min=0 total_min=$minutes
+	record_origin "$OUT/$name"
+	if [ -s "$OUT/$name/origin.json" ]; then
+		read -r origin origin_min < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["name"], d["card"]["trained_min"])' "$OUT/$name/origin.json")
+		total_min=$(awk -v a="$minutes" -v b="$origin_min" 'BEGIN {print a + b}')
+	fi
 	# Where the legs of a resumed run differ in cores: "140 min on 1 core, then 64 min on 2 cores".
 	local cores="? cores" trained_on
 	if [ -s "$OUT/$name/threads" ] && [ "$(wc -l <"$OUT/$name/threads")" = "$(wc -l <"$OUT/$name/train-seconds")" ]; then
@@ -499,7 +531,9 @@ ship() {
 		say "scoring the test file once: $system"
 		q eval --test "$TEST" --by-length --model "$run" --weights "$weights" --beam "$b" --alpha "$a" >"$tj.tmp"
 		mv "$tj.tmp" "$tj"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$system" "$trained" \
+		local trained_all=$trained
+		[ -z "$origin" ] || trained_all=$(printf '%.0f min (%.0f of %s + %s)' "$total_min" "$origin_min" "$origin" "$trained")
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$system" "$trained_all" \
 			"weights $(basename "$w" .safetensors) as $chosen, beam $b, alpha $a" $(if [ -s "$sel/valid-ship-$chosen.json" ]; then jf "$sel/valid-ship-$chosen.json" wer per; else echo "$vw $vp"; fi) \
 			$(jf "$tj" wer per) "$(date -u +%FT%TZ)" >>"$OUT/results.tsv"
 	fi
@@ -527,7 +561,10 @@ ship() {
 		fi
 		local init
 		init=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("train", {}).get("init_from", ""))' "$run/config.json")
-		if [ -n "$init" ]; then
+		if [ -n "$origin" ]; then
+			echo "  It started from the weights of \`$init\` (\`qkv train --init-from\`), with a fresh optimizer and schedule;"
+			printf '  that model had trained for %.0f min, so %.0f min in all.\n' "$origin_min" "$total_min"
+		elif [ -n "$init" ]; then
 			echo "  It started from the weights of \`$init\` as that model was on $(date -u +%F) (\`qkv train --init-from\`), with a fresh"
 			echo "  optimizer and schedule: the time above is this run's alone, on top of that model's own."
 		fi
@@ -538,7 +575,7 @@ ship() {
 		echo "The CMU Pronouncing Dictionary's licence is in data/cmudict/LICENSE."
 	} >"$tmp/README.md"
 	# card.json: the same, for qkv g2p (its default decoding) and the tests.
-	python3 - "$tj" "$b" "$a" "$chosen" "$minutes" "$(basename "$w" .safetensors)" >"$tmp/card.json" <<'PY'
+	python3 - "$tj" "$b" "$a" "$chosen" "$total_min" "$(basename "$w" .safetensors)" >"$tmp/card.json" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
 print(json.dumps({"beam": int(sys.argv[2]), "alpha": float(sys.argv[3]), "dtype": sys.argv[4],
