@@ -200,6 +200,15 @@ for line in sys.stdin:
 	fi
 }
 
+# leg_done DIR START: a stretch of training ended: its seconds and the
+# cores it had, a line each (train-seconds, threads: the card's "140 min on
+# 1 core, then 64 min on 2 cores"), and the model it started from.
+leg_done() {
+	echo $((SECONDS - $2)) >>"$1/train-seconds"
+	echo "${THREADS:-$(nproc)}" >>"$1/threads"
+	record_origin "$1"
+}
+
 run_arch() {
 	local arch=$1 budget=${2:-2h}
 	local recipe=${RECIPE:-recipes/g2p-$arch.yaml}
@@ -223,19 +232,15 @@ run_arch() {
 		echo "$EXTRA: $(wc -l <"$EXTRA") pairs, sha256 $(sha256sum "$EXTRA" | cut -c1-16)" >"$dir/extra"
 	fi
 	[ ! -s "$dir/train.tsv" ] || trainfile=$dir/train.tsv
-	# The cores this stretch of training had, for the shipped model's card.
-	echo "${THREADS:-$(nproc)}" >>"$dir/threads"
 	if [ ! -f "$run/last.safetensors" ]; then
 		echo "$recipe" >"$dir/recipe"
 		[ -z "${TRAIN_FLAGS:-}" ] || echo "$TRAIN_FLAGS" >"$dir/train-flags"
 		q train --config "$recipe" --train "$trainfile" --valid "$OUT/split/valid.tsv" --out "$run" \
 			--time-budget "$budget" --seed "$SEED" --keep-snapshots "$KEEP" ${TRAIN_FLAGS:-} 2> >(tee -a "$dir/train.log" >&2)
-		echo $((SECONDS - start)) >>"$dir/train-seconds"
-		record_origin "$dir"
+		leg_done "$dir" "$start"
 	elif [ "${RESUME:-}" = 1 ]; then
 		q train --resume --train "$trainfile" --valid "$OUT/split/valid.tsv" --out "$run" --time-budget "$budget" 2> >(tee -a "$dir/train.log" >&2)
-		echo $((SECONDS - start)) >>"$dir/train-seconds"
-		record_origin "$dir"
+		leg_done "$dir" "$start"
 	fi
 	if [ "${TRAIN_ONLY:-}" = 1 ]; then
 		say "TRAIN_ONLY=1: trained $run; nothing chosen or scored"
