@@ -537,7 +537,7 @@ ship() {
 		q eval --test "$TEST" --by-length --model "$run" --weights "$weights" --beam "$b" --alpha "$a" >"$tj.tmp"
 		mv "$tj.tmp" "$tj"
 		local trained_all=$trained
-		[ -z "$origin" ] || trained_all=$(printf '%.0f min (%.0f of %s + %s)' "$total_min" "$origin_min" "$origin" "$trained")
+		[ -z "$origin" ] || trained_all=$(printf '%.0f min (%.0f min of %s, then %s)' "$total_min" "$origin_min" "$origin" "$trained")
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$system" "$trained_all" \
 			"weights $(basename "$w" .safetensors) as $chosen, beam $b, alpha $a" $(if [ -s "$sel/valid-ship-$chosen.json" ]; then jf "$sel/valid-ship-$chosen.json" wer per; else echo "$vw $vp"; fi) \
 			$(jf "$tj" wer per) "$(date -u +%FT%TZ)" >>"$OUT/results.tsv"
