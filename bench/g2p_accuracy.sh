@@ -177,6 +177,12 @@ table() {
 	} | column -t -s $'\t'
 }
 
+# init_from RUN: the model a run started from (train.init_from in its
+# config.json: qkv train --init-from), or nothing.
+init_from() {
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("train", {}).get("init_from", ""))' "$1/config.json"
+}
+
 # record_origin DIR: for a run that started from a built-in model
 # (train.init_from builtin:NAME in its config.json), that model's line of
 # `qkv models --json` as the binary that trains it has it, kept once in
@@ -185,7 +191,7 @@ table() {
 record_origin() {
 	local dir=$1 init
 	[ ! -s "$dir/origin.json" ] && [ -s "$dir/run/config.json" ] || return 0
-	init=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("train", {}).get("init_from", ""))' "$dir/run/config.json")
+	init=$(init_from "$dir/run")
 	case $init in builtin:*) ;; *) return 0 ;; esac
 	q models --json | python3 -c '
 import json, sys
@@ -565,7 +571,7 @@ ship() {
 			echo "  Training flags over the recipe: \`$(cat "$OUT/$name/train-flags")\`."
 		fi
 		local init
-		init=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("train", {}).get("init_from", ""))' "$run/config.json")
+		init=$(init_from "$run")
 		if [ -n "$origin" ]; then
 			echo "  It started from the weights of \`$init\` (\`qkv train --init-from\`), with a fresh optimizer and schedule;"
 			printf '  that model had trained for %.0f min, so %.0f min in all.\n' "$origin_min" "$total_min"
