@@ -9,7 +9,8 @@
 #   2. ARCH trains with recipes/g2p-ARCH.yaml on split/train.tsv for BUDGET
 #      (best.safetensors is chosen by validation loss on split/valid.tsv).
 #   3. On split/valid.tsv only: the weights (best, last, the average of the
-#      last 5 and of the last KEEP snapshots) by greedy WER; then, for those
+#      last 5 and of the last KEEP snapshots, and for a run that started from
+#      another model, best averaged with that model's) by greedy WER; then, for those
 #      weights, the beam (BEAMS) and length penalty α (ALPHAS) by WER, ties
 #      by PER, then the simpler choice.
 #   4. The chosen system is scored on the test file once (with --by-length,
@@ -206,6 +207,37 @@ for line in sys.stdin:
 	fi
 }
 
+# origin_weights DIR: what qkv average reads as the weights of the model
+# the run in DIR started from, or nothing: for a built-in model, the model
+# of QKV with the weights it started from (origin.json's SHA-256: after a
+# ship, builtin:g2p-en is another model, and the one it was may have been
+# renamed); a model directory or weights file as named.
+origin_weights() {
+	local dir=$1 init
+	init=$(init_from "$dir/run")
+	case $init in
+	"") return 0 ;;
+	builtin:*)
+		[ -s "$dir/origin.json" ] || return 0
+		local now was
+		was=$(jf "$dir/origin.json" weights_sha256)
+		now=$(q models --json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    d = json.loads(line)
+    if d.get("weights_sha256") == sys.argv[1] and "members" not in d:
+        print(d["name"])
+        break' "$was")
+		[ -n "$now" ] || say "$QKV holds no model with the weights $dir/run started from ($init, SHA-256 $was): not averaged with it"
+		echo "$now"
+		;;
+	*)
+		[ -e "$init" ] || { say "$init, the model $dir/run started from, is gone: not averaged with it"; return 0; }
+		echo "$init"
+		;;
+	esac
+}
+
 # leg_done DIR START: a stretch of training ended: its seconds and the
 # cores it had, a line each (train-seconds, threads: the card's "140 min on
 # 1 core, then 64 min on 2 cores"), and the model it started from.
@@ -268,6 +300,15 @@ run_arch() {
 			cands+=("$sel/average$n.safetensors")
 		fi
 	done
+	# A run that started from another model (qkv train --init-from, a
+	# warm restart of the learning rate): its best weights averaged with
+	# that model's, the ends of two cycles (stochastic weight averaging).
+	local origin_w
+	origin_w=$(origin_weights "$dir")
+	if [ -n "$origin_w" ]; then
+		[ -s "$sel/best-with-origin.safetensors" ] || q average --model "$run" --out "$sel/best-with-origin.safetensors" best.safetensors "$origin_w" >/dev/null
+		cands+=("$sel/best-with-origin.safetensors")
+	fi
 	for w in "${cands[@]}"; do
 		[ -f "$(case $w in /*) echo "$w" ;; *) echo "$run/$w" ;; esac)" ] || continue
 		local tag
@@ -580,6 +621,10 @@ ship() {
 			echo "  optimizer and schedule: the time above is this run's alone, on top of that model's own."
 		fi
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
+		if [ "$(basename "$w")" = best-with-origin.safetensors ]; then
+			echo "  (best-with-origin: the mean of this run's best weights and those of \`$init\` it started from, the ends of two"
+			echo "  cycles of the learning rate: stochastic weight averaging, Izmailov et al. 2018.)"
+		fi
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
 		echo "- Phones: ARPAbet without stress marks (39 phones); input letters are lowercased."
 		echo

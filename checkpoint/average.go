@@ -18,6 +18,16 @@ import (
 // kept in float64. out is written atomically with metadata "averaged" (the
 // paths, comma-separated); it may be one of paths.
 func Average(out string, paths []string) error {
+	return AverageOf(out, paths, func(path string) (map[string]Array, error) {
+		arrays, _, err := ReadAll(path)
+		return arrays, err
+	})
+}
+
+// AverageOf is Average over weights that read returns by the names given
+// (files on disk, or weights held elsewhere, such as a model built into
+// the binary); messages and the metadata call them by those names.
+func AverageOf(out string, paths []string, read func(name string) (map[string]Array, error)) error {
 	if len(paths) == 0 {
 		return errors.New("checkpoint: average: no files")
 	}
@@ -27,7 +37,7 @@ func Average(out string, paths []string) error {
 		sums  = map[string][]float64{}
 	)
 	for i, p := range paths {
-		arrays, _, err := ReadAll(p)
+		arrays, err := read(p)
 		if err != nil {
 			return err
 		}

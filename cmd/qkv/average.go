@@ -28,7 +28,12 @@ var averageCmd = &cobra.Command{
 fairseq's average_checkpoints.py does; the Transformer paper averaged its last
 5 or 20 checkpoints. By default the newest --last snapshots that
 'qkv train --keep-snapshots N' kept in the model directory are averaged; FILEs
-(names in the model directory, or paths) choose others. The result, by default
+(names in the model directory, or paths) choose others. A FILE may also name a
+model, as --init-from does: builtin:NAME or a model directory (its best
+weights), such as the model a run started from: averaging the ends of two
+runs of a learning-rate cycle is stochastic weight averaging (Izmailov et al.
+2018). A model named, or the model directory a file lies in, must have the
+model's vocabularies. The result, by default
 DIR/average.safetensors, is checked to load into the model, and is used with
 'qkv predict|eval --weights average.safetensors'.`,
 	RunE: func(cmd *cobra.Command, files []string) error {
@@ -44,7 +49,10 @@ DIR/average.safetensors, is checked to load into the model, and is used with
 				return errors.New("average: give --last or files, not both")
 			}
 			for _, f := range files {
-				paths = append(paths, pipeline.InDir(avf.model, f))
+				if !pipeline.IsBuiltin(f) {
+					f = pipeline.InDir(avf.model, f)
+				}
+				paths = append(paths, f)
 			}
 		} else {
 			if avf.last < 1 {
@@ -90,8 +98,15 @@ DIR/average.safetensors, is checked to load into the model, and is used with
 		tmp := tf.Name()
 		tf.Close()
 		defer os.Remove(tmp)
-		if err := checkpoint.Average(tmp, paths); err != nil {
-			return err
+		p, err := pipeline.LoadForResume(avf.model)
+		if err != nil {
+			return fmt.Errorf("average: %w", err)
+		}
+		err = checkpoint.AverageOf(tmp, paths, func(name string) (map[string]checkpoint.Array, error) {
+			return pipeline.WeightsFor(p, name)
+		})
+		if err != nil {
+			return fmt.Errorf("average: %w", err)
 		}
 		abs, err := filepath.Abs(tmp) // a path, never a bare name LoadWeights would look for in the model directory
 		if err != nil {

@@ -200,6 +200,17 @@ func TestTrainPredictEval(t *testing.T) {
 	if _, stderr, err := qkv(t, "abc\n", "predict", "--model", out, "--weights", "nosuch.safetensors"); err == nil || !strings.Contains(stderr, "nosuch.safetensors") {
 		t.Errorf("missing weights file: err %v, stderr %q", err, stderr)
 	}
+	// A model named beside a file (a run's origin): its best weights, if
+	// it has the run's architecture and vocabularies.
+	stdout, stderr, err = qkv(t, "", "average", "--model", out, "--out", "with-dir.safetensors", "best.safetensors", out)
+	if err != nil || !strings.Contains(stdout, `"averaged":["`+filepath.Join(out, "best.safetensors")+`","`+out+`"]`) {
+		t.Errorf("average with a model directory: %v\n%s%s", err, stdout, stderr)
+	}
+	for model, want := range map[string]string{"builtin:g2p-en-rnnsearch": "is a rnnsearch model", "builtin:g2p-en": "src.vocab"} {
+		if _, stderr, err := qkv(t, "", "average", "--model", out, "--out", "x.safetensors", "best.safetensors", model); err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("average with %s: err %v, stderr %q (want %q)", model, err, stderr, want)
+		}
+	}
 	empty := t.TempDir()
 	if _, stderr, err := qkv(t, "", "average", "--model", empty); err == nil || !strings.Contains(stderr, "--keep-snapshots") {
 		t.Errorf("average without snapshots: err %v, stderr %q", err, stderr)
