@@ -401,14 +401,18 @@ func (t *Trainer) DescribeSchedule() string {
 	o := t.opts
 	peakAt := int64(max(o.Warmup, 1))
 	peak := t.sched.LR(peakAt)
+	rise := fmt.Sprintf("rising to %.3g at step %d", peak, peakAt)
+	if peakAt == 1 {
+		rise = fmt.Sprintf("%.3g from the first step (no warm-up)", peak)
+	}
 	switch o.Schedule {
 	case "noam":
-		return fmt.Sprintf("noam: rising to %.3g at step %d (--lr %g is the schedule's factor: %g·d_model^−0.5·warmup^−0.5), then falling as 1/√step",
-			peak, peakAt, o.LR, o.LR)
+		return fmt.Sprintf("noam: %s (--lr %g is the schedule's factor: %g·d_model^−0.5·warmup^−0.5), then falling as 1/√step",
+			rise, o.LR, o.LR)
 	case "inverse-sqrt":
-		return fmt.Sprintf("inverse-sqrt: rising to %.3g at step %d, then falling as 1/√step", peak, peakAt)
+		return fmt.Sprintf("inverse-sqrt: %s, then falling as 1/√step", rise)
 	case "cosine":
-		return fmt.Sprintf("cosine: rising to %.3g at step %d, then down to %.3g at step %d", peak, peakAt, o.MinLR, o.CosineSteps())
+		return fmt.Sprintf("cosine: %s, then down to %.3g at step %d", rise, o.MinLR, o.CosineSteps())
 	}
 	return fmt.Sprintf("constant: %.3g", o.LR)
 }

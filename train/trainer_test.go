@@ -324,6 +324,8 @@ func TestDescribeSchedule(t *testing.T) {
 		{Options{Schedule: "inverse-sqrt", LR: 5e-4, Warmup: 40}, []string{"0.0005 at step 40", "1/√step"}},
 		{Options{Schedule: "cosine", LR: 1e-3, Warmup: 80, MaxSteps: 900, MinLR: 1e-5}, []string{"0.001 at step 80", "down to 1e-05 at step 900"}},
 		{Options{Schedule: "constant", LR: 3e-4}, []string{"constant: 0.0003"}},
+		// Without a warm-up the rate starts at its peak: nothing rises.
+		{Options{Schedule: "cosine", LR: 2e-4, MaxSteps: 500}, []string{"cosine: 0.0002 from the first step (no warm-up), then down to 0 at step 500"}},
 	} {
 		tr, err := New(newModel(t, "transformer"), copyTask(30, 1), copyTask(5, 2), t.TempDir(), c.opts)
 		if err != nil {
