@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,6 +237,9 @@ func LoadForResume(dir string) (*Pipeline, error) {
 		return nil, fmt.Errorf("model directory: %w", err)
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("model directory %s is not a directory", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s is not a model directory (qkv train writes %s into one): %w", dir, ConfigFile, err)
 	}
 	return loadFiles(diskFiles(dir))
 }

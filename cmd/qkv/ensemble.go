@@ -31,7 +31,7 @@ the same data settings. --weights gives one weights file for every model
 in order.`
 
 func (m *modelFlags) register(f *pflag.FlagSet) {
-	f.StringSliceVar(&m.models, "model", nil, "model directory (from qkv train); several (--model A --model B or --model A,B) decode as an ensemble")
+	f.StringSliceVar(&m.models, "model", nil, "model directory (from qkv train), builtin:NAME, or a weights file of a model directory (DIR/average.safetensors); several (--model A --model B or --model A,B) decode as an ensemble")
 	f.StringSliceVar(&m.weights, "weights", nil, "weights file in the model directory or a path (default: best.safetensors, else last.safetensors); with an ensemble, one name for all or one per --model")
 }
 
@@ -51,15 +51,26 @@ func (m *modelFlags) members() ([]pipeline.Member, error) {
 			return nil, fmt.Errorf("--weights: file %d of %d is empty (a stray comma?)", i+1, len(m.weights))
 		}
 	}
+	// A --model may name a weights file of a model directory
+	// (run/average.safetensors), as qkv train's --init-from does.
 	out := make([]pipeline.Member, len(m.models))
 	for i, d := range m.models {
-		out[i].Dir = d
+		out[i] = pipeline.MemberNamed(d)
+	}
+	set := func(i int, w string) error {
+		if out[i].Weights != "" {
+			return fmt.Errorf("--model %s is a weights file already: drop --weights %s, or give its directory", excerpt.Quote(m.models[i]), excerpt.Quote(w))
+		}
+		out[i].Weights = w
+		return nil
 	}
 	switch n := len(m.weights); {
 	case n == 0:
 	case n == len(m.models):
 		for i, w := range m.weights {
-			out[i].Weights = w
+			if err := set(i, w); err != nil {
+				return nil, err
+			}
 		}
 	case n == 1:
 		w := m.weights[0]
@@ -67,7 +78,9 @@ func (m *modelFlags) members() ([]pipeline.Member, error) {
 			return nil, fmt.Errorf("--weights %s is one file for %d models: give one --weights per --model, in order, or a bare file name that every model directory holds (e.g. average.safetensors)", excerpt.Quote(w), len(m.models))
 		}
 		for i := range out {
-			out[i].Weights = w
+			if err := set(i, w); err != nil {
+				return nil, err
+			}
 		}
 	default:
 		return nil, fmt.Errorf("%d --weights for %d --model: give one weights file for all (a name in each directory) or one per --model, in order", n, len(m.models))

@@ -54,6 +54,19 @@ func TestEnsemblePredictEval(t *testing.T) {
 	if err != nil || twice != alone {
 		t.Errorf("a model with itself: %q (%v %s), alone: %q", twice, err, stderr, alone)
 	}
+	// A weights file of a directory stands for the directory with those
+	// weights, alone and in an ensemble.
+	asFile, stderr, err := qkv(t, in, "predict", "--model", filepath.Join(tr, "best.safetensors"))
+	if err != nil || asFile != alone {
+		t.Errorf("--model DIR/best.safetensors: %q (%v %s), --model DIR: %q", asFile, err, stderr, alone)
+	}
+	withRS, _, err := qkv(t, in, "predict", "--model", tr, "--model", rs, "--weights", "best.safetensors,last.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, stderr, err := qkv(t, in, "predict", "--model", filepath.Join(tr, "best.safetensors")+","+filepath.Join(rs, "last.safetensors")); err != nil || got != withRS {
+		t.Errorf("--model A/best.safetensors,B/last.safetensors: %q (%v %s), with --weights: %q", got, err, stderr, withRS)
+	}
 	for _, beam := range []string{"1", "4"} {
 		a, stderr, err := qkv(t, in, "predict", "--model", tr, "--model", rs, "--beam", beam)
 		if err != nil {
@@ -92,6 +105,10 @@ func TestEnsembleRefusals(t *testing.T) {
 	// symbols in another order: it decodes with the others, reordered).
 	other := copyWithTgtVocab(t, rs, func(lines []string, n int) { lines[n] = "not-a-symbol" })
 	swapped := copyWithTgtVocab(t, rs, func(lines []string, n int) { lines[n-1], lines[n] = lines[n], lines[n-1] })
+	loose := filepath.Join(t.TempDir(), "best.safetensors")
+	if b, err := os.ReadFile(filepath.Join(tr, "best.safetensors")); err != nil || os.WriteFile(loose, b, 0o644) != nil {
+		t.Fatal("copying the weights", err)
+	}
 	if _, stderr, err := qkv(t, "abc\n", "predict", "--model", tr, "--model", swapped); err != nil {
 		t.Errorf("the same symbols in another order: %v\n%s", err, stderr)
 	}
@@ -107,6 +124,8 @@ func TestEnsembleRefusals(t *testing.T) {
 		{"weights count", []string{"predict", "--model", tr, "--model", rs, "--model", tr, "--weights", "best.safetensors,best.safetensors"}, []string{"2 --weights for 3 --model"}},
 		{"one weights path", []string{"predict", "--model", tr, "--model", rs, "--weights", filepath.Join(tr, "best.safetensors")}, []string{"is one file for 2 models", "one --weights per --model"}},
 		{"stray comma", []string{"predict", "--model", tr + ","}, []string{"--model: model 2 of 2 is empty"}},
+		{"weights twice", []string{"predict", "--model", filepath.Join(tr, "best.safetensors"), "--weights", "last.safetensors"}, []string{"is a weights file already", "drop --weights"}},
+		{"a file outside a model directory", []string{"eval", "--model", loose, "--test", "x.tsv"}, []string{filepath.Dir(loose) + " is not a model directory", "config.json"}},
 		{"no model", []string{"predict"}, []string{"--model is required"}},
 	} {
 		_, stderr, err := qkv(t, "abc\n", c.args...)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/kernels"
 	"github.com/qkv-dev/qkv/model"
 	"github.com/qkv-dev/qkv/pipeline"
@@ -67,7 +68,7 @@ The API is described in docs/serving.md.`,
 func init() {
 	f := serveCmd.Flags()
 	d := serve.DefaultConfig()
-	f.StringArrayVar(&sf.models, "model", nil, "model directory to serve, as DIR (named by its base name) or NAME=DIR, or builtin:NAME; NAME=DIR1,DIR2 serves an ensemble; repeat for more")
+	f.StringArrayVar(&sf.models, "model", nil, "model directory to serve, as DIR (named by its base name; DIR may be a weights file of one, DIR/average.safetensors) or NAME=DIR, or builtin:NAME; NAME=DIR1,DIR2 serves an ensemble; repeat for more")
 	f.StringVar(&sf.weights, "weights", "", "weights file in each model directory or a path (default: best.safetensors, else last.safetensors)")
 	f.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one; 0.0.0.0:PORT for every interface)")
 	f.DurationVar(&sf.drain, "drain-timeout", 30*time.Second, "on Ctrl-C or SIGTERM, how long to finish the requests in flight")
@@ -124,8 +125,10 @@ func checkServeConfig(c *serve.Config) error {
 	return c.Check()
 }
 
-// parseModelFlag reads one --model value: DIR, or NAME=DIR. A value that
-// names an existing directory is a DIR even if it holds '='.
+// parseModelFlag reads one --model value: DIR, or NAME=DIR, where DIR may
+// also be a weights file of a model directory (served under the
+// directory's name). A value that names an existing directory is a DIR
+// even if it holds '='.
 func parseModelFlag(v string) (name, dir string, err error) {
 	if v == "" {
 		return "", "", errors.New("--model \"\": give a model directory, as DIR or NAME=DIR")
@@ -150,6 +153,9 @@ func parseModelFlag(v string) (name, dir string, err error) {
 		name = strings.TrimPrefix(dir, pipeline.BuiltinPrefix) // builtin:g2p-en serves as g2p-en
 	} else if name == "" {
 		name = filepath.Base(filepath.Clean(dir))
+		if st, err := os.Stat(dir); err == nil && st.Mode().IsRegular() {
+			name = filepath.Base(filepath.Dir(filepath.Clean(dir))) // run/average.safetensors serves as run
+		}
 		if err := serve.CheckName(name); err != nil {
 			return "", "", fmt.Errorf("--model %s: the directory's name cannot name the model (%v); name it yourself: --model NAME=%s", v, err, dir)
 		}
@@ -178,7 +184,14 @@ func loadModelOrEnsemble(dir, weights string) (*pipeline.Pipeline, error) {
 		if d == "" {
 			return nil, fmt.Errorf("an empty directory name in %q: separate the models of an ensemble with single commas", dir)
 		}
-		members = append(members, pipeline.Member{Dir: d, Weights: weights})
+		m := pipeline.MemberNamed(d) // a directory, builtin:NAME, or a weights file of a directory
+		if weights != "" {
+			if m.Weights != "" {
+				return nil, fmt.Errorf("%s is a weights file already: drop --weights %s, or give its directory", excerpt.Quote(d), excerpt.Quote(weights))
+			}
+			m.Weights = weights
+		}
+		members = append(members, m)
 	}
 	return pipeline.LoadEnsemble(members)
 }

@@ -12,13 +12,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/qkv-dev/qkv/checkpoint"
 	"github.com/qkv-dev/qkv/models"
+	"github.com/qkv-dev/qkv/pipeline"
 )
 
 // serveLog is a qkv serve's standard error, read on in the background.
@@ -289,8 +292,18 @@ func TestParseModelFlag(t *testing.T) {
 	if err := os.Mkdir(eq, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	weights := filepath.Join(run, "average.safetensors")
+	if err := os.WriteFile(weights, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ in, name, dir, err string }{
 		{"runs/g2p", "g2p", "runs/g2p", ""},
+		{weights, "run", weights, ""}, // a weights file serves under its directory's name
+		{"avg=" + weights, "avg", weights, ""},
 		{"runs/g2p/", "g2p", "runs/g2p/", ""},
 		{"en-de=runs/x", "en-de", "runs/x", ""},
 		{"builtin:g2p-en", "g2p-en", "builtin:g2p-en", ""},
@@ -380,5 +393,47 @@ func TestServeAddrChecked(t *testing.T) {
 	_, stderr, err := qkvTimeout(t, 30*time.Second, "serve", "--model", "builtin:g2p-en", "--addr", busy.Addr().String())
 	if err == nil || !strings.Contains(stderr, "another server holds that port") {
 		t.Errorf("a busy port: %v, stderr %q", err, stderr)
+	}
+}
+
+// TestLoadModelOrEnsembleWeightsFile: serve's --model DIR/FILE loads the
+// directory with that file's weights, as --weights FILE does; both at once
+// are refused.
+func TestLoadModelOrEnsembleWeightsFile(t *testing.T) {
+	tr, _ := trainedModel(t)
+	dir := copyWithTgtVocab(t, tr, func([]string, int) {})
+	p, err := pipeline.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range p.Model.Params() {
+		for i := range w.Data {
+			w.Data[i] *= 0.5
+		}
+	}
+	if err := checkpoint.Save(filepath.Join(dir, "other.safetensors"), p.Model.Params(), nil); err != nil {
+		t.Fatal(err)
+	}
+	viaFlag, err := loadModelOrEnsemble(dir, "other.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaFile, err := loadModelOrEnsemble(filepath.Join(dir, "other.safetensors"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	best, err := loadModelOrEnsemble(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := viaFlag.Model.Params()[0].Data, viaFile.Model.Params()[0].Data, best.Model.Params()[0].Data
+	if !slices.Equal(a, b) {
+		t.Errorf("--model DIR/other.safetensors loaded other weights than --weights other.safetensors")
+	}
+	if slices.Equal(a, c) {
+		t.Errorf("other.safetensors loaded as the best weights")
+	}
+	if _, err := loadModelOrEnsemble(filepath.Join(dir, "other.safetensors"), "best.safetensors"); err == nil || !strings.Contains(err.Error(), "is a weights file already") {
+		t.Errorf("a weights file and --weights: %v", err)
 	}
 }
