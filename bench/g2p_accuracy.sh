@@ -10,7 +10,7 @@
 #      (best.safetensors is chosen by validation loss on split/valid.tsv).
 #   3. On split/valid.tsv only: the weights (best, last, the average of the
 #      last 5 and of the last KEEP snapshots, and for a run that started from
-#      another model, best averaged with that model's) by greedy WER; then, for those
+#      another model, best and last each averaged with that model's) by greedy WER; then, for those
 #      weights, the beam (BEAMS) and length penalty α (ALPHAS) by WER, ties
 #      by PER, then the simpler choice.
 #   4. The chosen system is scored on the test file once (with --by-length,
@@ -301,13 +301,17 @@ run_arch() {
 		fi
 	done
 	# A run that started from another model (qkv train --init-from, a
-	# warm restart of the learning rate): its best weights averaged with
-	# that model's, the ends of two cycles (stochastic weight averaging).
+	# warm restart of the learning rate): its best and its last weights
+	# each averaged with that model's, the ends of two cycles (stochastic
+	# weight averaging).
 	local origin_w
 	origin_w=$(origin_weights "$dir")
 	if [ -n "$origin_w" ]; then
-		[ -s "$sel/best-with-origin.safetensors" ] || q average --model "$run" --out "$sel/best-with-origin.safetensors" best.safetensors "$origin_w" >/dev/null
-		cands+=("$sel/best-with-origin.safetensors")
+		local ow
+		for ow in best last; do
+			[ -s "$sel/$ow-with-origin.safetensors" ] || q average --model "$run" --out "$sel/$ow-with-origin.safetensors" "$ow.safetensors" "$origin_w" >/dev/null
+			cands+=("$sel/$ow-with-origin.safetensors")
+		done
 	fi
 	for w in "${cands[@]}"; do
 		[ -f "$(case $w in /*) echo "$w" ;; *) echo "$run/$w" ;; esac)" ] || continue
@@ -621,10 +625,12 @@ ship() {
 			echo "  optimizer and schedule: the time above is this run's alone, on top of that model's own."
 		fi
 		echo "- Chosen on the validation split: weights $(basename "$w" .safetensors), beam $b, alpha $a; stored as $chosen."
-		if [ "$(basename "$w")" = best-with-origin.safetensors ]; then
-			echo "  (best-with-origin: the mean of this run's best weights and those of \`$init\` it started from, the ends of two"
-			echo "  cycles of the learning rate: stochastic weight averaging, Izmailov et al. 2018.)"
-		fi
+		case $(basename "$w") in
+		*-with-origin.safetensors)
+			echo "  ($(basename "$w" .safetensors): the mean of this run's $(basename "$w" -with-origin.safetensors) weights and those of \`$init\` it started from, the ends"
+			echo "  of two cycles of the learning rate: stochastic weight averaging, Izmailov et al. 2018.)"
+			;;
+		esac
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
 		echo "- Phones: ARPAbet without stress marks (39 phones); input letters are lowercased."
 		echo

@@ -18,30 +18,28 @@ import (
 // stochastic weight averaging (Izmailov et al. 2018) combines the ends of
 // cycles of the learning rate.
 //
-// A model named, or the model directory a weights file lies in, must have
-// p's vocabularies, symbol for symbol in the same order: the rows of the
-// embeddings and of the output layer stand for those symbols, and a mean
-// of rows that stand for different ones means nothing. A weights file
-// outside any model directory is read as it is: its shapes are checked,
-// nothing more can be.
+// A weights file of a model directory loads into that model, so that only
+// its parameters count (last.safetensors also holds the optimizer's
+// state). A model named, or the model directory a weights file lies in,
+// must have p's architecture and vocabularies, symbol for symbol in the
+// same order: the rows of the embeddings and of the output layer stand for
+// those symbols, and a mean of rows that stand for different ones means
+// nothing. A weights file outside any model directory is read as it is:
+// its shapes are checked, nothing more can be.
 func WeightsFor(p *Pipeline, name string) (map[string]checkpoint.Array, error) {
-	if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() {
-		dir := filepath.Dir(name)
-		if !sameDir(dir, p.Dir) {
-			if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
-				q, err := LoadForResume(dir)
-				if err != nil {
-					return nil, fmt.Errorf("%s lies in a model directory that does not load: %w", name, err)
-				}
-				if err := sameVocabularies(p, q); err != nil {
-					return nil, fmt.Errorf("%s: %w", name, err)
-				}
-			}
+	st, err := os.Stat(name)
+	switch {
+	case err == nil && st.Mode().IsRegular():
+		if _, err := os.Stat(filepath.Join(filepath.Dir(name), ConfigFile)); err != nil {
+			// Outside any model directory: the file as it is.
+			arrays, _, err := checkpoint.ReadAll(name)
+			return arrays, err
 		}
-		arrays, _, err := checkpoint.ReadAll(name)
-		return arrays, err
-	}
-	if st, err := os.Stat(name); !IsBuiltin(name) && (err != nil || !st.IsDir()) {
+		// A file of a model directory loads into its model, so that
+		// only parameters are averaged: last.safetensors also holds the
+		// optimizer's moments.
+	case IsBuiltin(name) || err == nil && st.IsDir():
+	default:
 		return nil, fmt.Errorf("%s: not a weights file, a model directory or builtin:NAME", excerpt.Quote(name))
 	}
 	m := MemberNamed(name)
@@ -87,14 +85,4 @@ func sameVocabularies(p, q *Pipeline) error {
 		return fmt.Errorf("its model's %s is not that of %s (%s): the rows of their weights stand for other symbols, and their mean would mean nothing", v.file, p.Dir, why)
 	}
 	return nil
-}
-
-// sameDir reports whether two paths name one directory.
-func sameDir(a, b string) bool {
-	if filepath.Clean(a) == filepath.Clean(b) {
-		return true
-	}
-	x, errA := os.Stat(a)
-	y, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(x, y)
 }

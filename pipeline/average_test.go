@@ -10,6 +10,7 @@ import (
 
 	"github.com/qkv-dev/qkv/checkpoint"
 	"github.com/qkv-dev/qkv/model"
+	"github.com/qkv-dev/qkv/tensor"
 	"github.com/qkv-dev/qkv/text/corpus"
 )
 
@@ -59,10 +60,19 @@ func TestWeightsFor(t *testing.T) {
 	if err := checkpoint.Save(loose, om.Params(), nil); err != nil {
 		t.Fatal(err)
 	}
+	// A file that also holds the optimizer's state (last.safetensors):
+	// only the parameters are averaged.
+	withState := filepath.Join(run, "with-state.safetensors")
+	state := tensor.FromData(make([]float32, 3), 3)
+	state.Name = OptimizerPrefix + "m"
+	if err := checkpoint.Save(withState, append(slices.Clone(best.Model.Params()), state), nil); err != nil {
+		t.Fatal(err)
+	}
 	first := best.Model.Params()[0]
 	for name, want := range map[string]model.Model{
 		filepath.Join(run, BestFile):    best.Model,
 		run:                             best.Model,
+		withState:                       best.Model,
 		origin:                          om,
 		"builtin:origin":                om,
 		filepath.Join(origin, BestFile): om,
