@@ -600,6 +600,7 @@ ship() {
 	mkdir -p "$tmp"
 	cp "$run/config.json" "$run/src.vocab" "$run/tgt.vocab" "$tmp/"
 	cp "$weights" "$tmp/best.safetensors"
+	cp "$tj" "$tmp/test.json" # its test scoring, by length too: qkv plot LABEL=builtin:$model
 	{
 		echo "# builtin:$model"
 		echo
@@ -682,6 +683,7 @@ ship_ensemble() {
 	for n in "${ENS_CHOSEN[@]}"; do members+=("${n#builtin:}"); done
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
+	cp "$sel/test.json" "$tmp/test.json" # its test scoring, by length too: qkv plot LABEL=builtin:$model
 	python3 - "$sel/test.json" "$b" "$a" "${members[@]}" >"$tmp/card.json" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))

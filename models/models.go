@@ -51,6 +51,12 @@ import (
 //go:embed g2p-*
 var FS embed.FS
 
+// TestFile is the JSON line of a shipped model's single test scoring (qkv
+// eval --by-length: its error rates by word length too), kept beside its
+// card so that `qkv plot LABEL=builtin:NAME` draws it. Models shipped
+// before 2026-12-05 lack it.
+const TestFile = "test.json"
+
 // Card is a shipped model's card.json: how it was chosen and how accurate
 // it is, written by bench/g2p_accuracy.sh ship.
 type Card struct {

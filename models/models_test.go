@@ -2,6 +2,8 @@ package models_test
 
 import (
 	"bufio"
+	"encoding/json"
+	"errors"
 	"io/fs"
 	"math"
 	"os"
@@ -51,6 +53,7 @@ func checkCard(t *testing.T, name string) {
 	if card.Beam < 1 || card.TestWER <= 0 || card.TestWER >= 100 || card.TestWords != 12000 {
 		t.Fatalf("implausible card: %+v", card)
 	}
+	checkTestFile(t, name, card)
 	if len(card.Members) > 0 {
 		// A built-in ensemble: its members are checked on their own; here,
 		// that they decode together as accurately as its card says.
@@ -87,6 +90,41 @@ func checkCard(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	checkSample(t, p, card)
+}
+
+// checkTestFile: a model's test.json, where it has one, is the scoring its
+// card reports: the same WER, PER, words and decoding, and error rates by
+// length whose words add up to the test set's.
+func checkTestFile(t *testing.T, name string, card models.Card) {
+	raw, err := models.FS.ReadFile(name + "/" + models.TestFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Logf("no %s (shipped before 2026-12-05)", models.TestFile)
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		WER, PER  float64
+		Sentences int
+		Beam      int
+		Alpha     float64
+		ByLength  []metrics.LengthBucket `json:"by_length"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("%s: %v", models.TestFile, err)
+	}
+	if s.WER != card.TestWER || s.PER != card.TestPER || s.Sentences != card.TestWords || s.Beam != card.Beam || s.Alpha != card.Alpha {
+		t.Errorf("%s says WER %v PER %v on %d words (beam %d, α %v); the card %v %v on %d (beam %d, α %v)",
+			models.TestFile, s.WER, s.PER, s.Sentences, s.Beam, s.Alpha, card.TestWER, card.TestPER, card.TestWords, card.Beam, card.Alpha)
+	}
+	n := 0
+	for _, b := range s.ByLength {
+		n += b.Count
+	}
+	if len(s.ByLength) == 0 || n != s.Sentences {
+		t.Errorf("%s: %d length buckets holding %d words, of %d", models.TestFile, len(s.ByLength), n, s.Sentences)
+	}
 }
 
 // checkSample decodes the 301 sample words as the card says and checks

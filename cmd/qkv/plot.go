@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +18,8 @@ import (
 	"github.com/qkv-dev/qkv/internal/atomicfile"
 	"github.com/qkv-dev/qkv/internal/excerpt"
 	"github.com/qkv-dev/qkv/metrics"
+	"github.com/qkv-dev/qkv/models"
+	"github.com/qkv-dev/qkv/pipeline"
 	"github.com/qkv-dev/qkv/train"
 	"github.com/qkv-dev/qkv/viz"
 )
@@ -36,7 +40,9 @@ where the fixed-vector encoder-decoder falls off on long inputs. For G2P the
 source length is the word's length in letters.
 
 Each argument is LABEL=FILE (the label is the line's name in the legend) or
-FILE (labelled by its name). The files must score the same test set: every
+FILE (labelled by its name). FILE may be builtin:NAME: the line of the
+built-in model's own test scoring, kept when it was shipped (qkv models
+lists them). The files must score the same test set: every
 length bucket must hold the same number of sources in each. The x axis shows
 each bucket with its number of sources.
 
@@ -47,6 +53,7 @@ follows the extension (.svg or .png). Files are written atomically.
   qkv eval --model rnn --test test.tsv --by-length > rnnsearch.json
   qkv plot --out wer-by-length.svg --out wer-by-length.png \
     Transformer=transformer.json RNNsearch=rnnsearch.json
+  qkv plot --out built-in.svg Transformer=builtin:g2p-en RNNsearch=rnnsearch.json
 
 With --kind loss: draw training curves by step, one line per argument
 LABEL=LOG.tsv[#COLUMN], from TSV files whose first column is the step: the
@@ -103,10 +110,12 @@ func parsePlotArgs(args []string) ([]plotInput, error) {
 	return ins, nil
 }
 
-// readByLength reads the first JSON value of an eval output file.
+// readByLength reads the first JSON value of an eval output file, or of
+// builtin:NAME's test.json: the line its single test scoring wrote when it
+// was shipped.
 func readByLength(path string) (evalByLength, error) {
 	var e evalByLength
-	raw, err := os.ReadFile(path)
+	raw, err := readEvalFile(path)
 	if err != nil {
 		return e, err
 	}
@@ -121,6 +130,22 @@ func readByLength(path string) (evalByLength, error) {
 		return e, fmt.Errorf("%s has no by_length: run qkv eval with --by-length (and a G2P test set: WER is broken down by length)", path)
 	}
 	return e, nil
+}
+
+// readEvalFile reads an eval output file, or a built-in model's test.json.
+func readEvalFile(path string) ([]byte, error) {
+	name, ok := strings.CutPrefix(path, pipeline.BuiltinPrefix)
+	if !ok {
+		return os.ReadFile(path)
+	}
+	if !slices.Contains(pipeline.Builtins(), name) {
+		return nil, fmt.Errorf("%s: no such built-in model (qkv models lists them)", excerpt.Quote(path))
+	}
+	raw, err := fs.ReadFile(models.FS, name+"/"+models.TestFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no %s (models shipped before 2026-12-05 lack it): run qkv eval --by-length --model %s --test TEST and plot that file", path, models.TestFile, path)
+	}
+	return raw, err
 }
 
 // bucketLabel names a bucket of source lengths: "≤4", "5–6", "13+".

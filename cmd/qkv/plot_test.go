@@ -262,3 +262,25 @@ func TestPlotValidations(t *testing.T) {
 		t.Error("the validation loss is not titled as one")
 	}
 }
+
+// TestPlotBuiltin: builtin:NAME plots the line of a built-in model's own
+// test scoring, kept beside its card; a model without one, or no such
+// model, is refused by name.
+func TestPlotBuiltin(t *testing.T) {
+	svg := filepath.Join(t.TempDir(), "fig.svg")
+	if _, stderr, err := qkv(t, "", "plot", "--out", svg, "Transformer=builtin:g2p-en"); err != nil {
+		t.Fatalf("plot builtin:g2p-en: %v\n%s", err, stderr)
+	}
+	raw, err := os.ReadFile(svg)
+	if err != nil || !strings.Contains(string(raw), "Transformer") || !strings.Contains(string(raw), "13+") {
+		t.Errorf("the figure lacks the line or the buckets (%v)", err)
+	}
+	for arg, want := range map[string]string{
+		"builtin:g2p-en-seq2seq": "has no test.json",
+		"builtin:nope":           "no such built-in model",
+	} {
+		if _, stderr, err := qkv(t, "", "plot", "--out", svg, arg); err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("plot %s: %v %q, want %q", arg, err, stderr, want)
+		}
+	}
+}
