@@ -685,16 +685,20 @@ ship_ensemble() {
 	mkdir -p "$tmp"
 	cp "$sel/test.json" "$tmp/test.json" # its test scoring, by length too: qkv plot LABEL=builtin:$model
 	python3 - "$sel/test.json" "$b" "$a" "${members[@]}" >"$tmp/card.json" <<'PY'
-import json, sys
+import hashlib, json, sys
 t = json.load(open(sys.argv[1]))
 members = sys.argv[4:]
 cards = [json.load(open("models/%s/card.json" % m)) for m in members]
+# The weights each member had when the ensemble was chosen and scored:
+# a member shipped anew later makes another ensemble (the models test says so).
+shas = {m: hashlib.sha256(open("models/%s/best.safetensors" % m, "rb").read()).hexdigest() for m in members}
 dtypes = sorted({c["dtype"] for c in cards})
 print(json.dumps({"beam": int(sys.argv[2]), "alpha": float(sys.argv[3]),
                   "dtype": dtypes[0] if len(dtypes) == 1 else "mixed",
                   "test_wer": t["wer"], "test_per": t["per"], "test_words": t["sentences"],
                   "trained_min": round(sum(c["trained_min"] for c in cards), 1),
-                  "weights": "the members' shipped weights", "members": members}, indent=2))
+                  "weights": "the members' shipped weights", "members": members,
+                  "member_weights_sha256": shas}, indent=2))
 PY
 	{
 		echo "# builtin:$model"

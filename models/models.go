@@ -72,6 +72,10 @@ type Card struct {
 	// own, it decodes with these built-in models at once (their
 	// probabilities averaged at every step). Empty for a single model.
 	Members []string `json:"members,omitempty"`
+	// MemberWeights is the SHA-256 of each member's weights file as the
+	// ensemble was chosen and scored with it: shipping a member anew
+	// makes another ensemble, whose card no longer speaks for it.
+	MemberWeights map[string]string `json:"member_weights_sha256,omitempty"`
 }
 
 // ReadCard returns the card of the model builtin:name.

@@ -2,8 +2,10 @@ package models_test
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -63,6 +65,18 @@ func checkCard(t *testing.T, name string) {
 		}
 		if p.EnsembleSize() != len(card.Members) {
 			t.Fatalf("decodes with %d models, the card lists %d", p.EnsembleSize(), len(card.Members))
+		}
+		// Its members are the weights it was scored with.
+		for _, m := range card.Members {
+			raw, err := models.FS.ReadFile(m + "/best.safetensors")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := fmt.Sprintf("%x", sha256.Sum256(raw)), card.MemberWeights[m]; got != want {
+				t.Errorf("member %s: weights SHA-256 %s, but the ensemble was chosen and scored with %q (member_weights_sha256): "+
+					"a member shipped anew makes another ensemble; choose and score it again (bench/g2p_accuracy.sh ship-ensemble), "+
+					"or keep the old member under another name", m, got, want)
+			}
 		}
 		checkSample(t, p, card)
 		return
