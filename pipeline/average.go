@@ -51,7 +51,7 @@ func WeightsFor(p *Pipeline, name string) (map[string]checkpoint.Array, error) {
 		return nil, fmt.Errorf("%s is quantized (%s) for decoding: average the float weights it was quantized from", name, q.Config.Quantized)
 	}
 	if a, b := p.Config.Model.Arch, q.Config.Model.Arch; a != b {
-		return nil, fmt.Errorf("%s is a %s model and %s a %s one: only weights of one model can be averaged", name, b, p.Dir, a)
+		return nil, fmt.Errorf("%s is a model of architecture %s and %s of %s: only weights of one model can be averaged", name, b, p.Dir, a)
 	}
 	if err := sameVocabularies(p, q); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

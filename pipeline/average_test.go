@@ -103,7 +103,7 @@ func TestWeightsFor(t *testing.T) {
 	for name, want := range map[string]string{
 		strange:                          SrcVocabFile,
 		filepath.Join(strange, BestFile): SrcVocabFile,
-		transformer:                      "is a transformer model",
+		transformer:                      "is a model of architecture transformer",
 		"builtin:nope":                   "no such built-in model",
 		filepath.Join(run, "nope"):       "not a weights file, a model directory or builtin:NAME",
 	} {

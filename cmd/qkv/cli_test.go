@@ -206,7 +206,7 @@ func TestTrainPredictEval(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, `"averaged":["`+filepath.Join(out, "best.safetensors")+`","`+out+`"]`) {
 		t.Errorf("average with a model directory: %v\n%s%s", err, stdout, stderr)
 	}
-	for model, want := range map[string]string{"builtin:g2p-en-rnnsearch": "is a rnnsearch model", "builtin:g2p-en": "src.vocab"} {
+	for model, want := range map[string]string{"builtin:g2p-en-rnnsearch": "is a model of architecture rnnsearch", "builtin:g2p-en": "src.vocab"} {
 		if _, stderr, err := qkv(t, "", "average", "--model", out, "--out", "x.safetensors", "best.safetensors", model); err == nil || !strings.Contains(stderr, want) {
 			t.Errorf("average with %s: err %v, stderr %q (want %q)", model, err, stderr, want)
 		}
