@@ -28,14 +28,18 @@ var averageCmd = &cobra.Command{
 fairseq's average_checkpoints.py does; the Transformer paper averaged its last
 5 or 20 checkpoints. By default the newest --last snapshots that
 'qkv train --keep-snapshots N' kept in the model directory are averaged; FILEs
-(names in the model directory, or paths) choose others. A FILE may also name a
-model, as --init-from does: builtin:NAME or a model directory (its best
-weights), such as the model a run started from: averaging the ends of two
-runs of a learning-rate cycle is stochastic weight averaging (Izmailov et al.
-2018). A model named, or the model directory a file lies in, must have the
-model's vocabularies. The result, by default
+(names in the model directory, or paths) choose others; only parameters are
+averaged (last.safetensors also holds the optimizer's state). A FILE may also
+name a model, as --init-from does: builtin:NAME or a model directory (its
+best weights), such as the model a run started from: averaging the ends of
+two cycles of the learning rate is stochastic weight averaging (Izmailov et
+al. 2018). A model named, or the model directory a file lies in, must have
+the architecture and vocabularies of --model. The result, by default
 DIR/average.safetensors, is checked to load into the model, and is used with
-'qkv predict|eval --weights average.safetensors'.`,
+'qkv predict|eval --weights average.safetensors'.
+
+  qkv average --model run --last 10
+  qkv average --model run --out swa.safetensors last.safetensors builtin:g2p-en`,
 	RunE: func(cmd *cobra.Command, files []string) error {
 		if avf.model == "" {
 			return errors.New("average: --model is required")
