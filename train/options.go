@@ -48,7 +48,7 @@ type Options struct {
 	LabelSmoothing float32       `json:"label_smoothing"` // ε_ls
 	Accum          int           `json:"accum"`           // batches per optimizer step
 	ValidEvery     int64         `json:"valid_every"`     // steps between validations (0: once per epoch)
-	Patience       int           `json:"patience"`        // validations without improvement before stopping (0: never stop early)
+	Patience       int           `json:"patience"`        // validations without improvement (of BestBy) before stopping (0: never stop early)
 	KeepSnapshots  int           `json:"keep_snapshots"`  // keep the parameters of the last N validation points as step-N.safetensors, for averaging (0: none)
 	SaveEvery      Every         `json:"save_every"`      // write the last checkpoint this often besides validation points (zero: only there, at the end and on interrupt)
 	Seed           uint64        `json:"seed"`            // data order and dropout
@@ -82,7 +82,19 @@ type Options struct {
 	// a new run takes instead of building its own; recorded, omitted when
 	// the run built them.
 	VocabFrom string `json:"vocab_from,omitempty"`
+	// BestBy is what makes a validation the best so far, for
+	// best.safetensors and for Patience: "" for the validation loss (the
+	// default; "loss" is written ""), or "metric" for the trainer's
+	// validation metric (Trainer.Metric: WER, BLEU, …), which late in a
+	// run can keep improving after the loss has stopped (joeynmt's
+	// early_stopping_metric). Omitted for the loss, so runs recorded
+	// before it resume.
+	BestBy string `json:"best_by,omitempty"`
 }
+
+// BestByMetric is the value of Options.BestBy that chooses the best
+// validation by the validation metric.
+const BestByMetric = "metric"
 
 // Teacher defaults: half the loss from the teacher (Kim & Rush 2016's
 // word-level distillation mixes the two equally), its 8 likeliest symbols.
@@ -138,6 +150,7 @@ func (o Options) WithDefaults() Options {
 		o.Accum = d.Accum
 	}
 	o.Precision = NormalizePrecision(o.Precision)
+	o.BestBy = NormalizeBestBy(o.BestBy)
 	return o.WithDecayEnd()
 }
 
@@ -158,6 +171,15 @@ func NormalizePrecision(p string) string {
 		return ""
 	}
 	return p
+}
+
+// NormalizeBestBy returns the recorded form of a BestBy: "" for the
+// loss (the default), the name otherwise.
+func NormalizeBestBy(b string) string {
+	if b == "loss" {
+		return ""
+	}
+	return b
 }
 
 // GraphPrecision returns the tensor precision of o.Precision.
@@ -183,6 +205,7 @@ var optionFlags = map[string]string{
 	"valid_every": "--valid-every", "patience": "--patience", "keep_snapshots": "--keep-snapshots",
 	"save_every": "--save-every", "precision": "--precision", "decay_steps": "--decay-steps", "min_lr": "--min-lr",
 	"teacher": "--teacher", "teacher_weight": "--teacher-weight", "teacher_top_k": "--teacher-top-k",
+	"best_by": "--best-by",
 }
 
 // outOfRange is the error for an option outside its range: it names the
@@ -205,6 +228,11 @@ func (o Options) Validate() error {
 	case "noam", "inverse-sqrt", "cosine", "constant":
 	default:
 		return fmt.Errorf("train: --schedule %q is not a schedule: use noam, inverse-sqrt, cosine or constant (config key train.schedule)", o.Schedule)
+	}
+	switch o.BestBy {
+	case "", "loss", BestByMetric:
+	default:
+		return fmt.Errorf("train: --best-by %q is not a choice: use loss or metric (config key train.best_by)", o.BestBy)
 	}
 	checks := []struct {
 		ok   bool

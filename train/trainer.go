@@ -54,7 +54,7 @@ type Validation struct {
 	Loss    float64 `json:"loss"`             // cross-entropy per target token, without label smoothing
 	Metric  string  `json:"metric,omitempty"` // name of the extra metric, if any
 	Value   float64 `json:"value,omitempty"`
-	Best    bool    `json:"best,omitempty"` // the loss is the best so far: best.safetensors was written
+	Best    bool    `json:"best,omitempty"` // the best so far (by Options.BestBy): best.safetensors was written
 	Patient int     `json:"patient,omitempty"`
 }
 
@@ -63,8 +63,13 @@ type Result struct {
 	Steps    int64   // optimizer steps taken, in all (including before a resume)
 	Epochs   int     // completed epochs
 	Stopped  string  // why the run ended: epochs, max-steps, time-budget, early-stopping, interrupted
-	BestLoss float64 // NaN when there was no validation
-	LastLoss float64
+	BestLoss float64 // the lowest validation loss; NaN when there was no validation
+	// BestMetric is the validation metric of best.safetensors with
+	// Options.BestBy "metric" (NaN otherwise, or with no validation), and
+	// Metric its name.
+	BestMetric float64
+	Metric     string
+	LastLoss   float64
 }
 
 // MetricFunc scores the model on the validation data with a task metric
@@ -76,7 +81,10 @@ type Trainer struct {
 	OnStep  func(Progress)   // called after every step (may be nil)
 	OnValid func(Validation) // called after every validation (may be nil)
 	OnWarn  func(string)     // called with a warning about settings that will not work well (may be nil)
-	Metric  MetricFunc       // extra validation metric (may be nil)
+	Metric  MetricFunc       // extra validation metric (may be nil; needed by Options.BestBy "metric")
+	// MetricHigherIsBetter says the metric's larger values are the better
+	// ones (BLEU, chrF, ROUGE); false for error rates (WER, PER).
+	MetricHigherIsBetter bool
 
 	m       model.Model
 	params  []*tensor.Tensor
@@ -98,15 +106,18 @@ type Trainer struct {
 // runState is what, beyond parameters and optimizer moments, a resumed run
 // needs to continue exactly.
 type runState struct {
-	Step      int64   `json:"step"`
-	Epoch     int     `json:"epoch"`
-	Pos       int     `json:"pos"`       // batches of the epoch's order already consumed
-	BestLoss  float64 `json:"best_loss"` // valid only when Validated
-	Validated bool    `json:"validated"`
-	BadValids int     `json:"bad_valids"`
-	RNG       []byte  `json:"rng"`
-	LastLoss  float64 `json:"last_loss"`
-	Options   Options `json:"options"`
+	Step     int64   `json:"step"`
+	Epoch    int     `json:"epoch"`
+	Pos      int     `json:"pos"`       // batches of the epoch's order already consumed
+	BestLoss float64 `json:"best_loss"` // valid only when Validated
+	// BestMetric is the metric of the best validation with BestBy
+	// "metric" (valid only when Validated).
+	BestMetric float64 `json:"best_metric,omitempty"`
+	Validated  bool    `json:"validated"`
+	BadValids  int     `json:"bad_valids"`
+	RNG        []byte  `json:"rng"`
+	LastLoss   float64 `json:"last_loss"`
+	Options    Options `json:"options"`
 	// History is every validation of the run so far, in order: saved with
 	// the rest of the state, so a resumed run's history is exactly its
 	// saved past (ValidationsFile is written from it).
@@ -299,6 +310,9 @@ func (t *Trainer) run(ctx context.Context) (Result, error) {
 	if len(t.opts.Teacher) > 0 && t.soft == nil {
 		return Result{}, fmt.Errorf("train: the run learns from a teacher (%s), whose distributions were not given (SetTeacher)", strings.Join(t.opts.Teacher, ", "))
 	}
+	if t.opts.BestBy == BestByMetric && t.Metric == nil && len(t.valid) > 0 {
+		return Result{}, errors.New("train: --best-by metric chooses best.safetensors by the validation metric, but the run has none (--metric none): name a metric, or use --best-by loss")
+	}
 	start := time.Now()
 	lastSave := start
 	var tokens int64
@@ -375,9 +389,12 @@ loop:
 		return res, err
 	}
 	res.Steps, res.Epochs, res.LastLoss = t.st.Step, t.st.Epoch, t.st.LastLoss
-	res.BestLoss = math.NaN()
+	res.BestLoss, res.BestMetric = math.NaN(), math.NaN()
 	if t.st.Validated {
 		res.BestLoss = t.st.BestLoss
+		if t.opts.BestBy == BestByMetric {
+			res.BestMetric, res.Metric = t.st.BestMetric, t.metricName()
+		}
 	}
 	return res, nil
 }
@@ -610,37 +627,48 @@ func Snapshots(dir string) ([]string, error) {
 }
 
 // validate computes the validation loss (and metric), writes the best
-// checkpoint when the loss improves, and reports whether to stop early.
+// checkpoint when the validation is the best so far (by Options.BestBy),
+// and reports whether to stop early.
 func (t *Trainer) validate(ctx context.Context, epoch int) (stop bool, err error) {
 	if len(t.valid) == 0 {
 		return false, nil
 	}
 	v := Validation{Step: t.st.Step, Epoch: epoch, Loss: ValidLoss(t.m, t.valid)}
 	if !finite(v.Loss) {
-		best := "no best.safetensors yet"
-		if t.st.Validated {
-			best = fmt.Sprintf("best.safetensors holds the best weights so far (validation loss %.4f)", t.st.BestLoss)
-		}
 		t.unsaveable = true // the weights are no good: keep the last save
 		return false, fmt.Errorf("train: the validation loss at step %d is %v: training diverged (%s); start over with a lower --lr, a longer --warmup or --clip-norm 1",
-			t.st.Step, v.Loss, best)
+			t.st.Step, v.Loss, t.bestNote())
 	}
-	if !t.st.Validated || v.Loss < t.st.BestLoss {
-		t.st.BestLoss, t.st.BadValids, v.Best, t.st.Validated = v.Loss, 0, true, true
+	// The metric comes before any bookkeeping, so that a failing metric
+	// leaves the run as it was: saved, it resumes exactly.
+	if t.Metric != nil {
+		if v.Metric, v.Value, err = t.Metric(ctx, t.m); err != nil {
+			return false, fmt.Errorf("train: validation metric at step %d: %w", t.st.Step, err)
+		}
+	}
+	first := !t.st.Validated
+	if first || v.Loss < t.st.BestLoss {
+		t.st.BestLoss = v.Loss
+		v.Best = true
+	}
+	if t.opts.BestBy == BestByMetric {
+		v.Best = finite(v.Value) && (first || t.metricBetter(v.Value, t.st.BestMetric))
+		if v.Best {
+			t.st.BestMetric = v.Value
+		}
+	}
+	t.st.Validated = true
+	if v.Best {
+		t.st.BadValids = 0
 		meta := map[string]string{"step": fmt.Sprint(t.st.Step), "valid_loss": fmt.Sprint(v.Loss)}
+		if v.Metric != "" {
+			meta["valid_"+v.Metric] = fmt.Sprint(v.Value)
+		}
 		if err := checkpoint.Save(filepath.Join(t.dir, BestFile), t.params, meta); err != nil {
 			return false, err
 		}
 	} else {
 		t.st.BadValids++
-	}
-	// The metric comes after the loss's bookkeeping, so that a failing
-	// metric leaves the run as it would be without it: saved, it resumes
-	// exactly.
-	if t.Metric != nil {
-		if v.Metric, v.Value, err = t.Metric(ctx, t.m); err != nil {
-			return false, fmt.Errorf("train: validation metric at step %d: %w", t.st.Step, err)
-		}
 	}
 	v.Patient = t.st.BadValids
 	t.st.History = append(t.st.History, v)
@@ -651,6 +679,36 @@ func (t *Trainer) validate(ctx context.Context, epoch int) (stop bool, err error
 		t.OnValid(v)
 	}
 	return t.opts.Patience > 0 && t.st.BadValids >= t.opts.Patience, nil
+}
+
+// metricBetter reports whether the metric's value a beats b.
+func (t *Trainer) metricBetter(a, b float64) bool {
+	if t.MetricHigherIsBetter {
+		return a > b
+	}
+	return a < b
+}
+
+// bestNote says what best.safetensors holds, for an error message.
+func (t *Trainer) bestNote() string {
+	switch {
+	case !t.st.Validated:
+		return "no best.safetensors yet"
+	case t.opts.BestBy == BestByMetric:
+		return fmt.Sprintf("best.safetensors holds the best weights so far (validation %s %.2f)", t.metricName(), t.st.BestMetric)
+	}
+	return fmt.Sprintf("best.safetensors holds the best weights so far (validation loss %.4f)", t.st.BestLoss)
+}
+
+// metricName is the name of the validation metric in the run's history
+// ("metric" before the first validation).
+func (t *Trainer) metricName() string {
+	for _, v := range slices.Backward(t.st.History) {
+		if v.Metric != "" {
+			return v.Metric
+		}
+	}
+	return "metric"
 }
 
 // ValidationsFile is the run directory's table of every validation so

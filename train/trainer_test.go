@@ -339,3 +339,84 @@ func TestDescribeSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestBestByMetric: with BestBy "metric", best.safetensors and patience
+// follow the validation metric in its direction, not the loss; the best
+// value survives a resume; a run without a metric is refused.
+func TestBestByMetric(t *testing.T) {
+	for _, higher := range []bool{false, true} {
+		// A scripted metric, whatever the loss does.
+		script := []float64{30, 20, 25, 10, 40, 50}
+		calls := 0
+		newTrainer := func(dir string, maxSteps int64) *Trainer {
+			opts := Options{MaxTokens: 120, Schedule: "constant", LR: 1e-3, ValidEvery: 2, MaxSteps: maxSteps, Seed: 2, BestBy: "metric", Patience: 2}
+			tr, err := New(newModel(t, model.ArchTransformer), copyTask(300, 1), copyTask(40, 2), dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.MetricHigherIsBetter = higher
+			tr.Metric = func(context.Context, model.Model) (string, float64, error) {
+				calls++
+				return "wer", script[calls-1], nil
+			}
+			return tr
+		}
+		dir := t.TempDir()
+		var seen []Validation
+		tr := newTrainer(dir, 4) // validations 1 and 2, then a resume
+		tr.OnValid = func(v Validation) { seen = append(seen, v) }
+		if _, err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		tr = newTrainer(dir, 100)
+		if err := tr.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		tr.OnValid = func(v Validation) { seen = append(seen, v) }
+		res, err := tr.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Patience 2 stops both after two validations without a better
+		// metric: the best value and the count survive the resume.
+		wantBest := []bool{true, true, false, true, false, false} // error rate: 30, 20, 10
+		if higher {
+			wantBest = []bool{true, false, false} // 30 stays the best
+		}
+		var got []bool
+		for _, v := range seen {
+			got = append(got, v.Best)
+		}
+		if res.Stopped != "early-stopping" || !slices.Equal(got, wantBest) {
+			t.Errorf("higher %v: stopped (%s) with best flags %v, want early stopping with %v", higher, res.Stopped, got, wantBest)
+		}
+		last := 0
+		for i, v := range seen {
+			if v.Best {
+				last = i
+			}
+		}
+		meta, err := checkpoint.ReadMetadata(filepath.Join(dir, BestFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta["step"] != strconv.FormatInt(seen[last].Step, 10) || meta["valid_wer"] != fmt.Sprint(seen[last].Value) {
+			t.Errorf("higher %v: best.safetensors is from step %s (wer %s), the best validation was at step %d (%g)",
+				higher, meta["step"], meta["valid_wer"], seen[last].Step, seen[last].Value)
+		}
+		if res.Metric != "wer" || res.BestMetric != seen[last].Value {
+			t.Errorf("higher %v: result names %s %g as the best, want wer %g", higher, res.Metric, res.BestMetric, seen[last].Value)
+		}
+	}
+	// No metric: refused, naming the option.
+	tr, err := New(newModel(t, model.ArchTransformer), copyTask(30, 1), copyTask(4, 2), t.TempDir(), Options{MaxSteps: 2, BestBy: "metric", Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--best-by metric") {
+		t.Errorf("a run with --best-by metric and no metric: %v", err)
+	}
+	if _, err := New(newModel(t, model.ArchTransformer), copyTask(30, 1), nil, t.TempDir(), Options{BestBy: "wer"}); err == nil || !strings.Contains(err.Error(), "--best-by") {
+		t.Errorf("--best-by wer: %v", err)
+	}
+}

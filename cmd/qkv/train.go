@@ -84,7 +84,8 @@ sections arch, preset, model, data, prepare, train), then flags.
 
 The run directory --out receives config.json, run.json (what the run is: its
 settings and a fingerprint of its data), the vocabularies, best.safetensors
-(best validation loss), last.safetensors (everything needed to resume) and
+(the best validation loss, or with --best-by metric the best validation
+metric, e.g. WER), last.safetensors (everything needed to resume) and
 validations.tsv (every validation: step, epoch, loss, the metric, best; draw
 it with qkv plot --kind loss "valid=RUN/validations.tsv#wer").
 last.safetensors is written at every validation, every --save-every (steps or
@@ -159,7 +160,8 @@ func init() {
 	f.Float32Var(&tf.opts.LabelSmoothing, "label-smoothing", tf.opts.LabelSmoothing, "label smoothing ε, in [0, 1)")
 	f.IntVar(&tf.opts.Accum, "accum", tf.opts.Accum, "batches per optimizer step (gradient accumulation)")
 	f.Int64Var(&tf.opts.ValidEvery, "valid-every", 0, "validate (and save) every N steps (0: every epoch)")
-	f.IntVar(&tf.opts.Patience, "patience", 0, "stop after N validations without improvement (0: never)")
+	f.IntVar(&tf.opts.Patience, "patience", 0, "stop after N validations without improvement (of --best-by) (0: never)")
+	f.StringVar(&tf.opts.BestBy, "best-by", "loss", "what makes a validation the best, for best.safetensors and --patience: loss (validation cross-entropy) or metric (the --metric on the validation sample, e.g. WER, which late in a run can keep improving after the loss has stopped)")
 	f.IntVar(&tf.opts.KeepSnapshots, "keep-snapshots", 0, "keep the weights of the last N validation points as step-*.safetensors, for qkv average (0: none)")
 	f.StringVar(&tf.opts.Precision, "precision", "fp32", "precision of the matrix products: fp32, or bf16 (bfloat16 operands, float32 accumulation; weights, optimizer and checkpoints stay fp32)")
 	f.Var(&tf.opts.SaveEvery, "save-every", "also write last.safetensors every N steps (500) or every duration (10m); 0: only at validations")
@@ -180,6 +182,9 @@ func init() {
 func checkRunFlags() error {
 	if tf.metric != "auto" && tf.metric != "none" && !slices.Contains(pipeline.Metrics, tf.metric) {
 		return fmt.Errorf("train: --metric %q is not a metric: use %s, none or auto", tf.metric, strings.Join(pipeline.Metrics, ", "))
+	}
+	if tf.metric == "none" && train.NormalizeBestBy(tf.opts.BestBy) == train.BestByMetric {
+		return errors.New("train: --best-by metric chooses best.safetensors by the validation metric, which --metric none turns off: name a metric, or use --best-by loss")
 	}
 	if tf.metricMax < 0 {
 		return fmt.Errorf("train: --metric-max %d is out of range: it must be at least 0 (0: all validation sentences)", tf.metricMax)
@@ -508,6 +513,8 @@ func resolveSettings(cmd *cobra.Command, base *settings, from *origin) (settings
 	override(changed, "accum", &o.Accum, t.Accum)
 	override(changed, "valid-every", &o.ValidEvery, t.ValidEvery)
 	override(changed, "patience", &o.Patience, t.Patience)
+	override(changed, "best-by", &o.BestBy, t.BestBy)
+	o.BestBy = train.NormalizeBestBy(o.BestBy)
 	override(changed, "keep-snapshots", &o.KeepSnapshots, t.KeepSnapshots)
 	override(changed, "save-every", &o.SaveEvery, t.SaveEvery)
 	override(changed, "precision", &o.Precision, t.Precision)
@@ -1029,6 +1036,7 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 			}
 			return metric, s.Value, err
 		}
+		tr.MetricHigherIsBetter = metric != "wer" && metric != "per"
 	}
 	show := newTrainDisplay(os.Stderr, tr.Options().TimeBudget)
 	tr.OnStep = show.step
@@ -1048,7 +1056,9 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 		return err
 	}
 	best := "no validation yet"
-	if !math.IsNaN(res.BestLoss) {
+	if !math.IsNaN(res.BestMetric) {
+		best = fmt.Sprintf("best validation %s %.2f%% (best.safetensors), lowest loss %.4f", res.Metric, res.BestMetric, res.BestLoss)
+	} else if !math.IsNaN(res.BestLoss) {
 		best = fmt.Sprintf("best validation loss %.4f", res.BestLoss)
 	}
 	fmt.Fprintf(os.Stderr, "qkv: stopped (%s) after %d steps, %d epochs; %s; checkpoints in %s\n",
