@@ -7,7 +7,8 @@
 #      on one side; VALID_PERCENT of the words, by a fixed hash) into
 #      OUT/split/train.tsv and OUT/split/valid.tsv, reused by every run.
 #   2. ARCH trains with recipes/g2p-ARCH.yaml on split/train.tsv for BUDGET
-#      (best.safetensors is chosen by validation loss on split/valid.tsv).
+#      (best.safetensors is chosen on split/valid.tsv: by validation loss, or
+#      with the recipe's best_by: metric by greedy WER on 1,000 of its words).
 #   3. On split/valid.tsv only: the weights (best, last, the average of the
 #      last 5 and of the last KEEP snapshots, and for a run that started from
 #      another model, best and last each averaged with that model's) by greedy WER; then, for those

@@ -11,7 +11,7 @@
 //   - g2p-en: English letters to ARPAbet phones (no stress marks), a
 //     pre-norm Transformer (Vaswani et al. 2017, "Attention Is All You Need") trained
 //     on the CMU Pronouncing Dictionary's standard G2P training split,
-//     weights stored in bfloat16: g2p-en-prenorm trained on for two legs
+//     weights stored in bfloat16: g2p-en-prenorm trained on for three legs
 //     of 20,000 steps more, each starting from the last (qkv train
 //     --init-from).
 //   - g2p-en-prenorm: the same Transformer after its first 20,000 steps,
