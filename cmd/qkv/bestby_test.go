@@ -53,7 +53,7 @@ func TestTrainBestByMetric(t *testing.T) {
 	if w, _ := strconv.ParseFloat(meta["valid_wer"], 64); meta["step"] != bestStep || math.Abs(w-bestWER) > 1e-4 {
 		t.Errorf("best.safetensors is from step %s (wer %s), the lowest WER %.4f was at step %s", meta["step"], meta["valid_wer"], bestWER, bestStep)
 	}
-	if !strings.Contains(stderr, "best validation wer") {
+	if !strings.Contains(stderr, "best validation wer") || !strings.Contains(stderr, "keeps the validation of lowest wer on 20 validation pairs") {
 		t.Errorf("the end of the run does not name the best WER:\n%s", stderr)
 	}
 	// A resume keeps the choice: --best-by loss is another setting.

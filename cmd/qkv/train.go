@@ -1037,6 +1037,13 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 			return metric, s.Value, err
 		}
 		tr.MetricHigherIsBetter = metric != "wer" && metric != "per"
+		if tr.Options().BestBy == train.BestByMetric {
+			way := "lowest"
+			if tr.MetricHigherIsBetter {
+				way = "highest"
+			}
+			fmt.Fprintf(os.Stderr, "qkv: best.safetensors keeps the validation of %s %s on %d validation pairs (--best-by metric)\n", way, metric, len(sample))
+		}
 	}
 	show := newTrainDisplay(os.Stderr, tr.Options().TimeBudget)
 	tr.OnStep = show.step
