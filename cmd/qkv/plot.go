@@ -141,11 +141,8 @@ func readEvalFile(path string) ([]byte, error) {
 	if !slices.Contains(pipeline.Builtins(), name) {
 		return nil, fmt.Errorf("%s: no such built-in model (qkv models lists them)", excerpt.Quote(path))
 	}
-	raw, err := fs.ReadFile(models.FS, name+"/"+models.TestFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no %s (models shipped before 2026-12-05 lack it): run qkv eval --by-length --model %s --test TEST and plot that file", path, models.TestFile, path)
-	}
-	return raw, err
+	// Every built-in model has one (the models test checks it).
+	return fs.ReadFile(models.FS, name+"/"+models.TestFile)
 }
 
 // bucketLabel names a bucket of source lengths: "≤4", "5–6", "13+".
