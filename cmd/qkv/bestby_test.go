@@ -61,8 +61,15 @@ func TestTrainBestByMetric(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "best_by") {
 		t.Errorf("resume with another --best-by: err %v, stderr %q", err, stderr)
 	}
+	// Refused before anything is written: the flag with --metric none, the
+	// config key with --metric none, an unknown choice.
+	cfg := filepath.Join(dir, "best.yaml")
+	if err := os.WriteFile(cfg, []byte("train:\n  best_by: metric\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ args []string }{
 		{[]string{"--best-by", "metric", "--metric", "none"}},
+		{[]string{"--config", cfg, "--metric", "none"}},
 		{[]string{"--best-by", "wer"}},
 	} {
 		refused := filepath.Join(dir, "refused")

@@ -128,7 +128,7 @@ func TestTranslationRecipeEndToEnd(t *testing.T) {
 
 // TestEveryRecipeStarts: each config file in recipes/ trains two steps on a
 // toy corpus (its data settings as written: tokenizers, joint vocabulary,
-// placeholders, metric) and records what it asks for in config.json, so a
+// placeholders, metric, here on two validation pairs) and records what it asks for in config.json, so a
 // recipe in the README or the docs cannot drift out of what qkv train takes.
 func TestEveryRecipeStarts(t *testing.T) {
 	recipes, err := filepath.Glob("../../recipes/*.yaml")
@@ -153,7 +153,7 @@ func TestEveryRecipeStarts(t *testing.T) {
 			if strings.Contains(string(raw), "\n  teacher: [builtin:g2p-en") || strings.Contains(string(raw), "\n  init_from: builtin:g2p-en") {
 				corpusFile = g2pFile
 			}
-			args := []string{"train", "--config", r, "--train", corpusFile, "--out", out, "--max-steps", "2", "--metric", "none", "--threads", "1"}
+			args := []string{"train", "--config", r, "--train", corpusFile, "--out", out, "--max-steps", "2", "--metric-max", "2", "--threads", "1"}
 			if !initFrom { // a run that starts from a model takes its BPE merges
 				args = append(args, "--bpe-merges", "50")
 			}

@@ -183,9 +183,6 @@ func checkRunFlags() error {
 	if tf.metric != "auto" && tf.metric != "none" && !slices.Contains(pipeline.Metrics, tf.metric) {
 		return fmt.Errorf("train: --metric %q is not a metric: use %s, none or auto", tf.metric, strings.Join(pipeline.Metrics, ", "))
 	}
-	if tf.metric == "none" && train.NormalizeBestBy(tf.opts.BestBy) == train.BestByMetric {
-		return errors.New("train: --best-by metric chooses best.safetensors by the validation metric, which --metric none turns off: name a metric, or use --best-by loss")
-	}
 	if tf.metricMax < 0 {
 		return fmt.Errorf("train: --metric-max %d is out of range: it must be at least 0 (0: all validation sentences)", tf.metricMax)
 	}
@@ -671,6 +668,9 @@ func (s settings) validate() error {
 	}
 	if err := s.Train.Validate(); err != nil {
 		return err
+	}
+	if s.Train.BestBy == train.BestByMetric && tf.metric == "none" {
+		return errors.New("train: --best-by metric (config key train.best_by) chooses best.safetensors by the validation metric, which --metric none turns off: name a metric, or use --best-by loss")
 	}
 	if d := s.Model.Dropout; !(d >= 0 && d < 1) {
 		return fmt.Errorf("train: --dropout %g is out of range: it must be in [0, 1) (config key model.dropout)", d)
