@@ -11,7 +11,8 @@
 #      with the recipe's best_by: metric by greedy WER on 1,000 of its words).
 #   3. On split/valid.tsv only: the weights (best, last, the average of the
 #      last 5 and of the last KEEP snapshots, and for a run that started from
-#      another model, best and last each averaged with that model's) by greedy WER; then, for those
+#      another model, best and last each averaged with that model's, and with ENDS its last averaged
+#      with the ends of earlier cycles) by greedy WER; then, for those
 #      weights, the beam (BEAMS) and length penalty α (ALPHAS) by WER, ties
 #      by PER, then the simpler choice.
 #   4. The chosen system is scored on the test file once (with --by-length,
@@ -49,6 +50,10 @@
 #        EXTRA=pairs added to the training split (distill-data's output: sequence-level distillation,
 #            Kim & Rush 2016, on extra words as Sun et al. 2019); refused if it holds a validation or test word
 #        TRAIN_FLAGS="--teacher builtin:g2p-en-ensemble": token-level distillation (qkv train --teacher)
+#        ENDS="A/run/last.safetensors B/run/last.safetensors …": the last weights of earlier cycles of the
+#            learning rate, newest first (each run trained --init-from the next): for every k, the weights
+#            candidate last-with-k-ends, the mean of this run's last weights and the first k of them
+#            (fixed with the run's first choice: a different ENDS later is refused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -177,6 +182,31 @@ table() {
 		printf 'system\ttrained\tchoices (made on validation)\tvalid WER\tvalid PER\ttest WER\ttest PER\tscored\n'
 		cat "$OUT/results.tsv"
 	} | column -t -s $'\t'
+}
+
+# selection_ends SEL: the ends of earlier cycles a selection averages with
+# (ENDS), fixed by the first choice made in SEL: a different ENDS later is
+# refused, as choosing among more candidates after the test file was scored
+# would make the scoring a choice.
+selection_ends() {
+	local sel=$1 want="" e recorded=""
+	for e in ${ENDS:-}; do
+		[ -s "$e" ] || { echo "ENDS: no weights file $e" >&2; exit 2; }
+		want+="$(realpath "$e")"$'\n'
+	done
+	if [ -e "$sel/ends" ]; then
+		recorded=$(cat "$sel/ends")
+	elif [ -e "$sel/weights" ]; then
+		recorded=""
+	else
+		printf '%s' "$want" >"$sel/ends"
+		recorded=$(cat "$sel/ends")
+	fi
+	if [ -n "${ENDS:-}" ] && [ "$recorded" != "${want%$'\n'}" ]; then
+		echo "ENDS differs from the ends $sel was chosen with ($(echo ${recorded:-none})): a choice, once made, is not remade with more candidates" >&2
+		exit 2
+	fi
+	echo "$recorded"
 }
 
 # init_from RUN: the model a run started from (train.init_from in its
@@ -314,6 +344,16 @@ run_arch() {
 			cands+=("$sel/$ow-with-origin.safetensors")
 		done
 	fi
+	# The ends of earlier cycles (ENDS, newest first): this run's last
+	# weights averaged with the first k of them, for every k.
+	local ends k=0 e list=()
+	ends=$(selection_ends "$sel")
+	for e in $ends; do
+		k=$((k + 1))
+		list+=("$e")
+		[ -s "$sel/last-with-$k-ends.safetensors" ] || q average --model "$run" --out "$sel/last-with-$k-ends.safetensors" last.safetensors "${list[@]}" >/dev/null
+		cands+=("$sel/last-with-$k-ends.safetensors")
+	done
 	for w in "${cands[@]}"; do
 		[ -f "$(case $w in /*) echo "$w" ;; *) echo "$run/$w" ;; esac)" ] || continue
 		local tag
@@ -631,6 +671,11 @@ ship() {
 		*-with-origin.safetensors)
 			echo "  ($(basename "$w" .safetensors): the mean of this run's $(basename "$w" -with-origin.safetensors) weights and those of \`$init\` it started from, the ends"
 			echo "  of two cycles of the learning rate: stochastic weight averaging, Izmailov et al. 2018.)"
+			;;
+		last-with-*-ends.safetensors)
+			echo "  ($(basename "$w" .safetensors): the mean of this run's last weights and the last weights of the cycles of the learning"
+			echo "  rate before it, each trained from the next: $(sed -n "1,$(basename "$w" | cut -d- -f3)p" "$sel/ends" | sed 's|.*/\([^/]*\)/run/|\1/|' | paste -sd' ' | sed 's/ /, /g');"
+			echo "  stochastic weight averaging over the ends of several cycles, Izmailov et al. 2018.)"
 			;;
 		esac
 		echo "- Test (12,000 words never seen in training, scored once): WER $(jf "$tj" wer) %, PER $(jf "$tj" per) %."
