@@ -94,6 +94,12 @@ type DataConfig struct {
 // BLEU-4).
 var Metrics = []string{"wer", "per", "bleu", "chrf", "rouge", "sbleu"}
 
+// MetricHigherIsBetter says which way a metric of Metrics improves: error
+// rates (wer, per) fall, scores of overlap (bleu, chrf, rouge, sbleu) rise.
+func MetricHigherIsBetter(metric string) bool {
+	return metric != "wer" && metric != "per"
+}
+
 // Config is config.json.
 type Config struct {
 	Model model.Config    `json:"model"`

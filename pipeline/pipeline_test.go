@@ -124,3 +124,21 @@ func TestPrepareLimits(t *testing.T) {
 		t.Error("an unknown tokenizer was accepted")
 	}
 }
+
+// TestMetricHigherIsBetter: every metric qkv knows has its direction, the
+// one --best-by metric and --patience follow.
+func TestMetricHigherIsBetter(t *testing.T) {
+	want := map[string]bool{"wer": false, "per": false, "bleu": true, "chrf": true, "rouge": true, "sbleu": true}
+	if len(want) != len(Metrics) {
+		t.Fatalf("Metrics %v: this test knows %d of them; give each new metric its direction here", Metrics, len(want))
+	}
+	for _, m := range Metrics {
+		w, ok := want[m]
+		if !ok {
+			t.Fatalf("metric %q has no expected direction in this test", m)
+		}
+		if got := MetricHigherIsBetter(m); got != w {
+			t.Errorf("MetricHigherIsBetter(%q) = %v, want %v", m, got, w)
+		}
+	}
+}

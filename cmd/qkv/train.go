@@ -1036,7 +1036,7 @@ func runTrainer(ctx context.Context, tr *train.Trainer, p *pipeline.Pipeline, va
 			}
 			return metric, s.Value, err
 		}
-		tr.MetricHigherIsBetter = metric != "wer" && metric != "per"
+		tr.MetricHigherIsBetter = pipeline.MetricHigherIsBetter(metric)
 		if tr.Options().BestBy == train.BestByMetric {
 			way := "lowest"
 			if tr.MetricHigherIsBetter {
