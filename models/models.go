@@ -12,9 +12,9 @@
 //     pre-norm Transformer (Vaswani et al. 2017, "Attention Is All You Need") trained
 //     on the CMU Pronouncing Dictionary's standard G2P training split,
 //     weights stored in bfloat16: g2p-en-prenorm trained on for three legs
-//     of 20,000 steps more and a short fourth of 10,000, each starting
-//     from the last (qkv train --init-from), the fourth's end averaged
-//     with the third's.
+//     of 20,000 steps more and two short ones of 10,000 at a low rate,
+//     each starting from the last (qkv train --init-from); the weights
+//     are the fifth leg's best by validation WER.
 //   - g2p-en-prenorm: the same Transformer after its first 20,000 steps,
 //     builtin:g2p-en until 2026-12-04, kept as a member of g2p-en-ensemble.
 //   - g2p-en-rnnsearch: the same task and data, an RNNsearch (Bahdanau et
