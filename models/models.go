@@ -12,9 +12,10 @@
 //     pre-norm Transformer (Vaswani et al. 2017, "Attention Is All You Need") trained
 //     on the CMU Pronouncing Dictionary's standard G2P training split,
 //     weights stored in bfloat16: g2p-en-prenorm trained on for three legs
-//     of 20,000 steps more and two short ones of 10,000 at a low rate,
-//     each starting from the last (qkv train --init-from); the weights
-//     are the fifth leg's best by validation WER.
+//     of 20,000 steps more and three short ones of 10,000 at a low rate,
+//     each starting from the last (qkv train --init-from), the last one
+//     taught by g2p-en-ensemble (token-level distillation, Sun et al.
+//     2019), its end averaged with its start.
 //   - g2p-en-prenorm: the same Transformer after its first 20,000 steps,
 //     builtin:g2p-en until 2026-12-04, kept as a member of g2p-en-ensemble.
 //   - g2p-en-rnnsearch: the same task and data, an RNNsearch (Bahdanau et
