@@ -199,8 +199,8 @@ selection_ends() {
 	elif [ -e "$sel/weights" ]; then
 		recorded=""
 	else
-		printf '%s' "$want" >"$sel/ends"
-		recorded=$(cat "$sel/ends")
+		recorded=${want%$'\n'}
+		echo "$recorded" >"$sel/ends"
 	fi
 	if [ -n "${ENDS:-}" ] && [ "$recorded" != "${want%$'\n'}" ]; then
 		echo "ENDS differs from the ends $sel was chosen with ($(echo ${recorded:-none})): a choice, once made, is not remade with more candidates" >&2
