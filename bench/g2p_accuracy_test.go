@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -309,7 +310,7 @@ func TestG2PProtocol(t *testing.T) {
 				t.Errorf("the second run called qkv %q: every choice and score was already made", c)
 			}
 		}
-		if again := lines(t, filepath.Join(p.out, "results.tsv")); strings.Join(again, "\n") != strings.Join(results, "\n") {
+		if again := lines(t, filepath.Join(p.out, "results.tsv")); !slices.Equal(again, results) {
 			t.Errorf("results.tsv changed: %q, then %q", results, again)
 		}
 		if !strings.Contains(out, "rnnsearch") || !strings.Contains(out, "test WER") {
